@@ -1,0 +1,49 @@
+"""User-facing errors: each says what went wrong, where, and how to fix it.
+
+Every error probekit raises for a user mistake derives from :class:`ProbekitError`; the command-line
+entry points print its message without a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class ProbekitError(Exception):
+    """A problem the user can fix; the message says what, where and how."""
+
+
+class LayerSelectionError(ProbekitError, KeyError):
+    """A layer pattern matched nothing, or a layer was asked for that was not recorded."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class RecordingError(ProbekitError):
+    """A hooked module produced something the recorder cannot use (shape, mask, repeat)."""
+
+
+class StoreError(ProbekitError):
+    """An activation store cannot be written or read as asked."""
+
+
+class StoreLockedError(StoreError):
+    """Another process is writing the same store with the same writer rank."""
+
+
+class RecipeMismatchError(StoreError):
+    """The store was made by a different recipe than the one now writing into it."""
+
+
+def closest(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
+    """The candidates that look most like ``name`` (for "did you mean" hints)."""
+    candidates = list(candidates)
+    found = difflib.get_close_matches(name, candidates, n=n, cutoff=0.5)
+    if not found:  # fall back to a shared prefix, useful for long dotted paths
+        head = name.split("*")[0].split("[")[0].rstrip(".")
+        while head and not found:
+            found = [c for c in candidates if c.startswith(head)][:n]
+            head = head.rpartition(".")[0]
+    return found

@@ -1,0 +1,303 @@
+"""Record what chosen blocks of a model output during forward passes.
+
+``Recorder`` is a context manager: it registers forward hooks on entry and always removes them on
+exit, also when the forward pass raises. After each forward pass of the recorded module,
+``rec[name]`` holds what that layer output in that pass, detached, pooled over valid positions only
+and moved to the storage device and dtype::
+
+    with Recorder(model.text_encoder, layers="layers.*", pool="mean") as rec:
+        rec.set_mask(attention_mask)
+        model.text_encoder(input_ids, attention_mask=attention_mask)
+    rec["layers.0"]          # (B, D) tensor; a list of (T_i, D) tensors for pool="none"
+
+A pass starts when the recorded module is called (or at :meth:`Recorder.reset`). Each hooked
+module must run exactly once per pass unless ``repeats="all"``, which keeps every call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn as nn
+
+from .blocks import Pattern, resolve_layers, _matcher
+from .errors import LayerSelectionError, RecordingError
+from .pooling import POOLS, pool as pool_output, valid_mask
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+           "float64": torch.float64}
+
+
+def as_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    """A torch dtype from a name such as ``"float16"`` (None keeps the model's dtype)."""
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return _DTYPES[str(dtype).removeprefix("torch.")]
+    except KeyError:
+        raise RecordingError(
+            f"storage dtype {dtype!r} is not one of {', '.join(_DTYPES)}") from None
+
+
+def unwrap(output: Any) -> torch.Tensor:
+    """The hidden states in a module's output: a tensor, a tuple's first element, or a
+    ModelOutput's first field (``last_hidden_state``)."""
+    seen = output
+    for _ in range(4):
+        if isinstance(output, torch.Tensor):
+            return output
+        if isinstance(output, (tuple, list)) and output:
+            output = output[0]
+        elif hasattr(output, "to_tuple"):
+            output = output.to_tuple()
+        elif isinstance(output, dict) and output:
+            output = next(iter(output.values()))
+        else:
+            break
+    raise RecordingError(
+        f"cannot find a tensor in a module output of type {type(seen).__name__}; "
+        "pass Recorder(..., unwrap=fn) to pick the hidden states out of it")
+
+
+@dataclass
+class _Validity:
+    lengths: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+    padding_side: str = "right"
+
+
+class Recorder:
+    """Hooks ``layers`` of ``module`` and records their (pooled) outputs for each forward pass.
+
+    Args:
+        module: the module that is called for a forward pass (a pass begins when it is called).
+        layers: module paths or patterns relative to ``module`` (see :mod:`probekit.blocks`);
+            None records every block of every block list.
+        pool: ``"mean"`` (valid positions only), ``"first"``, ``"last"`` (last valid position),
+            or ``"none"`` (token level: a list of ``(T_i, D)`` tensors).
+        dtype: storage dtype (``"float32"``, ``"float16"``, ``"bfloat16"``), None keeps it.
+        device: where recorded tensors go (``"cpu"`` by default; None leaves them where they are).
+            CUDA outputs are copied into pinned memory without blocking the GPU.
+        repeats: ``"error"`` (a module that runs twice in a pass is an error) or ``"all"``
+            (``rec[name]`` is then a list with one entry per call).
+        require_lengths: when True, a padded batch (B > 1) of sequences without lengths or a mask
+            for that layer is an error; when False, every position counts as valid.
+        backend: ``"hooks"`` (plain forward hooks) or ``"nnsight"`` (trace with nnsight; run the
+            forward pass with :meth:`run`).
+        unwrap: picks the hidden states out of a module output (default :func:`unwrap`).
+    """
+
+    def __init__(self, module: nn.Module, layers: Pattern | Sequence[Pattern] | None = None, *,
+                 pool: str = "mean", dtype: str | torch.dtype | None = None,
+                 device: str | torch.device | None = "cpu", repeats: str = "error",
+                 require_lengths: bool = True, backend: str = "hooks",
+                 unwrap: Callable[[Any], torch.Tensor] = unwrap):
+        if pool not in POOLS:
+            raise RecordingError(f"pool must be one of {', '.join(POOLS)}; got {pool!r}")
+        if repeats not in ("error", "all"):
+            raise RecordingError(f"repeats must be 'error' or 'all'; got {repeats!r}")
+        if backend not in ("hooks", "nnsight"):
+            raise RecordingError(f"backend must be 'hooks' or 'nnsight'; got {backend!r}")
+        self.module = module
+        self.layers = resolve_layers(module, layers)
+        self.pool = pool
+        self.dtype = as_dtype(dtype)
+        self.device = None if device is None else torch.device(device)
+        self.repeats = repeats
+        self.require_lengths = require_lengths
+        self.backend = backend
+        self._unwrap = unwrap
+        self._modules = {name: module.get_submodule(name) for name in self.layers}
+        self._validity: dict[str, _Validity] = {}
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._results: dict[str, list[Any]] = {}
+        self._events: list[Any] = []
+        self._active = False
+
+    # -- context manager -------------------------------------------------------------------
+    def __enter__(self) -> "Recorder":
+        if self._active:
+            raise RecordingError("this Recorder is already active; do not nest it in itself")
+        self._active = True
+        if self.backend == "hooks":
+            try:
+                self._handles.append(self.module.register_forward_pre_hook(self._begin_pass))
+                for name, mod in self._modules.items():
+                    self._handles.append(mod.register_forward_hook(self._hook_for(name)))
+            except BaseException:
+                self._remove()
+                raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._remove()
+
+    def _remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self._active = False
+
+    # -- valid positions -------------------------------------------------------------------
+    def set_lengths(self, lengths: torch.Tensor | Sequence[int] | None,
+                    layers: Pattern | Sequence[Pattern] | None = None,
+                    padding_side: str = "right") -> None:
+        """Valid lengths ``(B,)`` for the next passes, for ``layers`` (default: all recorded)."""
+        lengths = None if lengths is None else torch.as_tensor(lengths)
+        for name in self._targets(layers):
+            self._validity[name] = _Validity(lengths=lengths, padding_side=padding_side)
+
+    def set_mask(self, mask: torch.Tensor | None,
+                 layers: Pattern | Sequence[Pattern] | None = None) -> None:
+        """A ``(B, T)`` mask of valid positions (1 = valid) for ``layers`` (default: all)."""
+        for name in self._targets(layers):
+            self._validity[name] = _Validity(mask=None if mask is None else torch.as_tensor(mask))
+
+    def _targets(self, layers: Pattern | Sequence[Pattern] | None) -> list[str]:
+        if layers is None:
+            return list(self.layers)
+        patterns = [layers] if isinstance(layers, str) or callable(layers) else list(layers)
+        out: list[str] = []
+        for p in patterns:
+            match = _matcher(p)
+            hits = [n for n in self.layers if match(n, self._modules[n])]
+            if not hits:
+                raise LayerSelectionError(f"{p!r} matches none of the recorded layers "
+                                          f"({', '.join(self.layers[:6])}...)")
+            out += hits
+        return out
+
+    # -- recording -------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the last pass (called automatically when the recorded module is called)."""
+        self._results = {}
+        self._events = []
+
+    def _begin_pass(self, _module: nn.Module, _args: Any) -> None:
+        self.reset()
+
+    def _hook_for(self, name: str) -> Callable[..., None]:
+        def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
+            self._record(name, output)
+        return hook
+
+    def _record(self, name: str, output: Any) -> None:
+        calls = self._results.setdefault(name, [])
+        if calls and self.repeats == "error":
+            raise RecordingError(
+                f"module {name!r} ran more than once in one forward pass; a block that is reused "
+                "needs Recorder(..., repeats='all'), or call rec.reset() between separate passes")
+        x = self._unwrap(output).detach()
+        calls.append(self._process(name, x))
+
+    def _process(self, name: str, x: torch.Tensor) -> Any:
+        mask = None
+        if x.dim() == 3:
+            v = self._validity.get(name)
+            b, t = x.shape[0], x.shape[1]
+            if v is not None:
+                mask = valid_mask(v.lengths, v.mask, b, t, v.padding_side, where=f"layer {name!r}")
+            elif self.require_lengths and b > 1:
+                raise RecordingError(
+                    f"layer {name!r}: a batch of {b} sequences of {t} positions but no valid "
+                    "lengths; call rec.set_lengths(lengths) or rec.set_mask(attention_mask) before "
+                    "the forward pass, or Recorder(..., require_lengths=False) if nothing is padded")
+        if x.dtype in (torch.float16, torch.bfloat16) and self.pool == "mean":
+            pooled = pool_output(x.float(), self.pool, mask)
+        else:
+            pooled = pool_output(x, self.pool, mask)
+        if self.pool == "none":
+            lengths = [p.shape[0] for p in pooled]
+            flat = self._to_storage(torch.cat(pooled, dim=0))
+            return list(torch.split(flat, lengths, dim=0))
+        return self._to_storage(pooled)
+
+    def _to_storage(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dtype is not None and x.dtype != self.dtype:
+            x = x.to(self.dtype)
+        if self.device is None or x.device == self.device:
+            return x.clone() if x.is_contiguous() is False or x._base is not None else x
+        if x.device.type == "cuda" and self.device.type == "cpu":
+            host = torch.empty(x.shape, dtype=x.dtype, pin_memory=True)
+            host.copy_(x, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+            self._events.append(event)
+            return host
+        return x.to(self.device)
+
+    def _sync(self) -> None:
+        for event in self._events:
+            event.synchronize()
+        self._events = []
+
+    # -- running (both backends) -------------------------------------------------------------
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Run one forward pass of the module with these arguments and record it."""
+        if not self._active:
+            raise RecordingError("use the Recorder as a context manager: `with Recorder(...) as rec:`")
+        if self.backend == "hooks":
+            return self.module(*args, **kwargs)
+        return self._run_nnsight(args, kwargs)
+
+    def _run_nnsight(self, args: tuple, kwargs: dict) -> Any:
+        try:
+            import nnsight
+            from nnsight import NNsight
+        except ImportError as e:  # pragma: no cover - nnsight is a dependency
+            raise RecordingError(f"backend='nnsight' needs nnsight installed ({e})") from None
+        self.reset()
+        traced = NNsight(self.module)
+        with traced.trace(*args, **kwargs) as tracer:
+            cache = tracer.cache(modules=[_envoy(traced, name) for name in self.layers],
+                                 device=self.device)
+            output = nnsight.save(traced.output)
+        for key in cache.keys():  # execution order
+            name = key.removeprefix("model.")
+            if name not in self._modules:
+                continue
+            outputs = cache[key].output
+            # nnsight keeps one entry per call, as a list, when a module runs more than once
+            calls = outputs if isinstance(outputs, list) else [outputs]
+            for out in calls:
+                self._record(name, out)
+        return output
+
+    # -- results ---------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        """Layers recorded in the last pass, in execution order."""
+        return list(self._results)
+
+    @property
+    def calls(self) -> dict[str, int]:
+        """How many times each hooked module ran in the last pass (0 if it did not run)."""
+        return {name: len(self._results.get(name, ())) for name in self.layers}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._results
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._results:
+            if name in self._modules:
+                raise LayerSelectionError(f"layer {name!r} did not run in the last forward pass")
+            from .errors import closest
+            hint = closest(name, self.layers)
+            raise LayerSelectionError(f"layer {name!r} is not recorded"
+                                      + (f"; did you mean {', '.join(hint)}?" if hint else ""))
+        self._sync()
+        calls = self._results[name]
+        return calls if self.repeats == "all" else calls[0]
+
+    def items(self) -> list[tuple[str, Any]]:
+        """``(name, recorded)`` for every layer of the last pass, in execution order."""
+        return [(name, self[name]) for name in self.names]
+
+
+def _envoy(traced: Any, name: str) -> Any:
+    obj = traced
+    for part in name.split("."):
+        obj = obj[int(part)] if part.isdigit() else getattr(obj, part)
+    return obj

@@ -1,0 +1,83 @@
+"""Where things live in a store folder, and how its JSON files are written safely.
+
+::
+
+    STORE/
+      store.json            format, backend, recipe hash, provenance (written once)
+      manifest-r0.json      writer rank 0: layer schema, committed shards, their examples, skips
+      shards/r0-000000.h5   immutable shard files (.h5 or .safetensors), K examples each
+      locks/r0.lock         held by the process writing rank 0
+
+A shard is written under a temporary name, flushed, fsynced and renamed; only then is the
+manifest (also written to a temporary name, fsynced and renamed) updated to list it. Files of a
+rank that its manifest does not list are leftovers of a killed run and are removed on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+FORMAT = "probekit-store"
+VERSION = 1
+SUFFIX = {"hdf5": ".h5", "safetensors": ".safetensors"}
+EXAMPLE_COLUMNS = ("id", "sentence", "lang", "modality", "text", "source", "length", "duration")
+
+
+def store_json(root: Path) -> Path:
+    return root / "store.json"
+
+
+def manifest_path(root: Path, rank: int) -> Path:
+    return root / f"manifest-r{rank}.json"
+
+
+def shard_name(rank: int, index: int, backend: str) -> str:
+    return f"shards/r{rank}-{index:06d}{SUFFIX[backend]}"
+
+
+def lock_path(root: Path, rank: int) -> Path:
+    return root / "locks" / f"r{rank}.lock"
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` so that a reader sees the old or the new file, never a torn one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f, separators=(",", ":"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def read_json(path: Path) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def manifests(root: Path) -> list[Path]:
+    """Every rank's manifest in a store, by rank."""
+    found = [(int(p.stem.removeprefix("manifest-r")), p) for p in root.glob("manifest-r*.json")
+             if p.stem.removeprefix("manifest-r").isdigit()]
+    return [p for _, p in sorted(found)]

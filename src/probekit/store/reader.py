@@ -1,0 +1,229 @@
+"""Open an activation store in a notebook: ``store = probekit.open_store(path)``.
+
+Opening reads only the JSON metadata; arrays are read from shard files when asked for::
+
+    store.layers                                # canonical layer names, in recording order
+    store.examples                              # DataFrame: id, sentence, lang, modality, text, ...
+    x = store.read("text_encoder.layers.3", lang="fra", modality="text")   # (N, D) numpy
+    store.tokens("speech_encoder.encoder.layers.0", "fra/speech/12")      # (T, D)
+    store.to_xarray(lang=["eng", "fra"])        # DataArray (example, layer, dim) with labels
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ..errors import LayerSelectionError, StoreError, closest
+from . import layout
+from .shards import ShardReader
+
+
+def open_store(path: str | os.PathLike) -> "Store":
+    """Open the store at ``path`` for reading (lazy: reads metadata only)."""
+    return Store(path)
+
+
+def _as_list(v: Any) -> list[Any] | None:
+    if v is None:
+        return None
+    if isinstance(v, (str, bytes)) or not isinstance(v, Iterable):
+        return [v]
+    return list(v)
+
+
+class Store:
+    """A read-only view of an activation store (all writer ranks together)."""
+
+    def __init__(self, path: str | os.PathLike):
+        import pandas as pd
+
+        self.root = Path(path)
+        meta_path = layout.store_json(self.root)
+        if not meta_path.exists():
+            hint = ""
+            if (self.root / "store" / "store.json").exists():
+                hint = f"; did you mean {self.root / 'store'}?"
+            raise StoreError(f"{self.root} is not a probekit store (no store.json){hint}")
+        self.meta = layout.read_json(meta_path)
+        if self.meta.get("format") != layout.FORMAT or self.meta.get("version", 0) > layout.VERSION:
+            raise StoreError(f"{self.root}: store format {self.meta.get('format')} version "
+                             f"{self.meta.get('version')} is not readable by this probekit")
+        self.backend: str = self.meta["backend"]
+        self.schema: dict[str, dict[str, Any]] = {}
+        self.skipped: list[dict[str, str]] = []
+        self.complete = True
+        self._shards: list[ShardReader] = []
+        frames = []
+        manifests = layout.manifests(self.root)
+        for m in manifests:
+            data = layout.read_json(m)
+            self.complete &= bool(data.get("complete"))
+            self.skipped += data.get("skipped", [])
+            if data.get("layers"):
+                if self.schema and data["layers"] != self.schema:
+                    raise StoreError(f"{m.name} records other layers than the other ranks")
+                self.schema = data["layers"]
+            for entry in data["shards"]:
+                shard_no = len(self._shards)
+                path = self.root / entry["file"]
+                if not path.exists() or path.stat().st_size != entry["bytes"]:
+                    raise StoreError(f"shard {path} is missing or has the wrong size; the store "
+                                     "was changed after it was written")
+                self._shards.append(ShardReader(path, self.backend, self.schema))
+                frame = pd.DataFrame(entry["examples"])
+                frame["shard"] = shard_no
+                frame["row"] = np.arange(entry["n"])
+                frames.append(frame)
+        self.complete &= bool(manifests)
+        if frames:
+            table = pd.concat(frames, ignore_index=True)
+        else:
+            table = pd.DataFrame({c: [] for c in layout.EXAMPLE_COLUMNS + ("shard", "row")})
+        if table["id"].duplicated().any():
+            dup = table.loc[table["id"].duplicated(), "id"].iloc[0]
+            raise StoreError(f"{self.root}: example id {dup!r} appears in two shards "
+                             "(two writers given overlapping examples?)")
+        self._table = table
+        self._position = {i: k for k, i in enumerate(table["id"])}
+
+    # -- metadata ----------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[str]:
+        """Canonical layer names (module paths), in recording order."""
+        return list(self.schema)
+
+    @property
+    def examples(self):
+        """One row per stored example: id, sentence, lang, modality, text, source, length,
+        duration, nonfinite (layers with NaN/inf, comma-separated), and any extra columns."""
+        return self._table.drop(columns=["shard", "row"])
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return self.meta.get("provenance", {})
+
+    @property
+    def recipe_hash(self) -> str | None:
+        return self.meta.get("recipe_hash")
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __repr__(self) -> str:
+        langs = sorted(self._table["lang"].astype(str).unique()) if len(self._table) else []
+        mods = sorted(self._table["modality"].astype(str).unique()) if len(self._table) else []
+        return (f"<probekit Store {self.root}: {len(self)} examples, {len(self.layers)} layers, "
+                f"langs={langs[:8]}{'...' if len(langs) > 8 else ''}, modalities={mods}, "
+                f"backend={self.backend}{'' if self.complete else ', INCOMPLETE'}>")
+
+    def select(self, lang: Any = None, modality: Any = None, ids: Sequence[str] | None = None,
+               drop_nonfinite: bool = False):
+        """The rows of :attr:`examples` selected (``ids`` keeps the order given)."""
+        t = self._table
+        if ids is not None:
+            ids = [str(i) for i in _as_list(ids)]
+            missing = [i for i in ids if i not in self._position]
+            if missing:
+                raise StoreError(f"{len(missing)} id(s) not in the store, e.g. {missing[0]!r}")
+            t = t.iloc[[self._position[i] for i in ids]]
+        for col, want in (("lang", lang), ("modality", modality)):
+            values = _as_list(want)
+            if values is not None:
+                have = set(self._table[col].astype(str))
+                unknown = [v for v in values if v not in have]
+                if unknown:
+                    raise StoreError(f"no example has {col} {unknown[0]!r}; the store has "
+                                     f"{', '.join(sorted(have))}")
+                t = t[t[col].isin(values)]
+        if drop_nonfinite:
+            t = t[t["nonfinite"].astype(str) == ""]
+        return t
+
+    def _layer(self, layer: str, kind: str | None = None) -> dict[str, Any]:
+        if layer not in self.schema:
+            hint = closest(layer, self.schema)
+            raise LayerSelectionError(
+                f"layer {layer!r} is not in store {self.root}"
+                + (f"; closest: {', '.join(hint)}" if hint else f"; it has {len(self.schema)} layers"))
+        info = self.schema[layer]
+        if kind and info["kind"] != kind:
+            other = "read_tokens()/tokens()" if info["kind"] == "tokens" else "read()"
+            raise StoreError(f"layer {layer!r} is stored as {info['kind']}; use {other}")
+        return info
+
+    # -- arrays ------------------------------------------------------------------------------
+    def read(self, layer: str, lang: Any = None, modality: Any = None,
+             ids: Sequence[str] | None = None, drop_nonfinite: bool = False) -> np.ndarray:
+        """Pooled ``(N, D)`` array of ``layer`` for the selected examples, in selection order.
+
+        A token-level layer is mean-pooled over its valid positions."""
+        info = self._layer(layer)
+        rows = self.select(lang, modality, ids, drop_nonfinite)
+        dtype = np.float32 if info["dtype"] == "bfloat16" else np.dtype(info["dtype"])
+        out = np.empty((len(rows), info["dim"]), dtype=dtype)
+        shard_of = rows["shard"].to_numpy()
+        row_of = rows["row"].to_numpy()
+        for s in np.unique(shard_of):
+            where = np.flatnonzero(shard_of == s)
+            reader = self._shards[int(s)]
+            if info["kind"] == "pooled":
+                out[where] = reader.pooled(layer, row_of[where])
+            else:
+                for w in where:
+                    out[w] = reader.tokens(layer, int(row_of[w])).mean(axis=0, dtype=np.float64)
+        return out
+
+    def tokens(self, layer: str, example_id: str) -> np.ndarray:
+        """Token-level ``(T, D)`` array of one example (valid positions only)."""
+        self._layer(layer, "tokens")
+        row = self.select(ids=[example_id]).iloc[0]
+        return self._shards[int(row["shard"])].tokens(layer, int(row["row"]))
+
+    def read_tokens(self, layer: str, lang: Any = None, modality: Any = None,
+                    ids: Sequence[str] | None = None) -> list[np.ndarray]:
+        """Token-level arrays of the selected examples, one ``(T_i, D)`` per example."""
+        self._layer(layer, "tokens")
+        rows = self.select(lang, modality, ids)
+        return [self._shards[int(s)].tokens(layer, int(r))
+                for s, r in zip(rows["shard"], rows["row"])]
+
+    def to_torch(self, layer: str, **selection: Any):
+        """:meth:`read` as a torch tensor."""
+        import torch
+        return torch.from_numpy(self.read(layer, **selection))
+
+    def to_xarray(self, layers: Sequence[str] | None = None, **selection: Any):
+        """A DataArray ``(example, layer, dim)`` with coordinates id, lang, modality, sentence."""
+        try:
+            import xarray as xr
+        except ImportError:
+            raise StoreError("to_xarray needs xarray: pip install 'probekit[notebook]'") from None
+        layers = list(layers) if layers is not None else self.layers
+        widths = {self._layer(n)["dim"] for n in layers}
+        if len(widths) != 1:
+            raise StoreError(f"layers of different widths ({sorted(widths)}) cannot share a 'dim' "
+                             "axis; pass layers=[...] of one width")
+        rows = self.select(**selection)
+        data = np.stack([self.read(n, ids=list(rows["id"])) for n in layers], axis=1)
+        return xr.DataArray(
+            data, dims=("example", "layer", "dim"),
+            coords={"example": rows["id"].to_numpy(), "layer": layers,
+                    "dim": np.arange(data.shape[2]),
+                    "lang": ("example", rows["lang"].to_numpy()),
+                    "modality": ("example", rows["modality"].to_numpy()),
+                    "sentence": ("example", rows["sentence"].to_numpy())},
+            attrs={"store": str(self.root), "recipe_hash": str(self.recipe_hash)})
+
+    def close(self) -> None:
+        for shard in self._shards:
+            shard.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

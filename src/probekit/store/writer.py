@@ -1,0 +1,428 @@
+"""Stream recorded batches into a crash-safe, resumable, sharded activation store.
+
+::
+
+    with StoreWriter("runs/x/store", recipe_hash=h, shard_size=256) as w:
+        todo = [ex for ex in examples if ex["id"] not in w.done_ids]
+        for batch in batches(todo):
+            ...                                       # forward pass under a Recorder
+            w.add(batch_metadata, {name: rec[name] for name in rec.names})
+
+Memory holds at most two shards (one being filled, one being written in the background),
+whatever the number of examples. Killed at any instant and started again with the same inputs,
+a run ends with exactly the data of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import shutil
+import socket
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import RecipeMismatchError, StoreError, StoreLockedError
+from ..provenance import run_context
+from . import layout
+from .shards import LayerArrays, write_shard
+
+log = logging.getLogger("probekit.store")
+
+BACKENDS = ("hdf5", "safetensors")
+
+
+def _to_numpy(x: Any) -> tuple[np.ndarray, str]:
+    """A numpy array and its storage dtype name (bfloat16 becomes uint16 words)."""
+    try:
+        import torch
+        if isinstance(x, torch.Tensor):
+            x = x.detach()
+            if x.dtype == torch.bfloat16:
+                return x.cpu().contiguous().view(torch.uint16).numpy(), "bfloat16"
+            x = x.cpu().numpy()
+    except ImportError:  # pragma: no cover
+        pass
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        raise StoreError(f"activations must be floating point, got dtype {x.dtype}")
+    return x, str(x.dtype)
+
+
+def _nonfinite_rows(data: np.ndarray, dtype: str) -> np.ndarray:
+    if dtype == "bfloat16":
+        bad = (data & 0x7F80) == 0x7F80
+    else:
+        bad = ~np.isfinite(data)
+    return bad.any(axis=-1)
+
+
+class _Layer:
+    """Accumulates one layer's rows for the shard being filled."""
+
+    def __init__(self, kind: str, dtype: str, dim: int):
+        self.kind, self.dtype, self.dim = kind, dtype, dim
+        self.parts: list[np.ndarray] = []
+        self.lengths: list[int] = []
+
+    def arrays(self) -> LayerArrays:
+        data = np.concatenate(self.parts) if self.parts else np.zeros((0, self.dim))
+        lengths = np.asarray(self.lengths, dtype=np.int64) if self.kind == "tokens" else None
+        return LayerArrays(self.kind, data, self.dtype, lengths)
+
+
+class StoreWriter:
+    """Writes activations into the store at ``path`` (see :mod:`probekit.store.layout`).
+
+    Args:
+        path: store folder; created if missing, resumed if it holds this recipe's store.
+        backend: ``"hdf5"`` or ``"safetensors"``.
+        shard_size: examples per shard (memory is bounded by about two shards).
+        recipe_hash: what made the data; a store made with another hash is refused.
+        provenance: model id, revision, dtype, pooling, ... (saved in ``store.json``).
+        overwrite: delete an existing store made by another recipe instead of refusing.
+        rank: writer rank; cooperating processes use distinct ranks to write one store.
+        compression: HDF5 filter (``"lzf"``, ``"gzip"`` or None).
+        background: write shards in a background thread while the next one fills.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, backend: str = "hdf5", shard_size: int = 256,
+                 recipe_hash: str | None = None, provenance: Mapping[str, Any] | None = None,
+                 overwrite: bool = False, rank: int = 0, compression: str | None = "lzf",
+                 background: bool = True):
+        if backend not in BACKENDS:
+            raise StoreError(f"store backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+        if not isinstance(shard_size, int) or shard_size < 1:
+            raise StoreError(f"shard_size must be a positive integer; got {shard_size!r}")
+        self.root = Path(path)
+        self.backend, self.shard_size, self.rank = backend, shard_size, int(rank)
+        self.recipe_hash, self.compression = recipe_hash, compression
+        self._lock_file: Any = None
+        self._pool = ThreadPoolExecutor(max_workers=1) if background else None
+        self._pending: Future | None = None
+        self._closed = False
+        self._prepare_folder(overwrite, dict(provenance or {}))
+        self._lock()
+        try:
+            self._load_manifest()
+        except BaseException:
+            self._unlock()
+            raise
+        self._reset_buffer()
+
+    # -- opening -----------------------------------------------------------------------------
+    def _prepare_folder(self, overwrite: bool, provenance: dict[str, Any]) -> None:
+        root = self.root
+        try:
+            if root.exists() and not root.is_dir():
+                raise StoreError(f"store path {root} is a file, not a folder; choose another --out")
+            meta_path = layout.store_json(root)
+            if root.is_dir() and any(root.iterdir()) and not meta_path.exists():
+                raise StoreError(
+                    f"folder {root} is not empty and holds no probekit store (no store.json); "
+                    "choose a new or empty folder so that nothing there is overwritten")
+            if meta_path.exists():
+                meta = layout.read_json(meta_path)
+                if meta.get("recipe_hash") != self.recipe_hash or meta.get("backend") != self.backend:
+                    if not overwrite:
+                        raise RecipeMismatchError(
+                            f"store {root} was made by recipe {meta.get('recipe_hash')} "
+                            f"(backend {meta.get('backend')}); this run is recipe {self.recipe_hash} "
+                            f"(backend {self.backend}). Write to a new folder, or pass "
+                            "--overwrite (overwrite=True) to delete the old store")
+                    self._delete_store()
+                else:
+                    return
+            for sub in ("shards", "locks"):
+                (root / sub).mkdir(parents=True, exist_ok=True)
+            meta = {"format": layout.FORMAT, "version": layout.VERSION, "backend": self.backend,
+                    "recipe_hash": self.recipe_hash, "shard_size": self.shard_size,
+                    "provenance": provenance, "created": run_context()}
+            if not meta_path.exists():
+                layout.write_json_atomic(meta_path, meta)
+        except OSError as e:
+            raise StoreError(f"cannot create the store folder {root}: {e.strerror or e}; "
+                             "choose a writable folder (--out)") from None
+
+    def _delete_store(self) -> None:
+        for lock in (self.root / "locks").glob("*.lock"):
+            with open(lock, "a") as f:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    raise StoreLockedError(
+                        f"cannot overwrite store {self.root}: a process is writing it "
+                        f"({lock.read_text().strip() or 'unknown'})") from None
+        log.warning("overwriting store %s", self.root)
+        for p in [layout.store_json(self.root), *layout.manifests(self.root)]:
+            p.unlink()
+        for sub in ("shards", "locks"):
+            shutil.rmtree(self.root / sub, ignore_errors=True)
+
+    def _lock(self) -> None:
+        path = layout.lock_path(self.root, self.rank)
+        f = open(path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise StoreLockedError(
+                f"store {self.root} is being written by {holder} as writer rank {self.rank}; "
+                "wait for it to finish (or stop it), write to another folder, or give cooperating "
+                "writers distinct ranks (rank=...)") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}")
+        f.flush()
+        self._lock_file = f
+
+    def _unlock(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _load_manifest(self) -> None:
+        path = layout.manifest_path(self.root, self.rank)
+        if path.exists():
+            self.manifest = layout.read_json(path)
+        else:
+            self.manifest = {"rank": self.rank, "layers": None, "shards": [], "skipped": [],
+                             "complete": False}
+        committed = {s["file"] for s in self.manifest["shards"]}
+        for leftover in (self.root / "shards").glob(f"*r{self.rank}-*"):
+            if f"shards/{leftover.name}" not in committed:
+                log.info("removing %s, left by an interrupted run", leftover)
+                leftover.unlink()
+        for leftover in self.root.glob(f".manifest-r{self.rank}.json.tmp-*"):
+            leftover.unlink()
+        self.done_ids: set[str] = {i for s in self.manifest["shards"] for i in s["examples"]["id"]}
+        self.done_ids.update(s["id"] for s in self.manifest["skipped"])
+        self.manifest["complete"] = False
+        self.nonfinite: list[tuple[str, str]] = [
+            (i, layer) for s in self.manifest["shards"]
+            for i, layers in zip(s["examples"]["id"], s["examples"]["nonfinite"]) if layers
+            for layer in layers.split(",")]
+
+    # -- writing -----------------------------------------------------------------------------
+    def _reset_buffer(self) -> None:
+        self._examples: list[dict[str, Any]] = []
+        self._layers: dict[str, _Layer] = {}
+        self._skips: list[dict[str, str]] = []
+        self._buffer_ids: set[str] = set()
+
+    @property
+    def n_committed(self) -> int:
+        """Examples in committed shards."""
+        return sum(s["n"] for s in self.manifest["shards"])
+
+    def add(self, examples: Sequence[Mapping[str, Any]],
+            layers: Mapping[str, Any]) -> None:
+        """Add one batch: per-example metadata (``id`` required) and, per layer, a ``(B, D)``
+        array (pooled) or a list of B ``(T_i, D)`` arrays (token level)."""
+        self._check_open()
+        b = len(examples)
+        ids = [str(ex["id"]) if "id" in ex else None for ex in examples]
+        if None in ids:
+            raise StoreError("every example needs an 'id' field")
+        for i in ids:
+            if i in self.done_ids or i in self._buffer_ids:
+                raise StoreError(f"example id {i!r} is already in store {self.root}; ids must be "
+                                 "unique (skip the ids in writer.done_ids when resuming)")
+        if len(set(ids)) != b:
+            raise StoreError("the batch repeats an example id")
+        batch: dict[str, tuple[str, np.ndarray, str, list[int] | None]] = {}
+        for name, value in layers.items():
+            if isinstance(value, (list, tuple)):
+                if len(value) != b:
+                    raise StoreError(f"layer {name!r}: {len(value)} token arrays for {b} examples")
+                pieces = [_to_numpy(v) for v in value]
+                dtype = pieces[0][1]
+                lengths = [p.shape[0] for p, _ in pieces]
+                data = np.concatenate([p for p, _ in pieces]) if pieces else None
+                batch[name] = ("tokens", data, dtype, lengths)
+            else:
+                data, dtype = _to_numpy(value)
+                if data.ndim != 2 or data.shape[0] != b:
+                    raise StoreError(f"layer {name!r}: expected a ({b}, D) array for {b} examples, "
+                                     f"got shape {tuple(data.shape)}")
+                batch[name] = ("pooled", data, dtype, None)
+        self._check_schema(batch)
+        bad: dict[int, list[str]] = {}
+        for name, (kind, data, dtype, lengths) in batch.items():
+            rows = _nonfinite_rows(data, dtype)
+            if kind == "tokens":
+                bounds = np.concatenate([[0], np.cumsum(lengths)])
+                rows = np.array([rows[bounds[k]:bounds[k + 1]].any() for k in range(b)], dtype=bool)
+            for k in np.flatnonzero(rows):
+                bad.setdefault(int(k), []).append(name)
+        for k, names in bad.items():
+            log.warning("example %s has NaN/inf activations in %d layer(s): %s",
+                        ids[k], len(names), ", ".join(names[:5]))
+            self.nonfinite += [(ids[k], n) for n in names]
+        for k, ex in enumerate(examples):
+            row = {c: ex.get(c, "") for c in layout.EXAMPLE_COLUMNS}
+            row.update({c: v for c, v in ex.items() if c not in row})
+            row["id"] = ids[k]
+            row["nonfinite"] = ",".join(bad.get(k, []))
+            self._examples.append(row)
+        self._buffer_ids.update(ids)
+        for name, (kind, data, dtype, lengths) in batch.items():
+            layer = self._layers.setdefault(name, _Layer(kind, dtype, data.shape[1]))
+            layer.parts.append(data)
+            if lengths is not None:
+                layer.lengths += lengths
+        while len(self._examples) >= self.shard_size:
+            self._submit(self.shard_size)
+
+    def skip(self, example_id: str, reason: str) -> None:
+        """Record that an example was left out (committed with the next shard), and why."""
+        self._check_open()
+        self._skips.append({"id": str(example_id), "reason": reason})
+        self._buffer_ids.add(str(example_id))
+
+    def _check_schema(self, batch: Mapping[str, tuple]) -> None:
+        schema = {n: {"kind": k, "dim": int(d.shape[1]), "dtype": t}
+                  for n, (k, d, t, _l) in batch.items()}
+        known = self.manifest["layers"]
+        if known is None:
+            self.manifest["layers"] = schema
+            return
+        if schema != known:
+            diff = [n for n in set(schema) | set(known) if schema.get(n) != known.get(n)]
+            raise StoreError(
+                f"store {self.root}: this batch's layers differ from the store's in "
+                f"{', '.join(sorted(diff)[:5])} (kind, width or dtype); every batch must record "
+                "the same layers the same way")
+
+    def _submit(self, n: int) -> None:
+        """Hand the first ``n`` buffered examples (and pending skips) to be written as a shard."""
+        examples, rest = self._examples[:n], self._examples[n:]
+        shard_layers: dict[str, LayerArrays] = {}
+        remaining: dict[str, _Layer] = {}
+        for name, layer in self._layers.items():
+            full = layer.arrays()
+            keep = _Layer(layer.kind, layer.dtype, layer.dim)
+            if layer.kind == "pooled":
+                shard_layers[name] = LayerArrays("pooled", full.data[:n], layer.dtype)
+                if len(rest):
+                    keep.parts = [full.data[n:]]
+            else:
+                cut = int(sum(layer.lengths[:n]))
+                shard_layers[name] = LayerArrays("tokens", full.data[:cut], layer.dtype,
+                                                 np.asarray(layer.lengths[:n], dtype=np.int64))
+                if len(rest):
+                    keep.parts, keep.lengths = [full.data[cut:]], layer.lengths[n:]
+            remaining[name] = keep
+        skips = self._skips
+        columns = sorted({c for ex in examples for c in ex},
+                         key=lambda c: (layout.EXAMPLE_COLUMNS + ("nonfinite",) + (c,)).index(c))
+        table = {c: [ex.get(c, "") for ex in examples] for c in columns}
+        self._layers = remaining
+        self._examples = rest
+        self._skips = []
+        self._wait()
+        index = len(self.manifest["shards"])
+        if self._pool is None:
+            self._commit(index, table, shard_layers, skips)
+        else:
+            self._pending = self._pool.submit(self._commit, index, table, shard_layers, skips)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()  # re-raises a failed background write here
+
+    def _commit(self, index: int, table: dict[str, list[Any]],
+                layers: dict[str, LayerArrays], skips: list[dict[str, str]]) -> None:
+        name = layout.shard_name(self.rank, index, self.backend)
+        final = self.root / name
+        tmp = final.with_name(f".tmp-{final.name}")
+        n = len(table.get("id", []))
+        try:
+            if n:
+                write_shard(tmp, self.backend, table, layers, self.compression)
+                os.replace(tmp, final)
+                layout.fsync_dir(final.parent)
+                self.manifest["shards"].append(
+                    {"file": name, "n": n, "bytes": final.stat().st_size, "examples": table})
+            self.manifest["skipped"] += skips
+            layout.write_json_atomic(layout.manifest_path(self.root, self.rank), self.manifest)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            if n and self.manifest["shards"] and self.manifest["shards"][-1]["file"] == name:
+                self.manifest["shards"].pop()
+            why = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file size limit was hit",
+                   errno.EDQUOT: "the disk quota is exceeded", errno.EROFS: "the disk is read-only",
+                   errno.EACCES: "permission denied"}.get(e.errno, e.strerror or str(e))
+            raise StoreError(
+                f"cannot write shard {name} of store {self.root}: {why}. The {self.n_committed} "
+                "examples in committed shards are intact; fix this and run again to resume") from None
+        self.done_ids.update(table.get("id", []))
+        self.done_ids.update(s["id"] for s in skips)
+
+    # -- closing -----------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write whatever is buffered as a (possibly short) shard and wait for all writes."""
+        self._check_open()
+        if self._examples or self._skips:
+            self._submit(len(self._examples))
+        self._wait()
+
+    def close(self, complete: bool = True) -> None:
+        """Flush, mark this rank complete, and release the lock."""
+        if self._closed:
+            return
+        try:
+            if complete:
+                self.flush()
+                self.manifest["complete"] = True
+                layout.write_json_atomic(layout.manifest_path(self.root, self.rank), self.manifest)
+            else:
+                self._wait()
+        finally:
+            self._closed = True
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+            self._unlock()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"the writer of {self.root} is closed")
+
+    def __enter__(self) -> "StoreWriter":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        # On an error the buffered (uncommitted) examples are dropped; a rerun redoes them.
+        if exc_type is None:
+            self.close(complete=True)
+        else:
+            try:
+                self.close(complete=False)
+            except StoreError as e:  # keep the first error visible
+                log.error("%s", e)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for a progress line or a log."""
+        return {"examples": self.n_committed, "shards": len(self.manifest["shards"]),
+                "skipped": len(self.manifest["skipped"]), "nonfinite": len(self.nonfinite)}
+
+
+def committed_ids(path: str | os.PathLike) -> set[str]:
+    """Ids already stored or skipped in a store (all ranks), without opening it for writing."""
+    root = Path(path)
+    out: set[str] = set()
+    for m in layout.manifests(root):
+        data = layout.read_json(m)
+        out.update(i for s in data["shards"] for i in s["examples"]["id"])
+        out.update(s["id"] for s in data["skipped"])
+    return out
+
