@@ -240,6 +240,9 @@ class StoreWriter:
             raise StoreError("the batch repeats an example id")
         batch: dict[str, tuple[str, np.ndarray, str, list[int] | None]] = {}
         for name, value in layers.items():
+            if not name or "/" in name:
+                raise StoreError(f"layer name {name!r} cannot be stored: it must be non-empty "
+                                 "and contain no '/'")
             if isinstance(value, (list, tuple)):
                 if len(value) != b:
                     raise StoreError(f"layer {name!r}: {len(value)} token arrays for {b} examples")
@@ -268,7 +271,8 @@ class StoreWriter:
                         ids[k], len(names), ", ".join(names[:5]))
             self.nonfinite += [(ids[k], n) for n in names]
         for k, ex in enumerate(examples):
-            row = {c: ex.get(c, "") for c in layout.EXAMPLE_COLUMNS}
+            row = {c: ex.get(c, np.nan if c in ("length", "duration") else "")
+                   for c in layout.EXAMPLE_COLUMNS}
             row.update({c: v for c, v in ex.items() if c not in row})
             row["id"] = ids[k]
             row["nonfinite"] = ",".join(bad.get(k, []))

@@ -1,0 +1,253 @@
+"""Stores: round trips, crash safety with real killed processes, refusals, NaN flagging."""
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from probekit import StoreWriter, open_store
+from probekit.errors import RecipeMismatchError, StoreError, StoreLockedError
+
+WORKER = Path(__file__).with_name("store_worker.py")
+BACKENDS = ["hdf5", "safetensors"]
+
+
+def worker(store, backend, n, *options):
+    return subprocess.Popen([sys.executable, str(WORKER), str(store), backend, str(n),
+                             *map(str, options)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def all_arrays(store):
+    s = open_store(store)
+    out = {layer: s.read(layer) for layer in s.layers if s.schema[layer]["kind"] == "pooled"}
+    for layer in s.layers:
+        if s.schema[layer]["kind"] == "tokens":
+            out[layer] = np.concatenate(s.read_tokens(layer))
+    return s, out
+
+
+def random_batch(start, b, d=6, rng=None, lang="eng"):
+    rng = rng or np.random.default_rng(start)
+    meta = [{"id": f"{lang}/{start + k}", "sentence": str(start + k), "lang": lang,
+             "modality": "speech", "duration": 1.5 + k} for k in range(b)]
+    pooled = rng.standard_normal((b, d)).astype(np.float32)
+    tokens = [rng.standard_normal((2 + k, d)).astype(np.float16) for k in range(b)]
+    return meta, pooled, tokens
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_round_trip_pooled_tokens_and_bfloat16(tmp_path, backend):
+    store = tmp_path / "s"
+    written = {"p": [], "t": [], "bf": [], "ids": []}
+    with StoreWriter(store, backend=backend, shard_size=4, recipe_hash="r1",
+                     provenance={"model_id": "tiny", "pool": "mean"}) as w:
+        for start in range(0, 11, 3):
+            lang = "fra" if start % 2 else "eng"
+            meta, pooled, tokens = random_batch(start, 3, lang=lang)
+            bf = torch.from_numpy(pooled).to(torch.bfloat16)
+            w.add(meta, {"enc.0": pooled, "enc.0:tok": tokens, "enc.1": bf})
+            written["p"].append(pooled)
+            written["t"] += tokens
+            written["bf"].append(bf.float().numpy())
+            written["ids"] += [m["id"] for m in meta]
+    s = open_store(store)
+    assert s.complete and len(s) == 12 and s.layers == ["enc.0", "enc.0:tok", "enc.1"]
+    assert list(s.examples["id"]) == written["ids"]
+    assert s.provenance["model_id"] == "tiny" and s.recipe_hash == "r1"
+    assert len(list((store / "shards").iterdir())) == 3
+    np.testing.assert_array_equal(s.read("enc.0"), np.concatenate(written["p"]))
+    np.testing.assert_array_equal(s.read("enc.1"), np.concatenate(written["bf"]))
+    assert s.read("enc.1").dtype == np.float32
+    for i, ex_id in enumerate(written["ids"]):
+        got = s.tokens("enc.0:tok", ex_id)
+        assert got.dtype == np.float16
+        np.testing.assert_array_equal(got, written["t"][i])
+    # selection keeps the order of .examples; ids keep the order given
+    fra = s.select(lang="fra")
+    np.testing.assert_array_equal(s.read("enc.0", lang="fra"),
+                                  np.concatenate(written["p"])[fra.index.to_numpy()])
+    ids = [written["ids"][7], written["ids"][2]]
+    np.testing.assert_array_equal(s.read("enc.0", ids=ids),
+                                  np.concatenate(written["p"])[[7, 2]])
+    # token layers pool to the mean of their valid rows
+    np.testing.assert_allclose(s.read("enc.0:tok")[5],
+                               written["t"][5].astype(np.float64).mean(0), rtol=1e-3)
+    assert s.to_torch("enc.0", lang="eng").shape == (len(s.select(lang="eng")), 6)
+    xa = s.to_xarray(layers=["enc.0", "enc.1"], lang=["eng", "fra"])
+    assert xa.dims == ("example", "layer", "dim") and xa.shape == (12, 2, 6)
+    assert list(xa.coords["lang"].values) == list(s.examples["lang"])
+    np.testing.assert_array_equal(xa.sel(layer="enc.1").values, s.read("enc.1"))
+    with pytest.raises(StoreError, match="no example has lang 'deu'"):
+        s.read("enc.0", lang="deu")
+    with pytest.raises(KeyError, match="closest: .*enc.0"):
+        s.read("enc.O")
+
+
+def test_opening_reads_metadata_only(tmp_path):
+    store = tmp_path / "s"
+    with StoreWriter(store, shard_size=2, recipe_hash="r") as w:
+        meta, pooled, _ = random_batch(0, 4)
+        w.add(meta, {"a": pooled})
+    for shard in (store / "shards").iterdir():  # make the shard files unreadable as HDF5
+        shard.write_bytes(b"\0" * shard.stat().st_size)
+    s = open_store(store)  # still opens: only JSON was read
+    assert len(s) == 4 and s.layers == ["a"]
+    with pytest.raises(OSError):
+        s.read("a")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_kill_9_mid_write_then_resume_equals_uninterrupted(tmp_path, backend):
+    n = 60
+    reference = tmp_path / "reference"
+    done = worker(reference, backend, n)
+    assert done.wait(timeout=120) == 0, done.stderr.read()
+    _, expected = all_arrays(reference)
+
+    store = tmp_path / "killed"
+    kills = 0
+    for attempt in range(4):  # kill while a shard file is being written (or just after)
+        proc = worker(store, backend, n, "--pause", 0.02)
+        deadline = time.time() + 60
+        while time.time() < deadline and proc.poll() is None:
+            shards = store / "shards"
+            if shards.is_dir() and (any(p.name.startswith(".tmp-") for p in shards.iterdir())
+                                    or len(list(shards.iterdir())) > attempt + 1):
+                break
+            time.sleep(0.002)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 2
+    final = worker(store, backend, n)
+    assert final.wait(timeout=120) == 0, final.stderr.read()
+    s, got = all_arrays(store)
+    assert s.complete
+    assert list(s.examples["id"]) == [f"ex{i:04d}" for i in range(n)]
+    assert set(got) == set(expected)
+    for layer, arr in expected.items():
+        assert got[layer].dtype == arr.dtype
+        assert got[layer].tobytes() == arr.tobytes(), layer
+    assert not [p for p in (store / "shards").iterdir() if p.name.startswith(".tmp")]
+
+
+def test_recipe_hash_mismatch_is_refused_unless_overwrite(tmp_path):
+    store = tmp_path / "s"
+    with StoreWriter(store, recipe_hash="aaa") as w:
+        w.add(*random_batch(0, 2)[:1], {"x": random_batch(0, 2)[1]})
+    with pytest.raises(RecipeMismatchError, match="recipe aaa.*this run is recipe bbb"):
+        StoreWriter(store, recipe_hash="bbb")
+    assert len(open_store(store)) == 2  # nothing was lost
+    with StoreWriter(store, recipe_hash="bbb", overwrite=True) as w:
+        assert not w.done_ids
+    assert open_store(store).recipe_hash == "bbb" and len(open_store(store)) == 0
+
+
+def test_resume_skips_committed_ids_and_refuses_duplicates(tmp_path):
+    store = tmp_path / "s"
+    with StoreWriter(store, recipe_hash="r", shard_size=2) as w:
+        meta, pooled, _ = random_batch(0, 3)
+        w.add(meta, {"x": pooled})
+        w.skip("eng/99", "empty audio")
+    with StoreWriter(store, recipe_hash="r", shard_size=2) as w:
+        assert w.done_ids == {"eng/0", "eng/1", "eng/2", "eng/99"}
+        with pytest.raises(StoreError, match="already in store"):
+            w.add(meta[:1], {"x": pooled[:1]})
+    s = open_store(store)
+    assert s.skipped == [{"id": "eng/99", "reason": "empty audio"}]
+
+
+def test_a_second_uncoordinated_writer_is_refused(tmp_path):
+    store = tmp_path / "s"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, probekit\n"
+         "w = probekit.StoreWriter(sys.argv[1], recipe_hash='r')\n"
+         "print('ready', flush=True)\n"
+         "sys.stdin.readline()\n"
+         "w.close()\n", str(store)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreLockedError, match=f"being written by pid {holder.pid}"):
+            StoreWriter(store, recipe_hash="r")
+        # a cooperating writer with its own rank may write into the same store
+        with StoreWriter(store, recipe_hash="r", rank=1) as other:
+            meta, pooled, _ = random_batch(10, 2)
+            other.add(meta, {"x": pooled})
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert holder.returncode == 0
+    assert len(open_store(store)) == 2
+
+
+def test_cooperating_ranks_make_one_logical_store(tmp_path):
+    store = tmp_path / "s"
+    procs = [worker(store, "hdf5", 20, "--rank", rank, "--ranks", 2) for rank in (0, 1)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read()
+    s = open_store(store)
+    assert s.complete and sorted(s.examples["id"]) == [f"ex{i:04d}" for i in range(20)]
+    reference = tmp_path / "one"
+    assert worker(reference, "hdf5", 20).wait(timeout=120) == 0
+    r = open_store(reference)
+    ids = list(r.examples["id"])
+    np.testing.assert_array_equal(s.read("layers.3", ids=ids), r.read("layers.3"))
+
+
+def test_nonfinite_activations_are_flagged_and_reported(tmp_path, caplog):
+    store = tmp_path / "s"
+    meta, pooled, tokens = random_batch(0, 4)
+    pooled[2, 3] = np.nan
+    tokens[1][0, 0] = np.inf
+    with caplog.at_level(logging.WARNING, logger="probekit.store"):
+        with StoreWriter(store, recipe_hash="r") as w:
+            w.add(meta, {"a": pooled, "b": tokens})
+            assert sorted(w.nonfinite) == [("eng/1", "b"), ("eng/2", "a")]
+    assert "eng/2 has NaN/inf" in caplog.text
+    s = open_store(store)
+    assert list(s.examples["nonfinite"]) == ["", "b", "a", ""]
+    assert len(s.read("a", drop_nonfinite=True)) == 2
+
+
+def test_full_disk_gives_a_clear_error_and_keeps_committed_shards(tmp_path):
+    store = tmp_path / "s"
+    # a real write failure: the process may not write files larger than 20 kB, which the
+    # manifest (it lists every example) passes after about 25 shards
+    proc = worker(store, "hdf5", 400, "--fsize-limit", 20_000)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert "cannot write" in err and "Traceback" not in err, err
+    s = open_store(store)
+    assert len(s) > 0 and len(s) % 8 == 0  # whole committed shards only
+    assert s.read("layers.2").shape == (len(s), 16)
+    assert len(s) < 400
+    done = worker(store, "hdf5", 400)  # resuming without the limit completes the store
+    assert done.wait(timeout=120) == 0
+    assert len(open_store(store)) == 400
+
+
+def test_unusable_folders_are_refused_clearly(tmp_path):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("keep me")
+    with pytest.raises(StoreError, match="cannot create the store folder"):
+        StoreWriter(a_file / "store")
+    with pytest.raises(StoreError, match="is a file"):
+        StoreWriter(a_file)
+    busy = tmp_path / "notes"
+    busy.mkdir()
+    (busy / "thesis.tex").write_text("precious")
+    with pytest.raises(StoreError, match="not empty and holds no probekit store"):
+        StoreWriter(busy)
+    assert (busy / "thesis.tex").read_text() == "precious" and a_file.read_text() == "keep me"
+    with pytest.raises(StoreError, match="not a probekit store"):
+        open_store(busy)
