@@ -1,0 +1,54 @@
+# probekit: two commands on a fresh machine.
+#   make demo   set up the reference environment and run the offline demo
+#   make test   set up both environment legs and run the test suite on each
+PYTHON ?= python3.11
+REF    := .venv
+CUR    := .venv-current
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-reference test-current setup setup-current system-deps clean
+
+demo: setup
+	$(REF)/bin/python examples/capture_tiny_seamless.py --out runs/demo
+
+test: test-reference test-current
+
+test-reference: setup
+	$(REF)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+test-current: setup-current
+	$(CUR)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+setup: $(REF)/.installed
+setup-current: $(CUR)/.installed
+
+# Reference leg: torch 2.9.1 + transformers 4.57 + fairseq2/SONAR (about 7.4 GB, ~5 minutes).
+$(REF)/.installed: requirements/reference.lock pyproject.toml | system-deps
+	rm -rf $(REF)
+	$(PYTHON) -m venv $(REF)
+	$(REF)/bin/python -m pip install -q --upgrade pip
+	$(REF)/bin/python -m pip install -q -r requirements/reference.lock
+	$(REF)/bin/python -m pip install -q --no-deps -e .
+	touch $@
+
+# Current leg: CPU torch 2.13 + transformers 5.x, without SONAR (~1 minute).
+$(CUR)/.installed: requirements/current.lock pyproject.toml
+	rm -rf $(CUR)
+	$(PYTHON) -m venv $(CUR)
+	$(CUR)/bin/python -m pip install -q --upgrade pip
+	$(CUR)/bin/python -m pip install -q -r requirements/current.lock
+	$(CUR)/bin/python -m pip install -q --no-deps -e .
+	touch $@
+
+# fairseq2 (SONAR) loads the system's libsndfile.
+system-deps:
+	@if ! ldconfig -p | grep -q 'libsndfile\.so\.1'; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq libsndfile1 >/dev/null; \
+	  else \
+	    echo "probekit needs libsndfile (for fairseq2/SONAR): install it, e.g. 'sudo apt-get install libsndfile1'"; exit 1; \
+	  fi; \
+	fi
+
+clean:
+	rm -rf $(REF) $(CUR) runs

@@ -1,0 +1,39 @@
+"""The examples run end to end (executed, not imported)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import probekit
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run(script, *args):
+    done = subprocess.run([sys.executable, str(EXAMPLES / script), *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_capture_then_notebook_example(tmp_path):
+    out = run("capture_tiny_seamless.py", "--out", tmp_path)
+    assert "192 examples" in out
+    store = probekit.open_store(tmp_path / "store")
+    assert store.layers == [f"text_encoder.layers.{i}" for i in range(4)] + [
+        f"text_decoder.layers.{i}" for i in range(4)]
+    first = store.read("text_decoder.layers.3")
+    again = run("capture_tiny_seamless.py", "--out", tmp_path)  # everything committed: no rework
+    assert "192 examples" in again
+    np.testing.assert_array_equal(probekit.open_store(tmp_path / "store").read(
+        "text_decoder.layers.3"), first)
+
+    png = tmp_path / "eng_fra.png"
+    report = run("notebook_two_languages.py", tmp_path / "store", "--png", png)
+    assert png.stat().st_size > 10_000
+    rows = [line.split() for line in report.splitlines() if line.startswith("text_")]
+    assert len(rows) == 8
+    for row in rows:  # paired sentences are far more alike than the mismatched chance level
+        assert float(row[2]) > float(row[4]) + 0.3
