@@ -56,25 +56,25 @@ def timed_runs(model, args, store_dir=None, pool="mean"):
     from probekit import Recorder, StoreWriter
 
     batches = [batch(i, args.batch_size, args.device) for i in range(args.batches)]
-    writer = None
-    if store_dir is not None:
-        writer = StoreWriter(store_dir, shard_size=args.shard_size, recipe_hash="bench")
     with torch.no_grad():
         forward(model, *batches[0])  # warm-up
         sync(args.device)
+        if store_dir is None:
+            t0 = time.perf_counter()
+            for ids, mask in batches:
+                forward(model, ids, mask)
+            sync(args.device)
+            return (time.perf_counter() - t0) / args.batches
         t0 = time.perf_counter()
-        for k, (ids, mask) in enumerate(batches):
-            if writer is None:
+        with StoreWriter(store_dir, shard_size=args.shard_size, recipe_hash="bench") as writer, \
+                Recorder(model, ["text_encoder.layers.*", "text_decoder.layers.*"], pool=pool,
+                         dtype="float16") as rec:
+            for k, (ids, mask) in enumerate(batches):
+                rec.set_mask(mask.cpu())  # wrappers compute valid lengths on the CPU
                 forward(model, ids, mask)
-                continue
-            with Recorder(model, ["text_encoder.layers.*", "text_decoder.layers.*"], pool=pool,
-                          dtype="float16") as rec:
-                rec.set_mask(mask)
-                forward(model, ids, mask)
-            meta = [{"id": f"{k}/{j}", "lang": "eng", "modality": "text"} for j in range(len(ids))]
-            writer.add(meta, dict(rec.items()))
-        if writer is not None:
-            writer.close()
+                meta = [{"id": f"{k}/{j}", "lang": "eng", "modality": "text"}
+                        for j in range(len(ids))]
+                writer.add(meta, dict(rec.items()))
         sync(args.device)
     return (time.perf_counter() - t0) / args.batches
 

@@ -246,7 +246,7 @@ def test_unusable_folders_are_refused_clearly(tmp_path):
     busy = tmp_path / "notes"
     busy.mkdir()
     (busy / "thesis.tex").write_text("precious")
-    with pytest.raises(StoreError, match="not empty and holds no probekit store"):
+    with pytest.raises(StoreError, match="holds files that are not a probekit store"):
         StoreWriter(busy)
     assert (busy / "thesis.tex").read_text() == "precious" and a_file.read_text() == "keep me"
     with pytest.raises(StoreError, match="not a probekit store"):

@@ -27,7 +27,10 @@ def valid_mask(lengths: torch.Tensor | None, mask: torch.Tensor | None, batch: i
                 f"{where}: mask has shape {tuple(mask.shape)} but the output has {batch} sequences "
                 f"of {time} positions; give a (B, T) = ({batch}, {time}) mask for this layer "
                 "(a stack that subsamples needs its own lengths)")
-        return mask.bool()
+        mask = mask.bool()
+        if not bool(mask.any(dim=1).all()):
+            raise RecordingError(f"{where}: a sequence has no valid position; check the mask")
+        return mask
     if lengths is None:
         return None
     lengths = torch.as_tensor(lengths).reshape(-1)
@@ -63,9 +66,9 @@ def pool(x: torch.Tensor, how: str, mask: torch.Tensor | None) -> torch.Tensor |
     b, t, _ = x.shape
     if mask is not None:
         mask = mask.to(x.device)
-        if not bool(mask.any(dim=1).all()):
-            raise RecordingError("a sequence has no valid position; check the lengths or mask")
     if how == "mean":
+        if x.dtype in (torch.float16, torch.bfloat16):
+            x = x.float()  # accumulate low-precision outputs in float32
         if mask is None:
             return x.mean(dim=1)
         weights = mask.to(x.dtype)

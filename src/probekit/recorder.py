@@ -16,7 +16,7 @@ module must run exactly once per pass unless ``repeats="all"``, which keeps ever
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import torch
@@ -66,6 +66,15 @@ class _Validity:
     lengths: torch.Tensor | None = None
     mask: torch.Tensor | None = None
     padding_side: str = "right"
+    cache: dict = field(default_factory=dict)
+
+    def on(self, batch: int, time: int, device: torch.device, where: str) -> torch.Tensor | None:
+        """The (B, T) mask on ``device``, made once per shape and device (no per-layer copies)."""
+        key = (batch, time, str(device))
+        if key not in self.cache:
+            mask = valid_mask(self.lengths, self.mask, batch, time, self.padding_side, where)
+            self.cache[key] = (None if mask is None else mask.to(device), mask)
+        return self.cache[key]
 
 
 class Recorder:
@@ -145,15 +154,17 @@ class Recorder:
                     layers: Pattern | Sequence[Pattern] | None = None,
                     padding_side: str = "right") -> None:
         """Valid lengths ``(B,)`` for the next passes, for ``layers`` (default: all recorded)."""
-        lengths = None if lengths is None else torch.as_tensor(lengths)
+        validity = _Validity(lengths=None if lengths is None else torch.as_tensor(lengths),
+                             padding_side=padding_side)
         for name in self._targets(layers):
-            self._validity[name] = _Validity(lengths=lengths, padding_side=padding_side)
+            self._validity[name] = validity
 
     def set_mask(self, mask: torch.Tensor | None,
                  layers: Pattern | Sequence[Pattern] | None = None) -> None:
         """A ``(B, T)`` mask of valid positions (1 = valid) for ``layers`` (default: all)."""
+        validity = _Validity(mask=None if mask is None else torch.as_tensor(mask))
         for name in self._targets(layers):
-            self._validity[name] = _Validity(mask=None if mask is None else torch.as_tensor(mask))
+            self._validity[name] = validity
 
     def _targets(self, layers: Pattern | Sequence[Pattern] | None) -> list[str]:
         if layers is None:
@@ -193,21 +204,24 @@ class Recorder:
         calls.append(self._process(name, x))
 
     def _process(self, name: str, x: torch.Tensor) -> Any:
-        mask = None
+        mask = host_mask = None
         if x.dim() == 3:
             v = self._validity.get(name)
             b, t = x.shape[0], x.shape[1]
             if v is not None:
-                mask = valid_mask(v.lengths, v.mask, b, t, v.padding_side, where=f"layer {name!r}")
+                mask, host_mask = v.on(b, t, x.device, where=f"layer {name!r}")
             elif self.require_lengths and b > 1:
                 raise RecordingError(
                     f"layer {name!r}: a batch of {b} sequences of {t} positions but no valid "
                     "lengths; call rec.set_lengths(lengths) or rec.set_mask(attention_mask) before "
                     "the forward pass, or Recorder(..., require_lengths=False) if nothing is padded")
-        if x.dtype in (torch.float16, torch.bfloat16) and self.pool == "mean":
-            pooled = pool_output(x.float(), self.pool, mask)
-        else:
-            pooled = pool_output(x, self.pool, mask)
+        if self.pool == "none" and x.dim() == 3 and self._to_host(x):
+            # one non-blocking copy of the padded output; valid rows are cut out when read
+            host = self._to_storage(x)
+            cpu_mask = None if host_mask is None else host_mask.cpu()
+            return _Deferred(lambda: [host[i] if cpu_mask is None else host[i][cpu_mask[i]]
+                                      for i in range(host.shape[0])])
+        pooled = pool_output(x, self.pool, mask)
         if self.pool == "none":
             lengths = [p.shape[0] for p in pooled]
             flat = self._to_storage(torch.cat(pooled, dim=0))
@@ -219,14 +233,16 @@ class Recorder:
             x = x.to(self.dtype)
         if self.device is None or x.device == self.device:
             return x.clone() if x.is_contiguous() is False or x._base is not None else x
-        if x.device.type == "cuda" and self.device.type == "cpu":
-            host = torch.empty(x.shape, dtype=x.dtype, pin_memory=True)
-            host.copy_(x, non_blocking=True)
+        if self._to_host(x):
+            host = x.to("cpu", non_blocking=True)  # pinned, from torch's caching host allocator
             event = torch.cuda.Event()
             event.record()
             self._events.append(event)
             return host
         return x.to(self.device)
+
+    def _to_host(self, x: torch.Tensor) -> bool:
+        return x.device.type == "cuda" and self.device is not None and self.device.type == "cpu"
 
     def _sync(self) -> None:
         for event in self._events:
@@ -288,12 +304,20 @@ class Recorder:
             raise LayerSelectionError(f"layer {name!r} is not recorded"
                                       + (f"; did you mean {', '.join(hint)}?" if hint else ""))
         self._sync()
-        calls = self._results[name]
+        calls = self._results[name] = [c.finish() if isinstance(c, _Deferred) else c
+                                       for c in self._results[name]]
         return calls if self.repeats == "all" else calls[0]
 
     def items(self) -> list[tuple[str, Any]]:
         """``(name, recorded)`` for every layer of the last pass, in execution order."""
         return [(name, self[name]) for name in self.names]
+
+
+class _Deferred:
+    """A result whose final form is made on the CPU once its copy has arrived."""
+
+    def __init__(self, finish: Callable[[], Any]):
+        self.finish = finish
 
 
 def _envoy(traced: Any, name: str) -> Any:

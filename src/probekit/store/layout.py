@@ -71,6 +71,31 @@ def write_json_atomic(path: Path, data: Any) -> None:
     fsync_dir(path.parent)
 
 
+def create_json_once(path: Path, data: Any) -> bool:
+    """Create ``path`` with this JSON unless it exists (atomic; False if it existed)."""
+    if path.exists():
+        return False
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f, separators=(",", ":"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)  # fails if another writer created it first
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+    return True
+
+
+def is_store_entry(name: str) -> bool:
+    """Whether a file name in a store folder is one of the store's own."""
+    return (name in ("store.json", "shards", "locks") or name.startswith((".store.json.tmp-",
+            ".manifest-r")) or (name.startswith("manifest-r") and name.endswith(".json")))
+
+
 def read_json(path: Path) -> Any:
     with open(path) as f:
         return json.load(f)

@@ -119,33 +119,34 @@ class StoreWriter:
     # -- opening -----------------------------------------------------------------------------
     def _prepare_folder(self, overwrite: bool, provenance: dict[str, Any]) -> None:
         root = self.root
+        meta_path = layout.store_json(root)
         try:
             if root.exists() and not root.is_dir():
                 raise StoreError(f"store path {root} is a file, not a folder; choose another --out")
-            meta_path = layout.store_json(root)
-            if root.is_dir() and any(root.iterdir()) and not meta_path.exists():
+            foreign = [p.name for p in root.iterdir() if not layout.is_store_entry(p.name)] \
+                if root.is_dir() else []
+            if foreign and not meta_path.exists():
                 raise StoreError(
-                    f"folder {root} is not empty and holds no probekit store (no store.json); "
+                    f"folder {root} holds files that are not a probekit store ({foreign[0]}, ...); "
                     "choose a new or empty folder so that nothing there is overwritten")
-            if meta_path.exists():
+            for _attempt in range(2):
+                for sub in ("shards", "locks"):
+                    (root / sub).mkdir(parents=True, exist_ok=True)
+                meta = {"format": layout.FORMAT, "version": layout.VERSION,
+                        "backend": self.backend, "recipe_hash": self.recipe_hash,
+                        "shard_size": self.shard_size, "provenance": provenance,
+                        "created": run_context()}
+                layout.create_json_once(meta_path, meta)  # cooperating ranks may race here
                 meta = layout.read_json(meta_path)
-                if meta.get("recipe_hash") != self.recipe_hash or meta.get("backend") != self.backend:
-                    if not overwrite:
-                        raise RecipeMismatchError(
-                            f"store {root} was made by recipe {meta.get('recipe_hash')} "
-                            f"(backend {meta.get('backend')}); this run is recipe {self.recipe_hash} "
-                            f"(backend {self.backend}). Write to a new folder, or pass "
-                            "--overwrite (overwrite=True) to delete the old store")
-                    self._delete_store()
-                else:
+                if meta.get("recipe_hash") == self.recipe_hash and meta.get("backend") == self.backend:
                     return
-            for sub in ("shards", "locks"):
-                (root / sub).mkdir(parents=True, exist_ok=True)
-            meta = {"format": layout.FORMAT, "version": layout.VERSION, "backend": self.backend,
-                    "recipe_hash": self.recipe_hash, "shard_size": self.shard_size,
-                    "provenance": provenance, "created": run_context()}
-            if not meta_path.exists():
-                layout.write_json_atomic(meta_path, meta)
+                if not overwrite:
+                    raise RecipeMismatchError(
+                        f"store {root} was made by recipe {meta.get('recipe_hash')} "
+                        f"(backend {meta.get('backend')}); this run is recipe {self.recipe_hash} "
+                        f"(backend {self.backend}). Write to a new folder, or pass "
+                        "--overwrite (overwrite=True) to delete the old store")
+                self._delete_store()
         except OSError as e:
             raise StoreError(f"cannot create the store folder {root}: {e.strerror or e}; "
                              "choose a writable folder (--out)") from None
