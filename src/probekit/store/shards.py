@@ -74,7 +74,9 @@ def _write_hdf5(path: Path, examples: dict[str, list[Any]], layers: dict[str, La
             rows = max(1, min(arr.data.shape[0], (1 << 20) // max(1, arr.data.itemsize * arr.dim)))
             chunks = (rows, arr.dim) if arr.data.shape[0] else None
             key = "pooled" if arr.kind == "pooled" else "tokens"
-            g.create_dataset(key, data=arr.data, chunks=chunks, **(opts if chunks else {}))
+            # token-level arrays are large and float activations barely compress: stored raw
+            use = opts if chunks and arr.kind == "pooled" else {"track_times": False}
+            g.create_dataset(key, data=arr.data, chunks=chunks, **use)
             if arr.kind == "tokens":
                 g.create_dataset("lengths", data=arr.lengths.astype(np.int64), track_times=False)
                 g.create_dataset("offsets", data=_offsets(arr.lengths), track_times=False)

@@ -88,7 +88,9 @@ class StoreWriter:
         provenance: model id, revision, dtype, pooling, ... (saved in ``store.json``).
         overwrite: delete an existing store made by another recipe instead of refusing.
         rank: writer rank; cooperating processes use distinct ranks to write one store.
-        compression: HDF5 filter (``"lzf"``, ``"gzip"`` or None).
+        compression: HDF5 filter for pooled arrays (``"lzf"``, ``"gzip"`` or None); token-level
+            arrays are stored uncompressed (float activations barely compress, and compressing
+            them was the bottleneck: 2.8 s vs 1.1 s per 140 MB batch measured on 2 cores).
         background: write shards in a background thread while the next one fills.
     """
 
