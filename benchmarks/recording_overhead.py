@@ -98,6 +98,7 @@ def main():
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--batches", type=int, default=6)
     ap.add_argument("--shard-size", type=int, default=64)
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     ap.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_child:
@@ -122,6 +123,8 @@ def main():
     print(f"+ record 48 blocks (tokens) + store  {tokens * 1e3:8.1f} ms/batch "
           f"({100 * (tokens / bare - 1):+.1f}%)")
 
+    if args.no_memory:
+        return
     print(f"peak memory, token-level store, shard = {args.shard_size} examples:")
     for n in (args.shard_size, 10 * args.shard_size):
         out = subprocess.run([sys.executable, __file__, "--memory-child", str(n), "--device",
