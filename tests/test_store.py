@@ -91,6 +91,16 @@ def test_round_trip_pooled_tokens_and_bfloat16(tmp_path, backend):
         s.read("enc.O")
 
 
+@pytest.mark.parametrize("compression", ["lzf", "gzip"])
+def test_compressed_hdf5_round_trip(tmp_path, compression):
+    meta, pooled, tokens = random_batch(0, 5)
+    with StoreWriter(tmp_path / "s", recipe_hash="r", compression=compression) as w:
+        w.add(meta, {"a": pooled, "t": tokens})
+    s = open_store(tmp_path / "s")
+    np.testing.assert_array_equal(s.read("a"), pooled)
+    np.testing.assert_array_equal(s.tokens("t", "eng/4"), tokens[4])
+
+
 def test_opening_reads_metadata_only(tmp_path):
     store = tmp_path / "s"
     with StoreWriter(store, shard_size=2, recipe_hash="r") as w:
@@ -209,14 +219,18 @@ def test_nonfinite_activations_are_flagged_and_reported(tmp_path, caplog):
     meta, pooled, tokens = random_batch(0, 4)
     pooled[2, 3] = np.nan
     tokens[1][0, 0] = np.inf
+    bf = torch.from_numpy(pooled).to(torch.bfloat16)
+    bf[3, 0] = -float("inf")
+    huge = np.full((4, 6), 6e307)  # row sums overflow, values are finite: not flagged
     with caplog.at_level(logging.WARNING, logger="probekit.store"):
         with StoreWriter(store, recipe_hash="r") as w:
-            w.add(meta, {"a": pooled, "b": tokens})
-            assert sorted(w.nonfinite) == [("eng/1", "b"), ("eng/2", "a")]
+            w.add(meta, {"a": pooled, "b": tokens, "c": bf, "d": huge})
+            assert sorted(w.nonfinite) == [("eng/1", "b"), ("eng/2", "a"), ("eng/2", "c"),
+                                           ("eng/3", "c")]
     assert "eng/2 has NaN/inf" in caplog.text
     s = open_store(store)
-    assert list(s.examples["nonfinite"]) == ["", "b", "a", ""]
-    assert len(s.read("a", drop_nonfinite=True)) == 2
+    assert list(s.examples["nonfinite"]) == ["", "b", "a,c", "c"]
+    assert len(s.read("a", drop_nonfinite=True)) == 1
 
 
 def test_full_disk_gives_a_clear_error_and_keeps_committed_shards(tmp_path):

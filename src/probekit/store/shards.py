@@ -39,7 +39,7 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
 
 # -- writing ---------------------------------------------------------------------------------
 def write_shard(path: Path, backend: str, examples: dict[str, list[Any]],
-                layers: dict[str, LayerArrays], compression: str | None = "lzf") -> None:
+                layers: dict[str, LayerArrays], compression: str | None = None) -> None:
     """Write a complete shard to ``path`` and fsync it (the caller renames it into place)."""
     if backend == "hdf5":
         _write_hdf5(path, examples, layers, compression)
