@@ -22,23 +22,23 @@ test-current: setup-current
 setup: $(REF)/.installed
 setup-current: $(CUR)/.installed
 
+# venv FOLDER LOCKFILE: a fresh virtual environment with the lock file and probekit installed.
+define venv
+	rm -rf $(1)
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install -q --upgrade pip
+	$(1)/bin/python -m pip install -q -r $(2)
+	$(1)/bin/python -m pip install -q --no-deps -e .
+	touch $(1)/.installed
+endef
+
 # Reference leg: torch 2.9.1 + transformers 4.57 + fairseq2/SONAR (about 7.4 GB, ~5 minutes).
 $(REF)/.installed: requirements/reference.lock pyproject.toml | system-deps
-	rm -rf $(REF)
-	$(PYTHON) -m venv $(REF)
-	$(REF)/bin/python -m pip install -q --upgrade pip
-	$(REF)/bin/python -m pip install -q -r requirements/reference.lock
-	$(REF)/bin/python -m pip install -q --no-deps -e .
-	touch $@
+	$(call venv,$(REF),requirements/reference.lock)
 
 # Current leg: CPU torch 2.13 + transformers 5.x, without SONAR (~1 minute).
 $(CUR)/.installed: requirements/current.lock pyproject.toml
-	rm -rf $(CUR)
-	$(PYTHON) -m venv $(CUR)
-	$(CUR)/bin/python -m pip install -q --upgrade pip
-	$(CUR)/bin/python -m pip install -q -r requirements/current.lock
-	$(CUR)/bin/python -m pip install -q --no-deps -e .
-	touch $@
+	$(call venv,$(CUR),requirements/current.lock)
 
 # fairseq2 (SONAR) loads the system's libsndfile.
 system-deps:

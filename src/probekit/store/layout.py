@@ -56,38 +56,35 @@ def fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` so that a reader sees the old or the new file, never a torn one."""
+def _publish_json(path: Path, data: Any, exclusive: bool) -> bool:
+    """Write JSON to a temporary file, fsync it, then move it to ``path`` in one step:
+    replacing any old file, or (``exclusive``) only if ``path`` does not exist yet."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "w") as f:
             json.dump(data, f, separators=(",", ":"))
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def create_json_once(path: Path, data: Any) -> bool:
-    """Create ``path`` with this JSON unless it exists (atomic; False if it existed)."""
-    if path.exists():
-        return False
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(data, f, separators=(",", ":"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.link(tmp, path)  # fails if another writer created it first
+        if exclusive:
+            os.link(tmp, path)  # fails if another writer created it first
+        else:
+            os.replace(tmp, path)
     except FileExistsError:
         return False
     finally:
         tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
     return True
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` so that a reader sees the old or the new file, never a torn one."""
+    _publish_json(path, data, exclusive=False)
+
+
+def create_json_once(path: Path, data: Any) -> bool:
+    """Create ``path`` with this JSON unless it exists (atomic; False if it existed)."""
+    return not path.exists() and _publish_json(path, data, exclusive=True)
 
 
 def is_store_entry(name: str) -> bool:
