@@ -66,7 +66,7 @@ def capture(out_dir: Path, batch_size=16, shard_size=64):
                 model(input_ids=ids, attention_mask=mask, decoder_input_ids=ids,
                       decoder_attention_mask=mask)
             meta = [{k: v for k, v in ex.items() if k != "ids"} for ex in batch]
-            writer.add(meta, dict(rec.items()))
+            writer.add(meta, rec.collect())
     return open_store(out_dir / "store")
 
 

@@ -67,7 +67,7 @@ def main():
                     rec.set_lengths(lengths)
                     tok.set_lengths(lengths)
                     model(x)
-                layers = {n: rec[n] for n in rec.names}
+                layers = dict(rec.collect())
                 layers["layers.0:tokens"] = tok["layers.0"]
                 writer.add(meta, layers)
                 time.sleep(pause)

@@ -21,7 +21,7 @@ def test_cuda_recording_lands_on_cpu_unchanged(pool):
             rec.set_mask(mask)
             model(input_ids=ids, attention_mask=mask, decoder_input_ids=ids,
                   decoder_attention_mask=mask)
-        results[device] = dict(rec.items())
+        results[device] = dict(rec.collect().resolve())
     for name, on_gpu in results[None].items():
         on_cpu = results["cpu"][name]
         if pool == "none":

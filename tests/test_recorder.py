@@ -82,6 +82,24 @@ def test_mask_aware_pooling_matches_independent_float64(encoder, side):
                                           rows[-1].astype(np.float32))
 
 
+def test_collect_keeps_a_pass_while_the_next_one_runs(encoder):
+    ids, mask = padded_ids([4, 6, 2])
+    other, other_mask = padded_ids([5, 3, 6], seed=7)
+    with Recorder(encoder, "layers.*", pool="none") as rec:
+        rec.set_mask(mask)
+        run_encoder(encoder, ids, mask)
+        first = rec.collect()
+        expected = dict(rec.items())
+        rec.set_mask(other_mask)
+        run_encoder(encoder, other, other_mask)
+    assert list(first) == rec.names == list(expected)
+    for name in rec.names:
+        assert [t.shape[0] for t in first[name]] == [4, 6, 2]
+        assert [t.shape[0] for t in rec[name]] == [5, 3, 6]
+        for a, b in zip(first[name], expected[name]):
+            assert torch.equal(a, b)
+
+
 def test_storage_dtype_and_device(encoder):
     ids, mask = padded_ids([4, 6])
     with Recorder(encoder, ["layers.0"], pool="mean", dtype="bfloat16") as rec:

@@ -225,6 +225,7 @@ def test_nonfinite_activations_are_flagged_and_reported(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="probekit.store"):
         with StoreWriter(store, recipe_hash="r") as w:
             w.add(meta, {"a": pooled, "b": tokens, "c": bf, "d": huge})
+            w.flush()  # batches are checked in the writer thread
             assert sorted(w.nonfinite) == [("eng/1", "b"), ("eng/2", "a"), ("eng/2", "c"),
                                            ("eng/3", "c")]
     assert "eng/2 has NaN/inf" in caplog.text
@@ -248,6 +249,23 @@ def test_full_disk_gives_a_clear_error_and_keeps_committed_shards(tmp_path):
     done = worker(store, "hdf5", 400)  # resuming without the limit completes the store
     assert done.wait(timeout=120) == 0
     assert len(open_store(store)) == 400
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_a_bad_batch_fails_the_writer_with_one_clear_error(tmp_path, background):
+    store = tmp_path / "s"
+    meta, pooled, _ = random_batch(0, 4)
+    w = StoreWriter(store, recipe_hash="r", shard_size=2, background=background)
+    w.add(meta[:2], {"a": pooled[:2]})
+    with pytest.raises(StoreError, match=r"layer 'a': expected a \(2, D\) array"):
+        w.add(meta[2:], {"a": pooled[:3]})  # wrong row count
+        w.flush()
+    with pytest.raises(StoreError):  # the writer stays failed rather than storing out of order
+        w.add([{"id": "late"}], {"a": pooled[:1]})
+        w.close()
+    w.close(complete=False)
+    s = open_store(store)
+    assert list(s.examples["id"]) == ["eng/0", "eng/1"] and not s.complete
 
 
 def test_unusable_folders_are_refused_clearly(tmp_path):

@@ -17,6 +17,7 @@ module must run exactly once per pass unless ``repeats="all"``, which keeps ever
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from typing import Any, Callable, Sequence
 
 import torch
@@ -311,6 +312,41 @@ class Recorder:
     def items(self) -> list[tuple[str, Any]]:
         """``(name, recorded)`` for every layer of the last pass, in execution order."""
         return [(name, self[name]) for name in self.names]
+
+    def collect(self) -> "Recording":
+        """The last pass's results without waiting for device-to-host copies: hand it to
+        ``StoreWriter.add`` and the writer thread waits, while this thread runs the next pass."""
+        return Recording({n: list(c) for n, c in self._results.items()}, list(self._events),
+                         self.repeats == "all")
+
+
+class Recording(Mapping):
+    """One pass's recorded layers; copies in flight are waited for on first access."""
+
+    def __init__(self, results: dict[str, list[Any]], events: list[Any], keep_calls: bool):
+        self._raw, self._events, self._keep_calls = results, events, keep_calls
+        self._done: dict[str, Any] | None = None
+
+    def resolve(self) -> dict[str, Any]:
+        """Wait for the copies and return ``{name: recorded}`` in execution order."""
+        if self._done is None:
+            for event in self._events:
+                event.synchronize()
+            done = {}
+            for name, calls in self._raw.items():
+                calls = [c.finish() if isinstance(c, _Deferred) else c for c in calls]
+                done[name] = calls if self._keep_calls else calls[0]
+            self._done = done
+        return self._done
+
+    def __getitem__(self, name: str) -> Any:
+        return self.resolve()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
 
 
 class _Deferred:

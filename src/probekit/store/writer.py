@@ -8,8 +8,8 @@
             ...                                       # forward pass under a Recorder
             w.add(batch_metadata, {name: rec[name] for name in rec.names})
 
-Memory holds at most two shards (one being filled, one being written in the background),
-whatever the number of examples. Killed at any instant and started again with the same inputs,
+Memory holds about one shard plus two queued batches, whatever the number of examples: batches
+are converted, checked and written in a writer thread while the caller runs the next forward pass. Killed at any instant and started again with the same inputs,
 a run ends with exactly the data of an uninterrupted run.
 """
 
@@ -22,6 +22,7 @@ import os
 import shutil
 import socket
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -101,7 +102,8 @@ class StoreWriter:
             Token-level arrays are always stored raw. Float activations barely compress, and
             compression was the main cost of recording (measured on 2 cores: lzf 157 ms and gzip
             471 ms vs 46 ms per batch of 128 x 48 layers x 1024 float16).
-        background: write shards in a background thread while the next one fills.
+        background: convert, check and write in a writer thread, so that the caller only queues
+            batches (at most ``max_pending`` = 2 wait; a failure is raised at the next call).
     """
 
     def __init__(self, path: str | os.PathLike, *, backend: str = "hdf5", shard_size: int = 256,
@@ -117,7 +119,9 @@ class StoreWriter:
         self.recipe_hash, self.compression = recipe_hash, compression
         self._lock_file: Any = None
         self._pool = ThreadPoolExecutor(max_workers=1) if background else None
-        self._pending: Future | None = None
+        self._inflight: deque[Future] = deque()
+        self._failed: BaseException | None = None
+        self.max_pending = 2
         self._closed = False
         self._prepare_folder(overwrite, dict(provenance or {}))
         self._lock()
@@ -251,6 +255,14 @@ class StoreWriter:
                                  "unique (skip the ids in writer.done_ids when resuming)")
         if len(set(ids)) != b:
             raise StoreError("the batch repeats an example id")
+        self._buffer_ids.update(ids)
+        self._run(self._ingest, ids, [dict(ex) for ex in examples], layers)
+
+    def _ingest(self, ids: list[str], examples: list[dict[str, Any]], layers: Any) -> None:
+        """Convert, check and buffer one batch; write shards when full (in the writer thread)."""
+        if hasattr(layers, "resolve"):  # a Recording: waits for its device-to-host copies
+            layers = layers.resolve()
+        b = len(ids)
         batch: dict[str, tuple[str, np.ndarray, str, list[int] | None]] = {}
         for name, value in layers.items():
             if not name or "/" in name:
@@ -289,20 +301,50 @@ class StoreWriter:
             row["id"] = ids[k]
             row["nonfinite"] = ",".join(bad.get(k, []))
             self._examples.append(row)
-        self._buffer_ids.update(ids)
         for name, (kind, data, dtype, lengths) in batch.items():
             layer = self._layers.setdefault(name, _Layer(kind, dtype, data.shape[1]))
             layer.parts.append(data)
             if lengths is not None:
                 layer.lengths += lengths
         while len(self._examples) >= self.shard_size:
-            self._submit(self.shard_size)
+            self._write(self.shard_size)
 
     def skip(self, example_id: str, reason: str) -> None:
         """Record that an example was left out (committed with the next shard), and why."""
         self._check_open()
-        self._skips.append({"id": str(example_id), "reason": reason})
         self._buffer_ids.add(str(example_id))
+        self._run(self._skips.append, {"id": str(example_id), "reason": reason})
+
+    # -- the writer thread ---------------------------------------------------------------------
+    def _run(self, task: Any, *args: Any) -> None:
+        """Run ``task`` in the writer thread, in order; at most ``max_pending`` batches wait.
+
+        A failed task fails the writer: later tasks do nothing and the error is raised here."""
+        if self._pool is None:
+            self._guarded(task, *args)
+            return
+        self._inflight.append(self._pool.submit(self._guarded, task, *args))
+        while self._inflight and (len(self._inflight) > self.max_pending
+                                  or self._inflight[0].done()):
+            self._inflight.popleft().result()
+        if self._failed is not None:
+            self._drain()
+
+    def _guarded(self, task: Any, *args: Any) -> None:
+        if self._failed is not None:
+            raise self._failed
+        try:
+            task(*args)
+        except BaseException as e:
+            self._failed = e
+            raise
+
+    def _drain(self) -> None:
+        """Wait for every queued task; raise the first failure."""
+        while self._inflight:
+            self._inflight.popleft().result()
+        if self._failed is not None:
+            raise self._failed
 
     def _check_schema(self, batch: Mapping[str, tuple]) -> None:
         schema = {n: {"kind": k, "dim": int(d.shape[1]), "dtype": t}
@@ -318,8 +360,8 @@ class StoreWriter:
                 f"{', '.join(sorted(diff)[:5])} (kind, width or dtype); every batch must record "
                 "the same layers the same way")
 
-    def _submit(self, n: int) -> None:
-        """Hand the first ``n`` buffered examples (and pending skips) to be written as a shard."""
+    def _write(self, n: int) -> None:
+        """Write the first ``n`` buffered examples (and pending skips) as a shard."""
         examples, rest = self._examples[:n], self._examples[n:]
         shard_layers: dict[str, LayerArrays] = {}
         remaining: dict[str, _Layer] = {}
@@ -344,17 +386,7 @@ class StoreWriter:
         self._layers = remaining
         self._examples = rest
         self._skips = []
-        self._wait()
-        index = len(self.manifest["shards"])
-        if self._pool is None:
-            self._commit(index, table, shard_layers, skips)
-        else:
-            self._pending = self._pool.submit(self._commit, index, table, shard_layers, skips)
-
-    def _wait(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()  # re-raises a failed background write here
+        self._commit(len(self.manifest["shards"]), table, shard_layers, skips)
 
     def _commit(self, index: int, table: dict[str, list[Any]],
                 layers: dict[str, LayerArrays], skips: list[dict[str, str]]) -> None:
@@ -388,9 +420,12 @@ class StoreWriter:
     def flush(self) -> None:
         """Write whatever is buffered as a (possibly short) shard and wait for all writes."""
         self._check_open()
+        self._run(self._flush_buffer)
+        self._drain()
+
+    def _flush_buffer(self) -> None:
         if self._examples or self._skips:
-            self._submit(len(self._examples))
-        self._wait()
+            self._write(len(self._examples))
 
     def close(self, complete: bool = True) -> None:
         """Flush, mark this rank complete, and release the lock."""
@@ -401,8 +436,11 @@ class StoreWriter:
                 self.flush()
                 self.manifest["complete"] = True
                 layout.write_json_atomic(layout.manifest_path(self.root, self.rank), self.manifest)
-            else:
-                self._wait()
+            else:  # abandoning: what is buffered is dropped; a failure was raised already
+                try:
+                    self._drain()
+                except Exception as e:
+                    log.debug("closing %s after a failure: %s", self.root, e)
         finally:
             self._closed = True
             if self._pool is not None:
@@ -421,10 +459,7 @@ class StoreWriter:
         if exc_type is None:
             self.close(complete=True)
         else:
-            try:
-                self.close(complete=False)
-            except StoreError as e:  # keep the first error visible
-                log.error("%s", e)
+            self.close(complete=False)
 
     def summary(self) -> dict[str, Any]:
         """Counts for a progress line or a log."""
