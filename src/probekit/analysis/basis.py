@@ -1,0 +1,137 @@
+"""One view (an ``(n, d)`` matrix of paired examples) decomposed once, reused by every comparison.
+
+The left singular vectors and singular values of the centred view come from the eigendecomposition
+of the smaller Gram matrix (``X X^T`` when n <= d, else ``X^T X``), which is about 3x faster than a
+thin SVD and agrees with a float64 SVD to ~1e-7 on the kept directions. Input whose feature scales
+span more than 1e3 in float32 (where squaring the condition number loses the small directions),
+or whose Gram matrix turns out indefinite, is decomposed by a thin SVD instead.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ProbekitError
+
+MIN_EXAMPLES = 5
+
+
+class AnalysisError(ProbekitError):
+    """Input that no similarity can be computed from (NaN, mismatched rows, too few examples)."""
+
+
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def as_matrix(x: Any, dtype: str = "float64", device: str | None = None,
+              name: str = "x") -> torch.Tensor:
+    """``x`` (numpy or torch, ``(n, d)``) as a torch matrix of ``dtype`` on ``device``."""
+    if dtype not in _DTYPES:
+        raise AnalysisError(f"dtype must be 'float64' or 'float32'; got {dtype!r}")
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    t = t.detach().to(dtype=_DTYPES[dtype], device=device or t.device)
+    if t.dim() != 2:
+        raise AnalysisError(f"{name} must be a matrix (n examples, d features); got shape "
+                            f"{tuple(t.shape)}")
+    if t.shape[0] < MIN_EXAMPLES:
+        raise AnalysisError(f"{name} has {t.shape[0]} examples; at least {MIN_EXAMPLES} are "
+                            "needed for a similarity (and hundreds for a meaningful one)")
+    if not bool(torch.isfinite(t).all()):
+        raise AnalysisError(f"{name} contains NaN or inf; drop those examples first "
+                            "(store.read(..., drop_nonfinite=True))")
+    return t
+
+
+def check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
+    if x.shape[0] != y.shape[0]:
+        raise AnalysisError(f"x has {x.shape[0]} examples and y has {y.shape[0]}; rows must be "
+                            "paired examples (the same sentences in the same order)")
+
+
+def centre(x: torch.Tensor, zscore: bool = False) -> torch.Tensor:
+    """Centre each column; with ``zscore`` also divide by its standard deviation (constant
+    columns become 0)."""
+    x = x - x.mean(dim=0, keepdim=True)
+    if zscore:
+        std = x.std(dim=0, keepdim=True)
+        x = x / torch.where(std > 0, std, torch.ones_like(std))
+    return x
+
+
+@dataclass
+class Basis:
+    """Orthonormal left singular vectors ``u`` (n, r) and singular values ``s`` (r,), descending,
+    of a centred view, plus the centred view itself (for PWCCA weights and CKA)."""
+    u: torch.Tensor
+    s: torch.Tensor
+    x: torch.Tensor
+    method: str
+
+    @property
+    def n(self) -> int:
+        return int(self.u.shape[0])
+
+    def keep(self, variance: float = 0.99, k: int | None = None) -> int:
+        """How many top directions to keep: exactly ``k``, or the fewest whose squared singular
+        values reach ``variance`` of the total."""
+        if k is not None:
+            if not 1 <= k <= len(self.s):
+                raise AnalysisError(f"k={k} directions asked for, but the view has rank "
+                                    f"{len(self.s)} (n={self.n})")
+            return int(k)
+        if not 0 < variance <= 1:
+            raise AnalysisError(f"variance must be in (0, 1]; got {variance}")
+        energy = self.s.double() ** 2
+        cum = torch.cumsum(energy, 0) / energy.sum()
+        return int(torch.searchsorted(cum, torch.tensor(variance, dtype=cum.dtype,
+                                                        device=cum.device) - 1e-12)) + 1
+
+
+def decompose(x: torch.Tensor, zscore: bool = False, method: str = "auto") -> Basis:
+    """Decompose an ``(n, d)`` view (already a checked matrix) once."""
+    xc = centre(x, zscore)
+    n, d = xc.shape
+    if method == "auto":
+        method = "gram"
+        if xc.dtype == torch.float32:
+            scale = xc.abs().amax(dim=0)
+            nonzero = scale[scale > 0]
+            if len(nonzero) and float(nonzero.max() / nonzero.min()) > 1e3:
+                method = "svd"
+    if method == "gram":
+        basis = _gram(xc)
+        if basis is not None:
+            return basis
+        method = "svd"
+    if method != "svd":
+        raise AnalysisError(f"method must be 'auto', 'gram' or 'svd'; got {method!r}")
+    u, s, _ = torch.linalg.svd(xc, full_matrices=False)
+    r = _rank(s)
+    return Basis(u[:, :r], s[:r], xc, "svd")
+
+
+def _rank(s: torch.Tensor) -> int:
+    tol = float(s.max()) * max(s.shape[0], 1) * torch.finfo(s.dtype).eps if len(s) else 0.0
+    return max(1, int((s > tol).sum()))
+
+
+def _gram(xc: torch.Tensor) -> Basis | None:
+    n, d = xc.shape
+    if n <= d:
+        w, v = torch.linalg.eigh(xc @ xc.T)
+    else:
+        w, v = torch.linalg.eigh(xc.T @ xc)
+    w, v = w.flip(0), v.flip(1)
+    if float(w[-1]) < -1e-6 * float(w[0]):
+        warnings.warn("Gram matrix is indefinite beyond rounding; using a thin SVD", stacklevel=3)
+        return None
+    s = torch.sqrt(torch.clamp(w, min=0))
+    r = _rank(s)
+    s, v = s[:r], v[:, :r]
+    u = v if n <= d else (xc @ v) / s
+    return Basis(u, s, xc, "gram")
