@@ -91,6 +91,30 @@ def test_round_trip_pooled_tokens_and_bfloat16(tmp_path, backend):
         s.read("enc.O")
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_speech_and_text_batches_record_different_layer_sets(tmp_path, backend):
+    store = tmp_path / "s"
+    rng = np.random.default_rng(0)
+    speech = [{"id": f"s{i}", "modality": "speech", "lang": "eng"} for i in range(3)]
+    text = [{"id": f"t{i}", "modality": "text", "lang": "eng"} for i in range(3)]
+    enc_s, enc_t, dec_s, dec_t = (rng.standard_normal((3, 4)).astype(np.float32) for _ in range(4))
+    with StoreWriter(store, backend=backend, recipe_hash="r", shard_size=4) as w:
+        w.add(speech, {"speech_enc.0": enc_s, "dec.0": dec_s})
+        w.add(text, {"text_enc.0": enc_t, "dec.0": dec_t})
+    with StoreWriter(store, backend=backend, recipe_hash="r", shard_size=4) as w:
+        with pytest.raises(StoreError, match="must keep its pooling, width and dtype"):
+            w.add([{"id": "x"}], {"dec.0": rng.standard_normal((1, 5)).astype(np.float32)})
+            w.flush()
+        w.close(complete=False)
+    s = open_store(store)
+    assert s.layers == ["speech_enc.0", "dec.0", "text_enc.0"]
+    np.testing.assert_array_equal(s.read("dec.0"), np.concatenate([dec_s, dec_t]))
+    np.testing.assert_array_equal(s.read("text_enc.0", modality="text"), enc_t)
+    assert list(s.recorded("speech_enc.0")["id"]) == ["s0", "s1", "s2"]
+    with pytest.raises(StoreError, match="not recorded for 3 of the selected examples"):
+        s.read("speech_enc.0")
+
+
 @pytest.mark.parametrize("compression", ["lzf", "gzip"])
 def test_compressed_hdf5_round_trip(tmp_path, compression):
     meta, pooled, tokens = random_batch(0, 5)

@@ -57,16 +57,18 @@ class Store:
         self.skipped: list[dict[str, str]] = []
         self.complete = True
         self._shards: list[ShardReader] = []
+        self._shard_layers: list[set[str]] = []
         frames = []
         manifests = layout.manifests(self.root)
         for m in manifests:
             data = layout.read_json(m)
             self.complete &= bool(data.get("complete"))
             self.skipped += data.get("skipped", [])
-            if data.get("layers"):
-                if self.schema and data["layers"] != self.schema:
-                    raise StoreError(f"{m.name} records other layers than the other ranks")
-                self.schema = data["layers"]
+            for name, info in (data.get("layers") or {}).items():
+                if self.schema.get(name, info) != info:
+                    raise StoreError(f"{m.name} records layer {name!r} differently from another "
+                                     "rank")
+                self.schema[name] = info
             for entry in data["shards"]:
                 shard_no = len(self._shards)
                 path = self.root / entry["file"]
@@ -74,6 +76,7 @@ class Store:
                     raise StoreError(f"shard {path} is missing or has the wrong size; the store "
                                      "was changed after it was written")
                 self._shards.append(ShardReader(path, self.backend, self.schema))
+                self._shard_layers.append(set(entry.get("layers", data.get("layers") or {})))
                 frame = pd.DataFrame(entry["examples"])
                 frame["shard"] = shard_no
                 frame["row"] = np.arange(entry["n"])
@@ -167,6 +170,7 @@ class Store:
         out = np.empty((len(rows), info["dim"]), dtype=dtype)
         shard_of = rows["shard"].to_numpy()
         row_of = rows["row"].to_numpy()
+        self._check_recorded(layer, rows)
         for s in np.unique(shard_of):
             where = np.flatnonzero(shard_of == s)
             reader = self._shards[int(s)]
@@ -177,10 +181,27 @@ class Store:
                     out[w] = reader.tokens(layer, int(row_of[w])).mean(axis=0, dtype=np.float64)
         return out
 
+    def _check_recorded(self, layer: str, rows: Any) -> None:
+        missing = [k for k, s in enumerate(rows["shard"]) if layer not in self._shard_layers[s]]
+        if missing:
+            first = rows.iloc[missing[0]]
+            raise StoreError(
+                f"layer {layer!r} was not recorded for {len(missing)} of the selected examples "
+                f"(e.g. {first['id']!r}, modality {first['modality']!r}); select examples that "
+                "pass through it, e.g. modality=...")
+
+    def recorded(self, layer: str):
+        """The rows of :attr:`examples` for which ``layer`` was recorded."""
+        self._layer(layer)
+        keep = [layer in self._shard_layers[s] for s in self._table["shard"]]
+        return self._table[keep].drop(columns=["shard", "row"])
+
     def tokens(self, layer: str, example_id: str) -> np.ndarray:
         """Token-level ``(T, D)`` array of one example (valid positions only)."""
         self._layer(layer, "tokens")
-        row = self.select(ids=[example_id]).iloc[0]
+        rows = self.select(ids=[example_id])
+        self._check_recorded(layer, rows)
+        row = rows.iloc[0]
         return self._shards[int(row["shard"])].tokens(layer, int(row["row"]))
 
     def read_tokens(self, layer: str, lang: Any = None, modality: Any = None,
@@ -188,6 +209,7 @@ class Store:
         """Token-level arrays of the selected examples, one ``(T_i, D)`` per example."""
         self._layer(layer, "tokens")
         rows = self.select(lang, modality, ids)
+        self._check_recorded(layer, rows)
         return [self._shards[int(s)].tokens(layer, int(r))
                 for s, r in zip(rows["shard"], rows["row"])]
 

@@ -347,18 +347,20 @@ class StoreWriter:
             raise self._failed
 
     def _check_schema(self, batch: Mapping[str, tuple]) -> None:
+        """A layer is always recorded the same way; batches may record different layer sets
+        (speech and text examples pass through different stacks): a shard holds one set."""
         schema = {n: {"kind": k, "dim": int(d.shape[1]), "dtype": t}
                   for n, (k, d, t, _l) in batch.items()}
-        known = self.manifest["layers"]
-        if known is None:
-            self.manifest["layers"] = schema
-            return
-        if schema != known:
-            diff = [n for n in set(schema) | set(known) if schema.get(n) != known.get(n)]
+        known = self.manifest["layers"] or {}
+        diff = [n for n in schema if n in known and schema[n] != known[n]]
+        if diff:
             raise StoreError(
-                f"store {self.root}: this batch's layers differ from the store's in "
-                f"{', '.join(sorted(diff)[:5])} (kind, width or dtype); every batch must record "
-                "the same layers the same way")
+                f"store {self.root}: layer {diff[0]!r} is recorded as {schema[diff[0]]} in this "
+                f"batch but as {known[diff[0]]} before; a layer must keep its pooling, width and "
+                "dtype (record it under another name)")
+        self.manifest["layers"] = {**known, **schema}
+        if self._examples and set(schema) != set(self._layers):
+            self._write(len(self._examples))  # close the shard: the layer set changes
 
     def _write(self, n: int) -> None:
         """Write the first ``n`` buffered examples (and pending skips) as a shard."""
@@ -378,7 +380,8 @@ class StoreWriter:
                                                  np.asarray(layer.lengths[:n], dtype=np.int64))
                 if len(rest):
                     keep.parts, keep.lengths = [full.data[cut:]], layer.lengths[n:]
-            remaining[name] = keep
+            if rest:
+                remaining[name] = keep
         skips = self._skips
         columns = sorted({c for ex in examples for c in ex},
                          key=lambda c: (layout.EXAMPLE_COLUMNS + ("nonfinite",) + (c,)).index(c))
@@ -400,7 +403,8 @@ class StoreWriter:
                 os.replace(tmp, final)
                 layout.fsync_dir(final.parent)
                 self.manifest["shards"].append(
-                    {"file": name, "n": n, "bytes": final.stat().st_size, "examples": table})
+                    {"file": name, "n": n, "bytes": final.stat().st_size,
+                     "layers": list(layers), "examples": table})
             self.manifest["skipped"] += skips
             layout.write_json_atomic(layout.manifest_path(self.root, self.rank), self.manifest)
         except OSError as e:
