@@ -5,7 +5,11 @@
   space intact, so only ``U_x^T P U_y`` is recomputed; the null is exact for the same n, d and k.
 - Bootstrap: resample examples with replacement. For SVCCA the kept subspaces are held fixed
   (the resampled, re-centred projections are re-orthonormalised), so the interval reflects the
-  sampling of the CCA step; for the other measures everything is recomputed.
+  sampling of the CCA step; for the other measures everything is recomputed. Resampling repeats
+  rows, which inflates SVCCA and CKA (both are biased upwards at small n), so the interval is the
+  spread of the bootstrap draws re-centred on the score ``s``: ``[s - (m - q_lo), s + (q_hi - m)]``
+  with ``m`` the draws' median. It measures sampling variability; it does not correct the
+  estimator's own bias (for that, compare with the chance level).
 """
 
 from __future__ import annotations
@@ -63,8 +67,13 @@ def svcca_bootstrap(bx: Basis, by: Basis, kx: int, ky: int, n_boot: int = 200,
             m = m.T
         ev = torch.linalg.eigvalsh(m @ m.T)
         draws[i] = float(torch.sqrt(torch.clamp(ev, 0, 1)).mean())
-    lo, hi = np.quantile(draws, [(1 - ci) / 2, 1 - (1 - ci) / 2])
-    return float(lo), float(hi)
+    score = float(canonical_correlations(bx, by, kx, ky).mean())
+    return _centred_interval(score, draws, ci)
+
+
+def _centred_interval(score: float, draws: np.ndarray, ci: float) -> tuple[float, float]:
+    q_lo, median, q_hi = np.quantile(draws, [(1 - ci) / 2, 0.5, 1 - (1 - ci) / 2])
+    return float(score - (median - q_lo)), float(score + (q_hi - median))
 
 
 def permutation_null(measure: Callable[[Any, Any], float], x: np.ndarray, y: np.ndarray,
@@ -84,5 +93,4 @@ def bootstrap(measure: Callable[[Any, Any], float], x: np.ndarray, y: np.ndarray
     for _ in range(n_boot):
         idx = rng.integers(0, len(x), len(x))
         draws.append(float(measure(x[idx], y[idx])))
-    lo, hi = np.quantile(draws, [(1 - ci) / 2, 1 - (1 - ci) / 2])
-    return float(lo), float(hi)
+    return _centred_interval(float(measure(x, y)), np.asarray(draws), ci)
