@@ -2,8 +2,9 @@
 
     python examples/notebook_two_languages.py runs/demo/store --png runs/demo/eng_fra.png
 
-Per layer it shows the mean cosine similarity of paired sentences (the same sentence in both
-languages) next to that of mismatched pairs, which is the chance level for this measure.
+Per layer it computes SVCCA between the two languages' representations of the same sentences,
+next to its permutation chance level (SVCCA of independent views is far from 0 with few
+examples), and the mean cosine of paired sentences against mismatched ones.
 """
 
 import argparse
@@ -17,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import probekit  # noqa: E402
+from probekit import analysis  # noqa: E402
 
 
 def paired(store, layer, a, b):
@@ -48,19 +50,28 @@ def main(argv=None):
     print(store)
     a, b = args.langs
     layers = store.layers
-    same, other = [], []
+    same, other, cca, chance = [], [], [], []
     for layer in layers:
-        sims = cosine_rows(*paired(store, layer, a, b))
+        xa, xb = paired(store, layer, a, b)
+        sims = cosine_rows(xa, xb)
         same.append(np.mean(np.diag(sims)))
         other.append(np.mean(sims[~np.eye(len(sims), dtype=bool)]))
-        print(f"{layer:28s} paired {same[-1]:+.3f}   mismatched {other[-1]:+.3f}")
+        ba, bb = analysis.decompose(analysis.basis.as_matrix(xa)), \
+            analysis.decompose(analysis.basis.as_matrix(xb))
+        k = (ba.keep(0.99), bb.keep(0.99))
+        cca.append(analysis.svcca(xa, xb).score)
+        chance.append(analysis.svcca_null(ba, bb, *k, n_perm=20).mean)
+        print(f"{layer:28s} svcca {cca[-1]:.3f} (chance {chance[-1]:.3f}, k={k})   "
+              f"cosine paired {same[-1]:+.3f} mismatched {other[-1]:+.3f}")
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     x = np.arange(len(layers))
-    ax.plot(x, same, "o-", label=f"{a}-{b}, same sentence")
-    ax.plot(x, other, "s--", color="grey", label="different sentences (chance)")
+    ax.plot(x, cca, "o-", label=f"SVCCA {a}-{b}")
+    ax.plot(x, chance, "o--", color="C0", alpha=0.6, label="SVCCA chance (permutation)")
+    ax.plot(x, same, "s-", color="C1", label="cosine, same sentence")
+    ax.plot(x, other, "s--", color="C1", alpha=0.6, label="cosine, different sentences")
     ax.set_xticks(x, [name.replace("layers.", "") for name in layers], rotation=45, ha="right")
-    ax.set_ylabel("mean centred cosine")
+    ax.set_ylabel("similarity")
     ax.set_title(f"{a} vs {b}, layer by layer")
     ax.legend()
     fig.tight_layout()

@@ -158,19 +158,22 @@ def rbf_cka(x: Any, y: Any, *, sigma: float = 0.8, debiased: bool = False,
                                                       "dtype": dtype})
 
 
-def _same_width(tx: torch.Tensor, ty: torch.Tensor, what: str) -> None:
+def _same_space(x: Any, y: Any, what: str, centred: bool, dtype: str,
+                device: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Paired views of one width, centred if asked (for cosine-based measures)."""
+    tx, ty = _pair(x, y, dtype, device)
     if tx.shape[1] != ty.shape[1]:
         raise AnalysisError(f"{what} compares vectors in one space: x has width {tx.shape[1]} "
                             f"and y {ty.shape[1]}; use svcca/cka for views of different widths")
+    if centred:
+        tx, ty = tx - tx.mean(0), ty - ty.mean(0)
+    return tx, ty
 
 
 def paired_cosine(x: Any, y: Any, *, centred: bool = False, dtype: str = "float64",
                   device: str | None = None) -> Similarity:
     """Mean cosine similarity of each x row with its paired y row."""
-    tx, ty = _pair(x, y, dtype, device)
-    _same_width(tx, ty, "paired cosine")
-    if centred:
-        tx, ty = tx - tx.mean(0), ty - ty.mean(0)
+    tx, ty = _same_space(x, y, "paired cosine", centred, dtype, device)
     cos = torch.nn.functional.cosine_similarity(tx, ty, dim=1)
     return Similarity("paired_cosine", float(cos.mean()), tx.shape[0], {"centred": centred})
 
@@ -178,10 +181,7 @@ def paired_cosine(x: Any, y: Any, *, centred: bool = False, dtype: str = "float6
 def retrieval_accuracy(x: Any, y: Any, *, centred: bool = True, dtype: str = "float64",
                        device: str | None = None) -> Similarity:
     """Fraction of x rows whose nearest y row (by cosine) is their own pair (chance: 1/n)."""
-    tx, ty = _pair(x, y, dtype, device)
-    _same_width(tx, ty, "retrieval")
-    if centred:
-        tx, ty = tx - tx.mean(0), ty - ty.mean(0)
+    tx, ty = _same_space(x, y, "retrieval", centred, dtype, device)
     tx = torch.nn.functional.normalize(tx, dim=1)
     ty = torch.nn.functional.normalize(ty, dim=1)
     hits = (tx @ ty.T).argmax(dim=1) == torch.arange(len(tx), device=tx.device)
