@@ -189,6 +189,18 @@ def test_layer_patterns():
         resolve_layers(model, "re:(")
 
 
+def test_module_inputs_can_be_recorded():
+    model = Chain()
+    assert resolve_layers(model, ["blocks.1:input", "blocks.*"]) == [
+        "blocks.0", "blocks.1:input", "blocks.1", "blocks.2"]
+    with Recorder(model, ["blocks.1:input", "blocks.0", "head:input"]) as rec:
+        model(torch.randn(1, 3, 8))
+    assert rec.names == ["blocks.0", "blocks.1:input", "head:input"]
+    assert torch.equal(rec["blocks.1:input"], rec["blocks.0"])
+    with pytest.raises(LayerSelectionError):
+        resolve_layers(model, "nothing:input")
+
+
 def test_unrecorded_layer_lookup_suggests_names():
     model = Chain()
     with Recorder(model, "blocks.*") as rec:

@@ -14,6 +14,10 @@ Patterns (any mix, in a list):
 - a regular expression with the prefix ``re:``, matched against the whole path:
   ``"re:.*layers\\.(0|5)"``;
 - a callable ``f(name, module) -> bool``.
+
+A string pattern ending in ``:input`` selects the *input* of the matched modules instead of their
+output (e.g. ``"speech_encoder.adapter:input"``: what enters the length adaptor); such layers are
+named ``<module path>:input``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch.nn as nn
 from .errors import LayerSelectionError, closest
 
 Pattern = Union[str, Callable[[str, nn.Module], bool]]
+INPUT = ":input"
 
 _LEAF_TYPES = (nn.Linear, nn.Embedding, nn.LayerNorm, nn.Dropout, nn.Identity,
                nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm, nn.GroupNorm)
@@ -114,7 +119,11 @@ def resolve_layers(model: nn.Module, layers: Pattern | Sequence[Pattern] | None 
         return names
     patterns: Iterable[Pattern] = [layers] if isinstance(layers, str) or callable(layers) else layers
     chosen: set[str] = set()
+    inputs: set[str] = set()
     for pattern in patterns:
+        if isinstance(pattern, str) and pattern.endswith(INPUT):
+            inputs.update(resolve_layers(model, [pattern[:-len(INPUT)]]))
+            continue
         match = _matcher(pattern)
         hits = [name for name, mod in modules.items() if match(name, mod)]
         if not hits:
@@ -126,4 +135,15 @@ def resolve_layers(model: nn.Module, layers: Pattern | Sequence[Pattern] | None 
                 "Globs use '*' within one path segment and '**' across segments; "
                 "probekit.block_lists(model) lists the model's block lists")
         chosen.update(hits)
-    return [name for name in modules if name in chosen]
+    out: list[str] = []
+    for name in modules:
+        if name in inputs:
+            out.append(name + INPUT)
+        if name in chosen:
+            out.append(name)
+    return out
+
+
+def module_path(layer: str) -> str:
+    """The module path of a layer name (``"a.b:input"`` -> ``"a.b"``)."""
+    return layer[:-len(INPUT)] if layer.endswith(INPUT) else layer

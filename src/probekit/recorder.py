@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn as nn
 
-from .blocks import Pattern, resolve_layers, _matcher
+from .blocks import INPUT, Pattern, _matcher, module_path, resolve_layers
 from .errors import LayerSelectionError, RecordingError
 from .pooling import POOLS, pool as pool_output, valid_mask
 
@@ -119,7 +119,10 @@ class Recorder:
         self.require_lengths = require_lengths
         self.backend = backend
         self._unwrap = unwrap
-        self._modules = {name: module.get_submodule(name) for name in self.layers}
+        self._modules = {name: module.get_submodule(module_path(name)) for name in self.layers}
+        if backend == "nnsight" and any(n.endswith(INPUT) for n in self.layers):
+            raise RecordingError("module inputs (':input' layers) are recorded by the 'hooks' "
+                                 "backend only")
         self._validity: dict[str, _Validity] = {}
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
         self._results: dict[str, list[Any]] = {}
@@ -135,7 +138,11 @@ class Recorder:
             try:
                 self._handles.append(self.module.register_forward_pre_hook(self._begin_pass))
                 for name, mod in self._modules.items():
-                    self._handles.append(mod.register_forward_hook(self._hook_for(name)))
+                    if name.endswith(INPUT):
+                        self._handles.append(mod.register_forward_pre_hook(
+                            self._input_hook_for(name), with_kwargs=True))
+                    else:
+                        self._handles.append(mod.register_forward_hook(self._hook_for(name)))
             except BaseException:
                 self._remove()
                 raise
@@ -189,6 +196,13 @@ class Recorder:
 
     def _begin_pass(self, _module: nn.Module, _args: Any) -> None:
         self.reset()
+
+    def _input_hook_for(self, name: str) -> Callable[..., None]:
+        def hook(_module: nn.Module, args: tuple, kwargs: dict) -> None:
+            values = list(args) + list(kwargs.values())
+            tensor = next((v for v in values if isinstance(v, torch.Tensor)), None)
+            self._record(name, tensor if tensor is not None else values)
+        return hook
 
     def _hook_for(self, name: str) -> Callable[..., None]:
         def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
