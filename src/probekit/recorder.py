@@ -67,12 +67,17 @@ class _Validity:
     lengths: torch.Tensor | None = None
     mask: torch.Tensor | None = None
     padding_side: str = "right"
+    fills: bool = False
     cache: dict = field(default_factory=dict)
 
     def on(self, batch: int, time: int, device: torch.device, where: str) -> torch.Tensor | None:
         """The (B, T) mask on ``device``, made once per shape and device (no per-layer copies)."""
         key = (batch, time, str(device))
         if key not in self.cache:
+            if self.fills and self.lengths is not None and int(self.lengths.max()) != time:
+                raise RecordingError(
+                    f"{where}: the longest valid length is {int(self.lengths.max())} but the "
+                    f"output has {time} positions; the length rule for this stack is wrong")
             mask = valid_mask(self.lengths, self.mask, batch, time, self.padding_side, where)
             self.cache[key] = (None if mask is None else mask.to(device), mask)
         return self.cache[key]
@@ -160,10 +165,13 @@ class Recorder:
     # -- valid positions -------------------------------------------------------------------
     def set_lengths(self, lengths: torch.Tensor | Sequence[int] | None,
                     layers: Pattern | Sequence[Pattern] | None = None,
-                    padding_side: str = "right") -> None:
-        """Valid lengths ``(B,)`` for the next passes, for ``layers`` (default: all recorded)."""
+                    padding_side: str = "right", fills: bool = False) -> None:
+        """Valid lengths ``(B,)`` for the next passes, for ``layers`` (default: all recorded).
+
+        ``fills=True`` also checks that the longest sequence fills the output exactly (a wrong
+        length rule for a subsampling stack then fails instead of passing silently)."""
         validity = _Validity(lengths=None if lengths is None else torch.as_tensor(lengths),
-                             padding_side=padding_side)
+                             padding_side=padding_side, fills=fills)
         for name in self._targets(layers):
             self._validity[name] = validity
 

@@ -1,0 +1,36 @@
+"""Model wrappers: ``load_model(spec)`` builds a model from a ``models/*.yaml`` spec and returns a
+wrapper that knows its stacks, its inputs and the valid lengths of every recorded sequence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import ModelLoadError, Wrapper
+from .spec import ModelSpec, SpecError, available_specs, load_spec
+
+
+def _registry() -> dict[str, Any]:
+    from .hf import HFModel
+    from .seamless import SeamlessM4T
+    return {"seamless_m4t": SeamlessM4T, "hf": HFModel}
+
+
+def load_model(spec: str | ModelSpec, variant: str | None = None, **overrides: Any) -> Wrapper:
+    """Build the model of ``spec`` (a name in ``models/`` or a YAML path).
+
+    ``variant="tiny"`` builds the spec's tiny configuration with random (seeded) weights, offline;
+    otherwise the checkpoint is loaded from a local path, the cache, or the hub."""
+    spec = load_spec(spec, **overrides)
+    if variant not in (None, "tiny"):
+        raise SpecError(f"variant must be None or 'tiny'; got {variant!r}")
+    if variant == "tiny" and not spec.tiny:
+        raise SpecError(f"{spec.path}: no 'tiny' section to build a test model from")
+    wrappers = _registry()
+    if spec.wrapper not in wrappers:
+        raise SpecError(f"{spec.path}: unknown wrapper {spec.wrapper!r}; known: "
+                        f"{', '.join(wrappers)}")
+    return wrappers[spec.wrapper].build(spec, variant)
+
+
+__all__ = ["ModelLoadError", "ModelSpec", "SpecError", "Wrapper", "available_specs",
+           "load_model", "load_spec"]

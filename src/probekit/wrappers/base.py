@@ -1,0 +1,113 @@
+"""What every model wrapper offers, and loading real checkpoints with clear offline errors."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn as nn
+
+from ..blocks import resolve_layers
+from ..errors import ProbekitError, RecordingError
+from ..recorder import Recorder, as_dtype
+from .spec import ModelSpec
+
+
+class ModelLoadError(ProbekitError):
+    """A checkpoint could not be loaded (offline, missing file, wrong path)."""
+
+
+def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def from_pretrained(load: Callable[..., Any], checkpoint: str, what: str, **kwargs: Any) -> Any:
+    """``load(checkpoint, **kwargs)`` from a local path or the local cache; download only when the
+    hub is reachable, else one actionable error naming the file and how to point at a copy."""
+    try:
+        return load(checkpoint, local_files_only=True, **kwargs)
+    except (OSError, ValueError) as cached_error:
+        if os.path.isdir(checkpoint):
+            raise ModelLoadError(f"cannot load {what} from the local folder {checkpoint}: "
+                                 f"{cached_error}") from None
+        if not hub_reachable():
+            raise ModelLoadError(
+                f"{what} {checkpoint!r} is not in the local Hugging Face cache and the hub cannot "
+                "be reached (offline). Download it where you have network "
+                f"(`huggingface-cli download {checkpoint}`) and copy the cache (HF_HOME), or "
+                "point the spec at a local copy: model.checkpoint=/path/to/folder") from None
+    return load(checkpoint, **kwargs)
+
+
+def pick_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Wrapper:
+    """A model plus what probekit needs to record it.
+
+    Attributes:
+        model: the torch module (eval mode, no gradients).
+        spec: the :class:`ModelSpec` it was built from.
+        stacks: stack name -> block names in depth order.
+        modalities: the input modalities it accepts.
+    """
+
+    def __init__(self, model: nn.Module, spec: ModelSpec, variant: str | None = None):
+        self.model = model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.spec, self.variant = spec, variant
+        self.modalities = list(spec.modalities)
+        self.stacks = {name: resolve_layers(model, patterns)
+                       for name, patterns in spec.stacks.items()}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def layers(self, stacks: Sequence[str] | None = None) -> list[str]:
+        """Block names of the given stacks (all by default), in stack order."""
+        names = stacks or list(self.stacks)
+        unknown = [s for s in names if s not in self.stacks]
+        if unknown:
+            raise RecordingError(f"{self.spec.name} has no stack {unknown[0]!r}; it has "
+                                 f"{', '.join(self.stacks)}")
+        return [layer for s in names for layer in self.stacks[s]]
+
+    def recorder(self, stacks: Sequence[str] | None = None, **options: Any) -> Recorder:
+        """A :class:`Recorder` on this model's blocks (pool, dtype, ... as options)."""
+        return Recorder(self.model, self.layers(stacks), **options)
+
+    def run(self, batch: Sequence[dict[str, Any]], recorder: Recorder) -> dict[str, Any]:
+        """Run one batch of examples (each with ``modality``, ``lang`` and ``text`` or ``audio``)
+        and set the valid lengths of every recorded stack. Returns the lengths used."""
+        raise NotImplementedError
+
+    def length_rule(self, layer: str) -> str:
+        """How the valid length of ``layer``'s output is computed (for ``probekit.layers``)."""
+        return "-"
+
+    def stack_of(self, layer: str) -> str:
+        return next((name for name, layers in self.stacks.items() if layer in layers), "")
+
+    def self_check(self, recorder: Recorder, lengths: dict[str, torch.Tensor]) -> None:
+        """Every recorded block ran once and its output length matches the lengths set."""
+        counts = recorder.calls
+        extra = [n for n, c in counts.items() if c > 1]
+        if extra:
+            raise RecordingError(f"{self.spec.name}: blocks ran more than once: {extra[:3]}")
+
+
+def model_dtype(spec: ModelSpec) -> torch.dtype:
+    return as_dtype(spec.dtype) or torch.float32

@@ -1,0 +1,153 @@
+"""SeamlessM4T v1 and v2 (transformers ``SeamlessM4TModel`` / ``SeamlessM4Tv2Model``).
+
+Stacks (see ``models/seamless_m4t_v2.yaml``): the conformer ``speech_encoder.encoder.layers``;
+the length adaptor: what enters it (``speech_encoder.adapter:input``, i.e. ``h + 0.5 * ffn(h)``
+after the intermediate feed-forward), its layers (Conv1d kernel 8, stride 8, then attention) and
+the layer norm after it (``speech_encoder.inner_layer_norm``, the encoder's output);
+``text_encoder.layers``; ``text_decoder.layers``, run with teacher forcing on a target sentence.
+
+Valid lengths: the feature extractor's stacked-frame mask for the conformer and the adaptor's
+input; the model's own sub-sampling rule after the adaptor; the attention masks for text.
+``output_hidden_states`` is not used (under transformers 5.x the speech encoder's last entry is
+the post-adaptor output and the last conformer block is missing).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import RecordingError
+from ..recorder import Recorder
+from .base import Wrapper, from_pretrained, model_dtype, pick_device
+from .spec import ModelSpec
+from .tokenizers import ByteTokenizer
+
+
+class SeamlessM4T(Wrapper):
+    """SeamlessM4T (v1 or v2 by ``model_class``), for speech and text input."""
+
+    def __init__(self, model, spec: ModelSpec, tokenizer, feature_extractor,
+                 variant: str | None = None):
+        super().__init__(model, spec, variant)
+        self.tokenizer = tokenizer
+        self.feature_extractor = feature_extractor
+
+    @classmethod
+    def build(cls, spec: ModelSpec, variant: str | None = None) -> "SeamlessM4T":
+        import transformers
+
+        model_cls = getattr(transformers, spec.model_class)
+        if variant == "tiny":
+            config = model_cls.config_class(**spec.tiny.get("config", {}))
+            torch.manual_seed(int(spec.tiny.get("seed", 0)))
+            model = model_cls(config)
+            tokenizer = ByteTokenizer(config.vocab_size, config.pad_token_id,
+                                      config.eos_token_id, config.decoder_start_token_id)
+            extractor = transformers.SeamlessM4TFeatureExtractor()
+        else:
+            model = from_pretrained(model_cls.from_pretrained, spec.checkpoint,
+                                    f"{spec.model_class} checkpoint", revision=spec.revision,
+                                    torch_dtype=model_dtype(spec))
+            source = spec.processor or spec.checkpoint
+            tokenizer = from_pretrained(transformers.AutoTokenizer.from_pretrained, source,
+                                        "SeamlessM4T tokenizer")
+            extractor = from_pretrained(
+                transformers.SeamlessM4TFeatureExtractor.from_pretrained, source,
+                "SeamlessM4T feature extractor")
+        model = model.to(pick_device(spec.device) if variant != "tiny" else "cpu")
+        return cls(model, spec, tokenizer, extractor, variant)
+
+    # -- inputs --------------------------------------------------------------------------------
+    def _text(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, torch.Tensor]:
+        if isinstance(self.tokenizer, ByteTokenizer):
+            return self.tokenizer.source(texts, langs)
+        rows = [self.tokenizer(t, src_lang=lang, return_tensors="pt")["input_ids"][0]
+                for t, lang in zip(texts, langs)]
+        return _pad(rows, self.tokenizer.pad_token_id)
+
+    def _target(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Decoder inputs for teacher forcing: ``[start, tgt_lang, tokens]`` (labels shifted)."""
+        if isinstance(self.tokenizer, ByteTokenizer):
+            return self.tokenizer.decoder_inputs(texts, langs)
+        rows = []
+        start = self.model.config.decoder_start_token_id
+        for t, lang in zip(texts, langs):
+            labels = self.tokenizer(text_target=t, tgt_lang=lang, return_tensors="pt")["input_ids"][0]
+            rows.append(torch.cat([torch.tensor([start]), labels[:-1]]))
+        return _pad(rows, self.tokenizer.pad_token_id)
+
+    def _speech(self, audio: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
+        feats = self.feature_extractor([np.asarray(a, dtype=np.float32) for a in audio],
+                                       sampling_rate=16000, return_tensors="pt", padding=True,
+                                       return_attention_mask=True)
+        return {"input_features": feats["input_features"],
+                "attention_mask": feats["attention_mask"]}
+
+    def adaptor_lengths(self, frame_mask: torch.Tensor) -> torch.Tensor:
+        """Lengths after the length adaptor, by the model's own rule (per adaptor layer)."""
+        lengths = frame_mask.sum(1)
+        adapter = self.model.speech_encoder.adapter
+        if adapter is None:
+            return lengths
+        for layer in adapter.layers:
+            mask = (torch.arange(int(lengths.max()))[None] < lengths[:, None]).long()
+            lengths = layer._compute_sub_sample_lengths_from_attention_mask(mask).long()
+        return lengths
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self, batch: Sequence[dict[str, Any]], recorder: Recorder) -> dict[str, torch.Tensor]:
+        modalities = {ex["modality"] for ex in batch}
+        if len(modalities) != 1:
+            raise RecordingError("a batch holds one modality; split speech and text examples")
+        modality = modalities.pop()
+        if modality not in self.modalities:
+            raise RecordingError(f"{self.spec.name} takes {self.modalities}, not {modality!r}")
+        langs = [ex["lang"] for ex in batch]
+        target = self._target([ex.get("target_text", ex.get("text", "")) for ex in batch],
+                              [ex.get("target_lang", ex["lang"]) for ex in batch])
+        lengths: dict[str, torch.Tensor] = {"text_decoder": target["attention_mask"].sum(1)}
+        if modality == "speech":
+            inputs = self._speech([ex["audio"] for ex in batch])
+            frames = inputs["attention_mask"]
+            lengths["speech_encoder"] = frames.sum(1)
+            lengths["adaptor"] = self.adaptor_lengths(frames)
+            lengths["adaptor_input"] = frames.sum(1)
+        else:
+            inputs = self._text([ex["text"] for ex in batch], langs)
+            lengths["text_encoder"] = inputs["attention_mask"].sum(1)
+        self._set_lengths(recorder, lengths)
+        device = self.device
+        kwargs = {k: v.to(device) for k, v in inputs.items()}
+        if "input_features" in kwargs:
+            kwargs["input_features"] = kwargs["input_features"].to(next(self.model.parameters()).dtype)
+        with torch.no_grad():
+            self.model(**kwargs, decoder_input_ids=target["input_ids"].to(device),
+                       decoder_attention_mask=target["attention_mask"].to(device))
+        return lengths
+
+    def _rule(self, layer: str) -> str:
+        stack = self.stack_of(layer)
+        return "adaptor_input" if stack == "adaptor" and layer.endswith(":input") else stack
+
+    def _set_lengths(self, recorder: Recorder, lengths: dict[str, torch.Tensor]) -> None:
+        for layer in recorder.layers:
+            rule = self._rule(layer)
+            if rule in lengths:
+                recorder.set_lengths(lengths[rule], [layer], fills=True)
+
+    def length_rule(self, layer: str) -> str:
+        return {"speech_encoder": "stacked fbank frames (feature mask)",
+                "adaptor_input": "stacked fbank frames (feature mask)",
+                "adaptor": "adaptor sub-sampling: floor((L + 2*(k//2) - k) / s) + 1, k=s=8",
+                "text_encoder": "source token mask",
+                "text_decoder": "target token mask (teacher forcing)"}.get(self._rule(layer), "-")
+
+
+def _pad(rows: Sequence[torch.Tensor], pad_id: int) -> dict[str, torch.Tensor]:
+    ids = torch.nn.utils.rnn.pad_sequence(list(rows), batch_first=True, padding_value=pad_id)
+    lengths = torch.tensor([len(r) for r in rows])
+    mask = (torch.arange(ids.shape[1])[None] < lengths[:, None]).long()
+    return {"input_ids": ids, "attention_mask": mask}

@@ -1,0 +1,92 @@
+"""Model specs: the YAML files in ``models/`` as dataclasses.
+
+A spec names the wrapper, the checkpoint (hub id or local path), the model class, dtype and device
+defaults, the stacks to hook (stack name -> layer patterns, in depth order) and a ``tiny`` variant:
+a config small enough for CPU tests, built with the same classes and random weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ProbekitError, closest
+
+
+class SpecError(ProbekitError):
+    """A model spec that cannot be found or read."""
+
+
+@dataclass
+class ModelSpec:
+    name: str
+    wrapper: str
+    checkpoint: str
+    model_class: str
+    stacks: dict[str, list[str]]
+    revision: str = "main"
+    dtype: str = "float32"
+    device: str = "auto"
+    modalities: list[str] = field(default_factory=lambda: ["text"])
+    processor: str | None = None      # hub id or path of the tokenizer / feature extractor
+    options: dict[str, Any] = field(default_factory=dict)
+    tiny: dict[str, Any] = field(default_factory=dict)
+    path: str | None = None
+
+
+def models_dir() -> Path:
+    """Where specs live: $PROBEKIT_MODELS, else the ``models/`` folder of this checkout."""
+    if os.environ.get("PROBEKIT_MODELS"):
+        return Path(os.environ["PROBEKIT_MODELS"])
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "models").is_dir() and (parent / "pyproject.toml").exists():
+            return parent / "models"
+    return Path.cwd() / "models"
+
+
+def available_specs() -> list[str]:
+    return sorted(p.stem for p in models_dir().glob("*.yaml"))
+
+
+def load_spec(spec: str | os.PathLike | ModelSpec, **overrides: Any) -> ModelSpec:
+    """A spec by name (``"seamless_m4t_v2"``) or YAML path, with field overrides."""
+    if isinstance(spec, ModelSpec):
+        return dataclasses.replace(spec, **overrides) if overrides else spec
+    path = Path(spec)
+    if path.suffix not in (".yaml", ".yml"):
+        path = models_dir() / f"{spec}.yaml"
+    if not path.exists():
+        hint = closest(str(spec), available_specs())
+        raise SpecError(f"no model spec {str(spec)!r} (looked for {path}); "
+                        + (f"did you mean {', '.join(hint)}? " if hint else "")
+                        + f"available: {', '.join(available_specs()) or 'none'}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise SpecError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a spec is a mapping of fields")
+    known = {f.name for f in dataclasses.fields(ModelSpec)}
+    for key in list(data) + list(overrides):
+        if key not in known:
+            hint = closest(key, known)
+            raise SpecError(f"{path}: unknown field {key!r}"
+                            + (f"; did you mean {hint[0]!r}?" if hint else ""))
+    data.update(overrides)
+    data.setdefault("name", path.stem)
+    missing = [f.name for f in dataclasses.fields(ModelSpec)
+               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+               and f.name not in data]
+    if missing:
+        raise SpecError(f"{path}: missing field(s) {', '.join(missing)}")
+    stacks = data["stacks"]
+    if not isinstance(stacks, dict) or not stacks:
+        raise SpecError(f"{path}: 'stacks' maps stack names to lists of layer patterns")
+    data["stacks"] = {k: [v] if isinstance(v, str) else list(v) for k, v in stacks.items()}
+    return ModelSpec(**data, path=str(path))
