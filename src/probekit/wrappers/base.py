@@ -101,13 +101,36 @@ class Wrapper:
     def stack_of(self, layer: str) -> str:
         return next((name for name, layers in self.stacks.items() if layer in layers), "")
 
-    def self_check(self, recorder: Recorder, lengths: dict[str, torch.Tensor]) -> None:
-        """Every recorded block ran once and its output length matches the lengths set."""
-        counts = recorder.calls
-        extra = [n for n, c in counts.items() if c > 1]
-        if extra:
-            raise RecordingError(f"{self.spec.name}: blocks ran more than once: {extra[:3]}")
-
 
 def model_dtype(spec: ModelSpec) -> torch.dtype:
     return as_dtype(spec.dtype) or torch.float32
+
+
+def transformers_parts(spec: ModelSpec, variant: str | None,
+                       extractor_class: str | None) -> tuple[nn.Module, Any, Any]:
+    """Model, tokenizer and feature extractor of a transformers spec: the tiny variant (random
+    seeded weights from ``tiny.config``, a byte tokenizer, a default extractor) or the checkpoint."""
+    import transformers
+
+    from .tokenizers import ByteTokenizer
+
+    model_cls = getattr(transformers, spec.model_class)
+    extractor_cls = getattr(transformers, extractor_class) if extractor_class else None
+    if variant == "tiny":
+        config = model_cls.config_class(**spec.tiny.get("config", {}))
+        torch.manual_seed(int(spec.tiny.get("seed", 0)))
+        model = model_cls(config)
+        tokenizer = ByteTokenizer(config.vocab_size, getattr(config, "pad_token_id", 0) or 0,
+                                  getattr(config, "eos_token_id", 3) or 3,
+                                  getattr(config, "decoder_start_token_id", 3) or 3)
+        extractor = extractor_cls(**spec.tiny.get("extractor", {})) if extractor_cls else None
+        return model.to("cpu"), tokenizer, extractor
+    model = from_pretrained(model_cls.from_pretrained, spec.checkpoint,
+                            f"{spec.model_class} checkpoint", revision=spec.revision,
+                            torch_dtype=model_dtype(spec))
+    source = spec.processor or spec.checkpoint
+    tokenizer = from_pretrained(transformers.AutoTokenizer.from_pretrained, source,
+                                f"tokenizer of {spec.name}")
+    extractor = (from_pretrained(extractor_cls.from_pretrained, source, extractor_class)
+                 if extractor_cls else None)
+    return model.to(pick_device(spec.device)), tokenizer, extractor

@@ -20,7 +20,7 @@ import torch
 
 from ..errors import RecordingError
 from ..recorder import Recorder
-from .base import Wrapper, from_pretrained, model_dtype, pick_device
+from .base import Wrapper, transformers_parts
 from .spec import ModelSpec
 from .tokenizers import ByteTokenizer
 
@@ -33,29 +33,7 @@ class HFModel(Wrapper):
 
     @classmethod
     def build(cls, spec: ModelSpec, variant: str | None = None) -> "HFModel":
-        import transformers
-
-        model_cls = getattr(transformers, spec.model_class)
-        extractor_cls = spec.options.get("feature_extractor")
-        if variant == "tiny":
-            config = model_cls.config_class(**spec.tiny.get("config", {}))
-            torch.manual_seed(int(spec.tiny.get("seed", 0)))
-            model = model_cls(config)
-            tokenizer = ByteTokenizer(config.vocab_size, config.pad_token_id or 0,
-                                      getattr(config, "eos_token_id", 3) or 3,
-                                      getattr(config, "decoder_start_token_id", 3) or 3)
-            extractor = (getattr(transformers, extractor_cls)(**spec.tiny.get("extractor", {}))
-                         if extractor_cls else None)
-        else:
-            model = from_pretrained(model_cls.from_pretrained, spec.checkpoint,
-                                    f"{spec.model_class} checkpoint", revision=spec.revision,
-                                    torch_dtype=model_dtype(spec))
-            source = spec.processor or spec.checkpoint
-            tokenizer = from_pretrained(transformers.AutoTokenizer.from_pretrained, source,
-                                        "tokenizer")
-            extractor = (from_pretrained(getattr(transformers, extractor_cls).from_pretrained,
-                                         source, f"{extractor_cls}") if extractor_cls else None)
-        model = model.to(pick_device(spec.device) if variant != "tiny" else "cpu")
+        model, tokenizer, extractor = transformers_parts(spec, variant, spec.options.get("feature_extractor"))
         return cls(model, spec, tokenizer, extractor, variant)
 
     def _tokens(self, texts: Sequence[str], langs: Sequence[str], decoder: bool

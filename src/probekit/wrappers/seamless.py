@@ -21,7 +21,7 @@ import torch
 
 from ..errors import RecordingError
 from ..recorder import Recorder
-from .base import Wrapper, from_pretrained, model_dtype, pick_device
+from .base import Wrapper, transformers_parts
 from .spec import ModelSpec
 from .tokenizers import ByteTokenizer
 
@@ -37,27 +37,7 @@ class SeamlessM4T(Wrapper):
 
     @classmethod
     def build(cls, spec: ModelSpec, variant: str | None = None) -> "SeamlessM4T":
-        import transformers
-
-        model_cls = getattr(transformers, spec.model_class)
-        if variant == "tiny":
-            config = model_cls.config_class(**spec.tiny.get("config", {}))
-            torch.manual_seed(int(spec.tiny.get("seed", 0)))
-            model = model_cls(config)
-            tokenizer = ByteTokenizer(config.vocab_size, config.pad_token_id,
-                                      config.eos_token_id, config.decoder_start_token_id)
-            extractor = transformers.SeamlessM4TFeatureExtractor()
-        else:
-            model = from_pretrained(model_cls.from_pretrained, spec.checkpoint,
-                                    f"{spec.model_class} checkpoint", revision=spec.revision,
-                                    torch_dtype=model_dtype(spec))
-            source = spec.processor or spec.checkpoint
-            tokenizer = from_pretrained(transformers.AutoTokenizer.from_pretrained, source,
-                                        "SeamlessM4T tokenizer")
-            extractor = from_pretrained(
-                transformers.SeamlessM4TFeatureExtractor.from_pretrained, source,
-                "SeamlessM4T feature extractor")
-        model = model.to(pick_device(spec.device) if variant != "tiny" else "cpu")
+        model, tokenizer, extractor = transformers_parts(spec, variant, "SeamlessM4TFeatureExtractor")
         return cls(model, spec, tokenizer, extractor, variant)
 
     # -- inputs --------------------------------------------------------------------------------
