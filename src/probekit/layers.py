@@ -20,6 +20,7 @@ def describe(spec: str, variant: str | None) -> list[tuple[str, int, str, str, s
     for modality in wrapper.modalities:
         example = {"id": "probe", "lang": "eng", "modality": modality, "text": "probekit layers",
                    "audio": np.random.default_rng(0).standard_normal(16000).astype(np.float32)}
+        wrapper.prepare([example])
         with wrapper.recorder(pool="none") as rec:
             wrapper.run([example], rec)
         for name in rec.names:

@@ -69,8 +69,11 @@ class Wrapper:
             p.requires_grad_(False)
         self.spec, self.variant = spec, variant
         self.modalities = list(spec.modalities)
-        self.stacks = {name: resolve_layers(model, patterns)
-                       for name, patterns in spec.stacks.items()}
+        self.stacks = self._resolve_stacks()
+
+    def _resolve_stacks(self) -> dict[str, list[str]]:
+        return {name: resolve_layers(self.model, patterns)
+                for name, patterns in self.spec.stacks.items()}
 
     @property
     def device(self) -> torch.device:
@@ -84,6 +87,9 @@ class Wrapper:
             raise RecordingError(f"{self.spec.name} has no stack {unknown[0]!r}; it has "
                                  f"{', '.join(self.stacks)}")
         return [layer for s in names for layer in self.stacks[s]]
+
+    def prepare(self, batch: Sequence[dict[str, Any]]) -> None:
+        """Get ready for ``batch`` before its Recorder is made (e.g. mount a per-language model)."""
 
     def recorder(self, stacks: Sequence[str] | None = None, **options: Any) -> Recorder:
         """A :class:`Recorder` on this model's blocks (pool, dtype, ... as options)."""
