@@ -129,6 +129,7 @@ class Recorder:
             raise RecordingError("module inputs (':input' layers) are recorded by the 'hooks' "
                                  "backend only")
         self._validity: dict[str, _Validity] = {}
+        self._views: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
         self._results: dict[str, list[Any]] = {}
         self._events: list[Any] = []
@@ -182,6 +183,16 @@ class Recorder:
         for name in self._targets(layers):
             self._validity[name] = validity
 
+    def set_view(self, view: Callable[[torch.Tensor], torch.Tensor] | None,
+                 layers: Pattern | Sequence[Pattern] | None = None) -> None:
+        """Reshape the hidden states of ``layers`` before pooling, e.g. a block run on B*L
+        windows of one query back to ``(B, L, D)`` (None removes it)."""
+        for name in self._targets(layers):
+            if view is None:
+                self._views.pop(name, None)
+            else:
+                self._views[name] = view
+
     def _targets(self, layers: Pattern | Sequence[Pattern] | None) -> list[str]:
         if layers is None:
             return list(self.layers)
@@ -224,6 +235,8 @@ class Recorder:
                 f"module {name!r} ran more than once in one forward pass; a block that is reused "
                 "needs Recorder(..., repeats='all'), or call rec.reset() between separate passes")
         x = self._unwrap(output).detach()
+        if name in self._views:
+            x = self._views[name](x)
         calls.append(self._process(name, x))
 
     def _process(self, name: str, x: torch.Tensor) -> Any:

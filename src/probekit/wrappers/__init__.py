@@ -12,8 +12,9 @@ from .spec import ModelSpec, SpecError, available_specs, load_spec
 def _registry() -> dict[str, Any]:
     from .hf import HFModel
     from .seamless import SeamlessM4T
+    from .salmonn import SALMONN
     from .sonar import Sonar
-    return {"seamless_m4t": SeamlessM4T, "hf": HFModel, "sonar": Sonar}
+    return {"seamless_m4t": SeamlessM4T, "hf": HFModel, "sonar": Sonar, "salmonn": SALMONN}
 
 
 def load_model(spec: str | ModelSpec, variant: str | None = None, **overrides: Any) -> Wrapper:

@@ -1,0 +1,319 @@
+"""SALMONN (Tang et al. 2024), built in probekit from its published description and the released
+checkpoint's parameter layout: a Whisper encoder and BEATs in parallel, their frame features
+concatenated (BEATs zero-padded to Whisper's 1500 frames), a window-level Q-Former (one query per
+window of 17 frames, stride 17, cross-attention in every layer), a linear projection to the LLM
+width, and LLaMA/Vicuna with LoRA (r=8, alpha=32, dropout 0.1 on q_proj and v_proj).
+
+Prompt: ``USER: <Speech><SpeechHere></Speech> {instruction}\\nASSISTANT:`` with BOS first and the
+speech embeddings at ``<SpeechHere>``. The text modality puts the transcript there instead
+(``text_template``), so the LLM reads the same sentence as tokens. LLM layers are pooled over the
+speech positions (or the transcript's tokens), never over the template; Q-Former windows that
+cover only Whisper's padding of the 30 s input are left out.
+
+Released checkpoint keys map to probekit's modules through :data:`KEY_MAP`; keys in
+:data:`IGNORED` are known and not needed; any other key is an error.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..errors import RecordingError
+from ..recorder import Recorder
+from .base import ModelLoadError, Wrapper, from_pretrained, model_dtype, pick_device
+from .beats import BEATs, BEATsConfig
+from .spec import ModelSpec
+
+WINDOW = 17
+PROMPT = "USER: <Speech><SpeechHere></Speech> {instruction}\nASSISTANT:"
+TEXT_PROMPT = "USER: <Speech>{text}</Speech> {instruction}\nASSISTANT:"
+
+# released name (regex) -> probekit name (template)
+KEY_MAP = [
+    (r"speech_query_tokens", "speech_query_tokens"),
+    (r"(ln_speech|ln_audio|speech_llama_proj)\.(weight|bias)", r"\1.\2"),
+    (r"llama_model\.(.+)", r"llm.\1"),
+    (r"speech_Qformer\.bert\.embeddings\.LayerNorm\.(weight|bias)", r"qformer.layernorm.\1"),
+    (r"speech_Qformer\.bert\.encoder\.layer\.(\d+)\.(attention|crossattention)\.self\.(.+)",
+     r"qformer.encoder.layer.\1.\2.attention.\3"),
+    (r"speech_Qformer\.bert\.encoder\.layer\.(\d+)\.(.+)", r"qformer.encoder.layer.\1.\2"),
+]
+IGNORED = [
+    r"speech_Qformer\.bert\.embeddings\.position_ids",           # a buffer, unused by queries
+    r"beats\.encoder\.layers\.\d+\.self_attn\.relative_attention_bias\.weight",  # tied copies
+    r".*\.rotary_emb\.inv_freq",                                  # recomputed by LLaMA
+]
+
+
+def map_key(key: str) -> str | None:
+    """probekit's name for a released SALMONN key; None if it is ignored; error if unknown."""
+    if any(re.fullmatch(p, key) for p in IGNORED):
+        return None
+    for pattern, target in KEY_MAP:
+        if re.fullmatch(pattern, key):
+            return re.sub(pattern, target, key)
+    raise ModelLoadError(f"SALMONN checkpoint key {key!r} is neither mapped nor ignored; "
+                         "extend probekit.wrappers.salmonn.KEY_MAP")
+
+
+class SALMONNModel(nn.Module):
+    def __init__(self, whisper: nn.Module, beats: BEATs, qformer: nn.Module, llm: nn.Module,
+                 llm_width: int):
+        super().__init__()
+        whisper_width = whisper.config.d_model
+        q_width = qformer.config.hidden_size
+        self.whisper = whisper
+        self.ln_speech = nn.LayerNorm(whisper_width)
+        self.beats = beats
+        self.ln_audio = nn.LayerNorm(beats.cfg.encoder_embed_dim)
+        self.speech_query_tokens = nn.Parameter(torch.zeros(1, 1, q_width))
+        self.qformer = qformer
+        self.speech_llama_proj = nn.Linear(q_width, llm_width)
+        self.llm = llm
+
+    def speech_embeddings(self, mel: torch.Tensor, wave: torch.Tensor,
+                          wave_padding: torch.Tensor) -> torch.Tensor:
+        """``(B, windows, llm_width)`` speech embeddings for the LLM."""
+        speech = self.ln_speech(self.whisper(mel).last_hidden_state)
+        audio, _ = self.beats(wave, wave_padding)
+        audio = self.ln_audio(audio)[:, :speech.shape[1]]
+        audio = nn.functional.pad(audio, (0, 0, 0, speech.shape[1] - audio.shape[1]))
+        frames = torch.cat([speech, audio], dim=-1)
+        b, t, c = frames.shape
+        n = t // WINDOW
+        windows = frames[:, :n * WINDOW].reshape(b * n, WINDOW, c)
+        query = self.speech_query_tokens.expand(b * n, -1, -1)
+        out = self.qformer(query_embeds=query, encoder_hidden_states=windows,
+                           encoder_attention_mask=torch.ones(windows.shape[:2], dtype=torch.long,
+                                                             device=windows.device))
+        return self.speech_llama_proj(out[0].reshape(b, n, -1))
+
+    def forward(self, inputs_embeds: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, speech: dict | None = None,
+                assemble: Any = None) -> Any:
+        """One pass: speech embeddings (if ``speech`` holds mel, wave and wave_padding) handed to
+        ``assemble``, which returns the LLM's ``(inputs_embeds, attention_mask)``; then the LLM."""
+        if speech is not None:
+            inputs_embeds, attention_mask = assemble(self.speech_embeddings(**speech))
+        return self.llm(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
+
+
+def _lora(llm: nn.Module, options: dict[str, Any]) -> nn.Module:
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    cfg = LoraConfig(task_type=TaskType.CAUSAL_LM, inference_mode=True,
+                     r=int(options.get("lora_r", 8)), lora_alpha=int(options.get("lora_alpha", 32)),
+                     lora_dropout=float(options.get("lora_dropout", 0.1)),
+                     target_modules=list(options.get("lora_targets", ["q_proj", "v_proj"])))
+    return get_peft_model(llm, cfg)
+
+
+def build_model(spec: ModelSpec, variant: str | None) -> tuple[SALMONNModel, Any, Any]:
+    import transformers
+
+    if variant == "tiny":
+        tiny = spec.tiny
+        torch.manual_seed(int(tiny.get("seed", 0)))
+        whisper = transformers.WhisperModel(transformers.WhisperConfig(**tiny["whisper"])).encoder
+        beats = BEATs(BEATsConfig(**tiny["beats"]))
+        qcfg = transformers.Blip2QFormerConfig(**tiny["qformer"])
+        llm_cfg = transformers.LlamaConfig(**tiny["llm"])
+        llm = transformers.LlamaForCausalLM(llm_cfg)
+        from .tokenizers import ByteTokenizer
+        tokenizer = ByteTokenizer(llm_cfg.vocab_size, 0, llm_cfg.eos_token_id or 2,
+                                  llm_cfg.bos_token_id or 1)
+        extractor = transformers.WhisperFeatureExtractor(feature_size=tiny["whisper"]["num_mel_bins"])
+        model = SALMONNModel(whisper, beats, transformers.Blip2QFormerModel(qcfg),
+                             _lora(llm, spec.options), llm_cfg.hidden_size)
+        return model.eval(), tokenizer, extractor
+    opts = spec.options
+    whisper_id = opts.get("whisper", "openai/whisper-large-v2")
+    whisper = from_pretrained(transformers.WhisperModel.from_pretrained, whisper_id,
+                              "Whisper checkpoint").encoder
+    extractor = from_pretrained(transformers.WhisperFeatureExtractor.from_pretrained, whisper_id,
+                                "Whisper feature extractor")
+    beats = load_beats(opts.get("beats_checkpoint", "BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt2.pt"))
+    llm = from_pretrained(transformers.LlamaForCausalLM.from_pretrained, spec.checkpoint,
+                          "LLaMA/Vicuna checkpoint", torch_dtype=model_dtype(spec))
+    tokenizer = from_pretrained(transformers.LlamaTokenizer.from_pretrained, spec.checkpoint,
+                                "LLaMA tokenizer", use_fast=False)
+    qcfg = transformers.Blip2QFormerConfig(
+        hidden_size=768, num_hidden_layers=2, num_attention_heads=12, intermediate_size=3072,
+        encoder_hidden_size=whisper.config.d_model + beats.cfg.encoder_embed_dim,
+        cross_attention_frequency=1)
+    model = SALMONNModel(whisper, beats, transformers.Blip2QFormerModel(qcfg),
+                         _lora(llm, opts), llm.config.hidden_size)
+    load_salmonn_checkpoint(model, opts.get("salmonn_checkpoint", "salmonn_v1.pth"))
+    return model.to(pick_device(spec.device)).eval(), tokenizer, extractor
+
+
+def _torch_file(path: str, what: str) -> dict[str, Any]:
+    import os
+
+    if not os.path.isfile(path):
+        raise ModelLoadError(
+            f"{what} {path!r} not found: download it from the SALMONN / BEATs releases and give "
+            "its local path in the spec (options.salmonn_checkpoint / options.beats_checkpoint)")
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def load_beats(path: str) -> BEATs:
+    """BEATs from the released checkpoint (a dict with ``cfg`` and ``model``), loaded strictly."""
+    ckpt = _torch_file(path, "BEATs checkpoint")
+    cfg = dict(ckpt.get("cfg", {}))
+    if "input_patch_size" in cfg:
+        cfg["patch_size"] = cfg["input_patch_size"]
+    cfg["predictor_class"] = cfg.get("predictor_class", 527) if cfg.get("finetuned_model") else None
+    fields = {f for f in BEATsConfig.__dataclass_fields__}
+    beats = BEATs(BEATsConfig(**{k: v for k, v in cfg.items() if k in fields}))
+    beats.load_state_dict(ckpt["model"], strict=True)
+    return beats
+
+
+def load_salmonn_checkpoint(model: SALMONNModel, path: str | dict[str, Any]) -> list[str]:
+    """Load released SALMONN weights into ``model``; returns the ignored keys. Every key must be
+    mapped or ignored, and every mapped key must exist with the same shape."""
+    state = _torch_file(path, "SALMONN checkpoint") if isinstance(path, str) else path
+    state = state.get("model", state)
+    own = model.state_dict()
+    mapped, ignored = {}, []
+    for key, value in state.items():
+        target = map_key(key)
+        if target is None:
+            ignored.append(key)
+            continue
+        if target not in own:
+            raise ModelLoadError(f"SALMONN key {key!r} maps to {target!r}, which this model lacks")
+        if tuple(own[target].shape) != tuple(value.shape):
+            raise ModelLoadError(f"SALMONN key {key!r}: shape {tuple(value.shape)} but "
+                                 f"{target!r} has {tuple(own[target].shape)}")
+        mapped[target] = value
+    model.load_state_dict(mapped, strict=False)
+    return ignored
+
+
+class SALMONN(Wrapper):
+    def __init__(self, model: SALMONNModel, spec: ModelSpec, tokenizer, extractor,
+                 variant: str | None = None):
+        super().__init__(model, spec, variant)
+        self.tokenizer, self.extractor = tokenizer, extractor
+        self.instruction = spec.options.get("instruction", "Please transcribe the speech.")
+        self.span = spec.options.get("llm_span", "content")  # content | all
+
+    @classmethod
+    def build(cls, spec: ModelSpec, variant: str | None = None) -> "SALMONN":
+        model, tokenizer, extractor = build_model(spec, variant)
+        return cls(model, spec, tokenizer, extractor, variant)
+
+    def _ids(self, text: str, bos: bool) -> list[int]:
+        from .tokenizers import ByteTokenizer
+
+        if isinstance(self.tokenizer, ByteTokenizer):
+            return ([self.tokenizer.start_id] if bos else []) + self.tokenizer.tokens(text)
+        return self.tokenizer(text, add_special_tokens=bos).input_ids
+
+    def _embed(self, ids: list[int]) -> torch.Tensor:
+        table = self.model.llm.get_input_embeddings()
+        return table(torch.tensor(ids, device=table.weight.device))
+
+    def run(self, batch: Sequence[dict[str, Any]], recorder: Recorder) -> dict[str, torch.Tensor]:
+        modality = {ex["modality"] for ex in batch}
+        if len(modality) != 1:
+            raise RecordingError("a batch holds one modality; split speech and text examples")
+        modality = modality.pop()
+        b = len(batch)
+        rows, spans = [], []
+        lengths: dict[str, torch.Tensor] = {}
+        speech_inputs = None
+        with torch.no_grad():
+            if modality == "speech":
+                waves = [np.asarray(ex["audio"], dtype=np.float32) for ex in batch]
+                if max(len(w) for w in waves) > 30 * 16000:
+                    raise RecordingError("SALMONN reads at most 30 s of audio per example")
+                feats = self.extractor(waves, sampling_rate=16000, return_tensors="pt",
+                                       return_attention_mask=True)
+                frames = -(-feats["attention_mask"].sum(1) // 2)   # Whisper's stride-2 conv
+                wave = nn.utils.rnn.pad_sequence([torch.from_numpy(w) for w in waves], True)
+                padding = torch.arange(wave.shape[1])[None] >= torch.tensor([len(w) for w in waves])[:, None]
+                n_windows = frames.new_full((b,), 1500 // WINDOW)
+                lengths = {"whisper": frames, "qformer": -(-frames // WINDOW),
+                           "beats": self._beats_lengths(waves)}
+                self._set(recorder, lengths, n_windows)
+                device = self.device
+                dtype = self.model.speech_llama_proj.weight.dtype
+                speech_inputs = {"mel": feats["input_features"].to(device, dtype),
+                                 "wave": wave.to(device), "wave_padding": padding.to(device)}
+                before, after = PROMPT.format(instruction=self.instruction).split("<SpeechHere>")
+                head, tail = self._ids(before, True), self._ids(after, False)
+                n = 1500 // WINDOW
+                t = len(head) + n + len(tail)
+                for i in range(b):
+                    spans.append((len(head), len(head) + int(lengths["qformer"][i])))
+                self._set_llm(recorder, spans, [t] * b, lengths)
+
+                def assemble(speech: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                    embeds = torch.stack([torch.cat([self._embed(head), speech[i],
+                                                     self._embed(tail)]) for i in range(b)])
+                    return embeds, torch.ones(embeds.shape[:2], dtype=torch.long,
+                                              device=embeds.device)
+
+                self.model(speech=speech_inputs, assemble=assemble)
+                return lengths
+            else:
+                for ex in batch:
+                    prompt = TEXT_PROMPT.format(text="\0", instruction=self.instruction)
+                    before, after = prompt.split("\0")
+                    head = self._ids(before, True)
+                    text = self._ids(ex["text"], False)
+                    rows.append(self._embed(head + text + self._ids(after, False)))
+                    spans.append((len(head), len(head) + len(text)))
+            t = max(len(r) for r in rows)
+            embeds = torch.stack([nn.functional.pad(r, (0, 0, 0, t - len(r))) for r in rows])
+            attention = (torch.arange(t)[None] < torch.tensor([len(r) for r in rows])[:, None]).long()
+            self._set_llm(recorder, spans, [len(r) for r in rows], lengths)
+            self.model(inputs_embeds=embeds, attention_mask=attention.to(embeds.device))
+        return lengths
+
+    def _set_llm(self, recorder: Recorder, spans: list[tuple[int, int]], totals: list[int],
+                 lengths: dict[str, torch.Tensor]) -> None:
+        """Pool LLM layers over the content span (or the whole prompt with llm_span: all)."""
+        mask = torch.zeros(len(spans), max(totals), dtype=torch.bool)
+        for i, ((lo, hi), total) in enumerate(zip(spans, totals)):
+            mask[i, :total] = self.span == "all"
+            mask[i, lo:hi] = True
+        layers = [l for l in self.stacks.get("llm", []) if l in recorder.layers]
+        if layers:
+            recorder.set_mask(mask, layers)
+        lengths["llm"] = mask.sum(1)
+
+    def _beats_lengths(self, waves: Sequence[np.ndarray]) -> torch.Tensor:
+        """Patches with real audio: 16-frame time patches x (128 / 16) frequency patches."""
+        frames = [max(0, (len(w) - 400) // 160 + 1) for w in waves]
+        per_time = self.model.beats.cfg.num_mel_bins // self.model.beats.cfg.patch_size
+        return torch.tensor([max(1, f // self.model.beats.cfg.patch_size) * per_time
+                             for f in frames])
+
+    def _set(self, recorder: Recorder, lengths: dict[str, torch.Tensor],
+             n_windows: torch.Tensor) -> None:
+        b = len(n_windows)
+        for stack in ("whisper", "beats", "qformer"):
+            layers = [l for l in self.stacks.get(stack, []) if l in recorder.layers]
+            if not layers:
+                continue
+            if stack == "qformer":  # run on B * windows single-query sequences
+                recorder.set_view(lambda x, b=b: x.reshape(b, -1, x.shape[-1]), layers)
+            recorder.set_lengths(lengths[stack], layers)
+
+    def length_rule(self, layer: str) -> str:
+        stack = self.stack_of(layer)
+        return {"whisper": "real mel frames / 2 (the rest is Whisper's 30 s padding)",
+                "beats": "patches of real audio (16-frame steps x 8 frequency patches)",
+                "qformer": "windows of 17 frames holding real audio",
+                "llm": "speech positions (speech) or transcript tokens (text); no template"
+                }.get(stack, "-")
+
