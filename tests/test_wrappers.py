@@ -131,3 +131,15 @@ def test_layers_command_lists_hook_points():
     bad = subprocess.run([sys.executable, "-m", "probekit.layers", "nope"], capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "no model spec" in bad.stderr
+
+
+def test_load_time_self_check_catches_wrong_stacks():
+    from probekit.errors import RecordingError
+
+    stacks = dict(load_spec("seamless_m4t_v2").stacks)
+    with pytest.raises(RecordingError, match="hooks 1 blocks but the architecture has 3"):
+        load_model("seamless_m4t_v2", variant="tiny",
+                   stacks={**stacks, "speech_encoder": ["speech_encoder.encoder.layers.0"]})
+    with pytest.raises(RecordingError, match="never ran on a probe example: t2u_model"):
+        load_model("seamless_m4t_v2", variant="tiny",
+                   stacks={**stacks, "t2u": ["t2u_model.model.encoder.layers.*"]})

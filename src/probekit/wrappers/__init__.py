@@ -17,11 +17,13 @@ def _registry() -> dict[str, Any]:
     return {"seamless_m4t": SeamlessM4T, "hf": HFModel, "sonar": Sonar, "salmonn": SALMONN}
 
 
-def load_model(spec: str | ModelSpec, variant: str | None = None, **overrides: Any) -> Wrapper:
+def load_model(spec: str | ModelSpec, variant: str | None = None, check: bool = True,
+               **overrides: Any) -> Wrapper:
     """Build the model of ``spec`` (a name in ``models/`` or a YAML path).
 
     ``variant="tiny"`` builds the spec's tiny configuration with random (seeded) weights, offline;
-    otherwise the checkpoint is loaded from a local path, the cache, or the hub."""
+    otherwise the checkpoint is loaded from a local path, the cache, or the hub. ``check`` runs
+    :meth:`Wrapper.self_check` (block counts, every block fires once on a probe example)."""
     spec = load_spec(spec, **overrides)
     if variant not in (None, "tiny"):
         raise SpecError(f"variant must be None or 'tiny'; got {variant!r}")
@@ -31,7 +33,10 @@ def load_model(spec: str | ModelSpec, variant: str | None = None, **overrides: A
     if spec.wrapper not in wrappers:
         raise SpecError(f"{spec.path}: unknown wrapper {spec.wrapper!r}; known: "
                         f"{', '.join(wrappers)}")
-    return wrappers[spec.wrapper].build(spec, variant)
+    wrapper = wrappers[spec.wrapper].build(spec, variant)
+    if check:
+        wrapper.self_check()
+    return wrapper
 
 
 __all__ = ["ModelLoadError", "ModelSpec", "SpecError", "Wrapper", "available_specs",

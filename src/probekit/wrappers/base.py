@@ -100,12 +100,46 @@ class Wrapper:
         and set the valid lengths of every recorded stack. Returns the lengths used."""
         raise NotImplementedError
 
+    def expected_blocks(self) -> dict[str, int]:
+        """Blocks per stack as the architecture's config says (stacks it can tell)."""
+        return {}
+
+    def self_check(self) -> None:
+        """Load-time check: stacks have the architecture's block counts, and one short probe
+        example per modality makes every hooked block fire (exactly once: a repeat is an error)
+        with valid lengths that fit its outputs."""
+        for stack, count in self.expected_blocks().items():
+            if len(self.stacks.get(stack, [])) != count:
+                raise RecordingError(
+                    f"{self.spec.name}: stack {stack!r} hooks {len(self.stacks.get(stack, []))} "
+                    f"blocks but the architecture has {count}; fix the patterns in {self.spec.path}")
+        fired: set[str] = set()
+        for modality in self.modalities:
+            example = probe_example(modality)
+            self.prepare([example])
+            with self.recorder(pool="none") as rec:
+                self.run([example], rec)
+            fired.update(n for n, c in rec.calls.items() if c == 1)
+        silent = [n for n in self.layers() if n not in fired]
+        if silent:
+            raise RecordingError(f"{self.spec.name}: blocks that never ran on a probe example: "
+                                 f"{', '.join(silent[:4])}; check the stacks in {self.spec.path}")
+
     def length_rule(self, layer: str) -> str:
         """How the valid length of ``layer``'s output is computed (for ``probekit.layers``)."""
         return "-"
 
     def stack_of(self, layer: str) -> str:
         return next((name for name, layers in self.stacks.items() if layer in layers), "")
+
+
+def probe_example(modality: str) -> dict[str, Any]:
+    """One short example of ``modality`` (1 s of noise, or a short sentence in English)."""
+    import numpy as np
+
+    audio = 0.05 * np.random.default_rng(0).standard_normal(16000).astype(np.float32)
+    return {"id": "probe", "lang": "eng", "modality": modality, "text": "probekit checks layers",
+            "audio": audio}
 
 
 def model_dtype(spec: ModelSpec) -> torch.dtype:

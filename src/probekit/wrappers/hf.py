@@ -43,6 +43,12 @@ class HFModel(Wrapper):
         enc = self.tokenizer(list(texts), return_tensors="pt", padding=True)
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
+    def expected_blocks(self) -> dict[str, int]:
+        """From ``options.counts``: stack -> the config attribute holding its depth."""
+        cfg = self.model.config
+        return {stack: int(getattr(cfg, attr)) for stack, attr in
+                self.opts.get("counts", {}).items()}
+
     def length_rule(self, layer: str) -> str:
         rule = self.opts.get("lengths", {}).get(self.stack_of(layer))
         if not rule:

@@ -140,7 +140,7 @@ def build_model(spec: ModelSpec, variant: str | None) -> tuple[SALMONNModel, Any
     beats = load_beats(opts.get("beats_checkpoint", "BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt2.pt"))
     llm = from_pretrained(transformers.LlamaForCausalLM.from_pretrained, spec.checkpoint,
                           "LLaMA/Vicuna checkpoint", torch_dtype=model_dtype(spec))
-    tokenizer = from_pretrained(transformers.LlamaTokenizer.from_pretrained, spec.checkpoint,
+    tokenizer = from_pretrained(transformers.AutoTokenizer.from_pretrained, spec.checkpoint,
                                 "LLaMA tokenizer", use_fast=False)
     qcfg = transformers.Blip2QFormerConfig(
         hidden_size=768, num_hidden_layers=2, num_attention_heads=12, intermediate_size=3072,
@@ -308,6 +308,12 @@ class SALMONN(Wrapper):
             if stack == "qformer":  # run on B * windows single-query sequences
                 recorder.set_view(lambda x, b=b: x.reshape(b, -1, x.shape[-1]), layers)
             recorder.set_lengths(lengths[stack], layers)
+
+    def expected_blocks(self) -> dict[str, int]:
+        m = self.model
+        return {"whisper": m.whisper.config.encoder_layers, "beats": m.beats.cfg.encoder_layers,
+                "qformer": m.qformer.config.num_hidden_layers,
+                "llm": m.llm.get_base_model().config.num_hidden_layers}
 
     def length_rule(self, layer: str) -> str:
         stack = self.stack_of(layer)

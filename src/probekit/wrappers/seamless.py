@@ -118,6 +118,11 @@ class SeamlessM4T(Wrapper):
             if rule in lengths:
                 recorder.set_lengths(lengths[rule], [layer], fills=True)
 
+    def expected_blocks(self) -> dict[str, int]:
+        cfg = self.model.config
+        return {"speech_encoder": cfg.speech_encoder_layers, "text_encoder": cfg.encoder_layers,
+                "text_decoder": cfg.decoder_layers, "adaptor": cfg.num_adapter_layers + 2}
+
     def length_rule(self, layer: str) -> str:
         return {"speech_encoder": "stacked fbank frames (feature mask)",
                 "adaptor_input": "stacked fbank frames (feature mask)",
