@@ -70,6 +70,12 @@ def test_a_language_without_speech_encoder_fails_before_loading(sonar):
         sonar.prepare(batch("speech", lang="yor"))
 
 
+def test_unsupported_languages_are_refused_before_any_model_loads(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a load would fail differently: ModelLoadError
+    with pytest.raises(LanguageError, match="no speech encoder for 'yor'"):
+        load_model("sonar", options={"languages": ["eng", "yor"]})
+
+
 def test_real_assets_fail_offline_with_an_actionable_message(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("FAIRSEQ2_CACHE_DIR", os.path.join(os.getcwd(), ".no-cache-here"))

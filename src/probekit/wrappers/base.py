@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from typing import Any, Callable, Sequence
@@ -143,7 +144,13 @@ def probe_example(modality: str) -> dict[str, Any]:
 
 
 def model_dtype(spec: ModelSpec) -> torch.dtype:
-    return as_dtype(spec.dtype) or torch.float32
+    """The spec's dtype; half precision falls back to float32 on the CPU (slow or unsupported)."""
+    dtype = as_dtype(spec.dtype) or torch.float32
+    if dtype in (torch.float16, torch.bfloat16) and pick_device(spec.device).type == "cpu":
+        logging.getLogger("probekit").info("%s: no GPU, loading in float32 instead of %s",
+                                           spec.name, spec.dtype)
+        return torch.float32
+    return dtype
 
 
 def transformers_parts(spec: ModelSpec, variant: str | None,

@@ -56,6 +56,8 @@ class Sonar(Wrapper):
     def build(cls, spec: ModelSpec, variant: str | None = None) -> "Sonar":
         from fairseq2.nn import BatchLayout  # noqa: F401  (fails early without fairseq2)
 
+        for lang in spec.options.get("languages", []):  # before anything loads
+            sonar_speech_code(lang)
         if variant == "tiny":
             text, tokenizer = _tiny_text(spec.tiny)
             return cls(spec, variant, text, tokenizer, lambda lang: _tiny_speech(spec.tiny, lang))
