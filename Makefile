@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .PHONY: demo test test-reference test-current setup setup-current system-deps clean
 
 demo: setup
-	$(REF)/bin/python examples/capture_tiny_seamless.py --out runs/demo
+	$(REF)/bin/python -m probekit.run recipes/demo.yaml --out runs/demo
 
 test: test-reference test-current
 

@@ -5,22 +5,31 @@ from __future__ import annotations
 
 from .errors import ProbekitError, closest
 
-# The 57 languages with a SONAR speech encoder (``sonar_speech_encoder_<code>``) and their NLLB
-# codes, which SONAR's text encoder uses.
-SONAR_NLLB = {
-    "arb": "arb_Arab", "cat": "cat_Latn", "cym": "cym_Latn", "dan": "dan_Latn", "deu": "deu_Latn",
-    "eng": "eng_Latn", "est": "est_Latn", "fin": "fin_Latn", "fra": "fra_Latn", "ind": "ind_Latn",
-    "ita": "ita_Latn", "kor": "kor_Hang", "nld": "nld_Latn", "pes": "pes_Arab", "por": "por_Latn",
-    "ron": "ron_Latn", "spa": "spa_Latn", "swh": "swh_Latn", "tgl": "tgl_Latn", "tur": "tur_Latn",
-    "uzn": "uzn_Latn", "asm": "asm_Beng", "bel": "bel_Cyrl", "ben": "ben_Beng", "bos": "bos_Latn",
-    "bul": "bul_Cyrl", "ces": "ces_Latn", "cmn": "zho_Hans", "guj": "guj_Gujr", "heb": "heb_Hebr",
-    "hin": "hin_Deva", "hrv": "hrv_Latn", "jpn": "jpn_Jpan", "kan": "kan_Knda", "lao": "lao_Laoo",
-    "lit": "lit_Latn", "lvs": "lvs_Latn", "mal": "mal_Mlym", "mar": "mar_Deva", "mkd": "mkd_Cyrl",
-    "mlt": "mlt_Latn", "npi": "npi_Deva", "ory": "ory_Orya", "pan": "pan_Guru", "pol": "pol_Latn",
-    "rus": "rus_Cyrl", "slk": "slk_Latn", "slv": "slv_Latn", "snd": "snd_Arab", "srp": "srp_Cyrl",
-    "tam": "tam_Taml", "tel": "tel_Telu", "tha": "tha_Thai", "ukr": "ukr_Cyrl", "urd": "urd_Arab",
-    "vie": "vie_Latn", "yue": "yue_Hant",
+# code -> (NLLB code for SONAR's text encoder, FLEURS configuration). These are the 57 languages
+# with a SONAR speech encoder (``sonar_speech_encoder_<code>``).
+LANGUAGES = {
+    "arb": ("arb_Arab", "ar_eg"), "cat": ("cat_Latn", "ca_es"), "cym": ("cym_Latn", "cy_gb"),
+    "dan": ("dan_Latn", "da_dk"), "deu": ("deu_Latn", "de_de"), "eng": ("eng_Latn", "en_us"),
+    "est": ("est_Latn", "et_ee"), "fin": ("fin_Latn", "fi_fi"), "fra": ("fra_Latn", "fr_fr"),
+    "ind": ("ind_Latn", "id_id"), "ita": ("ita_Latn", "it_it"), "kor": ("kor_Hang", "ko_kr"),
+    "nld": ("nld_Latn", "nl_nl"), "pes": ("pes_Arab", "fa_ir"), "por": ("por_Latn", "pt_br"),
+    "ron": ("ron_Latn", "ro_ro"), "spa": ("spa_Latn", "es_419"), "swh": ("swh_Latn", "sw_ke"),
+    "tgl": ("tgl_Latn", "fil_ph"), "tur": ("tur_Latn", "tr_tr"), "uzn": ("uzn_Latn", "uz_uz"),
+    "asm": ("asm_Beng", "as_in"), "bel": ("bel_Cyrl", "be_by"), "ben": ("ben_Beng", "bn_in"),
+    "bos": ("bos_Latn", "bs_ba"), "bul": ("bul_Cyrl", "bg_bg"), "ces": ("ces_Latn", "cs_cz"),
+    "cmn": ("zho_Hans", "cmn_hans_cn"), "guj": ("guj_Gujr", "gu_in"), "heb": ("heb_Hebr", "he_il"),
+    "hin": ("hin_Deva", "hi_in"), "hrv": ("hrv_Latn", "hr_hr"), "jpn": ("jpn_Jpan", "ja_jp"),
+    "kan": ("kan_Knda", "kn_in"), "lao": ("lao_Laoo", "lo_la"), "lit": ("lit_Latn", "lt_lt"),
+    "lvs": ("lvs_Latn", "lv_lv"), "mal": ("mal_Mlym", "ml_in"), "mar": ("mar_Deva", "mr_in"),
+    "mkd": ("mkd_Cyrl", "mk_mk"), "mlt": ("mlt_Latn", "mt_mt"), "npi": ("npi_Deva", "ne_np"),
+    "ory": ("ory_Orya", "or_in"), "pan": ("pan_Guru", "pa_in"), "pol": ("pol_Latn", "pl_pl"),
+    "rus": ("rus_Cyrl", "ru_ru"), "slk": ("slk_Latn", "sk_sk"), "slv": ("slv_Latn", "sl_si"),
+    "snd": ("snd_Arab", "sd_in"), "srp": ("srp_Cyrl", "sr_rs"), "tam": ("tam_Taml", "ta_in"),
+    "tel": ("tel_Telu", "te_in"), "tha": ("tha_Thai", "th_th"), "ukr": ("ukr_Cyrl", "uk_ua"),
+    "urd": ("urd_Arab", "ur_pk"), "vie": ("vie_Latn", "vi_vn"), "yue": ("yue_Hant", "yue_hant_hk"),
 }
+SONAR_NLLB = {code: nllb for code, (nllb, _fleurs) in LANGUAGES.items()}
+FLEURS = {code: fleurs for code, (_nllb, fleurs) in LANGUAGES.items()}
 
 
 class LanguageError(ProbekitError):
@@ -45,3 +54,19 @@ def sonar_text_code(lang: str) -> str:
     if lang not in SONAR_NLLB:
         raise LanguageError(f"no NLLB code known for {lang!r}; give it as e.g. 'yor_Latn'")
     return SONAR_NLLB[lang]
+
+def fleurs_config(lang: str) -> str:
+    """The FLEURS configuration of ``lang`` (an ISO 639-3 code, or a FLEURS name as is)."""
+    if lang in FLEURS.values():
+        return lang
+    if lang not in FLEURS:
+        hint = closest(lang, FLEURS)
+        raise LanguageError(f"no FLEURS configuration known for {lang!r}"
+                            + (f" (did you mean {', '.join(hint)}?)" if hint else "")
+                            + "; give the FLEURS name itself, e.g. 'yo_ng'")
+    return FLEURS[lang]
+
+
+def resource_level(lang: str) -> str:
+    """A language's resource level when the recipe gives none (``analysis.resource``)."""
+    return "unknown"

@@ -44,6 +44,7 @@ class Comparer:
         self.dtype, self.device = dtype, device
         self.n_perm, self.n_boot, self.ci, self.seed = n_perm, n_boot, ci, seed
         self.options = dict(options or {})
+        self._warned = False
         self._bases: dict[Key, Basis] = {}
         self._arrays: dict[Key, np.ndarray] = {}
 
@@ -107,7 +108,9 @@ class Comparer:
                 if kx > ky:
                     m = m.T
                 rho = torch.sqrt(torch.clamp(torch.linalg.eigvalsh(m @ m.T), 0, 1))
-                _warn_k(kx, ky, ba.n)
+                if not self._warned and kx + ky > ba.n // 2:
+                    self._warned = True  # once per grid, not once per pair
+                    _warn_k(kx, ky, ba.n)
                 rows.append(self._row(a, b, float(rho.mean()), ba.n, kx, ky, ba, bb))
         else:
             for b, bb, ky in zip(bs, others, kys):

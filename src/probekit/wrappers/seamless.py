@@ -116,7 +116,10 @@ class SeamlessM4T(Wrapper):
         for layer in recorder.layers:
             rule = self._rule(layer)
             if rule in lengths:
-                recorder.set_lengths(lengths[rule], [layer], fills=True)
+                # the feature extractor pads frames to an even count, so speech outputs may be
+                # one frame longer than the longest clip; token stacks are filled exactly
+                fills = rule in ("text_encoder", "text_decoder")
+                recorder.set_lengths(lengths[rule], [layer], fills=fills)
 
     def expected_blocks(self) -> dict[str, int]:
         cfg = self.model.config

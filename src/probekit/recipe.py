@@ -1,0 +1,230 @@
+"""Recipes: a YAML file naming the data, the model, what to record, what to analyse and report.
+
+Every error names the file, the key path and what was expected; an unknown key suggests the
+closest valid one. Dotted overrides (``record.batch_size=8``) are applied before validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from .errors import ProbekitError, closest
+from .provenance import stable_hash
+
+
+class RecipeError(ProbekitError):
+    """A recipe that cannot be used as written."""
+
+
+@dataclass
+class DataSection:
+    source: str = "manifest"             # manifest | fleurs_local | fleurs
+    path: Optional[str] = None           # manifest file or FLEURS folder (relative to the recipe)
+    languages: list[str] = field(default_factory=list)
+    modalities: list[str] = field(default_factory=lambda: ["text", "speech"])
+    split: str = "test"
+    max_sentences: Optional[int] = None
+    target_language: Optional[str] = None  # decoder target (teacher forcing); default: own
+    fail_fast: bool = False
+
+
+@dataclass
+class ModelSection:
+    spec: str = ""
+    variant: Optional[str] = None         # "tiny" for the random test model
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RecordSection:
+    stacks: Optional[list[str]] = None    # default: every stack of the spec
+    pool: str = "mean"
+    dtype: str = "float16"
+    backend: str = "hdf5"
+    shard_size: int = 256
+    batch_size: int = 8
+
+
+@dataclass
+class AnalysisSection:
+    measure: str = "svcca"
+    variance: float = 0.99
+    k: Optional[int] = None
+    zscore: bool = False
+    n_perm: int = 20
+    n_boot: int = 0
+    seed: int = 0
+    cross_modal: list[list[str]] = field(default_factory=list)   # [speech stack, text stack]
+    cross_lingual: list[str] = field(default_factory=list)       # stacks
+    adaptation_points: dict[str, str] = field(default_factory=dict)  # label -> speech layer
+    adaptation_text_layer: Optional[str] = None  # text side of adaptation (default: last of
+                                                 # the first cross_modal pair's text stack)
+    resource: dict[str, str] = field(default_factory=dict)       # lang -> high | low
+
+
+@dataclass
+class ReportSection:
+    figures: bool = True
+
+
+@dataclass
+class Recipe:
+    name: str = "run"
+    data: DataSection = field(default_factory=DataSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    record: RecordSection = field(default_factory=RecordSection)
+    analysis: AnalysisSection = field(default_factory=AnalysisSection)
+    report: ReportSection = field(default_factory=ReportSection)
+    path: Optional[str] = None
+
+    def section_hash(self, *sections: str) -> str:
+        return stable_hash({s: dataclasses.asdict(getattr(self, s)) for s in sections})
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("path")
+        return d
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, where: str) -> None:
+    if "=" not in dotted:
+        raise RecipeError(f"override {dotted!r}: expected key.path=value, e.g. record.batch_size=8")
+    key, raw = dotted.split("=", 1)
+    value = yaml.safe_load(raw) if raw else ""
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise RecipeError(f"override {dotted!r}: {part!r} is not a section ({where})")
+    node[parts[-1]] = value
+
+
+def _convert(cls: Any, data: Any, where: str, path: str) -> Any:
+    """``data`` as an instance of dataclass ``cls``, checking keys and types."""
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: {where}: expected a mapping of {cls.__name__} fields, "
+                          f"got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if not (cls is Recipe and f.name == "path")}
+    values = {}
+    for key, value in data.items():
+        if key not in names:
+            hint = closest(str(key), names)
+            raise RecipeError(f"{path}: {where}.{key}: unknown key"
+                              + (f"; did you mean {where}.{hint[0]}?" if hint else
+                                 f"; valid keys: {', '.join(sorted(names))}"))
+        values[key] = _check(hints[key], value, f"{where}.{key}", path)
+    return cls(**values)
+
+
+def _check(tp: Any, value: Any, where: str, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return _convert(tp, value, where, path)
+    if origin is typing.Union:
+        if value is None and type(None) in args:
+            return None
+        return _check(next(a for a in args if a is not type(None)), value, where, path)
+    if origin is list:
+        if not isinstance(value, list):
+            raise RecipeError(f"{path}: {where}: expected a list, got {value!r}")
+        return [_check(args[0], v, f"{where}[{i}]", path) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise RecipeError(f"{path}: {where}: expected a mapping, got {value!r}")
+        return {str(k): _check(args[1], v, f"{where}.{k}", path) for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float) and isinstance(value, bool) or not isinstance(value, tp):
+        raise RecipeError(f"{path}: {where}: expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Read, override and validate a recipe (syntax and types; see :func:`check_recipe`)."""
+    path = Path(path)
+    if not path.exists():
+        raise RecipeError(f"recipe {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise RecipeError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe is a mapping with data, model, record, analysis, "
+                          "report sections")
+    for dotted in overrides or []:
+        _set_dotted(data, dotted, str(path))
+    recipe = _convert(Recipe, data, "recipe", str(path))
+    recipe.path = str(path)
+    check_recipe(recipe)
+    return recipe
+
+
+CHOICES = {"data.source": ("manifest", "fleurs_local", "fleurs"),
+           "record.pool": ("mean", "first", "last", "none"),
+           "record.dtype": ("float32", "float16", "bfloat16"),
+           "record.backend": ("hdf5", "safetensors"),
+           "model.variant": (None, "tiny")}
+
+
+def check_recipe(recipe: Recipe) -> None:
+    """Values, paths and languages, checked before any model loads."""
+    where = recipe.path or "recipe"
+    for dotted, allowed in CHOICES.items():
+        section, key = dotted.split(".")
+        value = getattr(getattr(recipe, section), key)
+        if value not in allowed:
+            raise RecipeError(f"{where}: {dotted}: {value!r} is not one of "
+                              f"{', '.join(str(a) for a in allowed)}")
+    data = recipe.data
+    if not data.languages:
+        raise RecipeError(f"{where}: data.languages: list at least one language (ISO 639-3)")
+    bad = [m for m in data.modalities if m not in ("text", "speech")]
+    if bad or not data.modalities:
+        raise RecipeError(f"{where}: data.modalities: use text and/or speech, got {data.modalities}")
+    if data.source != "fleurs":
+        if not data.path:
+            raise RecipeError(f"{where}: data.path: the {data.source} source needs a path")
+        full = resolve_path(recipe, data.path)
+        if not full.exists():
+            raise RecipeError(f"{where}: data.path: {full} does not exist")
+    if not recipe.model.spec:
+        raise RecipeError(f"{where}: model.spec: name a spec in models/ (e.g. seamless_m4t_v2)")
+    from .wrappers import load_spec
+    spec = load_spec(recipe.model.spec, **recipe.model.overrides)
+    unsupported = [m for m in data.modalities if m not in spec.modalities]
+    if unsupported:
+        raise RecipeError(f"{where}: data.modalities: {spec.name} takes {spec.modalities}, "
+                          f"not {unsupported}")
+    if recipe.record.stacks:
+        unknown = [s for s in recipe.record.stacks if s not in spec.stacks]
+        if unknown:
+            raise RecipeError(f"{where}: record.stacks: {spec.name} has no stack {unknown[0]!r}; "
+                              f"it has {', '.join(spec.stacks)}")
+    if spec.wrapper == "sonar" and "speech" in data.modalities:
+        from .languages import sonar_speech_code
+        for lang in data.languages:
+            try:
+                sonar_speech_code(lang)
+            except ProbekitError as e:
+                raise RecipeError(f"{where}: data.languages: {e}") from None
+    for pair in recipe.analysis.cross_modal:
+        if len(pair) != 2 or any(s not in spec.stacks for s in pair):
+            raise RecipeError(f"{where}: analysis.cross_modal: each entry is [speech stack, text "
+                              f"stack] from {', '.join(spec.stacks)}; got {pair}")
+
+
+def resolve_path(recipe: Recipe, value: str) -> Path:
+    """A path from a recipe, relative to the recipe file's folder."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() or not recipe.path else Path(recipe.path).parent / p

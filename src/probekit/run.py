@@ -1,0 +1,282 @@
+"""``python -m probekit.run RECIPE [--out DIR] [--stage extract|analyze|report|all] [--dry-run]
+[--quiet] [key=value ...]``: run a recipe from data to figures, resuming where it stopped.
+
+Output folder: ``store/`` (activations), ``results/*.csv`` (tidy tables), ``figures/`` (PNG and
+PDF), ``recipe.yaml`` (the resolved recipe and its hash) and ``run.log``. Extraction resumes from
+the store's manifest; analysis is redone only when the analysis section or the store changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .blocks import _matcher
+from .errors import ProbekitError
+from .recipe import Recipe, load_recipe, resolve_path
+
+log = logging.getLogger("probekit")
+
+
+# -- data ------------------------------------------------------------------------------------
+def examples_for(recipe: Recipe) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from . import data as D
+    from .languages import fleurs_config
+
+    d = recipe.data
+    if d.source == "manifest":
+        rows = D.read_manifest(resolve_path(recipe, d.path))
+    else:
+        configs = {lang: fleurs_config(lang) for lang in d.languages}
+        rows = (D.read_fleurs_local(resolve_path(recipe, d.path), configs, d.split)
+                if d.source == "fleurs_local" else D.read_fleurs_hub(configs, d.split))
+    examples, report = D.parallel_examples(rows, d.languages, d.modalities, d.max_sentences)
+    if d.target_language:
+        texts = {(ex["lang"], ex["sentence"]): ex["text"] for ex in examples}
+        for ex in examples:
+            ex["target_lang"] = d.target_language
+            ex["target_text"] = texts.get((d.target_language, ex["sentence"]), ex["text"])
+    return examples, report
+
+
+def batches(examples: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    """Batches of one modality and one language, in example order."""
+    groups: "OrderedDict[tuple[str, str], list]" = OrderedDict()
+    for ex in examples:
+        groups.setdefault((ex["modality"], ex["lang"]), []).append(ex)
+    return [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
+
+
+# -- stages ----------------------------------------------------------------------------------
+def extract(recipe: Recipe, out: Path, quiet: bool = False) -> None:
+    from tqdm import tqdm
+
+    from .data import DataError, load_audio
+    from .provenance import library_versions
+    from .store import StoreWriter
+    from .wrappers import load_model, load_spec
+
+    examples, report = examples_for(recipe)
+    log.info("data: %d sentences x %d languages x %d modalities; %d sentences missing in some "
+             "language dropped everywhere; %d empty texts", report["sentences"],
+             len(recipe.data.languages), len(recipe.data.modalities),
+             report["dropped_not_in_every_language"], report["empty_text"])
+    spec = load_spec(recipe.model.spec, **recipe.model.overrides)
+    provenance = {"model": spec.name, "checkpoint": spec.checkpoint, "revision": spec.revision,
+                  "variant": recipe.model.variant, "pool": recipe.record.pool,
+                  "dtype": recipe.record.dtype, "versions": library_versions()}
+    with StoreWriter(out / "store", backend=recipe.record.backend,
+                     shard_size=recipe.record.shard_size,
+                     recipe_hash=recipe.section_hash("data", "model", "record"),
+                     provenance=provenance) as writer:
+        todo = [ex for ex in examples if ex["id"] not in writer.done_ids]
+        if not todo:
+            log.info("extract: all %d examples already in the store", len(examples))
+            return
+        wrapper = load_model(spec, variant=recipe.model.variant)
+        bar = tqdm(total=len(todo), desc="extract", unit="ex", disable=quiet)
+        for batch in batches(todo, recipe.record.batch_size):
+            ready = []
+            for ex in batch:
+                if ex["modality"] == "speech":
+                    try:
+                        ex = dict(ex, audio=load_audio(ex["audio_path"]))
+                    except DataError as e:
+                        if recipe.data.fail_fast:
+                            raise
+                        log.warning("skipping %s: %s", ex["id"], e)
+                        writer.skip(ex["id"], str(e))
+                        bar.update(1)
+                        continue
+                ready.append(ex)
+            if ready:
+                wrapper.prepare(ready)
+                with wrapper.recorder(recipe.record.stacks, pool=recipe.record.pool,
+                                      dtype=recipe.record.dtype) as rec:
+                    wrapper.run(ready, rec)
+                meta = [{k: v for k, v in ex.items() if k not in ("audio",)} for ex in ready]
+                writer.add(meta, rec.collect())
+                bar.update(len(ready))
+        bar.close()
+    log.info("extract: %s", writer.summary())
+
+
+def stack_layers(patterns: list[str], layers: list[str]) -> list[str]:
+    """Store layers matching a spec stack's patterns, in store order."""
+    match = [_matcher(p) for p in patterns]
+    return [name for name in layers if any(m(name, None) for m in match)]
+
+
+def analyze(recipe: Recipe, out: Path) -> None:
+    import pandas as pd
+
+    from .analysis import (Comparer, cross_lingual, cross_modal, length_adaptation,
+                           modality_gap, paired_views)
+    from .report import write_table
+    from .store import open_store
+    from .wrappers import load_spec
+
+    store = open_store(out / "store")
+    key = recipe.section_hash("analysis") + f"-{len(store)}-{store.recipe_hash}"
+    stamp = out / "results" / "analysis.hash"
+    if stamp.exists() and stamp.read_text() == key:
+        log.info("analyze: results are up to date")
+        return
+    spec = load_spec(recipe.model.spec, **recipe.model.overrides)
+    a = recipe.analysis
+    views = paired_views(store, recipe.data.languages, recipe.data.modalities)
+    log.info("analyze: %d sentences paired across every language and modality (%d dropped)",
+             len(views.sentences), views.dropped)
+    comparer = Comparer(views, a.measure, variance=a.variance, k=a.k, zscore=a.zscore,
+                        n_perm=a.n_perm, n_boot=a.n_boot, seed=a.seed)
+    langs = recipe.data.languages
+    cm, cl = [], []
+    for speech_stack, text_stack in a.cross_modal:
+        pairs = list(zip(stack_layers(spec.stacks[speech_stack], store.layers),
+                         stack_layers(spec.stacks[text_stack], store.layers)))
+        cm += cross_modal(comparer, pairs, langs, stack=f"{speech_stack}~{text_stack}")
+    for stack in a.cross_lingual:
+        layers = stack_layers(spec.stacks[stack], store.layers)
+        for modality in recipe.data.modalities:
+            recorded = set(store.recorded(layers[0])["modality"]) if layers else set()
+            if modality in recorded:
+                cl += cross_lingual(comparer, layers, langs, modality, stack=stack)
+    results = out / "results"
+    tables = {"similarities": cm + cl, "modality_gap": modality_gap(cm, cl) if cm and cl else []}
+    if a.adaptation_points and a.cross_modal:
+        from .languages import resource_level
+        text_layer = a.adaptation_text_layer or stack_layers(
+            spec.stacks[a.cross_modal[0][1]], store.layers)[-1]
+        rows = cross_modal(comparer, [(layer, text_layer) for layer in a.adaptation_points.values()],
+                           langs, stack="adaptation")
+        resource = {lang: a.resource.get(lang) or resource_level(lang) for lang in langs}
+        tables["length_adaptation"] = length_adaptation(rows, a.adaptation_points, resource)
+    for name, rows in tables.items():
+        if rows:
+            write_table(pd.DataFrame(rows), results / name)
+    stamp.write_text(key)
+    log.info("analyze: %s", ", ".join(f"{k} {len(v)} rows" for k, v in tables.items()))
+
+
+def report(recipe: Recipe, out: Path) -> list[Path]:
+    import pandas as pd
+
+    from . import report as R
+
+    results, figures = out / "results", out / "figures"
+    written: list[Path] = []
+    sims = results / "similarities.csv"
+    if not sims.exists():
+        raise ProbekitError(f"no results in {results}; run the analyze stage first")
+    df = pd.read_csv(sims)
+    for (analysis, stack), sub in df.groupby(["analysis", "stack"]):
+        if analysis == "cross_modal":
+            written += R.save_figure(R.plot_layer_curves(sub, f"speech vs text, {stack}"),
+                                     figures / f"cross_modal_{stack.replace('~', '-')}")
+        else:
+            for modality, part in sub.groupby("modality_a"):
+                depth = int(part["depth"].max())
+                written += R.save_figure(R.plot_language_matrix(part, depth, modality),
+                                         figures / f"cross_lingual_{stack}_{modality}_last")
+    if (results / "modality_gap.csv").exists():
+        written += R.save_figure(R.plot_modality_gap(pd.read_csv(results / "modality_gap.csv")),
+                                 figures / "modality_gap")
+    if (results / "length_adaptation.csv").exists():
+        written += R.save_figure(
+            R.plot_adaptation_bars(pd.read_csv(results / "length_adaptation.csv")),
+            figures / "length_adaptation")
+    return written
+
+
+def summary(out: Path) -> str:
+    import pandas as pd
+
+    sims = out / "results" / "similarities.csv"
+    if not sims.exists():
+        return ""
+    df = pd.read_csv(sims)
+    table = df.groupby(["analysis", "stack", "depth"])[["score", "chance"]].mean().unstack(0)
+    return table.round(3).to_string()
+
+
+# -- command line ------------------------------------------------------------------------------
+def dry_run(recipe: Recipe) -> None:
+    from .wrappers import load_spec
+
+    spec = load_spec(recipe.model.spec, **recipe.model.overrides)
+    print(f"recipe {recipe.path}: model {spec.name} ({recipe.model.variant or spec.checkpoint})")
+    try:
+        examples, rep = examples_for(recipe)
+        print(f"data: {len(examples)} examples = {rep['sentences']} sentences x "
+              f"{len(recipe.data.languages)} languages x {len(recipe.data.modalities)} modalities")
+    except ProbekitError as e:
+        print(f"data: not available here: {e}")
+        examples = []
+    stacks = recipe.record.stacks or list(spec.stacks)
+    for stack in stacks:
+        print(f"  record {stack}: {', '.join(spec.stacks[stack])} (pool {recipe.record.pool})")
+    if recipe.model.variant != "tiny":
+        print(f"weights to load (downloaded once if not cached): {spec.checkpoint}"
+              + "".join(f", {v}" for k, v in spec.options.items()
+                        if k in ("whisper", "beats_checkpoint", "salmonn_checkpoint")))
+    est = len(examples) * 100 * 1024 * 2 // 1024 ** 2 if examples else 0
+    print(f"estimated store size: about {max(est, 1)} MB for pooled float16 at ~100 layers x 1024")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m probekit.run", description=__doc__)
+    ap.add_argument("recipe")
+    ap.add_argument("overrides", nargs="*", help="dotted overrides, e.g. record.batch_size=8")
+    ap.add_argument("--out", type=Path, default=None, help="output folder (default runs/NAME)")
+    ap.add_argument("--stage", choices=["extract", "analyze", "report", "all"], default="all")
+    ap.add_argument("--dry-run", action="store_true", help="validate and show what would run")
+    ap.add_argument("--overwrite", action="store_true", help="replace a store of another recipe")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        recipe = load_recipe(args.recipe, args.overrides)
+        if args.dry_run:
+            dry_run(recipe)
+            return 0
+        out = args.out or Path("runs") / recipe.name
+        out.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(out / "run.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logging.getLogger().addHandler(handler)
+        (out / "recipe.yaml").write_text(yaml.safe_dump(
+            {**recipe.to_dict(), "hash": recipe.section_hash("data", "model", "record",
+                                                            "analysis")}, sort_keys=False))
+        if args.overwrite and (out / "store").exists():
+            from .store import StoreWriter
+            StoreWriter(out / "store", recipe_hash=recipe.section_hash("data", "model", "record"),
+                        backend=recipe.record.backend, overwrite=True).close(complete=False)
+        t0 = time.time()
+        if args.stage in ("extract", "all"):
+            extract(recipe, out, args.quiet)
+        if args.stage in ("analyze", "all"):
+            analyze(recipe, out)
+        if args.stage in ("report", "all"):
+            report(recipe, out)
+        print(summary(out))
+        print(f"done in {time.time() - t0:.0f} s: store {out / 'store'}, tables "
+              f"{out / 'results'}, figures {out / 'figures'}, log {out / 'run.log'}")
+        return 0
+    except ProbekitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

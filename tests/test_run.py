@@ -1,0 +1,124 @@
+"""The run command on the embedded demo: all stages, resume after kill -9, refusals."""
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import probekit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "recipes" / "demo.yaml"
+
+
+def run(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "probekit.run", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    done = run(DEMO, "--out", out, "--quiet")
+    assert done.returncode == 0, done.stderr
+    return out, done
+
+
+def test_demo_runs_every_stage(demo_run):
+    out, done = demo_run
+    assert (out / "recipe.yaml").exists() and (out / "run.log").exists()
+    store = probekit.open_store(out / "store")
+    assert store.complete and len(store) == 12 * 6 * 2
+    sims = pd.read_csv(out / "results" / "similarities.csv")
+    assert {"analysis", "stack", "depth", "lang_a", "lang_b", "modality_a", "modality_b",
+            "score", "chance", "ci_low", "ci_high", "kx", "ky", "n", "variance"} <= set(sims)
+    assert set(sims["analysis"]) == {"cross_modal", "cross_lingual"}
+    assert (out / "results" / "length_adaptation.csv").exists()
+    pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert "modality_gap.png" in pngs and "length_adaptation.png" in pngs and len(pngs) >= 6
+    assert "done in" in done.stdout and "cross_modal" in done.stdout
+
+
+def test_rerun_reuses_the_store_and_the_results(demo_run):
+    out, _ = demo_run
+    again = run(DEMO, "--out", out, "--quiet")
+    assert again.returncode == 0
+    assert "already in the store" in again.stderr and "up to date" in again.stderr
+
+
+def test_kill_9_during_extraction_then_rerun_gives_the_same_results(demo_run, tmp_path):
+    out, _ = demo_run
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "probekit.run", str(DEMO), "--out",
+                             str(killed), "--quiet", "--stage", "extract"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        shards = killed / "store" / "shards"
+        if shards.is_dir() and len(list(shards.glob("*.h5"))) >= 1:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = run(DEMO, "--out", killed, "--quiet")
+    assert done.returncode == 0, done.stderr
+    a, b = probekit.open_store(out / "store"), probekit.open_store(killed / "store")
+    assert list(a.examples["id"]) == list(b.examples["id"])
+    for layer in a.layers:
+        for modality in ("text", "speech"):
+            ids = list(a.recorded(layer).query("modality == @modality")["id"])
+            if ids:
+                np.testing.assert_array_equal(a.read(layer, ids=ids), b.read(layer, ids=ids))
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results" / "similarities.csv"),
+                                  pd.read_csv(killed / "results" / "similarities.csv"))
+
+
+def test_dry_run_loads_no_weights():
+    done = run(DEMO, "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "144 examples = 12 sentences x 6 languages x 2 modalities" in done.stdout
+    assert "record speech_encoder" in done.stdout
+
+
+BAD = {
+    "record.batch_size=eight": "record.batch_size: expected int",
+    "record.batchsize=8": "did you mean recipe.record.batch_size",
+    "data.path=missing.tsv": "does not exist",
+    "data.languages=[eng,xyz]": "no usable sentence in language(s) xyz",
+    "model.spec=seamless_m4t_v3": "did you mean seamless_m4t_v2",
+    "data.modalities=[video]": "use text and/or speech",
+    "record.pool=median": "is not one of",
+    "analysis.cross_modal=[[speech_encoder,llm]]": "each entry is [speech stack, text stack]",
+    "model.spec=whisper": "whisper takes ['speech'], not ['text']",
+    "analysis.variance=high": "analysis.variance: expected float",
+}
+
+
+@pytest.mark.parametrize("override", BAD)
+def test_invalid_recipes_give_one_clear_message(override, tmp_path):
+    done = run(DEMO, override, "--out", tmp_path / "out", "--quiet")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert BAD[override] in done.stderr, done.stderr
+
+
+def test_bad_audio_is_skipped_and_reported(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "data" / "demo", data)
+    (data / "audio" / "fra" / "3.ogg").write_bytes(b"not audio at all")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(DEMO.read_text().replace("../data/demo/manifest.tsv",
+                                               str(data / "manifest.tsv")))
+    done = run(recipe, "--out", tmp_path / "out", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "skipping fra/speech/3" in done.stderr
+    store = probekit.open_store(tmp_path / "out" / "store")
+    assert [s["id"] for s in store.skipped] == ["fra/speech/3"]
+    sims = pd.read_csv(tmp_path / "out" / "results" / "similarities.csv")
+    assert (sims["n"] == 11).all()  # sentence 3 dropped from every language for pairing
