@@ -21,9 +21,10 @@ import probekit  # noqa: E402
 from probekit import analysis  # noqa: E402
 
 
-def paired(store, layer, a, b):
+def paired(store, layer, a, b, modality):
     """Rows of languages a and b for the sentences both have, in the same sentence order."""
-    ex = store.examples
+    ex = store.recorded(layer)
+    ex = ex[ex.modality == modality]
     ta = ex[ex.lang == a].set_index("sentence")
     tb = ex[ex.lang == b].set_index("sentence")
     common = sorted(set(ta.index) & set(tb.index), key=str)
@@ -43,16 +44,18 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("store", type=Path)
     ap.add_argument("--langs", nargs=2, default=["eng", "fra"])
+    ap.add_argument("--modality", default="text")
     ap.add_argument("--png", type=Path, default=None)
     args = ap.parse_args(argv)
 
     store = probekit.open_store(args.store)
     print(store)
     a, b = args.langs
-    layers = store.layers
+    layers = [layer for layer in store.layers
+              if args.modality in set(store.recorded(layer)["modality"])]
     same, other, cca, chance = [], [], [], []
     for layer in layers:
-        xa, xb = paired(store, layer, a, b)
+        xa, xb = paired(store, layer, a, b, args.modality)
         sims = cosine_rows(xa, xb)
         same.append(np.mean(np.diag(sims)))
         other.append(np.mean(sims[~np.eye(len(sims), dtype=bool)]))

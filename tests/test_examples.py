@@ -39,3 +39,12 @@ def test_capture_then_notebook_example(tmp_path):
         svcca, chance = float(row[2]), float(row[4].strip("(),"))
         cos_same, cos_other = float(row[-3]), float(row[-1])
         assert svcca > chance + 0.1 and cos_same > cos_other + 0.3
+
+
+def test_new_model_recipe_example(tmp_path):
+    out = run("new_model_recipe.py", "--out", tmp_path)
+    assert "done in" in out
+    import pandas as pd
+    sims = pd.read_csv(tmp_path / "run" / "results" / "similarities.csv")
+    assert set(sims["stack"]) == {"encoder", "decoder"} and set(sims["modality_a"]) == {"speech"}
+    assert len(sims) == (3 + 2) * 6  # layers x language pairs (4 languages)

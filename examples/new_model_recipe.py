@@ -1,0 +1,73 @@
+"""Point probekit at another model with YAML alone: a spec for Whisper through the generic
+transformers wrapper, and a recipe that runs it on the demo set (speech only).
+
+    python examples/new_model_recipe.py --out runs/whisper_demo
+
+The spec below is what you would save as models/my_whisper.yaml; without `variant: tiny` in the
+recipe the real `openai/whisper-large-v2` is loaded instead of a tiny random model.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from probekit.run import main as run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SPEC = """\
+wrapper: hf                              # generic transformers wrapper: no Python needed
+checkpoint: openai/whisper-large-v2
+model_class: WhisperModel
+dtype: float16
+modalities: [speech]
+stacks:
+  encoder: ["encoder.layers.*"]
+  decoder: ["decoder.layers.*"]
+options:
+  input: speech
+  feature_extractor: WhisperFeatureExtractor
+  decoder: true                          # teacher forcing on the transcript
+  counts: {encoder: encoder_layers, decoder: decoder_layers}
+  lengths:
+    encoder: {rule: input, stride: 2, fills: false}   # 30 s padding is not valid
+    decoder: {rule: decoder}
+tiny:
+  config: {vocab_size: 128, num_mel_bins: 80, d_model: 32, encoder_layers: 3, decoder_layers: 2,
+           encoder_attention_heads: 2, decoder_attention_heads: 2, encoder_ffn_dim: 64,
+           decoder_ffn_dim: 64, max_source_positions: 1500, max_target_positions: 256,
+           pad_token_id: 0, bos_token_id: 1, eos_token_id: 3, decoder_start_token_id: 3}
+"""
+
+RECIPE = """\
+name: whisper_demo
+data:
+  source: manifest
+  path: {manifest}
+  languages: [eng, fra, deu, spa]
+  modalities: [speech]
+model:
+  spec: {spec}
+  variant: tiny
+record: {{pool: mean, dtype: float32, shard_size: 32, batch_size: 8}}
+analysis:
+  n_perm: 5
+  cross_lingual: [encoder, decoder]
+"""
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("runs/whisper_demo"))
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    spec = args.out / "my_whisper.yaml"
+    spec.write_text(SPEC)
+    recipe = args.out / "whisper_demo.yaml"
+    recipe.write_text(RECIPE.format(manifest=ROOT / "data" / "demo" / "manifest.tsv",
+                                    spec=spec.resolve()))
+    return run([str(recipe), "--out", str(args.out / "run"), "--quiet"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
