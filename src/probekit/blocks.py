@@ -84,7 +84,8 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
-def _matcher(pattern: Pattern) -> Callable[[str, nn.Module], bool]:
+def matcher(pattern: Pattern) -> Callable[[str, nn.Module], bool]:
+    """A predicate ``f(name, module)`` for one pattern (path, glob, ``re:`` regex or callable)."""
     if callable(pattern):
         return pattern
     if not isinstance(pattern, str) or not pattern:
@@ -124,7 +125,7 @@ def resolve_layers(model: nn.Module, layers: Pattern | Sequence[Pattern] | None 
         if isinstance(pattern, str) and pattern.endswith(INPUT):
             inputs.update(resolve_layers(model, [pattern[:-len(INPUT)]]))
             continue
-        match = _matcher(pattern)
+        match = matcher(pattern)
         hits = [name for name, mod in modules.items() if match(name, mod)]
         if not hits:
             shown = pattern if isinstance(pattern, str) else getattr(pattern, "__name__", repr(pattern))

@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn as nn
 
-from .blocks import INPUT, Pattern, _matcher, module_path, resolve_layers
+from .blocks import INPUT, Pattern, matcher, module_path, resolve_layers
 from .errors import LayerSelectionError, RecordingError
 from .pooling import POOLS, pool as pool_output, valid_mask
 
@@ -199,7 +199,7 @@ class Recorder:
         patterns = [layers] if isinstance(layers, str) or callable(layers) else list(layers)
         out: list[str] = []
         for p in patterns:
-            match = _matcher(p)
+            match = matcher(p)
             hits = [n for n in self.layers if match(n, self._modules[n])]
             if not hits:
                 raise LayerSelectionError(f"{p!r} matches none of the recorded layers "
@@ -268,7 +268,8 @@ class Recorder:
         if self.dtype is not None and x.dtype != self.dtype:
             x = x.to(self.dtype)
         if self.device is None or x.device == self.device:
-            return x.clone() if x.is_contiguous() is False or x._base is not None else x
+            is_view = x._base is not None or not x.is_contiguous()
+            return x.clone() if is_view else x  # never keep a view into a module's output
         if self._to_host(x):
             host = x.to("cpu", non_blocking=True)  # pinned, from torch's caching host allocator
             event = torch.cuda.Event()

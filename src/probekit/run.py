@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from .blocks import _matcher
+from .blocks import matcher
 from .errors import ProbekitError
 from .recipe import Recipe, load_recipe, resolve_path
 
@@ -111,7 +111,7 @@ def extract(recipe: Recipe, out: Path, quiet: bool = False) -> None:
 
 def stack_layers(patterns: list[str], layers: list[str]) -> list[str]:
     """Store layers matching a spec stack's patterns, in store order."""
-    match = [_matcher(p) for p in patterns]
+    match = [matcher(p) for p in patterns]
     return [name for name in layers if any(m(name, None) for m in match)]
 
 
