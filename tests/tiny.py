@@ -6,21 +6,12 @@ import torch
 
 
 def seamless_v2_config(**overrides):
+    """The tiny SeamlessM4T v2 config of models/seamless_m4t_v2.yaml."""
     from transformers import SeamlessM4Tv2Config
 
-    cfg = dict(vocab_size=128, t2u_vocab_size=64, char_vocab_size=64, hidden_size=32,
-               encoder_layers=3, decoder_layers=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
-               encoder_attention_heads=2, decoder_attention_heads=2, speech_encoder_layers=3,
-               speech_encoder_attention_heads=2, speech_encoder_intermediate_size=64,
-               conv_depthwise_kernel_size=5, t2u_encoder_layers=1, t2u_decoder_layers=1,
-               t2u_encoder_ffn_dim=32, t2u_decoder_ffn_dim=32, t2u_variance_predictor_embed_dim=32,
-               t2u_variance_predictor_hidden_dim=16, unit_embed_dim=16, lang_embed_dim=8,
-               spkr_embed_dim=8, unit_hifi_gan_vocab_size=64, upsample_initial_channel=32,
-               max_position_embeddings=128, encoder_layerdrop=0.0, decoder_layerdrop=0.0,
-               speech_encoder_layerdrop=0.0, t2u_encoder_layerdrop=0.0, t2u_decoder_layerdrop=0.0,
-               pad_token_id=0, bos_token_id=2, eos_token_id=3, decoder_start_token_id=3)
-    cfg.update(overrides)
-    return SeamlessM4Tv2Config(**cfg)
+    from probekit.wrappers import load_spec
+
+    return SeamlessM4Tv2Config(**{**load_spec("seamless_m4t_v2").tiny["config"], **overrides})
 
 
 def seamless_v2_text_model(seed: int = 0):

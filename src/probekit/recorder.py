@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from .blocks import INPUT, Pattern, matcher, module_path, resolve_layers
-from .errors import LayerSelectionError, RecordingError
+from .errors import LayerSelectionError, RecordingError, closest
 from .pooling import POOLS, pool as pool_output, valid_mask
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
@@ -133,6 +133,7 @@ class Recorder:
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
         self._results: dict[str, list[Any]] = {}
         self._events: list[Any] = []
+        self._recording: Recording | None = None
         self._active = False
 
     # -- context manager -------------------------------------------------------------------
@@ -212,6 +213,7 @@ class Recorder:
         """Forget the last pass (called automatically when the recorded module is called)."""
         self._results = {}
         self._events = []
+        self._recording = None
 
     def _begin_pass(self, _module: nn.Module, _args: Any) -> None:
         self.reset()
@@ -281,11 +283,6 @@ class Recorder:
     def _to_host(self, x: torch.Tensor) -> bool:
         return x.device.type == "cuda" and self.device is not None and self.device.type == "cpu"
 
-    def _sync(self) -> None:
-        for event in self._events:
-            event.synchronize()
-        self._events = []
-
     # -- running (both backends) -------------------------------------------------------------
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """Run one forward pass of the module with these arguments and record it."""
@@ -336,24 +333,22 @@ class Recorder:
         if name not in self._results:
             if name in self._modules:
                 raise LayerSelectionError(f"layer {name!r} did not run in the last forward pass")
-            from .errors import closest
             hint = closest(name, self.layers)
             raise LayerSelectionError(f"layer {name!r} is not recorded"
                                       + (f"; did you mean {', '.join(hint)}?" if hint else ""))
-        self._sync()
-        calls = self._results[name] = [c.finish() if isinstance(c, _Deferred) else c
-                                       for c in self._results[name]]
-        return calls if self.repeats == "all" else calls[0]
+        return self.collect()[name]
 
     def items(self) -> list[tuple[str, Any]]:
         """``(name, recorded)`` for every layer of the last pass, in execution order."""
         return [(name, self[name]) for name in self.names]
 
     def collect(self) -> "Recording":
-        """The last pass's results without waiting for device-to-host copies: hand it to
-        ``StoreWriter.add`` and the writer thread waits, while this thread runs the next pass."""
-        return Recording({n: list(c) for n, c in self._results.items()}, list(self._events),
-                         self.repeats == "all")
+        """The last pass's results (call it after the pass) without waiting for device-to-host
+        copies: hand it to ``StoreWriter.add`` and the writer thread waits, while this thread
+        runs the next pass (which starts a new Recording)."""
+        if self._recording is None:
+            self._recording = Recording(self._results, self._events, self.repeats == "all")
+        return self._recording
 
 
 class Recording(Mapping):

@@ -56,7 +56,7 @@ def batches(examples: list[dict[str, Any]], size: int) -> list[list[dict[str, An
 
 
 # -- stages ----------------------------------------------------------------------------------
-def extract(recipe: Recipe, out: Path, quiet: bool = False) -> None:
+def extract(recipe: Recipe, out: Path, quiet: bool = False, overwrite: bool = False) -> None:
     from tqdm import tqdm
 
     from .data import DataError, load_audio
@@ -76,7 +76,7 @@ def extract(recipe: Recipe, out: Path, quiet: bool = False) -> None:
     with StoreWriter(out / "store", backend=recipe.record.backend,
                      shard_size=recipe.record.shard_size,
                      recipe_hash=recipe.section_hash("data", "model", "record"),
-                     provenance=provenance) as writer:
+                     provenance=provenance, overwrite=overwrite) as writer:
         todo = [ex for ex in examples if ex["id"] not in writer.done_ids]
         if not todo:
             log.info("extract: all %d examples already in the store", len(examples))
@@ -255,13 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         (out / "recipe.yaml").write_text(yaml.safe_dump(
             {**recipe.to_dict(), "hash": recipe.section_hash("data", "model", "record",
                                                             "analysis")}, sort_keys=False))
-        if args.overwrite and (out / "store").exists():
-            from .store import StoreWriter
-            StoreWriter(out / "store", recipe_hash=recipe.section_hash("data", "model", "record"),
-                        backend=recipe.record.backend, overwrite=True).close(complete=False)
         t0 = time.time()
         if args.stage in ("extract", "all"):
-            extract(recipe, out, args.quiet)
+            extract(recipe, out, args.quiet, args.overwrite)
         if args.stage in ("analyze", "all"):
             analyze(recipe, out)
         if args.stage in ("report", "all"):

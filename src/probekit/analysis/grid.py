@@ -111,33 +111,38 @@ class Comparer:
                 if not self._warned and kx + ky > ba.n // 2:
                     self._warned = True  # once per grid, not once per pair
                     _warn_k(kx, ky, ba.n)
-                rows.append(self._row(a, b, float(rho.mean()), ba.n, kx, ky, ba, bb))
+                rows.append(self._base_row(a, b, float(rho.mean()), ba.n, kx, ky, ba, bb))
         else:
             for b, bb, ky in zip(bs, others, kys):
                 sim = pwcca_from_bases(ba, bb, self.variance, self.k)
-                rows.append(self._row(a, b, sim.score, ba.n, kx, ky, ba, bb))
+                rows.append(self._base_row(a, b, sim.score, ba.n, kx, ky, ba, bb))
         return rows
 
-    def _row(self, a: Key, b: Key, score: float, n: int, kx: int, ky: int, ba: Basis,
-             bb: Basis) -> dict[str, Any]:
-        row = {"a": a, "b": b, "score": score, "n": n, "kx": kx, "ky": ky, **self._params()}
-        row.update(chance=np.nan, chance_std=np.nan, ci_low=np.nan, ci_high=np.nan)
-        if self.measure == "svcca":
-            if self.n_perm:
-                null = svcca_null(ba, bb, kx, ky, self.n_perm, self.seed)
-                row.update(chance=null.mean, chance_std=null.std)
-            if self.n_boot:
-                row["ci_low"], row["ci_high"] = svcca_bootstrap(ba, bb, kx, ky, self.n_boot,
-                                                                self.ci, self.seed)
-        elif self.n_perm or self.n_boot:
-            fn = self._measure_fn()
-            x, y = ba.x.cpu().numpy(), bb.x.cpu().numpy()
-            if self.n_perm:
-                null = permutation_null(fn, x, y, self.n_perm, self.seed)
-                row.update(chance=null.mean, chance_std=null.std)
-            if self.n_boot:
-                row["ci_low"], row["ci_high"] = bootstrap(fn, x, y, self.n_boot, self.ci,
-                                                          self.seed)
+    def _row(self, a: Key, b: Key, score: float, n: int, kx: Any, ky: Any) -> dict[str, Any]:
+        return {"a": a, "b": b, "score": score, "n": n, "kx": kx, "ky": ky, **self._params(),
+                "chance": np.nan, "chance_std": np.nan, "ci_low": np.nan, "ci_high": np.nan}
+
+    def _base_row(self, a: Key, b: Key, score: float, n: int, kx: int, ky: int, ba: Basis,
+                  bb: Basis) -> dict[str, Any]:
+        row = self._row(a, b, score, n, kx, ky)
+        if self.measure != "svcca":  # PWCCA: chance and interval recomputed in full
+            return self._add_stats(row, ba.x.cpu().numpy(), bb.x.cpu().numpy())
+        if self.n_perm:
+            null = svcca_null(ba, bb, kx, ky, self.n_perm, self.seed)
+            row.update(chance=null.mean, chance_std=null.std)
+        if self.n_boot:
+            row["ci_low"], row["ci_high"] = svcca_bootstrap(ba, bb, kx, ky, self.n_boot,
+                                                            self.ci, self.seed)
+        return row
+
+    def _add_stats(self, row: dict[str, Any], x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        """Permutation chance level and bootstrap interval of any measure, recomputed in full."""
+        fn = self._measure_fn()
+        if self.n_perm:
+            null = permutation_null(fn, x, y, self.n_perm, self.seed)
+            row.update(chance=null.mean, chance_std=null.std)
+        if self.n_boot:
+            row["ci_low"], row["ci_high"] = bootstrap(fn, x, y, self.n_boot, self.ci, self.seed)
         return row
 
     def _measure_fn(self) -> Callable[[Any, Any], float]:
@@ -148,15 +153,6 @@ class Comparer:
 
     def _compare_arrays(self, a: Key, b: Key) -> dict[str, Any]:
         x, y = self.array(a), self.array(b)
-        tx, ty = as_matrix(x, name=str(a)), as_matrix(y, name=str(b))
-        check_pair(tx, ty)
-        fn = self._measure_fn()
-        row = {"a": a, "b": b, "score": fn(x, y), "n": len(x), "kx": np.nan, "ky": np.nan,
-               **self._params(), "chance": np.nan, "chance_std": np.nan, "ci_low": np.nan,
-               "ci_high": np.nan}
-        if self.n_perm:
-            null = permutation_null(fn, x, y, self.n_perm, self.seed)
-            row.update(chance=null.mean, chance_std=null.std)
-        if self.n_boot:
-            row["ci_low"], row["ci_high"] = bootstrap(fn, x, y, self.n_boot, self.ci, self.seed)
-        return row
+        check_pair(as_matrix(x, name=str(a)), as_matrix(y, name=str(b)))
+        row = self._row(a, b, self._measure_fn()(x, y), len(x), np.nan, np.nan)
+        return self._add_stats(row, x, y)

@@ -35,10 +35,14 @@ class SonarModels(nn.Module):
 
     def __init__(self, text_encoder: nn.Module, speech_encoder: nn.Module):
         super().__init__()
+        text_encoder.sentence_embedding = nn.Identity()
         self.text_encoder = text_encoder
+        self.mount(speech_encoder)
+
+    def mount(self, speech_encoder: nn.Module) -> None:
+        """Put a language's speech encoder (with its sentence-embedding point) in place."""
+        speech_encoder.sentence_embedding = nn.Identity()
         self.speech_encoder = speech_encoder
-        for encoder in (text_encoder, speech_encoder):
-            encoder.sentence_embedding = nn.Identity()
 
 
 class Sonar(Wrapper):
@@ -86,9 +90,7 @@ class Sonar(Wrapper):
         if langs:
             lang = langs.pop()
             if lang != self.language:
-                model = self._speech_model(lang)
-                model.sentence_embedding = nn.Identity()
-                self.model.speech_encoder = model
+                self.model.mount(self._speech_model(lang))
                 self.language = lang
                 self.stacks = self._resolve_stacks()  # pooler depth differs by language
 
