@@ -66,6 +66,19 @@ def timed_runs(model, args, store_dir=None, pool="mean"):
             sync(args.device)
             return (time.perf_counter() - t0) / args.batches
         t0 = time.perf_counter()
+        if store_dir == "discard":  # hooks, pooling and GPU->CPU copies, no store
+            with Recorder(model, ["text_encoder.layers.*", "text_decoder.layers.*"], pool=pool,
+                          dtype="float16") as rec:
+                prev = None
+                for ids, mask in batches:
+                    rec.set_mask(mask.cpu())
+                    forward(model, ids, mask)
+                    if prev is not None:  # one pass behind, as the writer thread would
+                        prev.resolve()
+                    prev = rec.collect()
+                prev.resolve()
+            sync(args.device)
+            return (time.perf_counter() - t0) / args.batches
         with StoreWriter(store_dir, shard_size=args.shard_size, recipe_hash="bench") as writer, \
                 Recorder(model, ["text_encoder.layers.*", "text_decoder.layers.*"], pool=pool,
                          dtype="float16") as rec:
@@ -113,11 +126,14 @@ def main():
           f"batch {args.batch_size} x 24..63 tokens, torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         bare = timed_runs(model, args)
+        hooks = timed_runs(model, args, "discard")
         pooled = timed_runs(model, args, Path(tmp) / "pooled")
         tokens = timed_runs(model, args, Path(tmp) / "tokens", pool="none")
         bare2 = timed_runs(model, args)
     bare = min(bare, bare2)
     print(f"bare forward                         {bare * 1e3:8.1f} ms/batch")
+    print(f"+ record 48 blocks (mean), no store  {hooks * 1e3:8.1f} ms/batch "
+          f"({100 * (hooks / bare - 1):+.1f}%)")
     print(f"+ record 48 blocks (mean) + store    {pooled * 1e3:8.1f} ms/batch "
           f"({100 * (pooled / bare - 1):+.1f}%)")
     print(f"+ record 48 blocks (tokens) + store  {tokens * 1e3:8.1f} ms/batch "

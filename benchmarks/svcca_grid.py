@@ -43,6 +43,11 @@ def per_pair_numpy(x, y, variance=0.99):
     return np.linalg.svd(kept(x).T @ kept(y), compute_uv=False).mean()
 
 
+def sync(device):
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--langs", type=int, default=30)
@@ -50,6 +55,7 @@ def main():
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--d", type=int, default=1024)
     ap.add_argument("--sample-pairs", type=int, default=12)
+    ap.add_argument("--device", default="cpu", help="where probekit computes (cpu, cuda)")
     args = ap.parse_args()
     langs = [f"l{i:02d}" for i in range(args.langs)]
     mods = ["speech", "text"]
@@ -58,7 +64,7 @@ def main():
     n_views = len(langs) * len(mods) * args.layers
     print(f"grid: {args.langs} languages x {len(mods)} modalities x {args.layers} layers, "
           f"n={args.n}, d={args.d}: {n_views} views, {n_pairs} cross-lingual pairs; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
 
     rng = np.random.default_rng(0)
     decompose_s = compare_s = 0.0
@@ -66,10 +72,12 @@ def main():
     ks = []
     for layer in range(args.layers):
         views = make_layer(rng, langs, mods, args.n, args.d)
-        comparer = Comparer(lambda key: views[key], "svcca")
+        comparer = Comparer(lambda key: views[key], "svcca", device=args.device)
+        sync(args.device)
         t0 = time.perf_counter()
         for key in views:
             comparer.basis(key)
+        sync(args.device)
         decompose_s += time.perf_counter() - t0
         t0 = time.perf_counter()
         for mod in mods:
@@ -83,9 +91,12 @@ def main():
     x = np.ascontiguousarray(views[(langs[0], "text")])
     y = np.ascontiguousarray(views[(langs[1], "text")])
     gram = []
+    xd = torch.as_tensor(x, device=args.device)
     for _ in range(5):
+        sync(args.device)
         t0 = time.perf_counter()
-        _ = x @ x.T
+        _ = xd @ xd.T
+        sync(args.device)
         gram.append(time.perf_counter() - t0)
     floor = min(gram) * n_views
     flops = 2 * args.n * args.n * args.d / min(gram) / 1e9
