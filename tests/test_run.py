@@ -34,7 +34,7 @@ def test_demo_runs_every_stage(demo_run):
     out, done = demo_run
     assert (out / "recipe.yaml").exists() and (out / "run.log").exists()
     store = probekit.open_store(out / "store")
-    assert store.complete and len(store) == 12 * 6 * 2
+    assert store.complete and len(store) == 100 * 10 * 2
     sims = pd.read_csv(out / "results" / "similarities.csv")
     assert {"analysis", "stack", "depth", "lang_a", "lang_b", "modality_a", "modality_b",
             "score", "chance", "ci_low", "ci_high", "kx", "ky", "n", "variance"} <= set(sims)
@@ -82,8 +82,8 @@ def test_kill_9_during_extraction_then_rerun_gives_the_same_results(demo_run, tm
 def test_dry_run_loads_no_weights():
     done = run(DEMO, "--dry-run")
     assert done.returncode == 0, done.stderr
-    assert "144 examples = 12 sentences x 6 languages x 2 modalities" in done.stdout
-    assert "record speech_encoder" in done.stdout
+    assert "2000 examples = 100 sentences x 10 languages x 2 modalities" in done.stdout
+    assert "record speech_encoder: 3 layers" in done.stdout and "ready:" in done.stdout
 
 
 BAD = {
@@ -97,12 +97,24 @@ BAD = {
     "analysis.cross_modal=[[speech_encoder,llm]]": "each entry is [speech stack, text stack]",
     "model.spec=whisper": "whisper takes ['speech'], not ['text']",
     "analysis.variance=high": "analysis.variance: expected float",
+    "data.languages=eng": "data.languages: expected a list",
+    "data.source=fleurs_local": "data.path:",
+    "reportt.figures=true": "did you mean recipe.report",
+    "data.source=fleurs data.languages=[eng,xyz]": "no FLEURS configuration known for 'xyz'",
+    "model.spec=sonar data.languages=[eng,yor]": "SONAR has no speech encoder for 'yor'",
+    "analysis.cross_lingual=[text_encodr]": "did you mean 'text_encoder'",
+    "analysis.adaptation_points={a: foo.bar}": "'foo.bar' is in no stack",
+    "analysis.resource={eng: medium}": "levels are 'high' or 'low'",
+    "record.shard_size=1.5": "record.shard_size: expected int",
+    "model.variant=huge": "model.variant: 'huge' is not one of",
 }
 
 
 @pytest.mark.parametrize("override", BAD)
 def test_invalid_recipes_give_one_clear_message(override, tmp_path):
-    done = run(DEMO, override, "--out", tmp_path / "out", "--quiet")
+    done = run(DEMO, *override.split(" ", 1) if override.startswith("data.source=fleurs ")
+               or override.startswith("model.spec=sonar ") else [override],
+               "--out", tmp_path / "out", "--quiet")
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert BAD[override] in done.stderr, done.stderr
@@ -115,10 +127,10 @@ def test_bad_audio_is_skipped_and_reported(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(DEMO.read_text().replace("../data/demo/manifest.tsv",
                                                str(data / "manifest.tsv")))
-    done = run(recipe, "--out", tmp_path / "out", "--quiet")
+    done = run(recipe, "data.max_sentences=20", "--out", tmp_path / "out", "--quiet")
     assert done.returncode == 0, done.stderr
     assert "skipping fra/speech/3" in done.stderr
     store = probekit.open_store(tmp_path / "out" / "store")
     assert [s["id"] for s in store.skipped] == ["fra/speech/3"]
     sims = pd.read_csv(tmp_path / "out" / "results" / "similarities.csv")
-    assert (sims["n"] == 11).all()  # sentence 3 dropped from every language for pairing
+    assert (sims["n"] == 19).all()  # sentence 3 dropped from every language for pairing

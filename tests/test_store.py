@@ -200,6 +200,19 @@ def test_resume_skips_committed_ids_and_refuses_duplicates(tmp_path):
     assert s.skipped == [{"id": "eng/99", "reason": "empty audio"}]
 
 
+def test_skips_queued_behind_shard_writes_are_all_committed(tmp_path):
+    # the writer thread swaps its list of pending skips when it commits a shard; a skip queued
+    # just after a batch that completes a shard must land in the next commit, never be lost
+    store = tmp_path / "s"
+    with StoreWriter(store, recipe_hash="r", shard_size=4) as w:
+        for i in range(20):
+            meta, pooled, _ = random_batch(4 * i, 4, d=256)
+            w.add(meta, {f"x{j}": pooled for j in range(8)})
+            w.skip(f"eng/skip{i}", "unreadable")
+    assert sorted(s["id"] for s in open_store(store).skipped) == \
+        sorted(f"eng/skip{i}" for i in range(20))
+
+
 def test_a_second_uncoordinated_writer_is_refused(tmp_path):
     store = tmp_path / "s"
     holder = subprocess.Popen(

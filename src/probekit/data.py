@@ -9,7 +9,8 @@ Sources:
   (a path relative to the manifest).
 - ``fleurs_local``: FLEURS' own layout, ``ROOT/<config>/<split>.tsv`` and ``ROOT/<config>/audio/
   <split>/<file>.wav``.
-- ``fleurs``: Hugging Face ``google/fleurs``, one config per language (needs a download once).
+- ``fleurs``: Hugging Face ``google/fleurs``, one config per language (downloaded once into the
+  Hugging Face cache, then read like ``fleurs_local``).
 """
 
 from __future__ import annotations
@@ -59,42 +60,117 @@ def read_manifest(path: str | Path) -> list[dict[str, Any]]:
 
 
 def read_fleurs_local(root: str | Path, configs: dict[str, str], split: str) -> list[dict[str, Any]]:
-    """FLEURS' layout: ``<config>/<split>.tsv`` (id, file, raw transcription, transcription, ...)."""
+    """FLEURS' layout: ``<config>/<split>.tsv`` (id, file, raw transcription, transcription,
+    characters, samples, gender; no header) and ``<config>/audio/<split>/<file>``. ``root`` may
+    also be a clone of the ``google/fleurs`` repository (``data/<config>/...``, audio still in
+    ``audio/<split>.tar.gz``: it is unpacked once under :func:`fleurs_cache_root`)."""
+    root = Path(root)
+    if not (root / next(iter(configs.values()), "")).is_dir() and (root / "data").is_dir():
+        root = root / "data"
     rows = []
     for lang, config in configs.items():
-        tsv = Path(root) / config / f"{split}.tsv"
+        tsv = root / config / f"{split}.tsv"
         if not tsv.exists():
-            raise DataError(f"FLEURS folder {root}: no {config}/{split}.tsv for {lang}")
+            raise DataError(f"FLEURS folder {root}: no {config}/{split}.tsv for {lang}; the layout "
+                            f"is <config>/<split>.tsv with audio in <config>/audio/{split}/")
+        folder = root / config
+        archive = folder / "audio" / f"{split}.tar.gz"
+        if not (folder / "audio" / split).is_dir() and archive.exists():
+            unpack_fleurs(tsv, archive, fleurs_cache_root(), config, split)
+            folder = fleurs_cache_root() / config
         with open(tsv, newline="", encoding="utf-8") as f:
-            for fields in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-                if len(fields) < 4:
+            for i, fields in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
+                if not fields or not "".join(fields).strip():
                     continue
+                if len(fields) < 4:
+                    raise DataError(f"{tsv}:{i}: {len(fields)} columns; FLEURS rows have id, "
+                                    "file, raw transcription, transcription, ...")
                 rows.append({"sentence": fields[0], "lang": lang, "text": fields[2],
-                             "transcription": fields[3],
-                             "audio": str(Path(root) / config / "audio" / split / fields[1])})
+                             "transcription": fields[3], "source": f"fleurs/{config}/{split}",
+                             "gender": fields[6] if len(fields) > 6 else "",
+                             "audio": str(folder / "audio" / split / fields[1])})
     return rows
 
 
-def read_fleurs_hub(configs: dict[str, str], split: str) -> list[dict[str, Any]]:
-    """``google/fleurs`` through Hugging Face datasets (cached after the first download)."""
-    try:
-        import datasets
-    except ImportError:
-        raise DataError("the 'fleurs' source needs Hugging Face datasets: "
-                        "pip install 'probekit[data]'") from None
-    rows = []
-    for lang, config in configs.items():
+FLEURS_REPO = "google/fleurs"
+
+
+def fleurs_files(config: str, split: str) -> list[str]:
+    """The files of one FLEURS configuration and split in the ``google/fleurs`` dataset repo."""
+    return [f"data/{config}/{split}.tsv", f"data/{config}/audio/{split}.tar.gz"]
+
+
+def fleurs_missing(configs: dict[str, str], split: str) -> list[str]:
+    """Files of ``google/fleurs`` not yet in the local Hugging Face cache (no network used)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    return [f for config in configs.values() for f in fleurs_files(config, split)
+            if not isinstance(try_to_load_from_cache(FLEURS_REPO, f, repo_type="dataset"), str)]
+
+
+def unpack_fleurs(tsv: str | Path, archive: str | Path, root: str | Path, config: str,
+                  split: str) -> None:
+    """Lay out one downloaded configuration as ``root/<config>/<split>.tsv`` plus
+    ``root/<config>/audio/<split>/*.wav`` (what :func:`read_fleurs_local` reads). The audio is
+    extracted to a temporary folder and renamed into place, so an interrupted unpack is redone."""
+    import shutil
+    import tarfile
+    import tempfile
+
+    folder = Path(root) / config
+    audio = folder / "audio" / split
+    if not audio.is_dir():
+        audio.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{split}-", dir=audio.parent))
         try:
-            ds = datasets.load_dataset("google/fleurs", config, split=split)
-        except Exception as e:  # offline, unknown config, ...
-            raise DataError(f"cannot load google/fleurs config {config!r} ({lang}): "
-                            f"{type(e).__name__}: {str(e)[:200]}. Download it where you have "
-                            "network (it is cached in HF_HOME), or use source: fleurs_local "
-                            "with a copy in FLEURS' own layout") from None
-        for item in ds:
-            rows.append({"sentence": str(item["id"]), "lang": lang, "text": item["raw_transcription"],
-                         "transcription": item["transcription"], "audio": item["path"]})
-    return rows
+            with tarfile.open(archive) as tar:
+                for member in tar:
+                    if member.isfile() and member.name.endswith(".wav"):
+                        source = tar.extractfile(member)
+                        with open(tmp / Path(member.name).name, "wb") as f:
+                            shutil.copyfileobj(source, f)
+            tmp.rename(audio)
+        except (OSError, tarfile.TarError) as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise DataError(f"cannot unpack FLEURS audio {archive} into {audio}: {e}") from None
+    shutil.copyfile(tsv, folder / f"{split}.tsv")
+
+
+def fleurs_cache_root() -> Path:
+    """Where downloaded FLEURS configurations are unpacked: ``$PROBEKIT_CACHE/fleurs`` (default
+    ``~/.cache/probekit/fleurs``)."""
+    import os
+
+    return Path(os.environ.get("PROBEKIT_CACHE", Path.home() / ".cache" / "probekit")) / "fleurs"
+
+
+def read_fleurs_hub(configs: dict[str, str], split: str,
+                    root: str | Path | None = None) -> list[dict[str, Any]]:
+    """``google/fleurs`` from the Hugging Face hub: each configuration's TSV and audio archive
+    are downloaded once into the Hugging Face cache (``HF_HOME``), unpacked under ``root`` and read
+    like a local copy. (``datasets`` >= 4 no longer runs FLEURS' loading script, so probekit reads
+    the repository's files, which are what that script reads.)"""
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:
+        raise DataError("the 'fleurs' source needs huggingface_hub: pip install huggingface_hub")
+    root = Path(root) if root else fleurs_cache_root()
+    for lang, config in configs.items():
+        paths = []
+        for name in fleurs_files(config, split):
+            try:
+                paths.append(hf_hub_download(FLEURS_REPO, name, repo_type="dataset"))
+            except Exception as e:  # offline, unknown configuration or split, ...
+                reason = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}" if str(e) \
+                    else type(e).__name__
+                raise DataError(
+                    f"cannot get {FLEURS_REPO} file {name} ({lang}, split {split}): {reason}. "
+                    "FLEURS is downloaded once into the Hugging Face cache (HF_HOME): run where "
+                    "huggingface.co is reachable, or use data.source: fleurs_local with a copy "
+                    "in FLEURS' layout (<config>/<split>.tsv, <config>/audio/<split>/*.wav)"
+                ) from None
+        unpack_fleurs(paths[0], paths[1], root, config, split)
+    return read_fleurs_local(root, configs, split)
 
 
 def parallel_examples(rows: Iterable[dict[str, Any]], langs: list[str], modalities: list[str],
@@ -103,7 +179,9 @@ def parallel_examples(rows: Iterable[dict[str, Any]], langs: list[str], modaliti
     language (one row per sentence and language: the first), and a report of what was dropped."""
     by_lang: dict[str, dict[str, dict[str, Any]]] = {lang: {} for lang in langs}
     empty = 0
+    present = set()
     for row in rows:
+        present.add(row["lang"])
         if row["lang"] not in by_lang:
             continue
         if not str(row.get("text", "")).strip():
@@ -114,7 +192,8 @@ def parallel_examples(rows: Iterable[dict[str, Any]], langs: list[str], modaliti
         by_lang[row["lang"]].setdefault(str(row["sentence"]), row)
     missing = [lang for lang, rows_ in by_lang.items() if not rows_]
     if missing:
-        raise DataError(f"no usable sentence in language(s) {', '.join(missing)}")
+        raise DataError(f"no usable sentence in language(s) {', '.join(missing)} (data.languages); "
+                        f"the data has {', '.join(sorted(present)) or 'no rows'}")
     full = sorted(set.intersection(*(set(r) for r in by_lang.values())), key=lambda s: (len(s), s))
     union = set.union(*(set(r) for r in by_lang.values()))
     common = full[:max_sentences] if max_sentences else full

@@ -1,5 +1,12 @@
 """Language codes: probekit uses ISO 639-3 codes (``eng``, ``cmn``, ``swh``); this module maps
-them to each model's scheme and says which languages a model supports."""
+them to each model's scheme, says which languages a model supports, and holds the paper
+recipes' 30 languages with their resource levels (:data:`PAPER_LANGUAGES`, :func:`describe`).
+
+Codes in each model's scheme: SeamlessM4T uses these ISO 639-3 codes as they are (``__eng__``
+tokens); SONAR's speech encoders are named by them (``sonar_speech_encoder_eng``) and its text
+encoder takes NLLB codes (``eng_Latn``); SALMONN takes no language code (its prompt is English).
+FLEURS names configurations by locale (``en_us``, ``cmn_hans_cn``).
+"""
 
 from __future__ import annotations
 
@@ -28,6 +35,33 @@ LANGUAGES = {
     "tel": ("tel_Telu", "te_in"), "tha": ("tha_Thai", "th_th"), "ukr": ("ukr_Cyrl", "uk_ua"),
     "urd": ("urd_Arab", "ur_pk"), "vie": ("vie_Latn", "vi_vn"), "yue": ("yue_Hant", "yue_hant_hk"),
 }
+NAMES = {
+    "arb": "Arabic", "cat": "Catalan", "cym": "Welsh", "dan": "Danish", "deu": "German",
+    "eng": "English", "est": "Estonian", "fin": "Finnish", "fra": "French", "ind": "Indonesian",
+    "ita": "Italian", "kor": "Korean", "nld": "Dutch", "pes": "Persian", "por": "Portuguese",
+    "ron": "Romanian", "spa": "Spanish", "swh": "Swahili", "tgl": "Tagalog", "tur": "Turkish",
+    "uzn": "Uzbek", "asm": "Assamese", "bel": "Belarusian", "ben": "Bengali", "bos": "Bosnian",
+    "bul": "Bulgarian", "ces": "Czech", "cmn": "Mandarin Chinese", "guj": "Gujarati",
+    "heb": "Hebrew", "hin": "Hindi", "hrv": "Croatian", "jpn": "Japanese", "kan": "Kannada",
+    "lao": "Lao", "lit": "Lithuanian", "lvs": "Latvian", "mal": "Malayalam", "mar": "Marathi",
+    "mkd": "Macedonian", "mlt": "Maltese", "npi": "Nepali", "ory": "Odia", "pan": "Punjabi",
+    "pol": "Polish", "rus": "Russian", "slk": "Slovak", "slv": "Slovenian", "snd": "Sindhi",
+    "srp": "Serbian", "tam": "Tamil", "tel": "Telugu", "tha": "Thai", "ukr": "Ukrainian",
+    "urd": "Urdu", "vie": "Vietnamese", "yue": "Cantonese",
+}
+
+# The paper recipes' 30 languages (all with a SONAR speech encoder and a FLEURS configuration),
+# 15 high- and 15 low-resource. The grouping is probekit's: "high" = languages with abundant web
+# text and transcribed speech, "low" = languages with little of either. A recipe may regroup
+# with analysis.resource.
+RESOURCE = {
+    **dict.fromkeys(["eng", "deu", "fra", "spa", "cmn", "jpn", "arb", "rus", "por", "ita", "nld",
+                     "kor", "pol", "tur", "ces"], "high"),
+    **dict.fromkeys(["swh", "uzn", "cym", "mlt", "lao", "npi", "snd", "asm", "ory", "guj", "kan",
+                     "mal", "mar", "pan", "tel"], "low"),
+}
+PAPER_LANGUAGES = list(RESOURCE)
+
 SONAR_NLLB = {code: nllb for code, (nllb, _fleurs) in LANGUAGES.items()}
 FLEURS = {code: fleurs for code, (_nllb, fleurs) in LANGUAGES.items()}
 
@@ -55,6 +89,7 @@ def sonar_text_code(lang: str) -> str:
         raise LanguageError(f"no NLLB code known for {lang!r}; give it as e.g. 'yor_Latn'")
     return SONAR_NLLB[lang]
 
+
 def fleurs_config(lang: str) -> str:
     """The FLEURS configuration of ``lang`` (an ISO 639-3 code, or a FLEURS name as is)."""
     if lang in FLEURS.values():
@@ -68,5 +103,32 @@ def fleurs_config(lang: str) -> str:
 
 
 def resource_level(lang: str) -> str:
-    """A language's resource level when the recipe gives none (``analysis.resource``)."""
-    return "unknown"
+    """A language's resource level (``high``/``low``) from :data:`RESOURCE`; ``unknown`` for a
+    language outside the paper list (give it in the recipe's ``analysis.resource``)."""
+    return RESOURCE.get(lang, "unknown")
+
+
+def describe(langs: list[str] | None = None) -> list[dict[str, str]]:
+    """One row per language: its codes in every scheme and its resource level."""
+    rows = []
+    for code in langs or PAPER_LANGUAGES:
+        nllb, fleurs = LANGUAGES.get(code, ("", ""))
+        rows.append({"code": code, "name": NAMES.get(code, ""), "resource": resource_level(code),
+                     "seamless": code, "sonar_speech": f"sonar_speech_encoder_{code}"
+                     if code in LANGUAGES else "", "sonar_text": nllb, "fleurs": fleurs})
+    return rows
+
+
+def main() -> None:
+    """``python -m probekit.languages``: the language table of the paper recipes."""
+    import sys
+    rows = describe(sys.argv[1:] or None)
+    cols = list(rows[0])
+    width = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
+    print("  ".join(c.ljust(width[c]) for c in cols))
+    for r in rows:
+        print("  ".join(r[c].ljust(width[c]) for c in cols))
+
+
+if __name__ == "__main__":
+    main()

@@ -158,7 +158,10 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
-        raise RecipeError(f"{path}: not valid YAML: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RecipeError(f"{path}: not valid YAML{where}: "
+                          f"{getattr(e, 'problem', None) or e}".replace("\n", " ")) from None
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe is a mapping with data, model, record, analysis, "
                           "report sections")
@@ -198,6 +201,12 @@ def check_recipe(recipe: Recipe) -> None:
         full = resolve_path(recipe, data.path)
         if not full.exists():
             raise RecipeError(f"{where}: data.path: {full} does not exist")
+        if data.source == "fleurs_local" and not full.is_dir():
+            raise RecipeError(f"{where}: data.path: {full} is not a folder; fleurs_local reads a "
+                              "folder in FLEURS' layout (<config>/<split>.tsv, <config>/audio/)")
+        if data.source == "manifest" and full.is_dir():
+            raise RecipeError(f"{where}: data.path: {full} is a folder; a manifest is a .tsv or "
+                              ".jsonl file (use source: fleurs_local for a FLEURS folder)")
     if not recipe.model.spec:
         raise RecipeError(f"{where}: model.spec: name a spec in models/ (e.g. seamless_m4t_v2)")
     from .wrappers import load_spec
@@ -218,10 +227,37 @@ def check_recipe(recipe: Recipe) -> None:
                 sonar_speech_code(lang)
             except ProbekitError as e:
                 raise RecipeError(f"{where}: data.languages: {e}") from None
-    for pair in recipe.analysis.cross_modal:
+    if data.source in ("fleurs", "fleurs_local"):
+        from .languages import fleurs_config
+        for lang in data.languages:
+            try:
+                fleurs_config(lang)
+            except ProbekitError as e:
+                raise RecipeError(f"{where}: data.languages: {e}") from None
+    a = recipe.analysis
+    for pair in a.cross_modal:
         if len(pair) != 2 or any(s not in spec.stacks for s in pair):
             raise RecipeError(f"{where}: analysis.cross_modal: each entry is [speech stack, text "
                               f"stack] from {', '.join(spec.stacks)}; got {pair}")
+    for stack in a.cross_lingual:
+        if stack not in spec.stacks:
+            hint = closest(stack, spec.stacks)
+            raise RecipeError(f"{where}: analysis.cross_lingual: {spec.name} has no stack {stack!r}"
+                              + (f"; did you mean {hint[0]!r}?" if hint else "")
+                              + f" (stacks: {', '.join(spec.stacks)})")
+    from .blocks import matcher
+    patterns = [matcher(p) for ps in spec.stacks.values() for p in ps]
+    points = dict(a.adaptation_points)
+    if a.adaptation_text_layer:
+        points["adaptation_text_layer"] = a.adaptation_text_layer
+    for label, layer in points.items():
+        if not any(m(layer, None) for m in patterns):
+            raise RecipeError(f"{where}: analysis.adaptation_points.{label}: {layer!r} is in no "
+                              f"stack of {spec.name}; give a layer name such as "
+                              f"{spec.stacks[next(iter(spec.stacks))][0]!r}")
+    bad = {k: v for k, v in a.resource.items() if v not in ("high", "low")}
+    if bad:
+        raise RecipeError(f"{where}: analysis.resource: levels are 'high' or 'low'; got {bad}")
 
 
 def resolve_path(recipe: Recipe, value: str) -> Path:

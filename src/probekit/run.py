@@ -208,27 +208,73 @@ def summary(out: Path) -> str:
 
 
 # -- command line ------------------------------------------------------------------------------
-def dry_run(recipe: Recipe) -> None:
-    from .wrappers import load_spec
+def dry_run(recipe: Recipe) -> list[str]:
+    """Validate, resolve the data and print what would be recorded, loading no weights. Returns
+    what must be downloaded first (empty when the run can start here)."""
+    from .wrappers import load_model, load_spec
+    from .wrappers.base import required_weights
 
+    d, r = recipe.data, recipe.record
     spec = load_spec(recipe.model.spec, **recipe.model.overrides)
-    print(f"recipe {recipe.path}: model {spec.name} ({recipe.model.variant or spec.checkpoint})")
-    try:
+    tiny = recipe.model.variant == "tiny"
+    print(f"recipe {recipe.path}: model {spec.name} "
+          f"({'tiny random weights' if tiny else spec.checkpoint})")
+    downloads: list[str] = []
+    examples: list[dict[str, Any]] = []
+    if d.source == "fleurs":
+        from .data import FLEURS_REPO, fleurs_missing
+        from .languages import fleurs_config
+        missing = fleurs_missing({lang: fleurs_config(lang) for lang in d.languages}, d.split)
+        if missing:
+            downloads.append(f"dataset {FLEURS_REPO} (split {d.split}): {len(missing)} files "
+                             f"not cached, e.g. {', '.join(missing[:2])}")
+    if not downloads:
         examples, rep = examples_for(recipe)
         print(f"data: {len(examples)} examples = {rep['sentences']} sentences x "
-              f"{len(recipe.data.languages)} languages x {len(recipe.data.modalities)} modalities")
-    except ProbekitError as e:
-        print(f"data: not available here: {e}")
-        examples = []
-    stacks = recipe.record.stacks or list(spec.stacks)
+              f"{len(d.languages)} languages x {len(d.modalities)} modalities "
+              f"({rep['dropped_not_in_every_language']} sentences not in every language dropped)")
+    else:
+        print(f"data: {d.source}, split {d.split}, {len(d.languages)} languages "
+              f"({' '.join(d.languages)}) x {' + '.join(d.modalities)}; counted after download")
+    stacks = r.stacks or list(spec.stacks)
+    width_bytes = {"float32": 4, "float16": 2, "bfloat16": 2}[r.dtype]
+    per_example = 0
+    layer_names = load_model(spec, "tiny", check=False).layers(stacks) if tiny else []
     for stack in stacks:
-        print(f"  record {stack}: {', '.join(spec.stacks[stack])} (pool {recipe.record.pool})")
-    if recipe.model.variant != "tiny":
-        print(f"weights to load (downloaded once if not cached): {spec.checkpoint}"
-              + "".join(f", {v}" for k, v in spec.options.items()
-                        if k in ("whisper", "beats_checkpoint", "salmonn_checkpoint")))
-    est = len(examples) * 100 * 1024 * 2 // 1024 ** 2 if examples else 0
-    print(f"estimated store size: about {max(est, 1)} MB for pooled float16 at ~100 layers x 1024")
+        if tiny:
+            names = stack_layers(spec.stacks[stack], layer_names)
+            print(f"  record {stack}: {len(names)} layers ({', '.join(names[:2])}"
+                  f"{', ...' if len(names) > 2 else ''}), pool {r.pool}")
+        elif stack in spec.sizes:
+            blocks, width = spec.sizes[stack]
+            per_example += blocks * width * width_bytes
+            print(f"  record {stack}: {blocks} layer{'s' if blocks > 1 else ''} x {width} "
+                  f"({', '.join(spec.stacks[stack])}), pool {r.pool}")
+        else:
+            print(f"  record {stack}: {', '.join(spec.stacks[stack])}, pool {r.pool}")
+    if not tiny:
+        by_origin: dict[str, list[str]] = {}
+        for name, origin, available in required_weights(spec, d.languages, "speech" in d.modalities):
+            state = {True: "available here", False: "NOT available here",
+                     None: "fetched on first use if not cached"}[available]
+            by_origin.setdefault(f"{origin}, {state}", []).append(name)
+            if available is False:
+                downloads.append(f"weights {name} ({origin})")
+        for origin, names in by_origin.items():
+            print(f"weights ({origin}): {', '.join(names)}")
+    if per_example:
+        n = len(examples) or 1000 * len(d.languages) * len(d.modalities)
+        tokens = " per token" if r.pool == "none" else ""
+        print(f"estimated store size: up to {n * per_example / 1e9:.1f} GB{tokens} for {n} examples "
+              f"({per_example / 1e6:.2f} MB each, {r.dtype}"
+              f"{'; at 1000 sentences' if not examples else ''})")
+    if downloads:
+        print("to download before this recipe can run here (each is fetched once and cached):")
+        for item in downloads:
+            print(f"  - {item}")
+    else:
+        print("ready: everything this recipe needs is available here")
+    return downloads
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dry-run", action="store_true", help="validate and show what would run")
     ap.add_argument("--overwrite", action="store_true", help="replace a store of another recipe")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         recipe = load_recipe(args.recipe, args.overrides)

@@ -313,7 +313,8 @@ class StoreWriter:
         """Record that an example was left out (committed with the next shard), and why."""
         self._check_open()
         self._buffer_ids.add(str(example_id))
-        self._run(self._skips.append, {"id": str(example_id), "reason": reason})
+        # bound in the writer thread: a queued shard write replaces the list of pending skips
+        self._run(lambda entry: self._skips.append(entry), {"id": str(example_id), "reason": reason})
 
     # -- the writer thread ---------------------------------------------------------------------
     def _run(self, task: Any, *args: Any) -> None:

@@ -48,6 +48,41 @@ def from_pretrained(load: Callable[..., Any], checkpoint: str, what: str, **kwar
     return load(checkpoint, **kwargs)
 
 
+def hub_cached(repo: str, filename: str = "config.json", revision: str | None = None) -> bool:
+    """Whether ``repo`` (a hub id; a local folder counts) has ``filename`` locally; no network."""
+    if os.path.isdir(repo):
+        return True
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        return isinstance(try_to_load_from_cache(repo, filename, revision=revision), str)
+    except Exception:  # not a valid repo id, ...
+        return False
+
+
+def required_weights(spec: ModelSpec, languages: Sequence[str] = (),
+                     speech: bool = True) -> list[tuple[str, str, bool | None]]:
+    """What loading the released ``spec`` needs: ``(name, where it comes from, available here)``,
+    where available is None when it cannot be told without the network (fairseq2 assets)."""
+    o = spec.options
+    if spec.wrapper == "sonar":
+        names = [spec.checkpoint] + ([o.get("speech_checkpoint", "sonar_speech_encoder_{lang}")
+                                      .format(lang=lang) for lang in languages] if speech else [])
+        return [(n, "fairseq2 assets, cached in ~/.cache/fairseq2", None)
+                for n in names]
+    needs = [(spec.checkpoint, "Hugging Face hub", hub_cached(spec.checkpoint,
+                                                              revision=spec.revision))]
+    if spec.processor:
+        needs.append((spec.processor, "Hugging Face hub", hub_cached(spec.processor)))
+    if spec.wrapper == "salmonn":
+        needs.append((o.get("whisper", "openai/whisper-large-v2"), "Hugging Face hub",
+                      hub_cached(o.get("whisper", "openai/whisper-large-v2"))))
+        for key in ("beats_checkpoint", "salmonn_checkpoint"):
+            path = str(o.get(key, ""))
+            needs.append((path, f"local file (options.{key}; from the SALMONN release)",
+                          os.path.isfile(path)))
+    return needs
+
+
 def pick_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -14,7 +14,9 @@ the post-adaptor output and the last conformer block is missing).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import contextlib
+import logging
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -103,7 +105,7 @@ class SeamlessM4T(Wrapper):
         kwargs = {k: v.to(device) for k, v in inputs.items()}
         if "input_features" in kwargs:
             kwargs["input_features"] = kwargs["input_features"].to(next(self.model.parameters()).dtype)
-        with torch.no_grad():
+        with torch.no_grad(), _quiet(type(self.model).__module__):
             self.model(**kwargs, decoder_input_ids=target["input_ids"].to(device),
                        decoder_attention_mask=target["attention_mask"].to(device))
         return lengths
@@ -139,3 +141,16 @@ def _pad(rows: Sequence[torch.Tensor], pad_id: int) -> dict[str, torch.Tensor]:
     lengths = torch.tensor([len(r) for r in rows])
     mask = (torch.arange(ids.shape[1])[None] < lengths[:, None]).long()
     return {"input_ids": ids, "attention_mask": mask}
+
+
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Silence the model module's per-call warning ("This calls the same method forward as
+    ...ForTextToText"), which the full model's forward logs on every pass."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)

@@ -1,8 +1,10 @@
 """Model specs: the YAML files in ``models/`` as dataclasses.
 
 A spec names the wrapper, the checkpoint (hub id or local path), the model class, dtype and device
-defaults, the stacks to hook (stack name -> layer patterns, in depth order) and a ``tiny`` variant:
-a config small enough for CPU tests, built with the same classes and random weights.
+defaults, the stacks to hook (stack name -> layer patterns, in depth order), the released
+checkpoint's ``sizes`` (stack -> [recorded layers, width], for dry runs that load nothing) and a
+``tiny`` variant: a config small enough for CPU tests, built with the same classes and random
+weights.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ class ModelSpec:
     modalities: list[str] = field(default_factory=lambda: ["text"])
     processor: str | None = None      # hub id or path of the tokenizer / feature extractor
     options: dict[str, Any] = field(default_factory=dict)
-    tiny: dict[str, Any] = field(default_factory=dict)
+    sizes: dict[str, list[int]] = field(default_factory=dict)  # stack -> [blocks, width] of the
+    tiny: dict[str, Any] = field(default_factory=dict)         # released checkpoint (dry runs)
     path: str | None = None
 
 
@@ -78,7 +81,11 @@ def load_spec(spec: str | os.PathLike | ModelSpec, **overrides: Any) -> ModelSpe
             hint = closest(key, known)
             raise SpecError(f"{path}: unknown field {key!r}"
                             + (f"; did you mean {hint[0]!r}?" if hint else ""))
-    data.update(overrides)
+    for key, value in overrides.items():  # options (and other mappings) merge key by key
+        if isinstance(value, dict) and isinstance(data.get(key), dict) and key != "stacks":
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
     data.setdefault("name", path.stem)
     missing = [f.name for f in dataclasses.fields(ModelSpec)
                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING

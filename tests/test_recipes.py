@@ -1,0 +1,108 @@
+"""The shipped paper recipes (offline dry runs, the language registry) and a fuzzed set of
+invalid recipes: each gives one ProbekitError naming the recipe, never another exception."""
+
+import copy
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from probekit.errors import ProbekitError
+from probekit.languages import LANGUAGES, PAPER_LANGUAGES, RESOURCE, describe
+from probekit.recipe import load_recipe
+
+ROOT = Path(__file__).resolve().parent.parent
+PAPER = {"seamless": ["facebook/seamless-m4t-v2-large"],
+         "sonar": ["text_sonar_basic_encoder", "sonar_speech_encoder_swh"],
+         "salmonn": ["lmsys/vicuna-13b-v1.1", "openai/whisper-large-v2", "salmonn_v1.pth",
+                     "BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt2.pt"]}
+
+
+@pytest.mark.parametrize("name", PAPER)
+def test_paper_recipe_dry_run_offline_names_the_downloads(name, tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
+           "PROBEKIT_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-m", "probekit.run", f"recipes/{name}.yaml",
+                           "--dry-run"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    out = done.stdout
+    assert "30 languages" in out and "to download before this recipe can run here" in out
+    assert "dataset google/fleurs (split test): 60 files not cached" in out
+    for weights in PAPER[name]:
+        assert weights in out
+    assert "estimated store size: up to" in out
+
+
+def test_paper_recipes_use_the_registry_languages():
+    assert len(PAPER_LANGUAGES) == 30 and set(PAPER_LANGUAGES) <= set(LANGUAGES)
+    assert sorted(RESOURCE.values()).count("high") == 15 == sorted(RESOURCE.values()).count("low")
+    for name in PAPER:
+        recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml")
+        assert recipe.data.languages == PAPER_LANGUAGES and recipe.data.source == "fleurs"
+        assert recipe.analysis.cross_modal and recipe.analysis.cross_lingual
+    rows = describe()
+    assert [r["code"] for r in rows] == PAPER_LANGUAGES
+    assert all(r["name"] and r["sonar_text"] and r["fleurs"] for r in rows)
+    assert {r["code"]: r["fleurs"] for r in rows}["cmn"] == "cmn_hans_cn"
+
+
+BAD_VALUES = [None, 0, -3, 2.5, True, "", "zzz", [], [1, "a"], {}, {"x": 1}, "../missing.tsv"]
+
+
+def mutations(base, rng, n):
+    """Random single corruptions of a valid recipe: a wrong value, a deleted key or an unknown
+    key at a random place."""
+    paths = []
+
+    def walk(node, path):
+        for key, value in node.items():
+            paths.append(path + [key])
+            if isinstance(value, dict):
+                walk(value, path + [key])
+    walk(base, [])
+    for _ in range(n):
+        data = copy.deepcopy(base)
+        path = rng.choice(paths)
+        node = data
+        for key in path[:-1]:
+            node = node[key]
+        kind = rng.choice(["value", "value", "delete", "unknown"])
+        if kind == "value":
+            node[path[-1]] = rng.choice(BAD_VALUES)
+        elif kind == "delete":
+            del node[path[-1]]
+        else:
+            node[path[-1] + "_x"] = 1
+        yield path, kind, data
+
+
+def test_fuzzed_recipes_fail_with_one_clear_error(tmp_path):
+    base = yaml.safe_load((ROOT / "recipes" / "demo.yaml").read_text())
+    base["data"]["path"] = str(ROOT / "data" / "demo" / "manifest.tsv")
+    rng = random.Random(0)
+    errors = 0
+    for i, (path, kind, data) in enumerate(mutations(base, rng, 250)):
+        file = tmp_path / f"r{i}.yaml"
+        file.write_text(yaml.safe_dump(data))
+        try:
+            load_recipe(file)
+        except ProbekitError as e:
+            errors += 1
+            message = str(e)
+            assert str(file) in message and "\n" not in message, (path, kind, message)
+        except Exception as e:  # anything else is a bug: a traceback for a user mistake
+            pytest.fail(f"{'.'.join(path)} ({kind}): {type(e).__name__}: {e}")
+    assert errors > 150  # most corruptions are errors; the rest are valid recipes
+
+
+def test_yaml_syntax_error_names_the_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed\n")
+    with pytest.raises(ProbekitError, match="bad.yaml: not valid YAML at line 2, column 1") as e:
+        load_recipe(bad)
+    assert "\n" not in str(e.value)
