@@ -115,8 +115,9 @@ def stack_layers(patterns: list[str], layers: list[str]) -> list[str]:
     return [name for name in layers if any(m(name, None) for m in match)]
 
 
-def analyze(recipe: Recipe, out: Path) -> None:
+def analyze(recipe: Recipe, out: Path, quiet: bool = False) -> None:
     import pandas as pd
+    from tqdm import tqdm
 
     from .analysis import (Comparer, cross_lingual, cross_modal, length_adaptation,
                            modality_gap, paired_views)
@@ -138,17 +139,24 @@ def analyze(recipe: Recipe, out: Path) -> None:
     comparer = Comparer(views, a.measure, variance=a.variance, k=a.k, zscore=a.zscore,
                         n_perm=a.n_perm, n_boot=a.n_boot, seed=a.seed)
     langs = recipe.data.languages
-    cm, cl = [], []
-    for speech_stack, text_stack in a.cross_modal:
-        pairs = list(zip(stack_layers(spec.stacks[speech_stack], store.layers),
-                         stack_layers(spec.stacks[text_stack], store.layers)))
-        cm += cross_modal(comparer, pairs, langs, stack=f"{speech_stack}~{text_stack}")
+    cm_pairs = [(f"{sp}~{tx}", list(zip(stack_layers(spec.stacks[sp], store.layers),
+                                        stack_layers(spec.stacks[tx], store.layers))))
+                for sp, tx in a.cross_modal]
+    cl_layers = []
     for stack in a.cross_lingual:
         layers = stack_layers(spec.stacks[stack], store.layers)
-        for modality in recipe.data.modalities:
-            recorded = set(store.recorded(layers[0])["modality"]) if layers else set()
-            if modality in recorded:
-                cl += cross_lingual(comparer, layers, langs, modality, stack=stack)
+        recorded = set(store.recorded(layers[0])["modality"]) if layers else set()
+        cl_layers += [(stack, modality, layers) for modality in recipe.data.modalities
+                      if modality in recorded]
+    total = sum(len(p) for _, p in cm_pairs) + sum(len(ls) for *_, ls in cl_layers)
+    bar = tqdm(total=total, desc="analyze", unit="layer", disable=quiet)
+    cm, cl = [], []
+    for name, pairs in cm_pairs:
+        cm += cross_modal(comparer, pairs, langs, stack=name, progress=lambda: bar.update(1))
+    for stack, modality, layers in cl_layers:
+        cl += cross_lingual(comparer, layers, langs, modality, stack=stack,
+                            progress=lambda: bar.update(1))
+    bar.close()
     results = out / "results"
     tables = {"similarities": cm + cl, "modality_gap": modality_gap(cm, cl) if cm and cl else []}
     if a.adaptation_points and a.cross_modal:
@@ -305,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.stage in ("extract", "all"):
             extract(recipe, out, args.quiet, args.overwrite)
         if args.stage in ("analyze", "all"):
-            analyze(recipe, out)
+            analyze(recipe, out, args.quiet)
         if args.stage in ("report", "all"):
             report(recipe, out)
         print(summary(out))

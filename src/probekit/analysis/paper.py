@@ -12,7 +12,7 @@ k, kx, ky, n, dtype), the chance level and the confidence interval.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -20,9 +20,11 @@ from .grid import Comparer
 
 
 def cross_modal(comparer: Comparer, layer_pairs: Sequence[tuple[str, str]],
-                langs: Sequence[str], stack: str = "") -> list[dict[str, Any]]:
+                langs: Sequence[str], stack: str = "",
+                progress: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
     """``layer_pairs[i] = (speech_layer, text_layer)`` at depth i; the same name twice for a
-    stack that both modalities run through (a shared decoder or LLM)."""
+    stack that both modalities run through (a shared decoder or LLM). ``progress()`` is called
+    after each depth."""
     rows = []
     for depth, (speech_layer, text_layer) in enumerate(layer_pairs):
         for lang in langs:
@@ -30,13 +32,16 @@ def cross_modal(comparer: Comparer, layer_pairs: Sequence[tuple[str, str]],
             rows.append(_tidy(row, "cross_modal", stack, depth, speech_layer, text_layer,
                               lang, lang, "speech", "text"))
         comparer.forget()
+        if progress:
+            progress()
     return rows
 
 
 def cross_lingual(comparer: Comparer, layers: Sequence[str], langs: Sequence[str],
-                  modality: str, stack: str = "", against: str | None = None
-                  ) -> list[dict[str, Any]]:
-    """Every pair of languages (or every language against ``against``) at each layer."""
+                  modality: str, stack: str = "", against: str | None = None,
+                  progress: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
+    """Every pair of languages (or every language against ``against``) at each layer;
+    ``progress()`` is called after each layer."""
     rows = []
     for depth, layer in enumerate(layers):
         if against is None:
@@ -49,6 +54,8 @@ def cross_lingual(comparer: Comparer, layers: Sequence[str], langs: Sequence[str
                 rows.append(_tidy(row, "cross_lingual", stack, depth, layer, layer, a, b,
                                   modality, modality))
         comparer.forget()
+        if progress:
+            progress()
     return rows
 
 
