@@ -53,14 +53,21 @@ def plot_layer_curves(df, title: str = "", by: str = "lang_a"):
 def plot_language_matrix(df, depth: int, modality: str, title: str = ""):
     """Language-by-language heatmap of cross-lingual scores at one depth."""
     sub = df[(df["depth"] == depth) & (df["modality_a"] == modality)]
-    langs = sorted(set(sub["lang_a"]) | set(sub["lang_b"]))
+    langs = list(dict.fromkeys([*sub["lang_a"], *sub["lang_b"]]))  # the analysis' order
     idx = {lang: i for i, lang in enumerate(langs)}
-    mat = np.eye(len(langs))
+    mat = np.full((len(langs), len(langs)), np.nan)  # the diagonal (1 by definition) stays blank
     for _, r in sub.iterrows():
         mat[idx[r["lang_a"]], idx[r["lang_b"]]] = mat[idx[r["lang_b"]], idx[r["lang_a"]]] = r["score"]
-    fig, ax = _axes(title or f"cross-lingual {modality}, depth {depth}", "", "",
+    chance = f", chance {sub['chance'].mean():.2f}" if "chance" in sub and sub["chance"].notna().any() \
+        else ""
+    fig, ax = _axes(title or f"cross-lingual {modality}, depth {depth}{chance}", "", "",
                     figsize=(1.2 + 0.35 * len(langs), 0.8 + 0.35 * len(langs)))
-    im = ax.imshow(mat, vmin=max(0.0, float(mat.min())), vmax=1, cmap="viridis")
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"].copy()
+    cmap.set_bad("lightgrey")
+    im = ax.imshow(np.ma.masked_invalid(mat), vmin=float(np.nanmin(mat)), vmax=float(np.nanmax(mat)),
+                   cmap=cmap)
     ax.set_xticks(range(len(langs)), langs, rotation=90, fontsize=7)
     ax.set_yticks(range(len(langs)), langs, fontsize=7)
     fig.colorbar(im, ax=ax, fraction=0.046)
