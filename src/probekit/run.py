@@ -167,9 +167,14 @@ def analyze(recipe: Recipe, out: Path, quiet: bool = False) -> None:
                            langs, stack="adaptation")
         resource = {lang: a.resource.get(lang) or resource_level(lang) for lang in langs}
         tables["length_adaptation"] = length_adaptation(rows, a.adaptation_points, resource)
+    model = spec.name + ("-tiny" if recipe.model.variant == "tiny" else "")
     for name, rows in tables.items():
         if rows:
-            write_table(pd.DataFrame(rows), results / name)
+            df = pd.DataFrame(rows)
+            df.insert(1, "model", model)
+            if "measure" not in df:
+                df.insert(2, "measure", a.measure)
+            write_table(df, results / name)
     stamp.write_text(key)
     log.info("analyze: %s", ", ".join(f"{k} {len(v)} rows" for k, v in tables.items()))
 
