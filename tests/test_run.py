@@ -134,3 +134,23 @@ def test_bad_audio_is_skipped_and_reported(tmp_path):
     assert [s["id"] for s in store.skipped] == ["fra/speech/3"]
     sims = pd.read_csv(tmp_path / "out" / "results" / "similarities.csv")
     assert (sims["n"] == 19).all()  # sentence 3 dropped from every language for pairing
+
+
+def test_fail_fast_stops_at_the_first_bad_clip_and_keeps_what_was_committed(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "data" / "demo", data)
+    (data / "audio" / "fra" / "3.ogg").write_bytes(b"")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(DEMO.read_text().replace("../data/demo/manifest.tsv",
+                                               str(data / "manifest.tsv")))
+    args = (recipe, "data.max_sentences=20", "record.shard_size=20", "--out", tmp_path / "out",
+            "--quiet", "--stage", "extract")
+    done = run(*args, "data.fail_fast=true")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "fra/3.ogg" in done.stderr
+    committed = len(probekit.open_store(tmp_path / "out" / "store"))
+    assert committed > 0  # the shards written before the bad clip stay
+    (data / "audio" / "fra" / "3.ogg").write_bytes((ROOT / "data/demo/audio/fra/3.ogg").read_bytes())
+    again = run(*args)
+    assert again.returncode == 0, again.stderr
+    assert len(probekit.open_store(tmp_path / "out" / "store")) == 20 * 10 * 2

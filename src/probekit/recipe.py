@@ -84,7 +84,11 @@ class Recipe:
     path: Optional[str] = None
 
     def section_hash(self, *sections: str) -> str:
-        return stable_hash({s: dataclasses.asdict(getattr(self, s)) for s in sections})
+        """Hash of what ``sections`` say about the results (``data.fail_fast`` only says when to
+        stop, so a run may resume without it)."""
+        content = {s: dataclasses.asdict(getattr(self, s)) for s in sections}
+        content.get("data", {}).pop("fail_fast", None)
+        return stable_hash(content)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

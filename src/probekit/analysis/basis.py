@@ -9,6 +9,8 @@ or whose Gram matrix turns out indefinite, is decomposed by a thin SVD instead.
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +43,9 @@ def as_matrix(x: Any, dtype: str = "float64", device: str | None = None,
     if t.shape[0] < MIN_EXAMPLES:
         raise AnalysisError(f"{name} has {t.shape[0]} examples; at least {MIN_EXAMPLES} are "
                             "needed for a similarity (and hundreds for a meaningful one)")
-    if not bool(torch.isfinite(t).all()):
+    finite = (np.isfinite(t.numpy()).all() if t.device.type == "cpu"  # 10x faster than torch's
+              else bool(torch.isfinite(t).all()))
+    if not finite:
         raise AnalysisError(f"{name} contains NaN or inf; drop those examples first "
                             "(store.read(..., drop_nonfinite=True))")
     return t
@@ -120,20 +124,49 @@ def _rank(s: torch.Tensor) -> int:
     return max(1, int((s > tol).sum()))
 
 
+def _keep_freed_memory() -> None:
+    """Ask glibc to keep freed blocks of up to 256 MB instead of returning them to the OS.
+
+    A decomposition allocates a few 8-16 MB buffers (Gram matrix, LAPACK workspace, vectors);
+    by default glibc maps each one fresh and the kernel zero-fills it again, which cost about a
+    third of the decomposition time here (152 vs 110 ms per 1000 x 1024 view). Process-wide and
+    harmless: freed memory is reused instead of handed back. Off with PROBEKIT_NO_MALLOPT=1."""
+    global _MALLOPT_DONE
+    if _MALLOPT_DONE:
+        return
+    _MALLOPT_DONE = True
+    if sys.platform != "linux" or os.environ.get("PROBEKIT_NO_MALLOPT") == "1":
+        return
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, 256 << 20)
+        libc.mallopt(m_trim_threshold, 512 << 20)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+_MALLOPT_DONE = False
+
+
 def _eigh_gram(a: torch.Tensor, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigendecomposition of ``a a^T`` (``left``) or ``a^T a``, ascending. On the CPU numpy's
-    LAPACK is used (measured 1.3x faster than torch's here: 101 vs 136 ms at 1000 x 1024)."""
+    """Eigendecomposition of ``a a^T`` (``left``) or ``a^T a``, descending. On the CPU numpy's
+    BLAS and LAPACK are used (measured here: its Gram product is a symmetric rank-k update, 12 vs
+    21 ms for torch's matmul at 1000 x 1024, and its eigh 1.3x faster than torch's)."""
     if a.device.type == "cpu":
+        _keep_freed_memory()
         m = a.numpy()
         w, v = np.linalg.eigh(m @ m.T if left else m.T @ m)
-        return torch.from_numpy(w), torch.from_numpy(v)
-    return torch.linalg.eigh(a @ a.T if left else a.T @ a)
+        return (torch.from_numpy(np.ascontiguousarray(w[::-1])),
+                torch.from_numpy(np.ascontiguousarray(v[:, ::-1])))
+    w, v = torch.linalg.eigh(a @ a.T if left else a.T @ a)
+    return w.flip(0), v.flip(1)
 
 
 def _gram(xc: torch.Tensor) -> Basis | None:
     n, d = xc.shape
     w, v = _eigh_gram(xc, left=n <= d)
-    w, v = w.flip(0), v.flip(1)
     if float(w[-1]) < -1e-6 * float(w[0]):
         warnings.warn("Gram matrix is indefinite beyond rounding; using a thin SVD", stacklevel=3)
         return None
