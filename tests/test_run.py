@@ -154,3 +154,14 @@ def test_fail_fast_stops_at_the_first_bad_clip_and_keeps_what_was_committed(tmp_
     again = run(*args)
     assert again.returncode == 0, again.stderr
     assert len(probekit.open_store(tmp_path / "out" / "store")) == 20 * 10 * 2
+
+
+def test_clips_longer_than_the_model_accepts_are_skipped_with_the_reason(tmp_path):
+    done = run(DEMO, "data.max_sentences=6", "data.languages=[eng,fra]",
+               "model.overrides.options.max_seconds=2.0", "--out", tmp_path / "out", "--quiet",
+               "--stage", "extract")
+    assert done.returncode == 0, done.stderr
+    store = probekit.open_store(tmp_path / "out" / "store")
+    skipped = {s["id"]: s["reason"] for s in store.skipped}
+    assert skipped and all("longer than the model accepts (2 s)" in r for r in skipped.values())
+    assert all("/speech/" in i for i in skipped) and len(store) + len(skipped) == 6 * 2 * 2

@@ -82,13 +82,14 @@ def extract(recipe: Recipe, out: Path, quiet: bool = False, overwrite: bool = Fa
             log.info("extract: all %d examples already in the store", len(examples))
             return
         wrapper = load_model(spec, variant=recipe.model.variant)
+        max_seconds = float(spec.options.get("max_seconds", 30.0))
         bar = tqdm(total=len(todo), desc="extract", unit="ex", disable=quiet)
         for batch in batches(todo, recipe.record.batch_size):
             ready = []
             for ex in batch:
                 if ex["modality"] == "speech":
                     try:
-                        ex = dict(ex, audio=load_audio(ex["audio_path"]))
+                        ex = dict(ex, audio=load_audio(ex["audio_path"], max_seconds))
                     except DataError as e:
                         if recipe.data.fail_fast:
                             raise
