@@ -113,6 +113,8 @@ def test_run_on_a_fleurs_folder(tmp_path):
     assert store.complete and len(store) == 30 and not store.skipped
     ex = store.examples.set_index("id")
     assert ex.loc["swh/text/4", "text"] == "Sentence 4 in swh, speaker 0."
+    assert ex.loc["swh/text/4", "transcription"] == "sentence 4 in swh, speaker 0."
+    assert ex.loc["swh/speech/4", "gender"] == "FEMALE"
     assert ex.loc["eng/speech/2", "source"] == "fleurs/en_us/test"
 
 

@@ -204,6 +204,9 @@ def parallel_examples(rows: Iterable[dict[str, Any]], langs: list[str], modaliti
             for modality in modalities:
                 ex = {"id": f"{lang}/{modality}/{s}", "sentence": s, "lang": lang,
                       "modality": modality, "text": row["text"], "source": row.get("source", "")}
+                ex.update({k: v for k, v in row.items()  # e.g. FLEURS' transcription, gender
+                           if k not in ex and k not in ("audio", "sentence", "lang")
+                           and isinstance(v, (str, int, float, bool))})
                 if modality == "speech":
                     ex["audio_path"] = row["audio"]
                 examples.append(ex)
