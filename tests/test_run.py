@@ -165,3 +165,24 @@ def test_clips_longer_than_the_model_accepts_are_skipped_with_the_reason(tmp_pat
     skipped = {s["id"]: s["reason"] for s in store.skipped}
     assert skipped and all("longer than the model accepts (2 s)" in r for r in skipped.values())
     assert all("/speech/" in i for i in skipped) and len(store) + len(skipped) == 6 * 2 * 2
+
+
+def test_zscore_follows_the_spec_per_stack_unless_the_recipe_forces_it(demo_run, tmp_path):
+    out, _ = demo_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    done = run(DEMO, "--out", copy, "--stage", "analyze", "--quiet",
+               "model.overrides.zscore=[text_decoder]")
+    assert done.returncode == 0, done.stderr
+    sims = pd.read_csv(copy / "results" / "similarities.csv")
+    z = sims.groupby("stack")["zscore"].agg(set).to_dict()
+    assert z["text_decoder"] == {True} and z["text_decoder~text_decoder"] == {True}
+    assert z["speech_encoder"] == {False} and z["speech_encoder~text_encoder"] == {False}
+    before = pd.read_csv(out / "results" / "similarities.csv")
+    assert (before["zscore"] == False).all()  # noqa: E712 (the demo's spec z-scores nothing)
+    mine = sims[sims["stack"] == "text_decoder"]["score"].to_numpy()
+    theirs = before[before["stack"] == "text_decoder"]["score"].to_numpy()
+    assert not np.allclose(mine, theirs)
+    done = run(DEMO, "--out", copy, "--stage", "analyze", "--quiet", "analysis.zscore=true")
+    assert done.returncode == 0, done.stderr
+    assert pd.read_csv(copy / "results" / "similarities.csv")["zscore"].all()

@@ -56,7 +56,7 @@ class AnalysisSection:
     measure: str = "svcca"
     variance: float = 0.99
     k: Optional[int] = None
-    zscore: bool = False
+    zscore: Optional[bool] = None         # None: the spec's zscore stacks (LLMs); else all/none
     n_perm: int = 20
     n_boot: int = 0
     seed: int = 0

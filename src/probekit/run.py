@@ -127,7 +127,7 @@ def analyze(recipe: Recipe, out: Path, quiet: bool = False) -> None:
     from .wrappers import load_spec
 
     store = open_store(out / "store")
-    key = recipe.section_hash("analysis") + f"-{len(store)}-{store.recipe_hash}"
+    key = recipe.section_hash("analysis", "model") + f"-{len(store)}-{store.recipe_hash}"
     stamp = out / "results" / "analysis.hash"
     if stamp.exists() and stamp.read_text() == key:
         log.info("analyze: results are up to date")
@@ -137,7 +137,10 @@ def analyze(recipe: Recipe, out: Path, quiet: bool = False) -> None:
     views = paired_views(store, recipe.data.languages, recipe.data.modalities)
     log.info("analyze: %d sentences paired across every language and modality (%d dropped)",
              len(views.sentences), views.dropped)
-    comparer = Comparer(views, a.measure, variance=a.variance, k=a.k, zscore=a.zscore,
+    zscored = {layer for stack in spec.zscore for layer in
+               stack_layers(spec.stacks.get(stack, []), store.layers)}
+    zscore = a.zscore if a.zscore is not None else (lambda key: key[0] in zscored)
+    comparer = Comparer(views, a.measure, variance=a.variance, k=a.k, zscore=zscore,
                         n_perm=a.n_perm, n_boot=a.n_boot, seed=a.seed)
     langs = recipe.data.languages
     cm_pairs = [(f"{sp}~{tx}", list(zip(stack_layers(spec.stacks[sp], store.layers),

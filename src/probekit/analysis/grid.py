@@ -27,14 +27,16 @@ class Comparer:
         measure: a name in :data:`probekit.analysis.MEASURES`.
         variance, k: the SVCCA/PWCCA truncation rule (fixed ``k`` wins).
         zscore: z-score each feature first (recommended for LLM hidden states, whose few
-            "massive activation" features otherwise take all of the variance).
+            "massive activation" features otherwise take all of the variance); or a function
+            of the view's key saying which views to z-score (rows then record it per pair).
         n_perm: permutations for the chance level of each comparison (0: none).
         n_boot: bootstrap resamples for the confidence interval (0: none).
         seed: seeds both.
     """
 
     def __init__(self, load: Callable[[Key], Any], measure: str = "svcca", *,
-                 variance: float = 0.99, k: int | None = None, zscore: bool = False,
+                 variance: float = 0.99, k: int | None = None,
+                 zscore: bool | Callable[[Key], bool] = False,
                  dtype: str = "float64", device: str | None = None, n_perm: int = 0,
                  n_boot: int = 0, ci: float = 0.95, seed: int = 0, options: dict | None = None):
         if measure not in MEASURES:
@@ -56,13 +58,13 @@ class Comparer:
         """The decomposition of a view (computed on first use)."""
         if key not in self._bases:
             x = as_matrix(self.load(key), self.dtype, self.device, name=str(key))
-            self._bases[key] = decompose(x, self.zscore)
+            self._bases[key] = decompose(x, self._z(key))
         return self._bases[key]
 
     def array(self, key: Key) -> np.ndarray:
         if key not in self._arrays:
             x = np.asarray(self.load(key), dtype=np.float64)
-            if self.zscore:
+            if self._z(key):
                 x = (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1)
             self._arrays[key] = x
         return self._arrays[key]
@@ -73,9 +75,13 @@ class Comparer:
         self._bases = {k: v for k, v in self._bases.items() if k in keep}
         self._arrays = {k: v for k, v in self._arrays.items() if k in keep}
 
-    def _params(self) -> dict[str, Any]:
-        p = {"measure": self.measure, "zscore": self.zscore, "dtype": self.dtype,
-             "n_perm": self.n_perm, "n_boot": self.n_boot, "seed": self.seed}
+    def _z(self, key: Key) -> bool:
+        return bool(self.zscore(key)) if callable(self.zscore) else bool(self.zscore)
+
+    def _params(self, a: Key, b: Key) -> dict[str, Any]:
+        za, zb = self._z(a), self._z(b)
+        p = {"measure": self.measure, "zscore": za if za == zb else ("a only" if za else "b only"),
+             "dtype": self.dtype, "n_perm": self.n_perm, "n_boot": self.n_boot, "seed": self.seed}
         if self.uses_bases:
             p.update(variance=None if self.k else self.variance, k=self.k)
         return p
@@ -119,7 +125,7 @@ class Comparer:
         return rows
 
     def _row(self, a: Key, b: Key, score: float, n: int, kx: Any, ky: Any) -> dict[str, Any]:
-        return {"a": a, "b": b, "score": score, "n": n, "kx": kx, "ky": ky, **self._params(),
+        return {"a": a, "b": b, "score": score, "n": n, "kx": kx, "ky": ky, **self._params(a, b),
                 "chance": np.nan, "chance_std": np.nan, "ci_low": np.nan, "ci_high": np.nan}
 
     def _base_row(self, a: Key, b: Key, score: float, n: int, kx: int, ky: int, ba: Basis,

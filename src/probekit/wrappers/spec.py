@@ -37,6 +37,7 @@ class ModelSpec:
     modalities: list[str] = field(default_factory=lambda: ["text"])
     processor: str | None = None      # hub id or path of the tokenizer / feature extractor
     options: dict[str, Any] = field(default_factory=dict)
+    zscore: list[str] = field(default_factory=list)  # stacks analysed z-scored by default (LLMs)
     sizes: dict[str, list[int]] = field(default_factory=dict)  # stack -> [blocks, width] of the
     tiny: dict[str, Any] = field(default_factory=dict)         # released checkpoint (dry runs)
     path: str | None = None
@@ -96,4 +97,8 @@ def load_spec(spec: str | os.PathLike | ModelSpec, **overrides: Any) -> ModelSpe
     if not isinstance(stacks, dict) or not stacks:
         raise SpecError(f"{path}: 'stacks' maps stack names to lists of layer patterns")
     data["stacks"] = {k: [v] if isinstance(v, str) else list(v) for k, v in stacks.items()}
+    unknown = [z for z in data.get("zscore") or [] if z not in data["stacks"]]
+    if unknown:
+        raise SpecError(f"{path}: zscore names stack(s) {', '.join(unknown)} that are not in "
+                        f"stacks ({', '.join(data['stacks'])})")
     return ModelSpec(**data, path=str(path))
