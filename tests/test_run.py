@@ -100,8 +100,8 @@ BAD = {
     "data.languages=eng": "data.languages: expected a list",
     "data.source=fleurs_local": "data.path:",
     "reportt.figures=true": "did you mean recipe.report",
-    "data.source=fleurs data.languages=[eng,xyz]": "no FLEURS configuration known for 'xyz'",
-    "model.spec=sonar data.languages=[eng,yor]": "SONAR has no speech encoder for 'yor'",
+    ("data.source=fleurs", "data.languages=[eng,xyz]"): "no FLEURS configuration known for 'xyz'",
+    ("model.spec=sonar", "data.languages=[eng,yor]"): "SONAR has no speech encoder for 'yor'",
     "analysis.cross_lingual=[text_encodr]": "did you mean 'text_encoder'",
     "analysis.adaptation_points={a: foo.bar}": "'foo.bar' is in no stack",
     "analysis.resource={eng: medium}": "levels are 'high' or 'low'",
@@ -112,21 +112,26 @@ BAD = {
 
 @pytest.mark.parametrize("override", BAD)
 def test_invalid_recipes_give_one_clear_message(override, tmp_path):
-    done = run(DEMO, *override.split(" ", 1) if override.startswith("data.source=fleurs ")
-               or override.startswith("model.spec=sonar ") else [override],
-               "--out", tmp_path / "out", "--quiet")
+    overrides = override if isinstance(override, tuple) else (override,)
+    done = run(DEMO, *overrides, "--out", tmp_path / "out", "--quiet")
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert BAD[override] in done.stderr, done.stderr
 
 
-def test_bad_audio_is_skipped_and_reported(tmp_path):
+def demo_with_bad_clip(tmp_path, content):
+    """A copy of the demo set whose fra/3.ogg holds ``content``, and a recipe reading it."""
     data = tmp_path / "data"
     shutil.copytree(ROOT / "data" / "demo", data)
-    (data / "audio" / "fra" / "3.ogg").write_bytes(b"not audio at all")
+    (data / "audio" / "fra" / "3.ogg").write_bytes(content)
     recipe = tmp_path / "r.yaml"
     recipe.write_text(DEMO.read_text().replace("../data/demo/manifest.tsv",
                                                str(data / "manifest.tsv")))
+    return recipe
+
+
+def test_bad_audio_is_skipped_and_reported(tmp_path):
+    recipe = demo_with_bad_clip(tmp_path, b"not audio at all")
     done = run(recipe, "data.max_sentences=20", "--out", tmp_path / "out", "--quiet")
     assert done.returncode == 0, done.stderr
     assert "skipping fra/speech/3" in done.stderr
@@ -137,12 +142,8 @@ def test_bad_audio_is_skipped_and_reported(tmp_path):
 
 
 def test_fail_fast_stops_at_the_first_bad_clip_and_keeps_what_was_committed(tmp_path):
+    recipe = demo_with_bad_clip(tmp_path, b"")
     data = tmp_path / "data"
-    shutil.copytree(ROOT / "data" / "demo", data)
-    (data / "audio" / "fra" / "3.ogg").write_bytes(b"")
-    recipe = tmp_path / "r.yaml"
-    recipe.write_text(DEMO.read_text().replace("../data/demo/manifest.tsv",
-                                               str(data / "manifest.tsv")))
     args = (recipe, "data.max_sentences=20", "record.shard_size=20", "--out", tmp_path / "out",
             "--quiet", "--stage", "extract")
     done = run(*args, "data.fail_fast=true")

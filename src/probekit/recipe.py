@@ -224,18 +224,13 @@ def check_recipe(recipe: Recipe) -> None:
         if unknown:
             raise RecipeError(f"{where}: record.stacks: {spec.name} has no stack {unknown[0]!r}; "
                               f"it has {', '.join(spec.stacks)}")
-    if spec.wrapper == "sonar" and "speech" in data.modalities:
-        from .languages import sonar_speech_code
+    from .languages import fleurs_config, sonar_speech_code
+    checks = ([sonar_speech_code] if spec.wrapper == "sonar" and "speech" in data.modalities
+              else []) + ([fleurs_config] if data.source in ("fleurs", "fleurs_local") else [])
+    for check in checks:
         for lang in data.languages:
             try:
-                sonar_speech_code(lang)
-            except ProbekitError as e:
-                raise RecipeError(f"{where}: data.languages: {e}") from None
-    if data.source in ("fleurs", "fleurs_local"):
-        from .languages import fleurs_config
-        for lang in data.languages:
-            try:
-                fleurs_config(lang)
+                check(lang)
             except ProbekitError as e:
                 raise RecipeError(f"{where}: data.languages: {e}") from None
     a = recipe.analysis

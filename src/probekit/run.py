@@ -29,13 +29,12 @@ log = logging.getLogger("probekit")
 # -- data ------------------------------------------------------------------------------------
 def examples_for(recipe: Recipe) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from . import data as D
-    from .languages import fleurs_config
 
     d = recipe.data
     if d.source == "manifest":
         rows = D.read_manifest(resolve_path(recipe, d.path))
     else:
-        configs = {lang: fleurs_config(lang) for lang in d.languages}
+        configs = fleurs_configs(d.languages)
         rows = (D.read_fleurs_local(resolve_path(recipe, d.path), configs, d.split)
                 if d.source == "fleurs_local" else D.read_fleurs_hub(configs, d.split))
     examples, report = D.parallel_examples(rows, d.languages, d.modalities, d.max_sentences)
@@ -45,6 +44,12 @@ def examples_for(recipe: Recipe) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             ex["target_lang"] = d.target_language
             ex["target_text"] = texts.get((d.target_language, ex["sentence"]), ex["text"])
     return examples, report
+
+
+def fleurs_configs(langs: list[str]) -> dict[str, str]:
+    from .languages import fleurs_config
+
+    return {lang: fleurs_config(lang) for lang in langs}
 
 
 def batches(examples: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
@@ -240,8 +245,7 @@ def dry_run(recipe: Recipe) -> list[str]:
     examples: list[dict[str, Any]] = []
     if d.source == "fleurs":
         from .data import FLEURS_REPO, fleurs_missing
-        from .languages import fleurs_config
-        missing = fleurs_missing({lang: fleurs_config(lang) for lang in d.languages}, d.split)
+        missing = fleurs_missing(fleurs_configs(d.languages), d.split)
         if missing:
             downloads.append(f"dataset {FLEURS_REPO} (split {d.split}): {len(missing)} files "
                              f"not cached, e.g. {', '.join(missing[:2])}")

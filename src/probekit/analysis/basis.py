@@ -9,6 +9,7 @@ or whose Gram matrix turns out indefinite, is decomposed by a thin SVD instead.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import warnings
@@ -124,6 +125,7 @@ def _rank(s: torch.Tensor) -> int:
     return max(1, int((s > tol).sum()))
 
 
+@functools.cache
 def _keep_freed_memory() -> None:
     """Ask glibc to keep freed blocks of up to 256 MB instead of returning them to the OS.
 
@@ -131,10 +133,6 @@ def _keep_freed_memory() -> None:
     by default glibc maps each one fresh and the kernel zero-fills it again, which cost about a
     third of the decomposition time here (152 vs 110 ms per 1000 x 1024 view). Process-wide and
     harmless: freed memory is reused instead of handed back. Off with PROBEKIT_NO_MALLOPT=1."""
-    global _MALLOPT_DONE
-    if _MALLOPT_DONE:
-        return
-    _MALLOPT_DONE = True
     if sys.platform != "linux" or os.environ.get("PROBEKIT_NO_MALLOPT") == "1":
         return
     try:
@@ -145,9 +143,6 @@ def _keep_freed_memory() -> None:
         libc.mallopt(m_trim_threshold, 512 << 20)
     except (OSError, AttributeError):  # not glibc
         pass
-
-
-_MALLOPT_DONE = False
 
 
 def _eigh_gram(a: torch.Tensor, left: bool) -> tuple[torch.Tensor, torch.Tensor]:

@@ -74,8 +74,8 @@ def required_weights(spec: ModelSpec, languages: Sequence[str] = (),
     if spec.processor:
         needs.append((spec.processor, "Hugging Face hub", hub_cached(spec.processor)))
     if spec.wrapper == "salmonn":
-        needs.append((o.get("whisper", "openai/whisper-large-v2"), "Hugging Face hub",
-                      hub_cached(o.get("whisper", "openai/whisper-large-v2"))))
+        whisper = o.get("whisper", "openai/whisper-large-v2")
+        needs.append((whisper, "Hugging Face hub", hub_cached(whisper)))
         for key in ("beats_checkpoint", "salmonn_checkpoint"):
             path = str(o.get(key, ""))
             needs.append((path, f"local file (options.{key}; from the SALMONN release)",
