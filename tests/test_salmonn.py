@@ -67,7 +67,9 @@ def test_speech_pass_fires_every_block_once_with_real_lengths(salmonn):
     assert rec.calls == {n: 1 for n in layers}
     whisper = raw["whisper.layers.0"]
     assert whisper.shape[1] == 1500  # Whisper always sees 30 s
-    assert lengths["whisper"].tolist() == [int(np.ceil(round(d * 100) / 2)) for d in DURATIONS]
+    # clips under 1 s are padded with silence to 1 s, as the release does
+    assert lengths["whisper"].tolist() == [int(np.ceil(round(max(d, 1.0) * 100) / 2))
+                                           for d in DURATIONS]
     assert raw["beats.encoder.layers.0"].shape[1] == int(lengths["beats"].max())  # longest fills
     assert raw["qformer.encoder.layer.0"].shape[:2] == (3 * (1500 // WINDOW), 1)  # B x 88 windows
     windows = [int(np.ceil(n / WINDOW)) for n in lengths["whisper"].tolist()]
@@ -145,7 +147,9 @@ def test_beats_matches_the_released_layout_and_loads_strictly(tmp_path):
     released_cfg = {"input_patch_size": 16, "embed_dim": 16, "encoder_layers": 2,
                     "encoder_embed_dim": 16, "encoder_ffn_embed_dim": 32,
                     "encoder_attention_heads": 2, "conv_pos": 8, "conv_pos_groups": 2,
-                    "finetuned_model": True, "predictor_class": 5, "layer_norm_first": False}
+                    "finetuned_model": True, "predictor_class": 5, "layer_norm_first": False,
+                    "relative_position_embedding": True, "gru_rel_pos": True, "deep_norm": True,
+                    "max_distance": 800, "dropout": 0.0}
     torch.save({"cfg": released_cfg, "model": donor.state_dict(), "label_dict": {}}, path)
     loaded = load_beats(str(path))
     for key, value in donor.state_dict().items():

@@ -140,6 +140,16 @@ def test_load_time_self_check_catches_wrong_stacks():
     with pytest.raises(RecordingError, match="hooks 1 blocks but the architecture has 3"):
         load_model("seamless_m4t_v2", variant="tiny",
                    stacks={**stacks, "speech_encoder": ["speech_encoder.encoder.layers.0"]})
-    with pytest.raises(RecordingError, match="never ran on a probe example: t2u_model"):
+    modalities = load_spec("seamless_m4t_v2").modalities
+    with pytest.raises(SpecError, match="stack.s. t2u run on no modality"):
         load_model("seamless_m4t_v2", variant="tiny",
                    stacks={**stacks, "t2u": ["t2u_model.model.encoder.layers.*"]})
+    with pytest.raises(RecordingError, match="never ran on a probe text example: t2u_model"):
+        load_model("seamless_m4t_v2", variant="tiny",
+                   stacks={**stacks, "t2u": ["t2u_model.model.encoder.layers.*"]},
+                   modalities={**modalities, "text": modalities["text"] + ["t2u"]})
+    # a modality that runs a stack its spec entry does not list
+    with pytest.raises(RecordingError, match="a text example runs text_decoder.layers.0"):
+        load_model("seamless_m4t_v2", variant="tiny",
+                   modalities={**modalities, "text": ["text_encoder"],
+                               "speech": modalities["speech"]})

@@ -62,6 +62,15 @@ RESOURCE = {
 }
 PAPER_LANGUAGES = list(RESOURCE)
 
+# ISO 639-1 codes (Whisper's ``<|xx|>`` tokens, M2M100's ``__xx__``); Cantonese has none.
+ISO639_1 = dict(zip(
+    "arb cat cym dan deu eng est fin fra ind ita kor nld pes por ron spa swh tgl tur uzn asm bel "
+    "ben bos bul ces cmn guj heb hin hrv jpn kan lao lit lvs mal mar mkd mlt npi ory pan pol rus "
+    "slk slv snd srp tam tel tha ukr urd vie".split(),
+    "ar ca cy da de en et fi fr id it ko nl fa pt ro es sw tl tr uz as be bn bs bg cs zh gu he hi "
+    "hr ja kn lo lt lv ml mr mk mt ne or pa pl ru sk sl sd sr ta te th uk ur vi".split()))
+SCHEMES = ("iso639_3", "iso639_1", "whisper", "nllb")
+
 SONAR_NLLB = {code: nllb for code, (nllb, _fleurs) in LANGUAGES.items()}
 FLEURS = {code: fleurs for code, (_nllb, fleurs) in LANGUAGES.items()}
 
@@ -90,6 +99,23 @@ def sonar_text_code(lang: str) -> str:
     return SONAR_NLLB[lang]
 
 
+def language_code(lang: str, scheme: str) -> str:
+    """``lang`` (ISO 639-3) in a model's scheme: ``iso639_3`` (SeamlessM4T), ``iso639_1``
+    (M2M100), ``whisper`` (ISO 639-1, ``yue`` for Cantonese), ``nllb`` (``eng_Latn``)."""
+    if scheme == "iso639_3":
+        return lang
+    if scheme == "nllb":
+        return sonar_text_code(lang)
+    if scheme == "whisper" and lang == "yue":
+        return "yue"
+    if scheme in ("iso639_1", "whisper"):
+        if lang not in ISO639_1:
+            raise LanguageError(f"no ISO 639-1 code known for {lang!r}"
+                                + (" (Cantonese has none)" if lang == "yue" else ""))
+        return ISO639_1[lang]
+    raise LanguageError(f"unknown language-code scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
+
+
 def fleurs_config(lang: str) -> str:
     """The FLEURS configuration of ``lang`` (an ISO 639-3 code, or a FLEURS name as is)."""
     if lang in FLEURS.values():
@@ -114,7 +140,8 @@ def describe(langs: list[str] | None = None) -> list[dict[str, str]]:
     for code in langs or PAPER_LANGUAGES:
         nllb, fleurs = LANGUAGES.get(code, ("", ""))
         rows.append({"code": code, "name": NAMES.get(code, ""), "resource": resource_level(code),
-                     "seamless": code, "sonar_speech": f"sonar_speech_encoder_{code}"
+                     "seamless": code, "iso639_1": ISO639_1.get(code, ""),
+                     "sonar_speech": f"sonar_speech_encoder_{code}"
                      if code in LANGUAGES else "", "sonar_text": nllb, "fleurs": fleurs})
     return rows
 

@@ -38,6 +38,8 @@ class DataSection:
 class ModelSection:
     spec: str = ""
     variant: Optional[str] = None         # "tiny" for the random test model
+    dtype: Optional[str] = None           # weights: float32 | float16 | bfloat16, on any device
+                                          # (default: the spec's; float32 on a CPU)
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -181,7 +183,8 @@ CHOICES = {"data.source": ("manifest", "fleurs_local", "fleurs"),
            "record.pool": ("mean", "first", "last", "none"),
            "record.dtype": ("float32", "float16", "bfloat16"),
            "record.backend": ("hdf5", "safetensors"),
-           "model.variant": (None, "tiny")}
+           "model.variant": (None, "tiny"),
+           "model.dtype": (None, "float32", "float16", "bfloat16")}
 
 
 def check_recipe(recipe: Recipe) -> None:
@@ -217,8 +220,8 @@ def check_recipe(recipe: Recipe) -> None:
     spec = load_spec(recipe.model.spec, **recipe.model.overrides)
     unsupported = [m for m in data.modalities if m not in spec.modalities]
     if unsupported:
-        raise RecipeError(f"{where}: data.modalities: {spec.name} takes {spec.modalities}, "
-                          f"not {unsupported}")
+        raise RecipeError(f"{where}: data.modalities: {spec.name} takes "
+                          f"{' and '.join(spec.modalities)}, not {' '.join(unsupported)}")
     if recipe.record.stacks:
         unknown = [s for s in recipe.record.stacks if s not in spec.stacks]
         if unknown:
@@ -238,12 +241,24 @@ def check_recipe(recipe: Recipe) -> None:
         if len(pair) != 2 or any(s not in spec.stacks for s in pair):
             raise RecipeError(f"{where}: analysis.cross_modal: each entry is [speech stack, text "
                               f"stack] from {', '.join(spec.stacks)}; got {pair}")
+        for stack, modality in zip(pair, ("speech", "text")):
+            if stack not in spec.stacks_for(modality) or modality not in data.modalities:
+                raise RecipeError(
+                    f"{where}: analysis.cross_modal: {pair} needs {stack!r} run on {modality}, "
+                    f"but " + (f"data.modalities has no {modality}" if modality not in
+                               data.modalities else f"{spec.name}'s {modality} inputs run "
+                               f"through {', '.join(spec.stacks_for(modality))} only")
+                    + f" (modalities in {spec.path})")
     for stack in a.cross_lingual:
         if stack not in spec.stacks:
             hint = closest(stack, spec.stacks)
             raise RecipeError(f"{where}: analysis.cross_lingual: {spec.name} has no stack {stack!r}"
                               + (f"; did you mean {hint[0]!r}?" if hint else "")
                               + f" (stacks: {', '.join(spec.stacks)})")
+        if not set(spec.modalities_of(stack)) & set(data.modalities):
+            raise RecipeError(f"{where}: analysis.cross_lingual: {stack!r} runs on "
+                              f"{' and '.join(spec.modalities_of(stack))} inputs only, and "
+                              f"data.modalities is {data.modalities}")
     from .blocks import matcher
     patterns = [matcher(p) for ps in spec.stacks.values() for p in ps]
     points = dict(a.adaptation_points)

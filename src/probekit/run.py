@@ -65,9 +65,9 @@ def extract(recipe: Recipe, out: Path, quiet: bool = False, overwrite: bool = Fa
     from tqdm import tqdm
 
     from .data import DataError, load_audio
-    from .provenance import library_versions
+    from .provenance import library_versions, stable_hash
     from .store import StoreWriter
-    from .wrappers import load_model, load_spec
+    from .wrappers import describe_inputs, load_model, load_spec
 
     examples, report = examples_for(recipe)
     log.info("data: %d sentences x %d languages x %d modalities; %d sentences missing in some "
@@ -75,18 +75,21 @@ def extract(recipe: Recipe, out: Path, quiet: bool = False, overwrite: bool = Fa
              len(recipe.data.languages), len(recipe.data.modalities),
              report["dropped_not_in_every_language"], report["empty_text"])
     spec = load_spec(recipe.model.spec, **recipe.model.overrides)
+    inputs = describe_inputs(spec)
     provenance = {"model": spec.name, "checkpoint": spec.checkpoint, "revision": spec.revision,
-                  "variant": recipe.model.variant, "pool": recipe.record.pool,
-                  "dtype": recipe.record.dtype, "versions": library_versions()}
+                  "variant": recipe.model.variant, "model_dtype": recipe.model.dtype or spec.dtype,
+                  "pool": recipe.record.pool, "dtype": recipe.record.dtype, "inputs": inputs,
+                  "versions": library_versions()}
     with StoreWriter(out / "store", backend=recipe.record.backend,
                      shard_size=recipe.record.shard_size,
-                     recipe_hash=recipe.section_hash("data", "model", "record"),
+                     recipe_hash=stable_hash([recipe.section_hash("data", "model", "record"),
+                                              inputs]),
                      provenance=provenance, overwrite=overwrite) as writer:
         todo = [ex for ex in examples if ex["id"] not in writer.done_ids]
         if not todo:
             log.info("extract: all %d examples already in the store", len(examples))
             return
-        wrapper = load_model(spec, variant=recipe.model.variant)
+        wrapper = load_model(spec, variant=recipe.model.variant, dtype=recipe.model.dtype)
         max_seconds = float(spec.options.get("max_seconds", 30.0))
         bar = tqdm(total=len(todo), desc="extract", unit="ex", disable=quiet)
         for batch in batches(todo, recipe.record.batch_size):

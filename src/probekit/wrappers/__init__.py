@@ -18,12 +18,14 @@ def _registry() -> dict[str, Any]:
 
 
 def load_model(spec: str | ModelSpec, variant: str | None = None, check: bool = True,
-               **overrides: Any) -> Wrapper:
+               dtype: str | None = None, **overrides: Any) -> Wrapper:
     """Build the model of ``spec`` (a name in ``models/`` or a YAML path).
 
     ``variant="tiny"`` builds the spec's tiny configuration with random (seeded) weights, offline;
     otherwise the checkpoint is loaded from a local path, the cache, or the hub. ``check`` runs
-    :meth:`Wrapper.self_check` (block counts, every block fires once on a probe example)."""
+    :meth:`Wrapper.self_check` (block counts, every block fires once on a probe example).
+    ``dtype`` (float32 | float16 | bfloat16) sets the weights' precision on any device; without
+    it the spec's dtype is used, in float32 on a CPU (and for the tiny variant)."""
     spec = load_spec(spec, **overrides)
     if variant not in (None, "tiny"):
         raise SpecError(f"variant must be None or 'tiny'; got {variant!r}")
@@ -33,11 +35,21 @@ def load_model(spec: str | ModelSpec, variant: str | None = None, check: bool = 
     if spec.wrapper not in wrappers:
         raise SpecError(f"{spec.path}: unknown wrapper {spec.wrapper!r}; known: "
                         f"{', '.join(wrappers)}")
-    wrapper = wrappers[spec.wrapper].build(spec, variant)
+    from .base import model_dtype
+
+    if dtype is None and variant == "tiny":
+        dtype = "float32"
+    wrapper = wrappers[spec.wrapper].build(spec, variant, model_dtype(spec, dtype))
     if check:
         wrapper.self_check()
     return wrapper
 
 
-__all__ = ["ModelLoadError", "ModelSpec", "SpecError", "Wrapper", "available_specs",
+def describe_inputs(spec: ModelSpec) -> dict[str, Any]:
+    """How ``spec``'s model receives examples (prompts, token prefixes); loads nothing."""
+    wrapper = _registry().get(spec.wrapper)
+    return wrapper.describe_inputs(spec) if wrapper else {}
+
+
+__all__ = ["describe_inputs", "ModelLoadError", "ModelSpec", "SpecError", "Wrapper", "available_specs",
            "load_model", "load_spec"]

@@ -104,7 +104,7 @@ class Wrapper:
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.spec, self.variant = spec, variant
-        self.modalities = list(spec.modalities)
+        self.modalities = list(spec.modalities)   # modality -> stacks: spec.stacks_for
         self.stacks = self._resolve_stacks()
 
     def _resolve_stacks(self) -> dict[str, list[str]]:
@@ -149,17 +149,29 @@ class Wrapper:
                 raise RecordingError(
                     f"{self.spec.name}: stack {stack!r} hooks {len(self.stacks.get(stack, []))} "
                     f"blocks but the architecture has {count}; fix the patterns in {self.spec.path}")
-        fired: set[str] = set()
         for modality in self.modalities:
             example = probe_example(modality)
             self.prepare([example])
             with self.recorder(pool="none") as rec:
                 self.run([example], rec)
-            fired.update(n for n, c in rec.calls.items() if c == 1)
-        silent = [n for n in self.layers() if n not in fired]
-        if silent:
-            raise RecordingError(f"{self.spec.name}: blocks that never ran on a probe example: "
-                                 f"{', '.join(silent[:4])}; check the stacks in {self.spec.path}")
+            fired = {n for n, c in rec.calls.items() if c == 1}
+            expected = set(self.layers(self.spec.stacks_for(modality)))
+            silent = [n for n in self.layers() if n in expected and n not in fired]
+            if silent:
+                raise RecordingError(
+                    f"{self.spec.name}: blocks that never ran on a probe {modality} example: "
+                    f"{', '.join(silent[:4])}; check the stacks and modalities in {self.spec.path}")
+            extra = sorted(n for n in fired if n not in expected)
+            if extra:
+                raise RecordingError(
+                    f"{self.spec.name}: a {modality} example runs {', '.join(extra[:4])}, but "
+                    f"modalities.{modality} in {self.spec.path} does not list its stack")
+
+    @classmethod
+    def describe_inputs(cls, spec: ModelSpec) -> dict[str, Any]:
+        """How examples enter the model (prompts, token prefixes), from the spec alone; recorded
+        in the store and part of its recipe hash."""
+        return {}
 
     def length_rule(self, layer: str) -> str:
         """How the valid length of ``layer``'s output is computed (for ``probekit.layers``)."""
@@ -178,8 +190,11 @@ def probe_example(modality: str) -> dict[str, Any]:
             "audio": audio}
 
 
-def model_dtype(spec: ModelSpec) -> torch.dtype:
-    """The spec's dtype; half precision falls back to float32 on the CPU (slow or unsupported)."""
+def model_dtype(spec: ModelSpec, dtype: str | torch.dtype | None = None) -> torch.dtype:
+    """The weights' dtype: ``dtype`` when given (honoured on every device, the CPU included);
+    else the spec's, where half precision falls back to float32 on the CPU (slow there)."""
+    if dtype is not None:
+        return as_dtype(dtype)
     dtype = as_dtype(spec.dtype) or torch.float32
     if dtype in (torch.float16, torch.bfloat16) and pick_device(spec.device).type == "cpu":
         logging.getLogger("probekit").info("%s: no GPU, loading in float32 instead of %s",
@@ -188,10 +203,11 @@ def model_dtype(spec: ModelSpec) -> torch.dtype:
     return dtype
 
 
-def transformers_parts(spec: ModelSpec, variant: str | None,
-                       extractor_class: str | None) -> tuple[nn.Module, Any, Any]:
+def transformers_parts(spec: ModelSpec, variant: str | None, extractor_class: str | None,
+                       dtype: torch.dtype = torch.float32) -> tuple[nn.Module, Any, Any]:
     """Model, tokenizer and feature extractor of a transformers spec: the tiny variant (random
-    seeded weights from ``tiny.config``, a byte tokenizer, a default extractor) or the checkpoint."""
+    seeded weights from ``tiny.config``, a byte tokenizer, a default extractor) or the checkpoint,
+    with weights in ``dtype``."""
     import transformers
 
     from .tokenizers import ByteTokenizer
@@ -206,10 +222,10 @@ def transformers_parts(spec: ModelSpec, variant: str | None,
                                   getattr(config, "eos_token_id", 3) or 3,
                                   getattr(config, "decoder_start_token_id", 3) or 3)
         extractor = extractor_cls(**spec.tiny.get("extractor", {})) if extractor_cls else None
-        return model.to("cpu"), tokenizer, extractor
+        return model.to("cpu", dtype), tokenizer, extractor
     model = from_pretrained(model_cls.from_pretrained, spec.checkpoint,
                             f"{spec.model_class} checkpoint", revision=spec.revision,
-                            torch_dtype=model_dtype(spec))
+                            torch_dtype=dtype)
     source = spec.processor or spec.checkpoint
     tokenizer = from_pretrained(transformers.AutoTokenizer.from_pretrained, source,
                                 f"tokenizer of {spec.name}")

@@ -7,6 +7,12 @@ pre-training statistics -> 16 x 16 patches (Conv2d, no bias) -> LayerNorm(512) -
 -> convolutional position embedding (kernel 128, 16 groups, weight-normalised) -> LayerNorm ->
 post-norm Transformer layers with deep-norm residual scaling and a gated relative position bias
 (the bias table of the first layer is used by every layer, each with its own gate).
+
+Padding: a patch counts as padding when any of its 16 fbank frames reaches past the clip's end,
+so a clip's valid patches are those it has when it runs alone. (The released code maps the
+sample-level mask onto patches linearly although patches are ordered time-major, 8 frequency
+patches per time step; padded patches then count as valid and a clip's outputs depend on its
+batch.)
 """
 
 from __future__ import annotations
@@ -36,6 +42,56 @@ class BEATsConfig:
     deep_norm: bool = True
     predictor_class: int | None = 527   # the AudioSet classifier of the fine-tuned checkpoint
     num_mel_bins: int = 128
+
+
+# The released code's config defaults (a checkpoint's ``cfg`` updates them), and what probekit
+# does with each flag: read it, implement it at one value only, or ignore it (training only).
+RELEASED_DEFAULTS = {
+    "input_patch_size": -1, "embed_dim": 512, "conv_bias": False, "encoder_layers": 12,
+    "encoder_embed_dim": 768, "encoder_ffn_embed_dim": 3072, "encoder_attention_heads": 12,
+    "activation_fn": "gelu", "layer_wise_gradient_decay_ratio": 1.0, "layer_norm_first": False,
+    "deep_norm": False, "dropout": 0.1, "attention_dropout": 0.1, "activation_dropout": 0.0,
+    "encoder_layerdrop": 0.0, "dropout_input": 0.0, "conv_pos": 128, "conv_pos_groups": 16,
+    "relative_position_embedding": False, "num_buckets": 320, "max_distance": 1280,
+    "gru_rel_pos": False, "finetuned_model": False, "predictor_dropout": 0.1,
+    "predictor_class": 527}
+_READ = {"input_patch_size": "patch_size", "embed_dim": "embed_dim",
+         "encoder_layers": "encoder_layers", "encoder_embed_dim": "encoder_embed_dim",
+         "encoder_ffn_embed_dim": "encoder_ffn_embed_dim",
+         "encoder_attention_heads": "encoder_attention_heads", "conv_pos": "conv_pos",
+         "conv_pos_groups": "conv_pos_groups", "num_buckets": "num_buckets",
+         "max_distance": "max_distance", "deep_norm": "deep_norm",
+         "predictor_class": "predictor_class"}
+_ONLY = {"conv_bias": False, "activation_fn": "gelu", "layer_norm_first": False,
+         "relative_position_embedding": True, "gru_rel_pos": True}
+_TRAINING_ONLY = {"layer_wise_gradient_decay_ratio", "dropout", "attention_dropout",
+                  "activation_dropout", "encoder_layerdrop", "dropout_input", "predictor_dropout",
+                  "finetuned_model"}
+
+
+def config_from_checkpoint(cfg: dict, where: str = "BEATs checkpoint") -> BEATsConfig:
+    """A :class:`BEATsConfig` from a released checkpoint's ``cfg`` (over the released code's
+    defaults). A flag probekit does not know, or implements only at another value, is an error:
+    nothing is silently dropped."""
+    from ..errors import ProbekitError
+
+    unknown = sorted(set(cfg) - set(RELEASED_DEFAULTS))
+    if unknown:
+        raise ProbekitError(f"{where}: unknown cfg flag(s) {', '.join(unknown)}; probekit's BEATs "
+                            "does not implement them (extend probekit.wrappers.beats)")
+    full = {**RELEASED_DEFAULTS, **cfg}
+    for key, only in _ONLY.items():
+        if full[key] != only:
+            raise ProbekitError(f"{where}: cfg {key}={full[key]!r}"
+                                f"{'' if key in cfg else ' (the released default)'} is not "
+                                f"supported; probekit's BEATs implements {key}={only!r} only")
+    if int(full["input_patch_size"]) <= 0:
+        raise ProbekitError(f"{where}: cfg input_patch_size={full['input_patch_size']!r}; "
+                            "expected the patch size (16)")
+    values = {ours: full[theirs] for theirs, ours in _READ.items()}
+    if not full["finetuned_model"]:
+        values["predictor_class"] = None
+    return BEATsConfig(**values)
 
 
 def relative_bucket(relative: torch.Tensor, num_buckets: int, max_distance: int) -> torch.Tensor:
@@ -144,21 +200,23 @@ class BEATs(nn.Module):
         feats = [kaldi_fbank(w.cpu() * 2 ** 15, self.cfg.num_mel_bins) for w in wave.float()]
         return ((torch.stack(feats) - FBANK_MEAN) / (2 * FBANK_STD)).to(wave.device)
 
-    @staticmethod
-    def _downsample(padding: torch.Tensor, length: int) -> torch.Tensor:
-        extra = padding.shape[1] % length
-        if extra:
-            padding = padding[:, :-extra]
-        return padding.view(padding.shape[0], length, -1).all(-1)
+    def patch_padding(self, padding: torch.Tensor, time_patches: int) -> torch.Tensor:
+        """``(B, patches)`` padding of the time-major patch sequence from the ``(B, samples)``
+        padding of right-padded waves: a time step is valid when all its frames are."""
+        samples = (~padding).sum(1)
+        frames = ((samples - 400).div(160, rounding_mode="floor") + 1).clamp_min(0)
+        steps = frames.div(self.cfg.patch_size, rounding_mode="floor")
+        time = torch.arange(time_patches, device=padding.device)[None] >= steps[:, None]
+        return time.repeat_interleave(self.cfg.num_mel_bins // self.cfg.patch_size, dim=1)
 
     def forward(self, wave: torch.Tensor, padding: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        fbank = self.fbank(wave)
-        if padding is not None:
-            padding = self._downsample(padding, fbank.shape[1])
+        with torch.autocast(wave.device.type, enabled=False):  # fbank energies overflow fp16
+            fbank = self.fbank(wave)
         x = self.patch_embedding(fbank[:, None].to(self.patch_embedding.weight.dtype))
+        time_patches = x.shape[2]
         x = self.layer_norm(x.reshape(x.shape[0], x.shape[1], -1).transpose(1, 2))
         if padding is not None:
-            padding = self._downsample(padding, x.shape[1])
+            padding = self.patch_padding(padding, time_patches)
         x = self.encoder(self.post_extract_proj(x), padding)
         return x, padding

@@ -5,10 +5,17 @@ window of 17 frames, stride 17, cross-attention in every layer), a linear projec
 width, and LLaMA/Vicuna with LoRA (r=8, alpha=32, dropout 0.1 on q_proj and v_proj).
 
 Prompt: ``USER: <Speech><SpeechHere></Speech> {instruction}\\nASSISTANT:`` with BOS first and the
-speech embeddings at ``<SpeechHere>``. The text modality puts the transcript there instead
+speech embeddings at ``<SpeechHere>``; the instruction is ``options.instruction``, by default the
+release's ASR prompt (recorded in the store). The text modality puts the transcript there instead
 (``text_template``), so the LLM reads the same sentence as tokens. LLM layers are pooled over the
 speech positions (or the transcript's tokens), never over the template; Q-Former windows that
 cover only Whisper's padding of the 30 s input are left out.
+
+As in the release: clips shorter than 1 s are padded with silence to 1 s; Whisper, BEATs, the
+Q-Former and the projection keep float32 weights and run, with the LLM (in the spec's or recipe's
+dtype), under autocast to the LLM's half precision; BEATs' fbank is computed in float32. One
+deliberate difference: BEATs marks padding per time-major patch and its outputs at padded patches
+are zeroed before the Q-Former (as when the clip runs alone), so no clip depends on its batch.
 
 Released checkpoint keys map to probekit's modules through :data:`KEY_MAP`; keys in
 :data:`IGNORED` are known and not needed; any other key is an error.
@@ -23,13 +30,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..errors import RecordingError
+from ..errors import ProbekitError, RecordingError
 from ..recorder import Recorder
-from .base import ModelLoadError, Wrapper, from_pretrained, model_dtype, pick_device
-from .beats import BEATs, BEATsConfig
+from .base import ModelLoadError, Wrapper, from_pretrained, pick_device
+from .beats import BEATs, BEATsConfig, config_from_checkpoint
 from .spec import ModelSpec
 
 WINDOW = 17
+WINDOWS = 1500 // WINDOW   # 88 windows over Whisper's 1500 frames; the last 4 frames are unused
+RELEASE_INSTRUCTION = "Recognize the speech and give me the transcription."
 PROMPT = "USER: <Speech><SpeechHere></Speech> {instruction}\nASSISTANT:"
 TEXT_PROMPT = "USER: <Speech>{text}</Speech> {instruction}\nASSISTANT:"
 
@@ -80,8 +89,11 @@ class SALMONNModel(nn.Module):
                           wave_padding: torch.Tensor) -> torch.Tensor:
         """``(B, windows, llm_width)`` speech embeddings for the LLM."""
         speech = self.ln_speech(self.whisper(mel).last_hidden_state)
-        audio, _ = self.beats(wave, wave_padding)
-        audio = self.ln_audio(audio)[:, :speech.shape[1]]
+        audio, padding = self.beats(wave, wave_padding)
+        audio = self.ln_audio(audio)
+        if padding is not None:  # what a clip alone gets: zeros after its last patch
+            audio = audio.masked_fill(padding[..., None], 0.0)
+        audio = audio[:, :speech.shape[1]]
         audio = nn.functional.pad(audio, (0, 0, 0, speech.shape[1] - audio.shape[1]))
         frames = torch.cat([speech, audio], dim=-1)
         b, t, c = frames.shape
@@ -97,10 +109,14 @@ class SALMONNModel(nn.Module):
                 attention_mask: torch.Tensor | None = None, speech: dict | None = None,
                 assemble: Any = None) -> Any:
         """One pass: speech embeddings (if ``speech`` holds mel, wave and wave_padding) handed to
-        ``assemble``, which returns the LLM's ``(inputs_embeds, attention_mask)``; then the LLM."""
-        if speech is not None:
-            inputs_embeds, attention_mask = assemble(self.speech_embeddings(**speech))
-        return self.llm(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
+        ``assemble``, which returns the LLM's ``(inputs_embeds, attention_mask)``; then the LLM.
+        Runs under autocast to the LLM's dtype when that is half precision (as the release)."""
+        dtype = self.llm.get_input_embeddings().weight.dtype
+        half = dtype in (torch.float16, torch.bfloat16)
+        with torch.autocast(self.speech_llama_proj.weight.device.type, dtype=dtype, enabled=half):
+            if speech is not None:
+                inputs_embeds, attention_mask = assemble(self.speech_embeddings(**speech))
+            return self.llm(inputs_embeds=inputs_embeds.to(dtype), attention_mask=attention_mask)
 
 
 def _lora(llm: nn.Module, options: dict[str, Any]) -> nn.Module:
@@ -113,7 +129,9 @@ def _lora(llm: nn.Module, options: dict[str, Any]) -> nn.Module:
     return get_peft_model(llm, cfg)
 
 
-def build_model(spec: ModelSpec, variant: str | None) -> tuple[SALMONNModel, Any, Any]:
+def build_model(spec: ModelSpec, variant: str | None,
+                dtype: torch.dtype = torch.float32) -> tuple[SALMONNModel, Any, Any]:
+    """The SALMONN model (LLM weights in ``dtype``, the rest in float32), tokenizer, extractor."""
     import transformers
 
     if variant == "tiny":
@@ -123,7 +141,7 @@ def build_model(spec: ModelSpec, variant: str | None) -> tuple[SALMONNModel, Any
         beats = BEATs(BEATsConfig(**tiny["beats"]))
         qcfg = transformers.Blip2QFormerConfig(**tiny["qformer"])
         llm_cfg = transformers.LlamaConfig(**tiny["llm"])
-        llm = transformers.LlamaForCausalLM(llm_cfg)
+        llm = transformers.LlamaForCausalLM(llm_cfg).to(dtype)
         from .tokenizers import ByteTokenizer
         tokenizer = ByteTokenizer(llm_cfg.vocab_size, 0, llm_cfg.eos_token_id or 2,
                                   llm_cfg.bos_token_id or 1)
@@ -139,7 +157,7 @@ def build_model(spec: ModelSpec, variant: str | None) -> tuple[SALMONNModel, Any
                                 "Whisper feature extractor")
     beats = load_beats(opts.get("beats_checkpoint", "BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt2.pt"))
     llm = from_pretrained(transformers.LlamaForCausalLM.from_pretrained, spec.checkpoint,
-                          "LLaMA/Vicuna checkpoint", torch_dtype=model_dtype(spec))
+                          "LLaMA/Vicuna checkpoint", torch_dtype=dtype)
     tokenizer = from_pretrained(transformers.AutoTokenizer.from_pretrained, spec.checkpoint,
                                 "LLaMA tokenizer", use_fast=False)
     qcfg = transformers.Blip2QFormerConfig(
@@ -165,12 +183,11 @@ def _torch_file(path: str, what: str) -> dict[str, Any]:
 def load_beats(path: str) -> BEATs:
     """BEATs from the released checkpoint (a dict with ``cfg`` and ``model``), loaded strictly."""
     ckpt = _torch_file(path, "BEATs checkpoint")
-    cfg = dict(ckpt.get("cfg", {}))
-    if "input_patch_size" in cfg:
-        cfg["patch_size"] = cfg["input_patch_size"]
-    cfg["predictor_class"] = cfg.get("predictor_class", 527) if cfg.get("finetuned_model") else None
-    fields = {f for f in BEATsConfig.__dataclass_fields__}
-    beats = BEATs(BEATsConfig(**{k: v for k, v in cfg.items() if k in fields}))
+    try:
+        cfg = config_from_checkpoint(dict(ckpt.get("cfg", {})), f"BEATs checkpoint {path}")
+    except ProbekitError as e:
+        raise ModelLoadError(str(e)) from None
+    beats = BEATs(cfg)
     beats.load_state_dict(ckpt["model"], strict=True)
     return beats
 
@@ -202,13 +219,21 @@ class SALMONN(Wrapper):
                  variant: str | None = None):
         super().__init__(model, spec, variant)
         self.tokenizer, self.extractor = tokenizer, extractor
-        self.instruction = spec.options.get("instruction", "Please transcribe the speech.")
+        self.instruction = spec.options.get("instruction", RELEASE_INSTRUCTION)
         self.span = spec.options.get("llm_span", "content")  # content | all
 
     @classmethod
-    def build(cls, spec: ModelSpec, variant: str | None = None) -> "SALMONN":
-        model, tokenizer, extractor = build_model(spec, variant)
+    def build(cls, spec: ModelSpec, variant: str | None = None,
+              dtype: torch.dtype = torch.float32) -> "SALMONN":
+        model, tokenizer, extractor = build_model(spec, variant, dtype)
         return cls(model, spec, tokenizer, extractor, variant)
+
+    @classmethod
+    def describe_inputs(cls, spec: ModelSpec) -> dict[str, Any]:
+        instruction = spec.options.get("instruction", RELEASE_INSTRUCTION)
+        return {"speech": "<s>" + PROMPT.format(instruction=instruction),
+                "text": "<s>" + TEXT_PROMPT.format(text="{text}", instruction=instruction),
+                "audio": "clips under 1 s padded with silence to 1 s"}
 
     def _ids(self, text: str, bos: bool) -> list[int]:
         from .tokenizers import ByteTokenizer
@@ -232,7 +257,8 @@ class SALMONN(Wrapper):
         speech_inputs = None
         with torch.no_grad():
             if modality == "speech":
-                waves = [np.asarray(ex["audio"], dtype=np.float32) for ex in batch]
+                waves = [_at_least_one_second(np.asarray(ex["audio"], dtype=np.float32))
+                         for ex in batch]
                 if max(len(w) for w in waves) > 30 * 16000:
                     raise RecordingError("SALMONN reads at most 30 s of audio per example")
                 feats = self.extractor(waves, sampling_rate=16000, return_tensors="pt",
@@ -240,23 +266,24 @@ class SALMONN(Wrapper):
                 frames = -(-feats["attention_mask"].sum(1) // 2)   # Whisper's stride-2 conv
                 wave = nn.utils.rnn.pad_sequence([torch.from_numpy(w) for w in waves], True)
                 padding = torch.arange(wave.shape[1])[None] >= torch.tensor([len(w) for w in waves])[:, None]
-                n_windows = frames.new_full((b,), 1500 // WINDOW)
-                lengths = {"whisper": frames, "qformer": -(-frames // WINDOW),
+                n_windows = frames.new_full((b,), WINDOWS)
+                lengths = {"whisper": frames, "qformer": (-(-frames // WINDOW)).clamp_max(WINDOWS),
                            "beats": self._beats_lengths(waves)}
                 self._set(recorder, lengths, n_windows)
                 device = self.device
-                dtype = self.model.speech_llama_proj.weight.dtype
+                dtype = self.model.speech_llama_proj.weight.dtype  # float32, as released
                 speech_inputs = {"mel": feats["input_features"].to(device, dtype),
                                  "wave": wave.to(device), "wave_padding": padding.to(device)}
                 before, after = PROMPT.format(instruction=self.instruction).split("<SpeechHere>")
                 head, tail = self._ids(before, True), self._ids(after, False)
-                n = 1500 // WINDOW
-                t = len(head) + n + len(tail)
+                t = len(head) + WINDOWS + len(tail)
                 for i in range(b):
                     spans.append((len(head), len(head) + int(lengths["qformer"][i])))
                 self._set_llm(recorder, spans, [t] * b, lengths)
 
                 def assemble(speech: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                    table = self.model.llm.get_input_embeddings().weight
+                    speech = speech.to(table.dtype)
                     embeds = torch.stack([torch.cat([self._embed(head), speech[i],
                                                      self._embed(tail)]) for i in range(b)])
                     return embeds, torch.ones(embeds.shape[:2], dtype=torch.long,
@@ -293,7 +320,7 @@ class SALMONN(Wrapper):
 
     def _beats_lengths(self, waves: Sequence[np.ndarray]) -> torch.Tensor:
         """Patches with real audio: 16-frame time patches x (128 / 16) frequency patches."""
-        frames = [max(0, (len(w) - 400) // 160 + 1) for w in waves]
+        frames = [max(0, (len(w) - 400) // 160 + 1) for w in waves]  # as BEATs.patch_padding
         per_time = self.model.beats.cfg.num_mel_bins // self.model.beats.cfg.patch_size
         return torch.tensor([max(1, f // self.model.beats.cfg.patch_size) * per_time
                              for f in frames])
@@ -323,3 +350,8 @@ class SALMONN(Wrapper):
                 "llm": "speech positions (speech) or transcript tokens (text); no template"
                 }.get(stack, "-")
 
+
+
+def _at_least_one_second(wave: np.ndarray) -> np.ndarray:
+    """The release pads clips shorter than 1 s with silence to 1 s."""
+    return wave if len(wave) >= 16000 else np.pad(wave, (0, 16000 - len(wave)))

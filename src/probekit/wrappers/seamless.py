@@ -10,6 +10,13 @@ Valid lengths: the feature extractor's stacked-frame mask for the conformer and 
 input; the model's own sub-sampling rule after the adaptor; the attention masks for text.
 ``output_hidden_states`` is not used (under transformers 5.x the speech encoder's last entry is
 the post-adaptor output and the last conformer block is missing).
+
+Inputs as the model's own generation builds them: source text ``[__src__] tokens </s>`` (no
+padding token inside an example's length), decoder input ``[</s>, __tgt__] tokens`` (the labels
+``[</s>, __tgt__] tokens </s>`` without the last token). One deliberate difference from
+transformers: the adaptor's stride-8 convolutions read zeros beyond each clip's last frame, as
+they do when the clip runs alone, instead of the padded frames of longer clips in the batch (the
+last adaptor frame of a clip would otherwise depend on its batch).
 """
 
 from __future__ import annotations
@@ -38,27 +45,37 @@ class SeamlessM4T(Wrapper):
         self.feature_extractor = feature_extractor
 
     @classmethod
-    def build(cls, spec: ModelSpec, variant: str | None = None) -> "SeamlessM4T":
-        model, tokenizer, extractor = transformers_parts(spec, variant, "SeamlessM4TFeatureExtractor")
+    def build(cls, spec: ModelSpec, variant: str | None = None,
+              dtype: torch.dtype = torch.float32) -> "SeamlessM4T":
+        model, tokenizer, extractor = transformers_parts(spec, variant,
+                                                         "SeamlessM4TFeatureExtractor", dtype)
         return cls(model, spec, tokenizer, extractor, variant)
 
     # -- inputs --------------------------------------------------------------------------------
     def _text(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, torch.Tensor]:
         if isinstance(self.tokenizer, ByteTokenizer):
             return self.tokenizer.source(texts, langs)
-        rows = [self.tokenizer(t, src_lang=lang, return_tensors="pt")["input_ids"][0]
+        # the tokenizer pads to an even length by default: never inside an example's length
+        rows = [torch.tensor(self.tokenizer(t, src_lang=lang, padding=False,
+                                            pad_to_multiple_of=None)["input_ids"])
                 for t, lang in zip(texts, langs)]
         return _pad(rows, self.tokenizer.pad_token_id)
 
     def _target(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Decoder inputs for teacher forcing: ``[start, tgt_lang, tokens]`` (labels shifted)."""
+        """Decoder inputs for teacher forcing, as generation starts: ``[</s>, __tgt__] tokens``
+        (the target-mode labels ``[</s>, __tgt__] tokens </s>`` without their last token)."""
         if isinstance(self.tokenizer, ByteTokenizer):
             return self.tokenizer.decoder_inputs(texts, langs)
         rows = []
         start = self.model.config.decoder_start_token_id
         for t, lang in zip(texts, langs):
-            labels = self.tokenizer(text_target=t, tgt_lang=lang, return_tensors="pt")["input_ids"][0]
-            rows.append(torch.cat([torch.tensor([start]), labels[:-1]]))
+            labels = list(self.tokenizer(text_target=t, tgt_lang=lang, padding=False,
+                                         pad_to_multiple_of=None)["input_ids"])
+            if labels and labels[-1] == self.tokenizer.eos_token_id:
+                labels = labels[:-1]
+            if not labels or labels[0] != start:
+                labels = [start] + labels
+            rows.append(torch.tensor(labels))
         return _pad(rows, self.tokenizer.pad_token_id)
 
     def _speech(self, audio: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
@@ -105,10 +122,40 @@ class SeamlessM4T(Wrapper):
         kwargs = {k: v.to(device) for k, v in inputs.items()}
         if "input_features" in kwargs:
             kwargs["input_features"] = kwargs["input_features"].to(next(self.model.parameters()).dtype)
-        with torch.no_grad(), _quiet(type(self.model).__module__):
+        clip_ends = (self._adaptor_reads_own_frames(lengths["adaptor_input"])
+                     if modality == "speech" else contextlib.nullcontext())
+        with torch.no_grad(), _quiet(type(self.model).__module__), clip_ends:
             self.model(**kwargs, decoder_input_ids=target["input_ids"].to(device),
                        decoder_attention_mask=target["attention_mask"].to(device))
         return lengths
+
+    @contextlib.contextmanager
+    def _adaptor_reads_own_frames(self, frames: torch.Tensor) -> Iterator[None]:
+        """Zero the input of every adaptor convolution beyond each clip's length (what the
+        convolution's own zero padding gives a clip that runs alone); hooks leave on exit."""
+        adapter = self.model.speech_encoder.adapter
+        handles = []
+        lengths = frames
+        for layer in (adapter.layers if adapter is not None else []):
+            def zero_beyond(_module, args, lengths=lengths):
+                x = args[0]  # (B, C, T)
+                keep = torch.arange(x.shape[-1], device=x.device)[None] < lengths.to(x.device)[:, None]
+                return (x * keep[:, None, :].to(x.dtype),) + tuple(args[1:])
+            handles += [layer.residual_conv.register_forward_pre_hook(zero_beyond),
+                        layer.self_attn_conv.register_forward_pre_hook(zero_beyond)]
+            mask = (torch.arange(int(lengths.max()))[None] < lengths[:, None]).long()
+            lengths = layer._compute_sub_sample_lengths_from_attention_mask(mask).long()
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    @classmethod
+    def describe_inputs(cls, spec: ModelSpec) -> dict[str, Any]:
+        return {"text_encoder": "[__src__] tokens </s>",
+                "text_decoder": "[</s> __tgt__] tokens (teacher forcing)",
+                "adaptor": "convolutions read zeros beyond each clip's end (as alone)"}
 
     def _rule(self, layer: str) -> str:
         stack = self.stack_of(layer)

@@ -25,7 +25,7 @@ import torch.nn as nn
 from ..errors import RecordingError
 from ..languages import sonar_speech_code, sonar_text_code
 from ..recorder import Recorder
-from .base import ModelLoadError, Wrapper, hub_reachable, model_dtype, pick_device
+from .base import ModelLoadError, Wrapper, hub_reachable, pick_device
 from .spec import ModelSpec
 from .tokenizers import ByteTokenizer
 
@@ -57,15 +57,17 @@ class Sonar(Wrapper):
         self.language = first
 
     @classmethod
-    def build(cls, spec: ModelSpec, variant: str | None = None) -> "Sonar":
+    def build(cls, spec: ModelSpec, variant: str | None = None,
+              dtype: torch.dtype = torch.float32) -> "Sonar":
         from fairseq2.nn import BatchLayout  # noqa: F401  (fails early without fairseq2)
 
         for lang in spec.options.get("languages", []):  # before anything loads
             sonar_speech_code(lang)
         if variant == "tiny":
             text, tokenizer = _tiny_text(spec.tiny)
-            return cls(spec, variant, text, tokenizer, lambda lang: _tiny_speech(spec.tiny, lang))
-        device, dtype = pick_device(spec.device), model_dtype(spec)
+            return cls(spec, variant, text.to(dtype), tokenizer,
+                       lambda lang: _tiny_speech(spec.tiny, lang).to(dtype))
+        device = pick_device(spec.device)
         text = _load_asset(spec.checkpoint, device, dtype)
         tokenizer = _load_tokenizer(spec.checkpoint)
         speech_name = spec.options.get("speech_checkpoint", "sonar_speech_encoder_{lang}")

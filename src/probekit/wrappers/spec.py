@@ -34,13 +34,22 @@ class ModelSpec:
     revision: str = "main"
     dtype: str = "float32"
     device: str = "auto"
-    modalities: list[str] = field(default_factory=lambda: ["text"])
+    modalities: dict[str, list[str]] = field(default_factory=lambda: {"text": []})
+    # modality -> the stacks it runs through (YAML: a list means every stack for each modality)
     processor: str | None = None      # hub id or path of the tokenizer / feature extractor
     options: dict[str, Any] = field(default_factory=dict)
     zscore: list[str] = field(default_factory=list)  # stacks analysed z-scored by default (LLMs)
     sizes: dict[str, list[int]] = field(default_factory=dict)  # stack -> [blocks, width] of the
     tiny: dict[str, Any] = field(default_factory=dict)         # released checkpoint (dry runs)
     path: str | None = None
+
+    def stacks_for(self, modality: str) -> list[str]:
+        """The stacks that ``modality`` runs through (empty if the model does not take it)."""
+        return list(self.modalities.get(modality, []))
+
+    def modalities_of(self, stack: str) -> list[str]:
+        """The modalities whose inputs run through ``stack``."""
+        return [m for m, stacks in self.modalities.items() if stack in stacks]
 
 
 def models_dir() -> Path:
@@ -97,8 +106,36 @@ def load_spec(spec: str | os.PathLike | ModelSpec, **overrides: Any) -> ModelSpe
     if not isinstance(stacks, dict) or not stacks:
         raise SpecError(f"{path}: 'stacks' maps stack names to lists of layer patterns")
     data["stacks"] = {k: [v] if isinstance(v, str) else list(v) for k, v in stacks.items()}
+    data["modalities"] = _modalities(data.get("modalities", ["text"]), data["stacks"], path)
     unknown = [z for z in data.get("zscore") or [] if z not in data["stacks"]]
     if unknown:
         raise SpecError(f"{path}: zscore names stack(s) {', '.join(unknown)} that are not in "
                         f"stacks ({', '.join(data['stacks'])})")
     return ModelSpec(**data, path=str(path))
+
+
+def _modalities(value: Any, stacks: dict[str, list[str]], path: Path) -> dict[str, list[str]]:
+    """``modalities`` as modality -> stacks: a list gives every stack to each modality; a mapping
+    names, per modality, the stacks its inputs run through."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        value = {m: list(stacks) for m in value}
+    if not isinstance(value, dict) or not value:
+        raise SpecError(f"{path}: 'modalities' is a list (speech, text) or a mapping of each "
+                        "modality to the stacks it runs through")
+    out: dict[str, list[str]] = {}
+    for modality, names in value.items():
+        if modality not in ("speech", "text"):
+            raise SpecError(f"{path}: modalities: {modality!r} is not speech or text")
+        names = [names] if isinstance(names, str) else list(names or [])
+        unknown = [n for n in names if n not in stacks]
+        if unknown or not names:
+            raise SpecError(f"{path}: modalities.{modality}: name stacks from "
+                            f"{', '.join(stacks)}; got {names}")
+        out[modality] = names
+    orphans = [s for s in stacks if not any(s in names for names in out.values())]
+    if orphans:
+        raise SpecError(f"{path}: stack(s) {', '.join(orphans)} run on no modality; add them to "
+                        f"'modalities' (e.g. modalities: {{text: [{', '.join(orphans)}]}})")
+    return out
