@@ -1,5 +1,7 @@
 """Point probekit at another model with YAML alone: a spec for Whisper through the generic
-transformers wrapper, and a recipe that runs it on the demo set (speech only).
+transformers wrapper, and a recipe that runs it on the demo set as speech and as text, with a
+cross-modal analysis of Whisper's decoder (speech: encoder + teacher-forced decoder; text: the
+same decoder tokens through the decoder alone, as WhisperForCausalLM reads them).
 
     python examples/new_model_recipe.py --out runs/whisper_demo
 
@@ -20,14 +22,19 @@ wrapper: hf                              # generic transformers wrapper: no Pyth
 checkpoint: openai/whisper-large-v2
 model_class: WhisperModel
 dtype: float16
-modalities: [speech]
+modalities:                              # the stacks each modality runs through
+  speech: [encoder, decoder]
+  text: [decoder]
 stacks:
   encoder: ["encoder.layers.*"]
   decoder: ["decoder.layers.*"]
 options:
-  input: speech
+  routes:                                # how each modality enters the model
+    speech: encoder+decoder              # audio -> encoder; decoder teacher-forced on the transcript
+    text: decoder                        # the transcript through the decoder alone
   feature_extractor: WhisperFeatureExtractor
-  decoder: true                          # teacher forcing on the transcript
+  text_format: whisper                   # <|startoftranscript|><|xx|><|transcribe|><|notimestamps|>
+  language_codes: whisper
   counts: {encoder: encoder_layers, decoder: decoder_layers}
   lengths:
     encoder: {rule: input, stride: 2, fills: false}   # 30 s padding is not valid
@@ -45,13 +52,15 @@ data:
   source: manifest
   path: {manifest}
   languages: [eng, fra, deu, spa]
-  modalities: [speech]
+  modalities: [speech, text]
 model:
   spec: {spec}
   variant: tiny
 record: {{pool: mean, dtype: float32, shard_size: 32, batch_size: 8}}
 analysis:
   n_perm: 5
+  cross_modal:
+    - [decoder, decoder]                 # the decoder on speech vs the decoder on text
   cross_lingual: [encoder, decoder]
 """
 

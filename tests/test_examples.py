@@ -46,5 +46,10 @@ def test_new_model_recipe_example(tmp_path):
     assert "done in" in out
     import pandas as pd
     sims = pd.read_csv(tmp_path / "run" / "results" / "similarities.csv")
-    assert set(sims["stack"]) == {"encoder", "decoder"} and set(sims["modality_a"]) == {"speech"}
-    assert len(sims) == (3 + 2) * 6  # layers x language pairs (4 languages)
+    lingual = sims[sims["analysis"] == "cross_lingual"]
+    assert set(lingual["stack"]) == {"encoder", "decoder"}
+    # encoder on speech (3 layers), decoder on speech and on text (2 layers each) x 6 pairs
+    assert len(lingual) == (3 + 2 + 2) * 6
+    assert set(lingual[lingual["stack"] == "encoder"]["modality_a"]) == {"speech"}
+    modal = sims[sims["analysis"] == "cross_modal"]
+    assert set(modal["stack"]) == {"decoder~decoder"} and len(modal) == 2 * 4  # layers x langs

@@ -102,8 +102,11 @@ class HFModel(Wrapper):
 
     def _lang_token_checked(self, lang: str) -> str:
         code = self._code(lang)
-        vocab = self.tokenizer.get_vocab()
-        if not any(t in vocab for t in (code, f"__{code}__", f"<|{code}|>")):
+        token = {"whisper": f"<|{code}|>", "nllb": code}.get(
+            self.text_format if self.text_format == "whisper" else
+            self.opts.get("language_codes", "iso639_1"), f"__{code}__")
+        found = self.tokenizer.convert_tokens_to_ids(token)
+        if found is None or found == self.tokenizer.unk_token_id:
             raise RecordingError(f"{self.spec.name}: the tokenizer has no language token for "
                                  f"{lang!r} (code {code!r}); the model does not support it")
         return code

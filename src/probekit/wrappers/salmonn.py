@@ -240,7 +240,9 @@ class SALMONN(Wrapper):
 
         if isinstance(self.tokenizer, ByteTokenizer):
             return ([self.tokenizer.start_id] if bos else []) + self.tokenizer.tokens(text)
-        return self.tokenizer(text, add_special_tokens=bos).input_ids
+        # as the release: BOS as its own id, each side of <SpeechHere> without special tokens
+        ids = list(self.tokenizer(text, add_special_tokens=False).input_ids)
+        return [self.tokenizer.bos_token_id] + ids if bos else ids
 
     def _embed(self, ids: list[int]) -> torch.Tensor:
         table = self.model.llm.get_input_embeddings()
