@@ -212,3 +212,18 @@ def test_a_modality_runs_only_the_stacks_its_spec_names():
     with pytest.raises(RecordingError, match="a batch holds one modality"):
         with whisper.recorder(pool="mean") as rec:
             whisper.run([examples("speech", period=1)[0], text[0]], rec)
+
+
+def test_every_fidelity_claim_names_a_test_that_exists():
+    import re
+    from pathlib import Path
+
+    from probekit.wrappers import _registry
+
+    root = Path(__file__).resolve().parent.parent
+    for name, wrapper in _registry().items():
+        claims = " ".join(wrapper.FIDELITY)
+        cited = re.findall(r"(tests/[\w/]+\.py)::(\w+)", claims)
+        assert cited, name
+        for path, test in cited:
+            assert f"def {test}(" in (root / path).read_text(), (name, path, test)

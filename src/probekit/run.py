@@ -286,6 +286,9 @@ def dry_run(recipe: Recipe) -> list[str]:
                 downloads.append(f"weights {name} ({origin})")
         for origin, names in by_origin.items():
             print(f"weights ({origin}): {', '.join(names)}")
+    from .wrappers import fidelity
+    for line in fidelity(spec):
+        print(f"fidelity ({spec.wrapper}): {line}")
     if per_example:
         n = len(examples) or 1000 * len(d.languages) * len(d.modalities)
         tokens = " per token" if r.pool == "none" else ""

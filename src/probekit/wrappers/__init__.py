@@ -51,5 +51,11 @@ def describe_inputs(spec: ModelSpec) -> dict[str, Any]:
     return wrapper.describe_inputs(spec) if wrapper else {}
 
 
-__all__ = ["describe_inputs", "ModelLoadError", "ModelSpec", "SpecError", "Wrapper", "available_specs",
+def fidelity(spec: ModelSpec) -> tuple[str, ...]:
+    """What is known to match ``spec``'s original implementation, and which test shows it."""
+    wrapper = _registry().get(spec.wrapper)
+    return wrapper.FIDELITY if wrapper else ()
+
+
+__all__ = ["describe_inputs", "fidelity", "ModelLoadError", "ModelSpec", "SpecError", "Wrapper", "available_specs",
            "load_model", "load_spec"]

@@ -92,12 +92,21 @@ def pick_device(device: str) -> torch.device:
 class Wrapper:
     """A model plus what probekit needs to record it.
 
+    ``FIDELITY`` says what is known to match the original implementation, to what tolerance, and
+    which test shows it (shown by dry runs and in the README).
+
     Attributes:
         model: the torch module (eval mode, no gradients).
         spec: the :class:`ModelSpec` it was built from.
         stacks: stack name -> block names in depth order.
         modalities: the input modalities it accepts.
     """
+
+    FIDELITY: tuple[str, ...] = ()
+    BATCH_INDEPENDENT = ("every recorded layer of an example equals the example run alone, within "
+                         "1e-4 of its largest value, in padded batches of longer and shorter "
+                         "inputs (tests/test_fidelity.py::test_every_layer_of_every_spec_is_the_"
+                         "same_alone_and_in_a_padded_batch)")
 
     def __init__(self, model: nn.Module, spec: ModelSpec, variant: str | None = None):
         self.model = model.eval()

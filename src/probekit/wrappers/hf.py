@@ -63,6 +63,16 @@ def routes_of(spec: ModelSpec) -> dict[str, str]:
 
 
 class HFModel(Wrapper):
+    FIDELITY = (
+        "transformers' classes and weights; decoder inputs framed as the model's generate "
+        "(whisper: <|startoftranscript|><|xx|><|transcribe|><|notimestamps|>; translation: "
+        "decoder start then target language), exact ids (tests/test_tokens.py::"
+        "test_whisper_decoder_input_is_generates_prefix_then_the_text, tests/test_tokens.py::"
+        "test_translation_models_get_language_codes_and_a_shifted_target)",
+        Wrapper.BATCH_INDEPENDENT,
+        "Whisper from a CTranslate2 (faster-whisper) checkpoint: logits equal the original "
+        "transformers model's (tests/test_ct2_whisper.py::test_logits_match_the_original); real "
+        "Whisper base transcribes the demo's English clips (make check-real)")
     def __init__(self, model, spec: ModelSpec, tokenizer, extractor, variant: str | None = None):
         self.routes = routes_of(spec)
         super().__init__(model, spec, variant)

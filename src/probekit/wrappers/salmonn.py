@@ -215,6 +215,18 @@ def load_salmonn_checkpoint(model: SALMONNModel, path: str | dict[str, Any]) -> 
 
 
 class SALMONN(Wrapper):
+    FIDELITY = (
+        "built in probekit from the paper and the released checkpoint's layout: every released "
+        "key is mapped or ignored (tests/test_salmonn.py::"
+        "test_every_released_salmonn_key_is_mapped_or_ignored); prompt ids built as the release "
+        "builds them (tests/test_tokens.py::"
+        "test_salmonn_prompt_ids_are_built_as_the_release_builds_them)",
+        Wrapper.BATCH_INDEPENDENT,
+        "half precision as the release (LLM in float16/bfloat16, encoders float32 under "
+        "autocast) agrees with float32 within 3% (tests/test_fidelity.py::"
+        "test_salmonn_in_half_precision_runs_both_modalities_and_agrees_with_float32)",
+        "not compared numerically with the original classes (not runnable here); on purpose "
+        "unlike the release: BEATs padding per time-major patch, padded patches zeroed")
     def __init__(self, model: SALMONNModel, spec: ModelSpec, tokenizer, extractor,
                  variant: str | None = None):
         super().__init__(model, spec, variant)

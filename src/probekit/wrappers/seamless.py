@@ -38,6 +38,15 @@ from .tokenizers import ByteTokenizer
 class SeamlessM4T(Wrapper):
     """SeamlessM4T (v1 or v2 by ``model_class``), for speech and text input."""
 
+    FIDELITY = (
+        "transformers' SeamlessM4T classes and weights; source [__src__] tokens </s> and decoder "
+        "prefix [</s>, __tgt__] are the ids its generate uses, exactly (tests/test_tokens.py::"
+        "test_seamless_decoder_input_is_the_prefix_generate_uses)",
+        Wrapper.BATCH_INDEPENDENT,
+        "on purpose unlike transformers' batched output: the adaptor convolution reads zeros past "
+        "a clip's end, as the clip alone (tests/test_fidelity.py::"
+        "test_seamless_adaptor_reads_no_frame_of_a_longer_clip)")
+
     def __init__(self, model, spec: ModelSpec, tokenizer, feature_extractor,
                  variant: str | None = None):
         super().__init__(model, spec, variant)

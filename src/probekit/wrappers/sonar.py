@@ -46,6 +46,12 @@ class SonarModels(nn.Module):
 
 
 class Sonar(Wrapper):
+    FIDELITY = (
+        "sonar-space's own models, built by its factories and loaded by fairseq2; sentence "
+        "embeddings are the model's own output, exactly (tests/test_sonar.py::"
+        "test_text_embedding_is_the_models_own, tests/test_sonar.py::"
+        "test_speech_lengths_follow_frame_stacking_and_embeddings_match)",
+        Wrapper.BATCH_INDEPENDENT)
     def __init__(self, spec: ModelSpec, variant: str | None, text_encoder: nn.Module,
                  text_tokenizer: Any, load_speech: Any):
         self._load_speech = load_speech
