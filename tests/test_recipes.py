@@ -106,3 +106,31 @@ def test_yaml_syntax_error_names_the_file(tmp_path):
     with pytest.raises(ProbekitError, match="bad.yaml: not valid YAML at line 2, column 1") as e:
         load_recipe(bad)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["analysis.cross_modal=[[encoder, decoder]]", "analysis.cross_lingual=[]"],
+     None),                                            # encoder on speech, decoder on text: fine
+    (["analysis.cross_modal=[[decoder, encoder]]"],
+     "needs 'encoder' run on text, but whisper's text inputs run through decoder only"),
+    (["data.modalities=[speech]", "analysis.cross_modal=[[decoder, decoder]]"],
+     "needs 'decoder' run on text, but data.modalities has no text"),
+    (["data.modalities=[text]", "analysis.cross_modal=[]", "analysis.cross_lingual=[encoder]"],
+     "'encoder' runs on speech inputs only"),
+])
+def test_analyses_of_a_modality_the_spec_cannot_produce_are_refused(overrides, message, tmp_path):
+    recipe = tmp_path / "whisper.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "data": {"source": "manifest", "path": str(ROOT / "data/demo/manifest.tsv"),
+                 "languages": ["eng", "fra"], "modalities": ["speech", "text"]},
+        "model": {"spec": "whisper", "variant": "tiny"},
+        "analysis": {"cross_modal": [["decoder", "decoder"]], "cross_lingual": ["encoder"]}}))
+    if message is None:
+        load_recipe(str(recipe), overrides)
+        return
+    with pytest.raises(ProbekitError, match=message.replace("(", r"\(")):
+        load_recipe(str(recipe), overrides)
+    done = subprocess.run([sys.executable, "-m", "probekit.run", str(recipe), "--stage",
+                           "analyze", "--out", str(tmp_path / "out"), *overrides],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "error:" in done.stderr

@@ -37,7 +37,8 @@ class DataSection:
 @dataclass
 class ModelSection:
     spec: str = ""
-    variant: Optional[str] = None         # "tiny" for the random test model
+    variant: Optional[str] = None         # "tiny": the small random test model; "random": the
+                                          # checkpoint's architecture with random weights
     dtype: Optional[str] = None           # weights: float32 | float16 | bfloat16, on any device
                                           # (default: the spec's; float32 on a CPU)
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -183,7 +184,7 @@ CHOICES = {"data.source": ("manifest", "fleurs_local", "fleurs"),
            "record.pool": ("mean", "first", "last", "none"),
            "record.dtype": ("float32", "float16", "bfloat16"),
            "record.backend": ("hdf5", "safetensors"),
-           "model.variant": (None, "tiny"),
+           "model.variant": (None, "tiny", "random"),
            "model.dtype": (None, "float32", "float16", "bfloat16")}
 
 

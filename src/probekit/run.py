@@ -179,7 +179,7 @@ def analyze(recipe: Recipe, out: Path, quiet: bool = False) -> None:
                            langs, stack="adaptation")
         resource = {lang: a.resource.get(lang) or resource_level(lang) for lang in langs}
         tables["length_adaptation"] = length_adaptation(rows, a.adaptation_points, resource)
-    model = spec.name + ("-tiny" if recipe.model.variant == "tiny" else "")
+    model = spec.name + (f"-{recipe.model.variant}" if recipe.model.variant else "")
     for name, rows in tables.items():
         if rows:
             df = pd.DataFrame(rows)

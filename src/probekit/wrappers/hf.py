@@ -36,7 +36,7 @@ from ..languages import language_code
 from ..recorder import Recorder
 from .base import Wrapper, transformers_parts
 from .spec import ModelSpec, SpecError
-from .tokenizers import ByteTokenizer
+from .tokenizers import ByteTokenizer, pad_rows
 
 ROUTES = ("encoder", "encoder+decoder", "decoder")
 TEXT_FORMATS = ("plain", "whisper", "translation")
@@ -108,7 +108,7 @@ class HFModel(Wrapper):
             if self.text_format == "translation":
                 self.tokenizer.src_lang = self._lang_token_checked(lang)
             rows.append(list(self.tokenizer(text)["input_ids"]))
-        return _pad(rows, self.tokenizer.pad_token_id)
+        return pad_rows(rows, self.tokenizer.pad_token_id)
 
     def _lang_token_checked(self, lang: str) -> str:
         code = self._code(lang)
@@ -140,7 +140,7 @@ class HFModel(Wrapper):
     def _decoder(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, torch.Tensor]:
         if isinstance(self.tokenizer, ByteTokenizer):
             return self.tokenizer.decoder_inputs(texts, langs)
-        return _pad([self.decoder_ids(t, l) for t, l in zip(texts, langs)],
+        return pad_rows([self.decoder_ids(t, l) for t, l in zip(texts, langs)],
                     self.tokenizer.pad_token_id)
 
     # -- running -------------------------------------------------------------------------------
@@ -216,12 +216,3 @@ class HFModel(Wrapper):
                 recorder.set_lengths(lengths[stack], layers, fills=rule.get("fills", True))
         return lengths
 
-
-def _pad(rows: Sequence[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
-        mask[i, :len(r)] = 1
-    return {"input_ids": ids, "attention_mask": mask}

@@ -32,7 +32,7 @@ from ..errors import RecordingError
 from ..recorder import Recorder
 from .base import Wrapper, transformers_parts
 from .spec import ModelSpec
-from .tokenizers import ByteTokenizer
+from .tokenizers import ByteTokenizer, pad_rows
 
 
 class SeamlessM4T(Wrapper):
@@ -65,10 +65,10 @@ class SeamlessM4T(Wrapper):
         if isinstance(self.tokenizer, ByteTokenizer):
             return self.tokenizer.source(texts, langs)
         # the tokenizer pads to an even length by default: never inside an example's length
-        rows = [torch.tensor(self.tokenizer(t, src_lang=lang, padding=False,
-                                            pad_to_multiple_of=None)["input_ids"])
+        rows = [self.tokenizer(t, src_lang=lang, padding=False,
+                               pad_to_multiple_of=None)["input_ids"]
                 for t, lang in zip(texts, langs)]
-        return _pad(rows, self.tokenizer.pad_token_id)
+        return pad_rows(rows, self.tokenizer.pad_token_id)
 
     def _target(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, torch.Tensor]:
         """Decoder inputs for teacher forcing, as generation starts: ``[</s>, __tgt__] tokens``
@@ -84,8 +84,8 @@ class SeamlessM4T(Wrapper):
                 labels = labels[:-1]
             if not labels or labels[0] != start:
                 labels = [start] + labels
-            rows.append(torch.tensor(labels))
-        return _pad(rows, self.tokenizer.pad_token_id)
+            rows.append(labels)
+        return pad_rows(rows, self.tokenizer.pad_token_id)
 
     def _speech(self, audio: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
         feats = self.feature_extractor([np.asarray(a, dtype=np.float32) for a in audio],
@@ -190,13 +190,6 @@ class SeamlessM4T(Wrapper):
                 "adaptor": "adaptor sub-sampling: floor((L + 2*(k//2) - k) / s) + 1, k=s=8",
                 "text_encoder": "source token mask",
                 "text_decoder": "target token mask (teacher forcing)"}.get(self._rule(layer), "-")
-
-
-def _pad(rows: Sequence[torch.Tensor], pad_id: int) -> dict[str, torch.Tensor]:
-    ids = torch.nn.utils.rnn.pad_sequence(list(rows), batch_first=True, padding_value=pad_id)
-    lengths = torch.tensor([len(r) for r in rows])
-    mask = (torch.arange(ids.shape[1])[None] < lengths[:, None]).long()
-    return {"input_ids": ids, "attention_mask": mask}
 
 
 @contextlib.contextmanager

