@@ -161,6 +161,8 @@ def test_generation_config(original, tmp_path):
     assert g.forced_decoder_ids is None and g.is_multilingual
     assert g.alignment_heads == [[1, 0], [1, 3]]
     assert tokenizer.convert_ids_to_tokens(NO_TS + 2) == "<|0.02|>"
+    # as OpenAI's tokenizers: <|endoftext|> pads (the released tokenizer.json names no pad token)
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id == EOS
 
 
 @pytest.mark.parametrize("kind", ["json", "txt"])
@@ -173,6 +175,7 @@ def test_vocabulary_file_instead_of_tokenizer_json(original, tmp_path, kind):
     model, tokenizer, _ = load_ct2_whisper(folder)
     assert len(tokenizer) == VOCAB
     assert tokenizer.convert_tokens_to_ids("<|transcribe|>") == TRANSCRIBE
+    assert tokenizer.pad_token_id == EOS
     assert tokenizer.decode(tokenizer("hello there").input_ids, skip_special_tokens=True) == \
         "hello there"
 

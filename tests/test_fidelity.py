@@ -81,6 +81,21 @@ def test_every_layer_of_every_spec_is_the_same_alone_and_in_a_padded_batch(name)
                 assert float((got - ref).abs().max() / ref.abs().max().clamp_min(1e-6)) < 1e-4
 
 
+def assert_close_in_precision(ref, half, tolerance, period):
+    """Mean-pooled layers of ``half`` are finite and within ``tolerance`` (relative norm) of
+    ``ref``'s, for both modalities."""
+    for modality in ("speech", "text"):
+        batch = examples(modality, period=period)
+        with ref.recorder(pool="mean") as a, half.recorder(pool="mean") as b:
+            ref.run(batch, a)
+            half.run(batch, b)
+        for layer in ref.layers(ref.spec.stacks_for(modality)):
+            x, y = a[layer].double(), b[layer].double()
+            assert torch.isfinite(y).all(), (modality, layer)
+            rel = float((x - y).norm() / x.norm())
+            assert rel < tolerance, (modality, layer, rel)
+
+
 # -- SALMONN -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def salmonn():
@@ -129,17 +144,7 @@ def test_salmonn_in_half_precision_runs_both_modalities_and_agrees_with_float32(
     llm = half.model.llm.get_base_model()
     assert llm.model.layers[0].self_attn.q_proj.weight.dtype == getattr(torch, dtype)
     assert half.model.whisper.conv1.weight.dtype == torch.float32  # float32, as released
-    for modality in ("speech", "text"):
-        batch = examples(modality, period=4)
-        with salmonn.recorder(pool="mean") as ref, half.recorder(pool="mean") as got:
-            salmonn.run(batch, ref)
-            half.run(batch, got)
-        for layer in salmonn.layers(salmonn.spec.stacks_for(modality)):
-            a, b = ref[layer].double(), got[layer].double()
-            assert torch.isfinite(b).all(), (dtype, layer)
-            rel = float((a - b).norm() / a.norm())
-            assert rel < 0.03, (dtype, modality, layer, rel)
-
+    assert_close_in_precision(salmonn, half, tolerance=0.03, period=4)
 
 def test_beats_config_flags_are_read_or_refused():
     from probekit.wrappers.beats import RELEASED_DEFAULTS, config_from_checkpoint
@@ -182,15 +187,7 @@ def test_seamless_in_half_precision_on_cpu(dtype):
     ref = load_model("seamless_m4t_v2", variant="tiny")
     half = load_model("seamless_m4t_v2", variant="tiny", dtype=dtype)
     assert next(half.model.parameters()).dtype == getattr(torch, dtype)
-    for modality in ("speech", "text"):
-        batch = examples(modality, period=2)
-        with ref.recorder(pool="mean") as a, half.recorder(pool="mean") as b:
-            ref.run(batch, a)
-            half.run(batch, b)
-        for layer in ref.layers(ref.spec.stacks_for(modality)):
-            x, y = a[layer].double(), b[layer].double()
-            assert float((x - y).norm() / x.norm()) < 0.05, (dtype, modality, layer)
-
+    assert_close_in_precision(ref, half, tolerance=0.05, period=2)
 
 def test_recipes_take_a_model_dtype(tmp_path):
     from probekit.recipe import RecipeError, load_recipe

@@ -90,6 +90,6 @@ def test_whisper_base_recipe_with_speech_and_text(variant, tmp_path):
           f"on text, SVCCA (mean over eng, fra)\n{table.round(3)}")
     lingual = sims[sims["analysis"] == "cross_lingual"]
     print(lingual.groupby(["modality_a", "depth"])[["score", "chance"]].mean().round(3))
-    last = table.iloc[-1]
-    if variant is None:  # real weights: speech and text meet in the decoder, far above chance
-        assert last["score"] > last["chance"] + 0.1
+    # speech and text meet in the decoder far above chance at every depth (with random weights
+    # too: both read the same teacher-forced tokens; the control shows how much that explains)
+    assert (table["score"] > table["chance"] + 0.1).all()

@@ -150,6 +150,17 @@ class Wrapper:
         and set the valid lengths of every recorded stack. Returns the lengths used."""
         raise NotImplementedError
 
+    def batch_modality(self, batch: Sequence[dict[str, Any]]) -> str:
+        """The one modality of ``batch`` (an error for a mixed batch or one the model lacks)."""
+        modalities = {ex["modality"] for ex in batch}
+        if len(modalities) != 1:
+            raise RecordingError("a batch holds one modality; split speech and text examples")
+        modality = modalities.pop()
+        if modality not in self.modalities:
+            raise RecordingError(f"{self.spec.name} takes {' and '.join(self.modalities)}, "
+                                 f"not {modality}")
+        return modality
+
     def expected_blocks(self) -> dict[str, int]:
         """Blocks per stack as the architecture's config says (stacks it can tell)."""
         return {}

@@ -220,6 +220,9 @@ def _tokenizer(folder: Path, vocab_size: int) -> Any:
     timestamps = vocab_size - len(tok)
     if timestamps > 0 and tok.convert_ids_to_tokens(len(tok) - 1) == "<|notimestamps|>":
         tok.add_tokens(["<|%.2f|>" % (i * 0.02) for i in range(timestamps)], special_tokens=True)
+    for role in ("pad_token", "bos_token", "eos_token", "unk_token"):  # as OpenAI's tokenizers
+        if getattr(tok, role) is None:
+            setattr(tok, role, "<|endoftext|>")
     return tok
 
 

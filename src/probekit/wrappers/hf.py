@@ -108,7 +108,7 @@ class HFModel(Wrapper):
             if self.text_format == "translation":
                 self.tokenizer.src_lang = self._lang_token_checked(lang)
             rows.append(list(self.tokenizer(text)["input_ids"]))
-        return pad_rows(rows, self.tokenizer.pad_token_id)
+        return pad_rows(rows, self._pad_id)
 
     def _lang_token_checked(self, lang: str) -> str:
         code = self._code(lang)
@@ -140,8 +140,13 @@ class HFModel(Wrapper):
     def _decoder(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, torch.Tensor]:
         if isinstance(self.tokenizer, ByteTokenizer):
             return self.tokenizer.decoder_inputs(texts, langs)
-        return pad_rows([self.decoder_ids(t, l) for t, l in zip(texts, langs)],
-                    self.tokenizer.pad_token_id)
+        return pad_rows([self.decoder_ids(t, l) for t, l in zip(texts, langs)], self._pad_id)
+
+    @property
+    def _pad_id(self) -> int:
+        """The id that fills padded positions (masked out): pad, else end of text."""
+        tok = self.tokenizer
+        return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
 
     # -- running -------------------------------------------------------------------------------
     def expected_blocks(self) -> dict[str, int]:
@@ -160,12 +165,7 @@ class HFModel(Wrapper):
         return text + ("" if rule.get("fills", True) else "; output padded beyond it")
 
     def run(self, batch: Sequence[dict[str, Any]], recorder: Recorder) -> dict[str, torch.Tensor]:
-        modalities = {ex["modality"] for ex in batch}
-        if len(modalities) != 1:
-            raise RecordingError("a batch holds one modality; split speech and text examples")
-        modality = modalities.pop()
-        if modality not in self.routes:
-            raise RecordingError(f"{self.spec.name} takes {', '.join(self.routes)}, not {modality}")
+        modality = self.batch_modality(batch)
         route = self.routes[modality]
         inputs: dict[str, torch.Tensor] = {}
         masks: dict[str, torch.Tensor] = {}

@@ -261,10 +261,7 @@ class SALMONN(Wrapper):
         return table(torch.tensor(ids, device=table.weight.device))
 
     def run(self, batch: Sequence[dict[str, Any]], recorder: Recorder) -> dict[str, torch.Tensor]:
-        modality = {ex["modality"] for ex in batch}
-        if len(modality) != 1:
-            raise RecordingError("a batch holds one modality; split speech and text examples")
-        modality = modality.pop()
+        modality = self.batch_modality(batch)
         b = len(batch)
         rows, spans = [], []
         lengths: dict[str, torch.Tensor] = {}

@@ -28,7 +28,6 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from ..errors import RecordingError
 from ..recorder import Recorder
 from .base import Wrapper, transformers_parts
 from .spec import ModelSpec
@@ -107,12 +106,7 @@ class SeamlessM4T(Wrapper):
 
     # -- running -------------------------------------------------------------------------------
     def run(self, batch: Sequence[dict[str, Any]], recorder: Recorder) -> dict[str, torch.Tensor]:
-        modalities = {ex["modality"] for ex in batch}
-        if len(modalities) != 1:
-            raise RecordingError("a batch holds one modality; split speech and text examples")
-        modality = modalities.pop()
-        if modality not in self.modalities:
-            raise RecordingError(f"{self.spec.name} takes {self.modalities}, not {modality!r}")
+        modality = self.batch_modality(batch)
         langs = [ex["lang"] for ex in batch]
         target = self._target([ex.get("target_text", ex.get("text", "")) for ex in batch],
                               [ex.get("target_lang", ex["lang"]) for ex in batch])

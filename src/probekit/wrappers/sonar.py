@@ -106,10 +106,7 @@ class Sonar(Wrapper):
     def run(self, batch: Sequence[dict[str, Any]], recorder: Recorder) -> dict[str, torch.Tensor]:
         from fairseq2.nn import BatchLayout
 
-        modality = {ex["modality"] for ex in batch}
-        if len(modality) != 1:
-            raise RecordingError("a batch holds one modality; split speech and text examples")
-        modality = modality.pop()
+        modality = self.batch_modality(batch)
         device = self.device
         if modality == "text":
             ids = self._tokens([ex["text"] for ex in batch], [ex["lang"] for ex in batch])
