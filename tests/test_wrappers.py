@@ -153,3 +153,17 @@ def test_load_time_self_check_catches_wrong_stacks():
         load_model("seamless_m4t_v2", variant="tiny",
                    modalities={**modalities, "text": ["text_encoder"],
                                "speech": modalities["speech"]})
+
+
+def test_routes_must_cover_the_modalities_and_speech_needs_the_encoder():
+    from probekit.wrappers.hf import routes_of
+
+    spec = load_spec("whisper")
+    assert routes_of(spec) == {"speech": "encoder+decoder", "text": "decoder"}
+    with pytest.raises(SpecError, match="speech enters through the encoder"):
+        routes_of(load_spec("whisper", options={"routes": {"speech": "decoder",
+                                                           "text": "decoder"}}))
+    with pytest.raises(SpecError, match="give a route for each"):
+        routes_of(load_spec("whisper", options={"routes": {"speech": "encoder+decoder"}}))
+    with pytest.raises(SpecError, match="text_format: 'gpt' is not one of"):
+        routes_of(load_spec("whisper", options={"text_format": "gpt"}))

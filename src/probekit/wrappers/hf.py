@@ -51,7 +51,7 @@ def routes_of(spec: ModelSpec) -> dict[str, str]:
     if bad:
         raise SpecError(f"{spec.path}: options.routes: {bad} (modality speech|text -> route "
                         f"{' | '.join(ROUTES)})")
-    if routes.get("speech", "decoder") == "decoder" and "speech" in routes:
+    if routes.get("speech") == "decoder":
         raise SpecError(f"{spec.path}: options.routes.speech: speech enters through the encoder")
     if set(routes) != set(spec.modalities):
         raise SpecError(f"{spec.path}: options.routes names {', '.join(routes)} but the spec's "
