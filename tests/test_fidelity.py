@@ -146,8 +146,10 @@ def test_salmonn_in_half_precision_runs_both_modalities_and_agrees_with_float32(
     assert half.model.whisper.conv1.weight.dtype == torch.float32  # float32, as released
     assert_close_in_precision(salmonn, half, tolerance=0.03, period=4)
 
-def test_beats_config_flags_are_read_or_refused():
-    from probekit.wrappers.beats import RELEASED_DEFAULTS, config_from_checkpoint
+def test_beats_config_flags_are_read_or_refused(tmp_path):
+    from probekit.wrappers import ModelLoadError
+    from probekit.wrappers.beats import RELEASED_DEFAULTS, BEATs, config_from_checkpoint
+    from probekit.wrappers.salmonn import load_beats
 
     released = {**RELEASED_DEFAULTS, "input_patch_size": 16, "deep_norm": True,
                 "relative_position_embedding": True, "gru_rel_pos": True, "max_distance": 800,
@@ -159,6 +161,15 @@ def test_beats_config_flags_are_read_or_refused():
         config_from_checkpoint({**released, "layer_scale": 0.1})
     with pytest.raises(ProbekitError, match="layer_norm_first=True is not supported"):
         config_from_checkpoint({**released, "layer_norm_first": True})
+    # loading a checkpoint with a flag probekit does not implement fails, naming it
+    tiny = {**released, "embed_dim": 16, "encoder_layers": 1, "encoder_embed_dim": 16,
+            "encoder_ffn_embed_dim": 32, "encoder_attention_heads": 2, "conv_pos": 8,
+            "conv_pos_groups": 2, "predictor_class": 5}
+    donor = BEATs(config_from_checkpoint(tiny))
+    torch.save({"cfg": {**tiny, "layer_scale": 0.1}, "model": donor.state_dict()},
+               tmp_path / "beats.pt")
+    with pytest.raises(ModelLoadError, match="unknown cfg flag.*layer_scale"):
+        load_beats(str(tmp_path / "beats.pt"))
     without = {k: v for k, v in released.items() if k != "gru_rel_pos"}
     with pytest.raises(ProbekitError, match="gru_rel_pos=False .the released default."):
         config_from_checkpoint(without)

@@ -200,14 +200,22 @@ class BEATs(nn.Module):
         feats = [kaldi_fbank(w.cpu() * 2 ** 15, self.cfg.num_mel_bins) for w in wave.float()]
         return ((torch.stack(feats) - FBANK_MEAN) / (2 * FBANK_STD)).to(wave.device)
 
+    @property
+    def patches_per_step(self) -> int:
+        """Frequency patches per time step (128 mel bins / 16)."""
+        return self.cfg.num_mel_bins // self.cfg.patch_size
+
+    def valid_steps(self, samples: torch.Tensor) -> torch.Tensor:
+        """Time steps (of ``patch_size`` 25 ms / 10 ms frames) that ``samples`` fill entirely."""
+        frames = ((samples - 400).div(160, rounding_mode="floor") + 1).clamp_min(0)
+        return frames.div(self.cfg.patch_size, rounding_mode="floor")
+
     def patch_padding(self, padding: torch.Tensor, time_patches: int) -> torch.Tensor:
         """``(B, patches)`` padding of the time-major patch sequence from the ``(B, samples)``
         padding of right-padded waves: a time step is valid when all its frames are."""
-        samples = (~padding).sum(1)
-        frames = ((samples - 400).div(160, rounding_mode="floor") + 1).clamp_min(0)
-        steps = frames.div(self.cfg.patch_size, rounding_mode="floor")
+        steps = self.valid_steps((~padding).sum(1))
         time = torch.arange(time_patches, device=padding.device)[None] >= steps[:, None]
-        return time.repeat_interleave(self.cfg.num_mel_bins // self.cfg.patch_size, dim=1)
+        return time.repeat_interleave(self.patches_per_step, dim=1)
 
     def forward(self, wave: torch.Tensor, padding: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -131,9 +131,7 @@ class HFModel(Wrapper):
             return ids[:-1] if ids and ids[-1] == tok.eos_token_id else ids
         if self.text_format == "translation":
             tok.tgt_lang = self._lang_token_checked(lang)
-            labels = list(tok(text_target=text)["input_ids"])
-        else:
-            labels = list(tok(text_target=text)["input_ids"])
+        labels = list(tok(text_target=text)["input_ids"])
         start = self.model.config.decoder_start_token_id
         return [start] + labels[:-1]
 

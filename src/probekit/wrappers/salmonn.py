@@ -330,11 +330,10 @@ class SALMONN(Wrapper):
         lengths["llm"] = mask.sum(1)
 
     def _beats_lengths(self, waves: Sequence[np.ndarray]) -> torch.Tensor:
-        """Patches with real audio: 16-frame time patches x (128 / 16) frequency patches."""
-        frames = [max(0, (len(w) - 400) // 160 + 1) for w in waves]  # as BEATs.patch_padding
-        per_time = self.model.beats.cfg.num_mel_bins // self.model.beats.cfg.patch_size
-        return torch.tensor([max(1, f // self.model.beats.cfg.patch_size) * per_time
-                             for f in frames])
+        """Patches with real audio: the valid time steps x frequency patches per step."""
+        beats = self.model.beats
+        steps = beats.valid_steps(torch.tensor([len(w) for w in waves]))
+        return steps.clamp_min(1) * beats.patches_per_step
 
     def _set(self, recorder: Recorder, lengths: dict[str, torch.Tensor],
              n_windows: torch.Tensor) -> None:
