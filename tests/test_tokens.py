@@ -158,26 +158,27 @@ options:
 
 @pytest.mark.parametrize("family", ["nllb", "m2m100"])
 def test_translation_models_get_language_codes_and_a_shifted_target(tmp_path, family):
+    # French to English: neither is the tokenizer's default pair (English to French)
     if family == "nllb":
-        tok, codes, src, tgt = toys.nllb_tokenizer(tmp_path), "nllb", "eng_Latn", "fra_Latn"
-        src_token, tgt_token = src, tgt
+        tok, codes = toys.nllb_tokenizer(tmp_path), "nllb"
+        src_token, tgt_token = "fra_Latn", "eng_Latn"
     else:
-        tok, codes, src, tgt = toys.m2m100_tokenizer(tmp_path), "iso639_1", "en", "fr"
-        src_token, tgt_token = "__en__", "__fr__"
+        tok, codes = toys.m2m100_tokenizer(tmp_path), "iso639_1"
+        src_token, tgt_token = "__fr__", "__en__"
     wrapper, full = translation_wrapper(tmp_path, tok, codes)
-    text, target = SENTENCES["eng"][1], SENTENCES["fra"][1]
-    source = wrapper._source([text], ["eng"])["input_ids"][0].tolist()
+    text, target = SENTENCES["fra"][1], SENTENCES["eng"][1]
+    source = wrapper._source([text], ["fra"])["input_ids"][0].tolist()
     pieces = tok.convert_tokens_to_ids(tok.tokenize(text))
     assert source == [tok.convert_tokens_to_ids(src_token)] + pieces + [tok.eos_token_id]
-    decoder = wrapper.decoder_ids(target, "fra")
+    decoder = wrapper.decoder_ids(target, "eng")
     tgt_id = tok.convert_tokens_to_ids(tgt_token)
     assert decoder == ([tok.eos_token_id, tgt_id]
                        + tok.convert_tokens_to_ids(tok.tokenize(target)))
     out = full.generate(torch.tensor([source]), forced_bos_token_id=tgt_id, max_new_tokens=3,
                         do_sample=False, num_beams=1)
     assert decoder[:2] == out[0, :2].tolist()  # generate: decoder start, then the forced language
-    batch = [{"id": "a", "modality": "text", "lang": "eng", "text": text,
-              "target_lang": "fra", "target_text": target}]
+    batch = [{"id": "a", "modality": "text", "lang": "fra", "text": text,
+              "target_lang": "eng", "target_text": target}]
     with wrapper.recorder(pool="mean") as rec:
         lengths = wrapper.run(batch, rec)
     assert lengths["encoder"].tolist() == [len(source)]
