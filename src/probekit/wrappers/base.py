@@ -215,6 +215,51 @@ def probe_example(modality: str) -> dict[str, Any]:
             "audio": audio}
 
 
+def randomize_weights(module: nn.Module, seed: int) -> list[str]:
+    """Re-initialise ``module``'s parameters in place from ``seed``, keeping dtypes and devices and
+    leaving the global RNG state alone: every submodule's ``reset_parameters()`` (weight-normed
+    convolutions re-split from their reset weight), then the parameters none of them wrote to:
+    1-D weights and biases of normalisation modules to 1 and 0, the rest from N(0, 0.02).
+    Returns the names of those fallback parameters. Values depend on the device (its RNG)."""
+    from torch.nn.utils import parametrize
+    from torch.nn.utils.weight_norm import WeightNorm
+
+    before = {id(p): (p._version, p) for p in module.parameters()}  # in-place writes bump it
+    devices = sorted({p.device.index or 0 for p in module.parameters() if p.device.type == "cuda"})
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
+        torch.random.default_generator.manual_seed(seed)
+        for index in devices:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        for mod in module.modules():
+            reset = getattr(mod, "reset_parameters", None)
+            if not callable(reset):
+                continue
+            if parametrize.is_parametrized(mod):  # reset the computed tensors, write them back
+                with parametrize.cached():
+                    reset()
+                    for name in mod.parametrizations:
+                        setattr(mod, name, getattr(mod, name))
+            else:
+                reset()
+            for hook in mod._forward_pre_hooks.values():
+                if isinstance(hook, WeightNorm):  # reset_parameters wrote the computed weight
+                    weight = getattr(mod, hook.name)
+                    getattr(mod, hook.name + "_v").copy_(weight)
+                    getattr(mod, hook.name + "_g").copy_(torch.norm_except_dim(weight, 2, hook.dim))
+        fallback = []
+        for name, p in module.named_parameters():
+            if before.get(id(p), (-1,))[0] != p._version:
+                continue
+            fallback.append(name)
+            owner = module.get_submodule(name.rpartition(".")[0])
+            if p.dim() == 1 and "norm" in type(owner).__name__.lower():
+                p.fill_(0.0 if name.endswith("bias") else 1.0)
+            else:
+                nn.init.normal_(p, std=0.02)
+    return fallback
+
+
 def model_dtype(spec: ModelSpec, dtype: str | torch.dtype | None = None) -> torch.dtype:
     """The weights' dtype: ``dtype`` when given (honoured on every device, the CPU included);
     else the spec's, where half precision falls back to float32 on the CPU (slow there)."""
