@@ -94,7 +94,9 @@ def test_the_synthetic_structure_is_recovered(analysed):
 def test_tables_and_figures_are_written(analysed):
     out, _, cm, cl, la, gap = analysed
     files = write_table(table(cm + cl), out / "results" / "similarities")
-    assert files[0].read_text().splitlines()[0].startswith("analysis,stack,depth,layer_a")
+    header = files[0].read_text().splitlines()[0]
+    assert header.startswith("analysis,stack,depth,rel_depth,layer_a")
+    assert {"adjusted", "z", "ci_method", "ci_level", "flags", "row_seed"} <= set(header.split(","))
     figs = [plot_layer_curves(table(cm)), plot_language_matrix(table(cl), 3, "speech"),
             plot_adaptation_bars(table(la)), plot_modality_gap(table(gap))]
     for i, fig in enumerate(figs):

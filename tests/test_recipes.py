@@ -36,6 +36,7 @@ def test_paper_recipe_dry_run_offline_names_the_downloads(name, tmp_path):
     for weights in PAPER[name]:
         assert weights in out
     assert "estimated store size: up to" in out
+    assert "control: random_init" in out and "k=40" in out
 
 
 def test_paper_recipes_use_the_registry_languages():
@@ -45,6 +46,11 @@ def test_paper_recipes_use_the_registry_languages():
         recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml")
         assert recipe.data.languages == PAPER_LANGUAGES and recipe.data.source == "fleurs"
         assert recipe.analysis.cross_modal and recipe.analysis.cross_lingual
+        # adjusted scores need chance levels; a fixed k keeps kx + ky well under n/2 at FLEURS'
+        # ~350 sentences; the random-weights control beside every row; a second measure
+        a = recipe.analysis
+        assert a.n_perm >= 20 and a.k and 4 * a.k <= 350 // 2 and a.control == "random_init"
+        assert len(a.measures) >= 2 and a.n_boot >= 100
     rows = describe()
     assert [r["code"] for r in rows] == PAPER_LANGUAGES
     assert all(r["name"] and r["sonar_text"] and r["fleurs"] for r in rows)

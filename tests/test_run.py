@@ -39,9 +39,26 @@ def test_demo_runs_every_stage(demo_run):
     assert {"analysis", "stack", "depth", "lang_a", "lang_b", "modality_a", "modality_b",
             "score", "chance", "ci_low", "ci_high", "kx", "ky", "n", "variance"} <= set(sims)
     assert set(sims["analysis"]) == {"cross_modal", "cross_lingual"}
+    # chance-adjusted scores, the interval's method and the control beside every row
+    assert {"adjusted", "z", "score_bc", "ci_method", "ci_level", "control_score",
+            "control_adjusted", "flags", "row_seed"} <= set(sims)
+    np.testing.assert_allclose(sims["adjusted"],
+                               (sims["score"] - sims["chance"]) / (1 - sims["chance"]))
+    assert sims["control_adjusted"].notna().all() and (sims["control"] == "random_init").all()
+    assert not np.allclose(sims["score"], sims["control_score"])  # re-drawn weights
+    cm = sims[sims["analysis"] == "cross_modal"]
+    assert (cm["ci_method"] == "half-sampling x20, bias-corrected").all()
+    assert (cm["ci_level"] == 0.95).all() and cm["ci_low"].notna().all()
+    assert set(sims["measure"]) == {"svcca", "linear_cka"} and sims["row_seed"].is_unique
+    assert probekit.open_store(out / "control" / "store").complete
+    gap = pd.read_csv(out / "results" / "modality_gap.csv")
+    assert {"cross_modal", "cross_modal_raw", "cross_modal_control", "gap"} <= set(gap)
+    agreement = pd.read_csv(out / "results" / "measure_agreement.csv")
+    assert set(agreement["kind"]) == {"layer curves", "language matrices"}
     assert (out / "results" / "length_adaptation.csv").exists()
     pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert "modality_gap.png" in pngs and "length_adaptation.png" in pngs and len(pngs) >= 6
+    assert {"modality_gap.png", "length_adaptation.png", "modality_gap_linear_cka.png",
+            "measure_agreement.png"} <= set(pngs) and len(pngs) >= 12
     assert "done in" in done.stdout and "cross_modal" in done.stdout
 
 
@@ -107,6 +124,15 @@ BAD = {
     "analysis.resource={eng: medium}": "levels are 'high' or 'low'",
     "record.shard_size=1.5": "record.shard_size: expected int",
     "model.variant=huge": "model.variant: 'huge' is not one of",
+    "analysis.measures=[svcca,cka]": "unknown measure 'cka'",
+    "analysis.measure=svcca": "did you mean recipe.analysis.measures",
+    "analysis.n_perm=0": "analysis.n_perm: at least 2 permutations",
+    "analysis.n_boot=1": "analysis.n_boot: 0 (no intervals) or at least 2",
+    "analysis.ci=95": "analysis.ci: the interval's level",
+    "analysis.k=0": "analysis.k: kept directions must be at least 1",
+    "analysis.control=shuffled": "analysis.control: 'shuffled' is not one of",
+    "analysis.depth_alignment=nearest": "analysis.depth_alignment: 'nearest' is not one of",
+    "analysis.intervals=[modality_gap]": "analysis.intervals: 'modality_gap' is not one of",
 }
 
 
@@ -166,6 +192,22 @@ def test_clips_longer_than_the_model_accepts_are_skipped_with_the_reason(tmp_pat
     skipped = {s["id"]: s["reason"] for s in store.skipped}
     assert skipped and all("longer than the model accepts (2 s)" in r for r in skipped.values())
     assert all("/speech/" in i for i in skipped) and len(store) + len(skipped) == 6 * 2 * 2
+
+
+def test_too_many_directions_for_the_sentences_are_refused_unless_allowed(demo_run, tmp_path):
+    out, _ = demo_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    done = run(DEMO, "--out", copy, "--stage", "analyze", "--quiet", "analysis.k=30")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "kx=30 + ky=30 directions for n=100" in done.stderr
+    assert "analysis.allow_large_k: true" in done.stderr
+    done = run(DEMO, "--out", copy, "--stage", "analyze", "--quiet", "analysis.k=30",
+               "analysis.allow_large_k=true", "analysis.n_boot=0", "analysis.control=null",
+               "analysis.measures=[svcca]")
+    assert done.returncode == 0, done.stderr
+    sims = pd.read_csv(copy / "results" / "similarities.csv")
+    assert (sims["flags"] == "large_k").all()
 
 
 def test_zscore_follows_the_spec_per_stack_unless_the_recipe_forces_it(demo_run, tmp_path):

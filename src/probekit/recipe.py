@@ -56,13 +56,18 @@ class RecordSection:
 
 @dataclass
 class AnalysisSection:
-    measure: str = "svcca"
+    measures: list[str] = field(default_factory=lambda: ["svcca"])  # several share decompositions
     variance: float = 0.99
-    k: Optional[int] = None
+    k: Optional[int] = None               # fixed kept directions (wins over variance)
     zscore: Optional[bool] = None         # None: the spec's zscore stacks (LLMs); else all/none
-    n_perm: int = 20
-    n_boot: int = 0
-    seed: int = 0
+    n_perm: int = 20                      # permutations per row: chance level, adjusted score
+    n_boot: int = 0                       # half-samples per row for the interval (0: none)
+    ci: float = 0.95                      # the interval's level
+    intervals: list[str] = field(default_factory=lambda: ["cross_modal"])  # rows that get one
+    seed: int = 0                         # root of every row's own seed (and the control's)
+    allow_large_k: bool = False           # go on (rows flagged) when kx + ky > n / 2
+    depth_alignment: str = "same_index"   # same_index | relative (stacks of unequal depth)
+    control: Optional[str] = None         # random_init: the same recipe on random weights
     cross_modal: list[list[str]] = field(default_factory=list)   # [speech stack, text stack]
     cross_lingual: list[str] = field(default_factory=list)       # stacks
     adaptation_points: dict[str, str] = field(default_factory=dict)  # label -> speech layer
@@ -185,7 +190,10 @@ CHOICES = {"data.source": ("manifest", "fleurs_local", "fleurs"),
            "record.dtype": ("float32", "float16", "bfloat16"),
            "record.backend": ("hdf5", "safetensors"),
            "model.variant": (None, "tiny", "random"),
-           "model.dtype": (None, "float32", "float16", "bfloat16")}
+           "model.dtype": (None, "float32", "float16", "bfloat16"),
+           "analysis.depth_alignment": ("same_index", "relative"),
+           "analysis.control": (None, "random_init")}
+INTERVAL_ANALYSES = ("cross_modal", "cross_lingual")
 
 
 def check_recipe(recipe: Recipe) -> None:
@@ -238,6 +246,7 @@ def check_recipe(recipe: Recipe) -> None:
             except ProbekitError as e:
                 raise RecipeError(f"{where}: data.languages: {e}") from None
     a = recipe.analysis
+    _check_statistics(a, where)
     for pair in a.cross_modal:
         if len(pair) != 2 or any(s not in spec.stacks for s in pair):
             raise RecipeError(f"{where}: analysis.cross_modal: each entry is [speech stack, text "
@@ -273,6 +282,39 @@ def check_recipe(recipe: Recipe) -> None:
     bad = {k: v for k, v in a.resource.items() if v not in ("high", "low")}
     if bad:
         raise RecipeError(f"{where}: analysis.resource: levels are 'high' or 'low'; got {bad}")
+
+
+def _check_statistics(a: AnalysisSection, where: str) -> None:
+    from .analysis import MEASURES
+
+    bad = [m for m in a.measures if m not in MEASURES]
+    if bad or not a.measures:
+        hint = closest(bad[0], MEASURES) if bad else []
+        raise RecipeError(f"{where}: analysis.measures: "
+                          + (f"unknown measure {bad[0]!r}" + (f"; did you mean {hint[0]!r}?"
+                             if hint else "") if bad else "list at least one measure")
+                          + f" (measures: {', '.join(MEASURES)})")
+    if len(set(a.measures)) != len(a.measures):
+        raise RecipeError(f"{where}: analysis.measures: {a.measures} names a measure twice")
+    if a.k is not None and a.k < 1:
+        raise RecipeError(f"{where}: analysis.k: kept directions must be at least 1; got {a.k}")
+    if not 0 < a.variance <= 1:
+        raise RecipeError(f"{where}: analysis.variance: a fraction of variance in (0, 1]; "
+                          f"got {a.variance}")
+    if a.n_perm < 2:
+        raise RecipeError(f"{where}: analysis.n_perm: at least 2 permutations (20 or more "
+                          f"recommended): chance levels and adjusted scores need them; got "
+                          f"{a.n_perm}")
+    if a.n_boot != 0 and a.n_boot < 2:
+        raise RecipeError(f"{where}: analysis.n_boot: 0 (no intervals) or at least 2 half-samples "
+                          f"(100 or more recommended); got {a.n_boot}")
+    if not 0 < a.ci < 1:
+        raise RecipeError(f"{where}: analysis.ci: the interval's level, in (0, 1), e.g. 0.95; "
+                          f"got {a.ci}")
+    bad = [x for x in a.intervals if x not in INTERVAL_ANALYSES]
+    if bad:
+        raise RecipeError(f"{where}: analysis.intervals: {bad[0]!r} is not one of "
+                          f"{', '.join(INTERVAL_ANALYSES)}")
 
 
 def resolve_path(recipe: Recipe, value: str) -> Path:

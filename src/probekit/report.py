@@ -29,83 +29,175 @@ def _axes(title: str, xlabel: str, ylabel: str, figsize=(7.5, 4)):
     return fig, ax
 
 
+def describe(df) -> str:
+    """How the rows of ``df`` were computed, for a figure title: measure, n, k or variance rule,
+    chance permutations and the interval's method and level."""
+    if not len(df):
+        return ""
+    r = df.iloc[0]
+    parts = [str(r.get("measure", "score"))]
+    if "n" in df and np.isfinite(r.get("n", np.nan)):
+        parts.append(f"n={int(r['n'])}")
+    k, variance = r.get("k", np.nan), r.get("variance", np.nan)
+    if isinstance(k, (int, float)) and np.isfinite(k):
+        parts.append(f"k={int(k)}")
+    elif isinstance(variance, (int, float)) and np.isfinite(variance):
+        parts.append(f"{variance:g} variance")
+    if "n_perm" in df and r.get("n_perm"):
+        parts.append(f"chance: {int(r['n_perm'])} permutations")
+    method = r.get("ci_method")
+    if isinstance(method, str) and method:
+        parts.append(f"{float(r['ci_level']):.0%} CI: {method}")
+    return ", ".join(parts)
+
+
+def _score_column(df) -> tuple[str, str, str, str]:
+    """The adjusted score and its interval when the rows have a chance level, else raw."""
+    if "adjusted" in df and df["adjusted"].notna().any():
+        return "adjusted", "adjusted_ci_low", "adjusted_ci_high", "chance-adjusted "
+    return "score", "ci_low", "ci_high", ""
+
+
 def plot_layer_curves(df, title: str = "", by: str = "lang_a"):
-    """Score per depth, one line per ``by`` value, with CI bands and the chance level dashed."""
+    """Chance-adjusted score per depth, one line per ``by`` value, with interval bands; chance
+    (0 after adjustment) dotted and the random-weights control (mean over lines) dashed."""
+    col, lo, hi, kind = _score_column(df)
     measure = df["measure"].iloc[0] if "measure" in df and len(df) else "score"
-    fig, ax = _axes(title or f"{df['analysis'].iloc[0]} ({measure})", "depth (block index)",
-                    measure)
+    fig, ax = _axes(f"{title or df['analysis'].iloc[0]}\n{describe(df)}",
+                    "depth (block index)", f"{kind}{measure}", figsize=(7.5, 4.4))
+    ax.title.set_fontsize(9)
     for name, sub in df.groupby(by):
         sub = sub.sort_values("depth")
-        line, = ax.plot(sub["depth"], sub["score"], marker="o", ms=3, label=str(name))
-        if sub["ci_low"].notna().any():
-            ax.fill_between(sub["depth"], sub["ci_low"], sub["ci_high"], alpha=0.2,
-                            color=line.get_color())
-        if sub["chance"].notna().any():
-            ax.plot(sub["depth"], sub["chance"], ls="--", lw=1, color=line.get_color(),
-                    alpha=0.7)
-    ax.plot([], [], ls="--", color="grey", label="chance (permutation)")
-    ax.set_ylim(0, 1.02)
+        line, = ax.plot(sub["depth"], sub[col], marker="o", ms=3, label=str(name))
+        if lo in sub and sub[lo].notna().any():
+            ax.fill_between(sub["depth"], sub[lo], sub[hi], alpha=0.2, color=line.get_color())
+    if kind:
+        ax.axhline(0, color="k", ls=":", lw=1, label="chance (permutation)")
+    elif "chance" in df and df["chance"].notna().any():
+        chance = df.groupby("depth")["chance"].mean()
+        ax.plot(chance.index, chance.values, "k:", lw=1, label="chance (permutation)")
+    control = f"control_{col}" if col == "adjusted" else "control_score"
+    if control in df and df[control].notna().any():
+        mean = df.groupby("depth")[control].mean()
+        ax.plot(mean.index, mean.values, color="grey", ls="--", lw=2,
+                label=f"control: {df['control'].iloc[0]} (mean)")
+    ax.set_ylim(min(-0.1, float(np.nanmin(df[col])) - 0.05), 1.02)
     ax.legend(fontsize=7, ncol=2 if df[by].nunique() > 8 else 1)
     fig.tight_layout()
     return fig
 
 
 def plot_language_matrix(df, depth: int, modality: str, title: str = ""):
-    """Language-by-language heatmap of cross-lingual scores at one depth."""
+    """Language-by-language heatmap of chance-adjusted cross-lingual scores at one depth, on a
+    fixed 0..1 scale (0 = chance), cells not above chance (z < 2) marked with a dot."""
     sub = df[(df["depth"] == depth) & (df["modality_a"] == modality)]
+    col, _, _, kind = _score_column(sub)
     langs = list(dict.fromkeys([*sub["lang_a"], *sub["lang_b"]]))  # the analysis' order
     idx = {lang: i for i, lang in enumerate(langs)}
     mat = np.full((len(langs), len(langs)), np.nan)  # the diagonal (1 by definition) stays blank
+    weak = []
     for _, r in sub.iterrows():
-        mat[idx[r["lang_a"]], idx[r["lang_b"]]] = mat[idx[r["lang_b"]], idx[r["lang_a"]]] = r["score"]
-    chance = f", chance {sub['chance'].mean():.2f}" if "chance" in sub and sub["chance"].notna().any() \
-        else ""
-    fig, ax = _axes(title or f"cross-lingual {modality}, depth {depth}{chance}", "", "",
-                    figsize=(1.2 + 0.35 * len(langs), 0.8 + 0.35 * len(langs)))
+        i, j = idx[r["lang_a"]], idx[r["lang_b"]]
+        mat[i, j] = mat[j, i] = r[col]
+        if "z" in r and not r["z"] >= 2:
+            weak += [(i, j), (j, i)]
+    control = ""
+    if "control_adjusted" in sub and sub["control_adjusted"].notna().any():
+        control = f"; control mean {sub['control_adjusted'].mean():.2f}"
+    fig, ax = _axes(title or f"cross-lingual {modality}, depth {depth}: {kind}{describe(sub)}"
+                    f"{control}", "", "",
+                    figsize=(2.2 + 0.35 * len(langs), 1.4 + 0.35 * len(langs)))
+    ax.title.set_fontsize(8)
     import matplotlib
 
     cmap = matplotlib.colormaps["viridis"].copy()
     cmap.set_bad("lightgrey")
-    im = ax.imshow(np.ma.masked_invalid(mat), vmin=float(np.nanmin(mat)), vmax=float(np.nanmax(mat)),
-                   cmap=cmap)
+    vmin, vmax = (0.0, 1.0) if kind else (float(np.nanmin(mat)), float(np.nanmax(mat)))
+    im = ax.imshow(np.ma.masked_invalid(mat), vmin=vmin, vmax=vmax, cmap=cmap)
+    for i, j in weak:
+        ax.plot(j, i, "w.", ms=4)
     ax.set_xticks(range(len(langs)), langs, rotation=90, fontsize=7)
     ax.set_yticks(range(len(langs)), langs, fontsize=7)
-    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.colorbar(im, ax=ax, fraction=0.046, label=f"{kind}score (0 = chance)" if kind else "")
     fig.tight_layout()
     return fig
 
 
 def plot_adaptation_bars(df, title: str = "cross-modal similarity by resource level"):
-    """Bars per point (e.g. before / after the length adaptor), grouped by resource level."""
+    """Bars per point (e.g. before / after the length adaptor), grouped by resource level: the
+    mean chance-adjusted score over languages with its interval, the control as a black tick."""
     points = list(dict.fromkeys(df["point"]))
     levels = sorted(df["resource"].unique())
-    fig, ax = _axes(title, "", df.get("measure", ["score"])[0] if "measure" in df else "score")
+    measure = df["measure"].iloc[0] if "measure" in df else "score"
+    fig, ax = _axes(f"{title} ({measure})", "", f"chance-adjusted {measure}")
     width = 0.8 / max(len(levels), 1)
     for j, level in enumerate(levels):
         sub = df[df["resource"] == level].set_index("point").reindex(points)
         x = np.arange(len(points)) + (j - (len(levels) - 1) / 2) * width
-        err = np.vstack([sub["score"] - sub["ci_low"], sub["ci_high"] - sub["score"]])
-        ax.bar(x, sub["score"], width, yerr=np.nan_to_num(err), capsize=3, label=f"{level}-resource")
-        ax.scatter(x, sub["chance"], marker="_", s=200, color="k", zorder=3)
-    ax.scatter([], [], marker="_", s=200, color="k", label="chance")
+        err = np.vstack([sub["adjusted"] - sub["ci_low"], sub["ci_high"] - sub["adjusted"]])
+        ax.bar(x, sub["adjusted"], width, yerr=np.nan_to_num(err), capsize=3,
+               label=f"{level}-resource")
+        if "control_adjusted" in sub:
+            ax.scatter(x, sub["control_adjusted"], marker="_", s=200, color="k", zorder=3)
+    if "control_adjusted" in df and df["control_adjusted"].notna().any():
+        ax.scatter([], [], marker="_", s=200, color="k", label="random-weights control")
+    ax.axhline(0, color="k", ls=":", lw=1)
     ax.set_xticks(range(len(points)), points)
-    ax.set_ylim(0, 1.02)
+    ax.set_ylim(min(-0.1, float(np.nanmin(df["adjusted"])) - 0.05), 1.02)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
 def plot_modality_gap(df, title: str = "modality gap vs language gap"):
-    """Per depth: cross-modal (same language) vs cross-lingual (same modality) similarity."""
-    fig, ax = _axes(title, "depth (block index)", "similarity")
+    """Per depth: chance-adjusted cross-modal (same language) vs cross-lingual (same modality)
+    similarity, 95% intervals over languages, and the control's cross-modal curve."""
+    measure = df["measure"].iloc[0] if "measure" in df else "score"
+    fig, ax = _axes(f"{title} ({measure})", "depth (block index)", f"chance-adjusted {measure}")
     for stack, sub in df.groupby("stack"):
         sub = sub.sort_values("depth")
-        ax.plot(sub["depth"], sub["cross_modal"], "o-", label=f"{stack} cross-modal")
-        ax.plot(sub["depth"], sub["cross_lingual_speech"], "s--", label=f"{stack} cross-lingual speech")
-        ax.plot(sub["depth"], sub["cross_lingual_text"], "^--", label=f"{stack} cross-lingual text")
-    ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=7)
+        for col, style, label in (("cross_modal", "o-", "cross-modal (speech vs text)"),
+                                  ("cross_lingual_speech", "s--", "cross-lingual, speech"),
+                                  ("cross_lingual_text", "^--", "cross-lingual, text")):
+            if sub[col].isna().all():
+                continue
+            line, = ax.plot(sub["depth"], sub[col], style, ms=4, label=f"{stack}: {label}")
+            ax.fill_between(sub["depth"], sub[f"{col}_ci_low"], sub[f"{col}_ci_high"],
+                            alpha=0.15, color=line.get_color())
+            if col == "cross_modal" and "cross_modal_control" in sub \
+                    and sub["cross_modal_control"].notna().any():
+                ax.plot(sub["depth"], sub["cross_modal_control"], color=line.get_color(), ls=":",
+                        lw=2, label=f"{stack}: cross-modal, random-weights control")
+    ax.axhline(0, color="k", ls=":", lw=1)
+    ax.set_ylim(min(-0.1, float(np.nanmin(df[["cross_modal"]].values)) - 0.05), 1.02)
+    ax.legend(fontsize=6)
     fig.tight_layout()
+    return fig
+
+
+def plot_measure_agreement(df, title: str = "agreement between measures"):
+    """Mean Spearman correlation between measures, of layer-wise curves and of
+    language-by-language matrices (1: the measures rank layers / language pairs alike)."""
+    measures = list(dict.fromkeys([*df["measure_a"], *df["measure_b"]]))
+    kinds = list(dict.fromkeys(df["kind"]))
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3.4 * len(kinds) + 0.6, 3.4))
+    for i, kind in enumerate(kinds):
+        ax = fig.add_subplot(1, len(kinds), i + 1)
+        mat = np.eye(len(measures))
+        for _, r in df[df["kind"] == kind].iterrows():
+            a, b = measures.index(r["measure_a"]), measures.index(r["measure_b"])
+            mat[a, b] = mat[b, a] = r["spearman_mean"]
+        im = ax.imshow(mat, vmin=-1, vmax=1, cmap="RdBu_r")
+        for a in range(len(measures)):
+            for b in range(len(measures)):
+                ax.text(b, a, f"{mat[a, b]:.2f}", ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(len(measures)), measures, rotation=45, fontsize=7)
+        ax.set_yticks(range(len(measures)), measures, fontsize=7)
+        ax.set_title(f"{kind}: Spearman", fontsize=9)
+    fig.colorbar(im, ax=fig.axes, fraction=0.03)
+    fig.suptitle(title, fontsize=10)
     return fig
 
 

@@ -124,35 +124,50 @@ def stack_layers(patterns: list[str], layers: list[str]) -> list[str]:
     return [name for name in layers if any(m(name, None) for m in match)]
 
 
-def analyze(recipe: Recipe, out: Path, quiet: bool = False) -> None:
-    import pandas as pd
-    from tqdm import tqdm
+def control_recipe(recipe: Recipe) -> Recipe:
+    """The same recipe on the same architecture with random weights (the ``random_init``
+    control): variant ``random`` (the tiny variant stays tiny), weights seeded with the spec's
+    seed + ``analysis.seed`` + 1, so they differ from the tiny variant's own."""
+    import dataclasses
 
-    from .analysis import (Comparer, cross_lingual, cross_modal, length_adaptation,
-                           modality_gap, paired_views)
-    from .report import write_table
-    from .store import open_store
     from .wrappers import load_spec
 
-    store = open_store(out / "store")
-    key = recipe.section_hash("analysis", "model") + f"-{len(store)}-{store.recipe_hash}"
-    stamp = out / "results" / "analysis.hash"
-    if stamp.exists() and stamp.read_text() == key:
-        log.info("analyze: results are up to date")
-        return
+    spec = load_spec(recipe.model.spec, **recipe.model.overrides)
+    seed = int(spec.tiny.get("seed", 0)) + recipe.analysis.seed + 1
+    overrides = dict(recipe.model.overrides)
+    overrides["tiny"] = {**dict(overrides.get("tiny") or {}), "seed": seed}
+    model = dataclasses.replace(recipe.model, overrides=overrides,
+                                variant="tiny" if recipe.model.variant == "tiny" else "random")
+    return dataclasses.replace(recipe, model=model)
+
+
+def _similarities(recipe: Recipe, store: Any, intervals: bool, quiet: bool, label: str
+                  ) -> tuple[list, list, list]:
+    """Cross-modal, cross-lingual and adaptation rows of one store."""
+    from tqdm import tqdm
+
+    from .analysis import Comparer, align_depths, cross_lingual, cross_modal, paired_views
+    from .wrappers import load_spec
+
     spec = load_spec(recipe.model.spec, **recipe.model.overrides)
     a = recipe.analysis
     views = paired_views(store, recipe.data.languages, recipe.data.modalities)
-    log.info("analyze: %d sentences paired across every language and modality (%d dropped)",
-             len(views.sentences), views.dropped)
+    log.info("analyze%s: %d sentences paired across every language and modality (%d dropped)",
+             label, len(views.sentences), views.dropped)
     zscored = {layer for stack in spec.zscore for layer in
                stack_layers(spec.stacks.get(stack, []), store.layers)}
     zscore = a.zscore if a.zscore is not None else (lambda key: key[0] in zscored)
-    comparer = Comparer(views, a.measure, variance=a.variance, k=a.k, zscore=zscore,
-                        n_perm=a.n_perm, n_boot=a.n_boot, seed=a.seed)
+
+    def comparer(analysis: str) -> Comparer:
+        n_boot = a.n_boot if intervals and analysis in a.intervals else 0
+        return Comparer(views, a.measures, variance=a.variance, k=a.k, zscore=zscore,
+                        n_perm=a.n_perm, n_boot=n_boot, ci=a.ci, seed=a.seed,
+                        allow_large_k=a.allow_large_k)
+
     langs = recipe.data.languages
-    cm_pairs = [(f"{sp}~{tx}", list(zip(stack_layers(spec.stacks[sp], store.layers),
-                                        stack_layers(spec.stacks[tx], store.layers))))
+    cm_pairs = [(f"{sp}~{tx}", align_depths(stack_layers(spec.stacks[sp], store.layers),
+                                             stack_layers(spec.stacks[tx], store.layers),
+                                             a.depth_alignment, (sp, tx)))
                 for sp, tx in a.cross_modal]
     cl_layers = []
     for stack in a.cross_lingual:
@@ -161,32 +176,61 @@ def analyze(recipe: Recipe, out: Path, quiet: bool = False) -> None:
         cl_layers += [(stack, modality, layers) for modality in recipe.data.modalities
                       if modality in recorded]
     total = sum(len(p) for _, p in cm_pairs) + sum(len(ls) for *_, ls in cl_layers)
-    bar = tqdm(total=total, desc="analyze", unit="layer", disable=quiet)
-    cm, cl = [], []
+    bar = tqdm(total=total, desc=f"analyze{label}", unit="layer", disable=quiet)
+    cm, cl, adaptation = [], [], []
     for name, pairs in cm_pairs:
-        cm += cross_modal(comparer, pairs, langs, stack=name, progress=lambda: bar.update(1))
+        cm += cross_modal(comparer("cross_modal"), pairs, langs, stack=name,
+                          progress=lambda: bar.update(1))
     for stack, modality, layers in cl_layers:
-        cl += cross_lingual(comparer, layers, langs, modality, stack=stack,
+        cl += cross_lingual(comparer("cross_lingual"), layers, langs, modality, stack=stack,
                             progress=lambda: bar.update(1))
     bar.close()
-    results = out / "results"
-    tables = {"similarities": cm + cl, "modality_gap": modality_gap(cm, cl) if cm and cl else []}
     if a.adaptation_points and a.cross_modal:
-        from .languages import resource_level
         text_layer = a.adaptation_text_layer or stack_layers(
             spec.stacks[a.cross_modal[0][1]], store.layers)[-1]
-        rows = cross_modal(comparer, [(layer, text_layer) for layer in a.adaptation_points.values()],
-                           langs, stack="adaptation")
-        resource = {lang: a.resource.get(lang) or resource_level(lang) for lang in langs}
-        tables["length_adaptation"] = length_adaptation(rows, a.adaptation_points, resource)
+        adaptation = cross_modal(comparer("cross_modal"),
+                                 [(layer, text_layer) for layer in a.adaptation_points.values()],
+                                 langs, stack="adaptation")
+    return cm, cl, adaptation
+
+
+def analyze(recipe: Recipe, out: Path, quiet: bool = False) -> None:
+    import pandas as pd
+
+    from .analysis import length_adaptation, measure_agreement, modality_gap, with_control
+    from .report import write_table
+    from .store import open_store
+    from .wrappers import load_spec
+
+    a = recipe.analysis
+    store = open_store(out / "store")
+    control = open_store(out / "control" / "store") if a.control else None
+    key = recipe.section_hash("analysis", "model") + f"-{len(store)}-{store.recipe_hash}" + (
+        f"-{len(control)}-{control.recipe_hash}" if control is not None else "")
+    stamp = out / "results" / "analysis.hash"
+    if stamp.exists() and stamp.read_text() == key:
+        log.info("analyze: results are up to date")
+        return
+    spec = load_spec(recipe.model.spec, **recipe.model.overrides)
+    cm, cl, adaptation = _similarities(recipe, store, True, quiet, "")
+    if control is not None:
+        ccm, ccl, cad = _similarities(recipe, control, False, quiet, f" (control: {a.control})")
+        cm, cl = with_control(cm, ccm, a.control), with_control(cl, ccl, a.control)
+        adaptation = with_control(adaptation, cad, a.control)
+    tables = {"similarities": cm + cl, "modality_gap": modality_gap(cm, cl) if cm and cl else []}
+    if adaptation:
+        from .languages import resource_level
+        resource = {lang: a.resource.get(lang) or resource_level(lang)
+                    for lang in recipe.data.languages}
+        tables["length_adaptation"] = length_adaptation(adaptation, a.adaptation_points, resource)
+    if len(a.measures) > 1:
+        tables["measure_agreement"] = measure_agreement(cm + cl)
     model = spec.name + (f"-{recipe.model.variant}" if recipe.model.variant else "")
     for name, rows in tables.items():
         if rows:
             df = pd.DataFrame(rows)
             df.insert(1, "model", model)
-            if "measure" not in df:
-                df.insert(2, "measure", a.measure)
-            write_table(df, results / name)
+            write_table(df, out / "results" / name)
     stamp.write_text(key)
     log.info("analyze: %s", ", ".join(f"{k} {len(v)} rows" for k, v in tables.items()))
 
@@ -202,22 +246,29 @@ def report(recipe: Recipe, out: Path) -> list[Path]:
     if not sims.exists():
         raise ProbekitError(f"no results in {results}; run the analyze stage first")
     df = pd.read_csv(sims)
-    for (analysis, stack), sub in df.groupby(["analysis", "stack"]):
+    first = df["measure"].iloc[0]  # the recipe's first measure: figures without a suffix
+
+    def suffix(measure: str) -> str:
+        return "" if measure == first else f"_{measure}"
+    for (measure, analysis, stack), sub in df.groupby(["measure", "analysis", "stack"]):
+        tag = suffix(measure)
         if analysis == "cross_modal":
             written += R.save_figure(R.plot_layer_curves(sub, f"speech vs text, {stack}"),
-                                     figures / f"cross_modal_{stack.replace('~', '-')}")
+                                     figures / f"cross_modal_{stack.replace('~', '-')}{tag}")
         else:
             for modality, part in sub.groupby("modality_a"):
                 depth = int(part["depth"].max())
                 written += R.save_figure(R.plot_language_matrix(part, depth, modality),
-                                         figures / f"cross_lingual_{stack}_{modality}_last")
-    if (results / "modality_gap.csv").exists():
-        written += R.save_figure(R.plot_modality_gap(pd.read_csv(results / "modality_gap.csv")),
-                                 figures / "modality_gap")
-    if (results / "length_adaptation.csv").exists():
-        written += R.save_figure(
-            R.plot_adaptation_bars(pd.read_csv(results / "length_adaptation.csv")),
-            figures / "length_adaptation")
+                                         figures / f"cross_lingual_{stack}_{modality}_last{tag}")
+    for name, plot in (("modality_gap", R.plot_modality_gap),
+                       ("length_adaptation", R.plot_adaptation_bars)):
+        if (results / f"{name}.csv").exists():
+            table = pd.read_csv(results / f"{name}.csv")
+            for measure, sub in table.groupby("measure"):
+                written += R.save_figure(plot(sub), figures / f"{name}{suffix(measure)}")
+    if (results / "measure_agreement.csv").exists():
+        written += R.save_figure(R.plot_measure_agreement(
+            pd.read_csv(results / "measure_agreement.csv")), figures / "measure_agreement")
     return written
 
 
@@ -228,8 +279,10 @@ def summary(out: Path) -> str:
     if not sims.exists():
         return ""
     df = pd.read_csv(sims)
-    table = df.groupby(["analysis", "stack", "depth"])[["score", "chance"]].mean().unstack(0)
-    return table.round(3).to_string()
+    columns = [c for c in ("adjusted", "control_adjusted", "score", "chance") if c in df]
+    table = df.groupby(["measure", "analysis", "stack", "depth"])[columns].mean()
+    return ("mean over languages (adjusted = (score - chance) / (1 - chance); control: the same "
+            "recipe on random weights)\n" + table.round(3).to_string())
 
 
 # -- command line ------------------------------------------------------------------------------
@@ -286,6 +339,15 @@ def dry_run(recipe: Recipe) -> list[str]:
                 downloads.append(f"weights {name} ({origin})")
         for origin, names in by_origin.items():
             print(f"weights ({origin}): {', '.join(names)}")
+    a = recipe.analysis
+    print(f"analysis: {', '.join(a.measures)}, "
+          + (f"k={a.k}" if a.k else f"{a.variance:g} variance rule")
+          + f", chance from {a.n_perm} permutations per row"
+          + (f", {a.ci:.0%} half-sampling intervals ({a.n_boot} draws) on "
+             f"{', '.join(a.intervals)} rows" if a.n_boot else ", no intervals"))
+    if a.control:
+        print(f"control: {a.control}: the same recipe on {spec.name}'s architecture with random "
+              f"weights, extracted again into OUT/control/store (doubles the extraction time)")
     from .wrappers import fidelity
     for line in fidelity(spec):
         print(f"fidelity ({spec.wrapper}): {line}")
@@ -331,6 +393,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         if args.stage in ("extract", "all"):
             extract(recipe, out, args.quiet, args.overwrite)
+            if recipe.analysis.control:
+                log.info("extract: the %s control (the same recipe on random weights) into %s",
+                         recipe.analysis.control, out / "control" / "store")
+                extract(control_recipe(recipe), out / "control", args.quiet, args.overwrite)
         if args.stage in ("analyze", "all"):
             analyze(recipe, out, args.quiet)
         if args.stage in ("report", "all"):

@@ -1,18 +1,21 @@
-"""Similarity of layer representations: SVCCA and friends, chance levels, grids.
+"""Similarity of layer representations: SVCCA and friends, chance levels, intervals, grids.
 
 Analysis reads arrays (from a store or anywhere); it never imports the recorder or a model.
 """
 
-from .basis import AnalysisError, Basis, decompose
+from .basis import AnalysisError, Basis, ConstantViewError, decompose
 from .measures import (MEASURES, Similarity, linear_cka, paired_cosine, pwcca, rbf_cka,
                        retrieval_accuracy, similarity, svcca)
-from .grid import Comparer
-from .paper import cross_lingual, cross_modal, length_adaptation, modality_gap
-from .stats import bootstrap, permutation_null, svcca_bootstrap, svcca_null
+from .grid import Comparer, LargeKError
+from .paper import (align_depths, cross_lingual, cross_modal, length_adaptation,
+                    measure_agreement, modality_gap, with_control)
+from .stats import (Interval, Null, adjust, half_sampling, permutation_null, pwcca_null,
+                    row_seed, svcca_null)
 from .views import PairedViews, paired_views
 
-__all__ = ["AnalysisError", "Basis", "Comparer", "MEASURES", "PairedViews", "Similarity",
-           "bootstrap", "cross_lingual", "cross_modal", "decompose", "length_adaptation",
-           "linear_cka", "modality_gap", "paired_cosine", "paired_views", "permutation_null",
-           "pwcca", "rbf_cka", "retrieval_accuracy", "similarity", "svcca", "svcca_bootstrap",
-           "svcca_null"]
+__all__ = ["AnalysisError", "Basis", "Comparer", "align_depths", "ConstantViewError", "Interval", "LargeKError",
+           "MEASURES", "Null", "PairedViews", "Similarity", "adjust", "cross_lingual",
+           "cross_modal", "decompose", "half_sampling", "length_adaptation", "linear_cka",
+           "measure_agreement", "modality_gap", "paired_cosine", "paired_views",
+           "permutation_null", "pwcca", "pwcca_null", "rbf_cka", "retrieval_accuracy",
+           "row_seed", "similarity", "svcca", "svcca_null", "with_control"]

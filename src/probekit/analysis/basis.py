@@ -2,7 +2,9 @@
 
 The left singular vectors and singular values of the centred view come from the eigendecomposition
 of the smaller Gram matrix (``X X^T`` when n <= d, else ``X^T X``), which is about 3x faster than a
-thin SVD and agrees with a float64 SVD to ~1e-7 on the kept directions. Input whose feature scales
+thin SVD and agrees with a float64 SVD to ~1e-7 on the kept directions. Squaring loses the
+directions whose singular value is below ``sqrt(size * eps)`` of the largest (about 3e-7 in
+float64, 6e-3 in float32): those count as rounding, so the view's rank is what survives. Input whose feature scales
 span more than 1e3 in float32 (where squaring the condition number loses the small directions),
 or whose Gram matrix turns out indefinite, is decomposed by a thin SVD instead.
 """
@@ -26,6 +28,10 @@ MIN_EXAMPLES = 5
 
 class AnalysisError(ProbekitError):
     """Input that no similarity can be computed from (NaN, mismatched rows, too few examples)."""
+
+
+class ConstantViewError(AnalysisError):
+    """A view whose rows are all the same vector (a dead layer or a broken recording)."""
 
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -97,8 +103,13 @@ class Basis:
                                                         device=cum.device) - 1e-12)) + 1
 
 
-def decompose(x: torch.Tensor, zscore: bool = False, method: str = "auto") -> Basis:
-    """Decompose an ``(n, d)`` view (already a checked matrix) once."""
+def decompose(x: torch.Tensor, zscore: bool = False, method: str = "auto",
+              name: str = "view") -> Basis:
+    """Decompose an ``(n, d)`` view (already a checked matrix) once. A constant view (every
+    example the same vector: a dead layer or a broken recording) has no directions and is an
+    :class:`AnalysisError`."""
+    if is_constant(x):
+        raise ConstantViewError(constant_message(name))
     xc = centre(x, zscore)
     n, d = xc.shape
     if method == "auto":
@@ -116,13 +127,27 @@ def decompose(x: torch.Tensor, zscore: bool = False, method: str = "auto") -> Ba
     if method != "svd":
         raise AnalysisError(f"method must be 'auto', 'gram' or 'svd'; got {method!r}")
     u, s, _ = torch.linalg.svd(xc, full_matrices=False)
-    r = _rank(s)
+    r = _rank(s, max(n, d))
     return Basis(u[:, :r], s[:r], xc, "svd")
 
 
-def _rank(s: torch.Tensor) -> int:
-    tol = float(s.max()) * max(s.shape[0], 1) * torch.finfo(s.dtype).eps if len(s) else 0.0
-    return max(1, int((s > tol).sum()))
+def is_constant(x: torch.Tensor) -> bool:
+    """Every row the same (exactly: each column's max equals its min)."""
+    return bool((x.amax(dim=0) == x.amin(dim=0)).all())
+
+
+def constant_message(name: str) -> str:
+    return (f"{name} is constant (every example has the same vector, so it has no direction to "
+            "compare): a dead layer or a broken recording; check it with store.read()")
+
+
+def _rank(s: torch.Tensor, size: int, gram: bool = False) -> int:
+    """Directions above rounding: ``s > s_max * size * eps`` for an SVD (numpy's matrix_rank
+    rule). Singular values from a Gram matrix's eigenvalues carry the eigenvalues' rounding,
+    ``size * eps * s_max^2``, so there the cut is ``s > s_max * sqrt(size * eps)``."""
+    eps = torch.finfo(s.dtype).eps
+    rel = (size * eps) ** 0.5 if gram else size * eps
+    return max(1, int((s > float(s.max()) * rel).sum()))
 
 
 @functools.cache
@@ -166,7 +191,7 @@ def _gram(xc: torch.Tensor) -> Basis | None:
         warnings.warn("Gram matrix is indefinite beyond rounding; using a thin SVD", stacklevel=3)
         return None
     s = torch.sqrt(torch.clamp(w, min=0))
-    r = _rank(s)
+    r = _rank(s, max(n, d), gram=True)
     s, v = s[:r], v[:, :r]
     u = v if n <= d else (xc @ v) / s
     return Basis(u, s, xc, "gram")

@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 
-from .basis import AnalysisError, Basis, as_matrix, check_pair, decompose
+from .basis import (AnalysisError, Basis, ConstantViewError, as_matrix, check_pair,
+                    constant_message, decompose, is_constant)
 
 
 @dataclass
@@ -66,6 +67,12 @@ def _pair(x: Any, y: Any, dtype: str, device: str | None) -> tuple[torch.Tensor,
     return tx, ty
 
 
+def _not_constant(tx: torch.Tensor, ty: torch.Tensor) -> None:
+    for t, name in ((tx, "x"), (ty, "y")):
+        if is_constant(t):
+            raise ConstantViewError(constant_message(name))
+
+
 def svcca(x: Any, y: Any, variance: float = 0.99, k: int | None = None, *, zscore: bool = False,
           dtype: str = "float64", device: str | None = None) -> Similarity:
     """SVCCA of two views (numpy or torch, rows paired). See the module docstring.
@@ -73,7 +80,8 @@ def svcca(x: Any, y: Any, variance: float = 0.99, k: int | None = None, *, zscor
     ``dtype="float32"`` is faster and loses about 1e-4 absolute in the score; ``device="cuda"``
     runs on a GPU."""
     tx, ty = _pair(x, y, dtype, device)
-    out = svcca_from_bases(decompose(tx, zscore), decompose(ty, zscore), variance, k)
+    out = svcca_from_bases(decompose(tx, zscore, name="x"), decompose(ty, zscore, name="y"),
+                           variance, k)
     out.params.update(zscore=zscore, dtype=dtype)
     return out
 
@@ -100,7 +108,8 @@ def pwcca(x: Any, y: Any, variance: float = 0.99, k: int | None = None, *, zscor
     """Projection-weighted CCA (Morcos et al. 2018) on the SVCCA-reduced views, made symmetric:
     the mean of the x-weighted and y-weighted sums (both are in ``params``)."""
     tx, ty = _pair(x, y, dtype, device)
-    out = pwcca_from_bases(decompose(tx, zscore), decompose(ty, zscore), variance, k)
+    out = pwcca_from_bases(decompose(tx, zscore, name="x"), decompose(ty, zscore, name="y"),
+                           variance, k)
     out.params.update(zscore=zscore, dtype=dtype)
     return out
 
@@ -134,6 +143,7 @@ def linear_cka(x: Any, y: Any, *, debiased: bool = False, dtype: str = "float64"
     """Linear CKA (Kornblith et al. 2019); ``debiased=True`` uses the unbiased HSIC estimator
     (Song et al. 2012), which removes the upward bias at small n."""
     tx, ty = _pair(x, y, dtype, device)
+    _not_constant(tx, ty)
     tx, ty = tx - tx.mean(0), ty - ty.mean(0)
     score = _cka_from_grams(tx @ tx.T, ty @ ty.T, debiased)
     return Similarity("linear_cka", score, tx.shape[0], {"debiased": debiased, "dtype": dtype})
@@ -142,15 +152,18 @@ def linear_cka(x: Any, y: Any, *, debiased: bool = False, dtype: str = "float64"
 def rbf_cka(x: Any, y: Any, *, sigma: float = 0.8, debiased: bool = False,
             dtype: str = "float64", device: str | None = None) -> Similarity:
     """CKA with Gaussian kernels ``exp(-|a-b|^2 / (2 s^2))``, ``s = sigma * sqrt(median |a-b|^2)``
-    per view (Kornblith et al.'s bandwidth rule)."""
+    per view, the median taken over the whole n x n matrix of squared distances, zero diagonal
+    included: Kornblith et al.'s rule as their ``gram_rbf`` computes it."""
     tx, ty = _pair(x, y, dtype, device)
+    _not_constant(tx, ty)
 
     def kernel(t: torch.Tensor) -> torch.Tensor:
+        t = t - t.mean(0)  # distances do not change; the products lose less to rounding
         sq = (t * t).sum(1)
         d2 = torch.clamp(sq[:, None] + sq[None, :] - 2 * t @ t.T, min=0)
         d2.fill_diagonal_(0)
-        off = d2[~torch.eye(len(t), dtype=torch.bool, device=t.device)].sort().values
-        med = 0.5 * (off[(len(off) - 1) // 2] + off[len(off) // 2])  # numpy's median
+        flat = d2.flatten().sort().values
+        med = 0.5 * (flat[(len(flat) - 1) // 2] + flat[len(flat) // 2])  # numpy's median
         return torch.exp(-d2 / (2 * sigma ** 2 * med))
 
     score = _cka_from_grams(kernel(tx), kernel(ty), debiased)

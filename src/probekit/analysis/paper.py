@@ -1,36 +1,75 @@
-"""The four analyses of "How do Multimodal Foundation Models Encode Text and Speech?".
+"""The four analyses of "How do Multimodal Foundation Models Encode Text and Speech?", and checks.
 
-Each returns tidy rows (dicts): one per comparison, with the measure, its parameters (variance or
-k, kx, ky, n, dtype), the chance level and the confidence interval.
+Each returns tidy rows (dicts): one per comparison and measure, with the measure's parameters
+(variance or k, kx, ky, n, dtype), the chance level, the chance-adjusted score, the interval and
+its method (see :class:`probekit.analysis.Comparer`).
 
 1. cross_modal: per language and depth, speech vs text of the same sentences.
 2. cross_lingual: per modality and layer, every language vs every other.
 3. length_adaptation: cross-modal similarity at chosen points (e.g. before/after the length
    adaptor), grouped by resource level.
 4. modality_gap: per depth, same-language cross-modal vs same-modality cross-lingual similarity.
+
+Summaries across rows (3 and 4) average chance-adjusted scores, ``(s - chance) / (1 - chance)``:
+raw scores of analyses with different kept directions have different chance levels, and their
+difference would be partly a difference of chance. Raw means are kept beside them.
+Also: :func:`align_depths` pairs stacks of unequal depth explicitly; :func:`with_control` puts
+a control run's scores beside each row; :func:`measure_agreement` says whether several measures
+tell the same story.
 """
 
 from __future__ import annotations
 
+from itertools import combinations
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .basis import AnalysisError
 from .grid import Comparer
+
+ALIGNMENTS = ("same_index", "relative")
+ROW_KEY = ("analysis", "stack", "depth", "layer_a", "layer_b", "lang_a", "lang_b", "modality_a",
+           "modality_b", "measure")
+
+
+def align_depths(layers_a: Sequence[str], layers_b: Sequence[str], how: str = "same_index",
+                 names: tuple[str, str] = ("a", "b")) -> list[tuple[str, str]]:
+    """Pairs of layers at matching depth. ``same_index`` pairs block i with block i and refuses
+    stacks of unequal depth; ``relative`` walks the shorter stack and pairs its block i of m with
+    the longer stack's block ``round(i (M - 1) / (m - 1))`` (first with first, last with last)."""
+    if how not in ALIGNMENTS:
+        raise AnalysisError(f"depth alignment must be one of {', '.join(ALIGNMENTS)}; got {how!r}")
+    la, lb = list(layers_a), list(layers_b)
+    if not la or not lb:
+        raise AnalysisError(f"no recorded layers for {names[0] if not la else names[1]}")
+    if len(la) == len(lb):
+        return list(zip(la, lb))
+    if how == "same_index":
+        raise AnalysisError(
+            f"{names[0]} has {len(la)} blocks and {names[1]} has {len(lb)}: pairing them by index "
+            "would compare blocks at different relative depths and drop the deeper stack's last "
+            f"{abs(len(la) - len(lb))}. Set analysis.depth_alignment: relative to pair them by "
+            "fraction of depth")
+    short, long_, flip = (la, lb, False) if len(la) < len(lb) else (lb, la, True)
+    m, big = len(short), len(long_)
+    pairs = [(short[i], long_[round(i * (big - 1) / (m - 1)) if m > 1 else big - 1])
+             for i in range(m)]
+    return [(b, a) for a, b in pairs] if flip else pairs
 
 
 def cross_modal(comparer: Comparer, layer_pairs: Sequence[tuple[str, str]],
                 langs: Sequence[str], stack: str = "",
                 progress: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
-    """``layer_pairs[i] = (speech_layer, text_layer)`` at depth i; the same name twice for a
-    stack that both modalities run through (a shared decoder or LLM). ``progress()`` is called
-    after each depth."""
+    """``layer_pairs[i] = (speech_layer, text_layer)`` at depth i (see :func:`align_depths`); the
+    same name twice for a stack that both modalities run through (a shared decoder or LLM).
+    ``progress()`` is called after each depth."""
     rows = []
     for depth, (speech_layer, text_layer) in enumerate(layer_pairs):
         for lang in langs:
-            row = comparer.compare((speech_layer, lang, "speech"), (text_layer, lang, "text"))
-            rows.append(_tidy(row, "cross_modal", stack, depth, speech_layer, text_layer,
-                              lang, lang, "speech", "text"))
+            for row in comparer.compare((speech_layer, lang, "speech"), (text_layer, lang, "text")):
+                rows.append(_tidy(row, "cross_modal", stack, depth, len(layer_pairs),
+                                  speech_layer, text_layer, lang, lang, "speech", "text"))
         comparer.forget()
         if progress:
             progress()
@@ -49,66 +88,156 @@ def cross_lingual(comparer: Comparer, layers: Sequence[str], langs: Sequence[str
         else:
             todo = {against: [b for b in langs if b != against]}
         for a, bs in todo.items():
-            found = comparer.compare_many((layer, a, modality), [(layer, b, modality) for b in bs])
-            for b, row in zip(bs, found):
-                rows.append(_tidy(row, "cross_lingual", stack, depth, layer, layer, a, b,
-                                  modality, modality))
+            for row in comparer.compare_many((layer, a, modality),
+                                             [(layer, b, modality) for b in bs]):
+                rows.append(_tidy(row, "cross_lingual", stack, depth, len(layers), layer, layer,
+                                  a, row["b"][1], modality, modality))
         comparer.forget()
         if progress:
             progress()
     return rows
 
 
+def _mean_ci(values: Sequence[float]) -> tuple[float, float, float]:
+    """Mean over languages and a 95% interval from their spread (normal, 1.96 SEM)."""
+    v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
+    if not len(v):
+        return np.nan, np.nan, np.nan
+    mean = float(v.mean())
+    sem = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else np.nan
+    return mean, mean - 1.96 * sem, mean + 1.96 * sem
+
+
+def _mean(rows: Sequence[Mapping[str, Any]], column: str) -> float:
+    v = [float(r.get(column, np.nan)) for r in rows]
+    v = [x for x in v if np.isfinite(x)]
+    return float(np.mean(v)) if v else np.nan
+
+
 def length_adaptation(cross_modal_rows: Sequence[Mapping[str, Any]],
                       points: Mapping[str, str], resource: Mapping[str, str]
                       ) -> list[dict[str, Any]]:
-    """Mean cross-modal score per point (``label -> speech-side layer``) and resource level."""
+    """Mean chance-adjusted cross-modal score per point (``label -> speech-side layer``), measure
+    and resource level, with a 95% interval over languages; raw means beside it."""
     out = []
-    for label, layer in points.items():
-        for level in sorted(set(resource.values())):
-            scores = [r["score"] for r in cross_modal_rows
-                      if r["layer_a"] == layer and resource.get(r["lang_a"]) == level]
-            chance = [r["chance"] for r in cross_modal_rows
-                      if r["layer_a"] == layer and resource.get(r["lang_a"]) == level]
-            if not scores:
-                continue
-            sem = np.std(scores, ddof=1) / np.sqrt(len(scores)) if len(scores) > 1 else np.nan
-            out.append({"analysis": "length_adaptation", "point": label, "layer_a": layer,
-                        "resource": level, "score": float(np.mean(scores)),
-                        "ci_low": float(np.mean(scores) - 1.96 * sem),
-                        "ci_high": float(np.mean(scores) + 1.96 * sem),
-                        "chance": float(np.nanmean(chance)) if chance else np.nan,
-                        "n_langs": len(scores)})
+    measures = list(dict.fromkeys(r["measure"] for r in cross_modal_rows))
+    for measure in measures:
+        for label, layer in points.items():
+            for level in sorted(set(resource.values())):
+                here = [r for r in cross_modal_rows if r["measure"] == measure
+                        and r["layer_a"] == layer and resource.get(r["lang_a"]) == level]
+                if not here:
+                    continue
+                adjusted, lo, hi = _mean_ci([r["adjusted"] for r in here])
+                out.append({"analysis": "length_adaptation", "measure": measure, "point": label,
+                            "layer_a": layer, "resource": level, "adjusted": adjusted,
+                            "ci_low": lo, "ci_high": hi, "ci_method": "1.96 SEM over languages",
+                            "score": _mean(here, "score"), "chance": _mean(here, "chance"),
+                            "control_adjusted": _mean(here, "control_adjusted"),
+                            "n_langs": len(here)})
     return out
 
 
 def modality_gap(cross_modal_rows: Sequence[Mapping[str, Any]],
                  cross_lingual_rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per stack and depth: mean cross-modal (same language) vs mean cross-lingual (same
-    modality) score. A positive ``gap`` means languages are closer than modalities."""
+    """Per stack, depth and measure: mean chance-adjusted cross-modal (same language) vs
+    cross-lingual (same modality) score. A positive ``gap`` means languages are closer than
+    modalities. Intervals are over languages (cross-modal) and language pairs (cross-lingual)."""
     out = []
-    keys = sorted({(r["stack"], r["depth"]) for r in cross_modal_rows})
-    for stack, depth in keys:
-        here = [r for r in cross_modal_rows if (r["stack"], r["depth"]) == (stack, depth)]
+    keys = list(dict.fromkeys((r["stack"], r["depth"], r["measure"]) for r in cross_modal_rows))
+    for stack, depth, measure in sorted(keys, key=lambda k: (k[0], k[1], k[2])):
+        here = [r for r in cross_modal_rows
+                if (r["stack"], r["depth"], r["measure"]) == (stack, depth, measure)]
         layers = {"speech": here[0]["layer_a"], "text": here[0]["layer_b"]}
-        row = {"analysis": "modality_gap", "stack": stack, "depth": depth,
+        mean, lo, hi = _mean_ci([r["adjusted"] for r in here])
+        row = {"analysis": "modality_gap", "stack": stack, "depth": depth, "measure": measure,
                "layer_speech": layers["speech"], "layer_text": layers["text"],
-               "cross_modal": float(np.mean([r["score"] for r in here]))}
+               "cross_modal": mean, "cross_modal_ci_low": lo, "cross_modal_ci_high": hi,
+               "cross_modal_raw": _mean(here, "score"),
+               "cross_modal_control": _mean(here, "control_adjusted")}
+        lingual = []
         for m, layer in layers.items():
-            scores = [r["score"] for r in cross_lingual_rows
-                      if r["modality_a"] == m and r["layer_a"] == layer]
-            row[f"cross_lingual_{m}"] = float(np.mean(scores)) if scores else np.nan
-        lingual = [row["cross_lingual_speech"], row["cross_lingual_text"]]
-        row["gap"] = (float(np.nanmean(lingual)) if not np.isnan(lingual).all() else np.nan) \
-            - row["cross_modal"]
+            there = [r for r in cross_lingual_rows if r["modality_a"] == m
+                     and r["layer_a"] == layer and r["measure"] == measure]
+            mean, lo, hi = _mean_ci([r["adjusted"] for r in there])
+            row.update({f"cross_lingual_{m}": mean, f"cross_lingual_{m}_ci_low": lo,
+                        f"cross_lingual_{m}_ci_high": hi,
+                        f"cross_lingual_{m}_raw": _mean(there, "score")})
+            lingual += [r["adjusted"] for r in there]
+        row["gap"] = _mean_ci(lingual)[0] - row["cross_modal"]
+        row["score_kind"] = "chance-adjusted"
         out.append(row)
     return out
 
 
-def _tidy(row: dict[str, Any], analysis: str, stack: str, depth: int, layer_a: str,
+def with_control(rows: Sequence[Mapping[str, Any]], control_rows: Sequence[Mapping[str, Any]],
+                 label: str = "random_init") -> list[dict[str, Any]]:
+    """``rows`` with the matching control row's score, chance and adjusted score beside each
+    (``control_score``, ``control_chance``, ``control_adjusted``; NaN where none matches)."""
+    found = {tuple(r[k] for k in ROW_KEY): r for r in control_rows}
+    out = []
+    for r in rows:
+        c = found.get(tuple(r[k] for k in ROW_KEY), {})
+        out.append({**r, "control": label, "control_score": c.get("score", np.nan),
+                    "control_chance": c.get("chance", np.nan),
+                    "control_adjusted": c.get("adjusted", np.nan)})
+    return out
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation (average ranks for ties); NaN for a constant input."""
+    def ranks(v: np.ndarray) -> np.ndarray:
+        order = np.argsort(v, kind="mergesort")
+        r = np.empty(len(v))
+        r[order] = np.arange(len(v), dtype=float)
+        for value in np.unique(v):  # ties share their mean rank
+            tie = v == value
+            r[tie] = r[tie].mean()
+        return r
+    ra, rb = ranks(a), ranks(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return np.nan
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def measure_agreement(rows: Sequence[Mapping[str, Any]], column: str = "adjusted"
+                      ) -> list[dict[str, Any]]:
+    """How the measures agree: per pair of measures, Spearman's correlation of each layer-wise
+    curve (cross-modal: a language's scores over depth) and of each language-by-language
+    matrix (cross-lingual: the pairs' scores at one layer), averaged over curves or matrices."""
+    measures = list(dict.fromkeys(r["measure"] for r in rows))
+    groups = {"layer curves": (("analysis", "stack", "lang_a", "lang_b", "modality_a"), "depth"),
+              "language matrices": (("analysis", "stack", "depth", "modality_a"),
+                                    ("lang_a", "lang_b"))}
+    out = []
+    for kind, (by, within) in groups.items():
+        want = "cross_modal" if kind == "layer curves" else "cross_lingual"
+        here = [r for r in rows if r["analysis"] == want and np.isfinite(r.get(column, np.nan))]
+        curves: dict[tuple, dict[str, dict[Any, float]]] = {}
+        for r in here:
+            item = tuple(r[k] for k in within) if isinstance(within, tuple) else r[within]
+            curves.setdefault(tuple(r[k] for k in by), {}).setdefault(r["measure"], {})[item] = \
+                float(r[column])
+        for ma, mb in combinations(measures, 2):
+            rhos = []
+            for per in curves.values():
+                if ma in per and mb in per:
+                    common = sorted(set(per[ma]) & set(per[mb]), key=str)
+                    if len(common) >= 3:
+                        rhos.append(_spearman(np.array([per[ma][i] for i in common]),
+                                              np.array([per[mb][i] for i in common])))
+            rhos = [x for x in rhos if np.isfinite(x)]
+            out.append({"analysis": "measure_agreement", "kind": kind, "measure_a": ma,
+                        "measure_b": mb, "column": column, "n_items": len(rhos),
+                        "spearman_mean": float(np.mean(rhos)) if rhos else np.nan,
+                        "spearman_min": float(np.min(rhos)) if rhos else np.nan})
+    return out
+
+
+def _tidy(row: dict[str, Any], analysis: str, stack: str, depth: int, depths: int, layer_a: str,
           layer_b: str, lang_a: str, lang_b: str, mod_a: str, mod_b: str) -> dict[str, Any]:
     row = {k: v for k, v in row.items() if k not in ("a", "b")}
-    return {"analysis": analysis, "stack": stack, "depth": depth, "layer_a": layer_a,
+    return {"analysis": analysis, "stack": stack, "depth": depth,
+            "rel_depth": depth / (depths - 1) if depths > 1 else 1.0, "layer_a": layer_a,
             "layer_b": layer_b, "lang_a": lang_a, "lang_b": lang_b, "modality_a": mod_a,
             "modality_b": mod_b, **row}
-
