@@ -58,6 +58,7 @@ model:
   variant: tiny
 record: {{pool: mean, dtype: float32, shard_size: 32, batch_size: 8}}
 analysis:
+  k: 10                                  # fixed directions: 2k well under n/2 at 100 sentences
   n_perm: 5
   cross_modal:
     - [decoder, decoder]                 # the decoder on speech vs the decoder on text

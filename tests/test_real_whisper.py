@@ -68,10 +68,9 @@ def test_whisper_base_transcribes_the_english_demo():
     assert wer < 0.25
 
 
-@pytest.mark.parametrize("variant", [None, "random"])
-def test_whisper_base_recipe_with_speech_and_text(variant, tmp_path):
-    """recipes/whisper_base_demo.yaml end to end on the real weights, and on the same architecture
-    randomly initialised: the decoder on speech vs the decoder on text, per layer."""
+def test_whisper_base_recipe_with_speech_and_text(tmp_path):
+    """recipes/whisper_base_demo.yaml end to end on the real weights, with its random-weights
+    control: the decoder on speech vs the decoder on text, per layer, chance-adjusted."""
     import pandas as pd
 
     from probekit.run import main as run
@@ -81,15 +80,17 @@ def test_whisper_base_recipe_with_speech_and_text(variant, tmp_path):
     except ModelLoadError as e:
         pytest.skip(str(e))
     out = tmp_path / "run"
-    args = [str(ROOT / "recipes" / "whisper_base_demo.yaml"), "--out", str(out), "--quiet"]
-    assert run(args + ([f"model.variant={variant}"] if variant else [])) == 0
+    assert run([str(ROOT / "recipes" / "whisper_base_demo.yaml"), "--out", str(out), "--quiet"]) == 0
     sims = pd.read_csv(out / "results" / "similarities.csv")
+    columns = ["score", "chance", "adjusted", "ci_low", "ci_high", "control_score",
+               "control_adjusted"]
     modal = sims[sims["analysis"] == "cross_modal"]
-    table = modal.groupby("depth")[["score", "chance"]].mean()
-    print(f"\nWhisper base{' (random weights)' if variant else ''}: decoder on speech vs decoder "
-          f"on text, SVCCA (mean over eng, fra)\n{table.round(3)}")
+    table = modal.groupby(["measure", "depth"])[columns].mean()
+    print(f"\nWhisper base: decoder on speech vs decoder on text (mean over eng, fra), and the "
+          f"same architecture with random weights (control)\n{table.round(3)}")
     lingual = sims[sims["analysis"] == "cross_lingual"]
-    print(lingual.groupby(["modality_a", "depth"])[["score", "chance"]].mean().round(3))
-    # speech and text meet in the decoder far above chance at every depth (with random weights
-    # too: both read the same teacher-forced tokens; the control shows how much that explains)
-    assert (table["score"] > table["chance"] + 0.1).all()
+    print(lingual.groupby(["measure", "modality_a", "depth"])[columns].mean().round(3))
+    svcca = table.loc["svcca"]
+    # speech and text meet in the decoder far above chance at every depth, and so they do with
+    # random weights (both read the same teacher-forced tokens): above chance is not enough
+    assert (svcca["adjusted"] > 0.1).all() and (svcca["control_adjusted"] > 0.1).all()

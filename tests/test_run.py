@@ -17,6 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "recipes" / "demo.yaml"
 
 
+# a handful of sentences: few directions, no control (these tests are about the data)
+SMALL = ("analysis.k=2", "analysis.control=null")
+
+
 def run(*args, timeout=600):
     return subprocess.run([sys.executable, "-m", "probekit.run", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT)
@@ -158,7 +162,7 @@ def demo_with_bad_clip(tmp_path, content):
 
 def test_bad_audio_is_skipped_and_reported(tmp_path):
     recipe = demo_with_bad_clip(tmp_path, b"not audio at all")
-    done = run(recipe, "data.max_sentences=20", "--out", tmp_path / "out", "--quiet")
+    done = run(recipe, "data.max_sentences=20", *SMALL, "--out", tmp_path / "out", "--quiet")
     assert done.returncode == 0, done.stderr
     assert "skipping fra/speech/3" in done.stderr
     store = probekit.open_store(tmp_path / "out" / "store")
@@ -170,7 +174,7 @@ def test_bad_audio_is_skipped_and_reported(tmp_path):
 def test_fail_fast_stops_at_the_first_bad_clip_and_keeps_what_was_committed(tmp_path):
     recipe = demo_with_bad_clip(tmp_path, b"")
     data = tmp_path / "data"
-    args = (recipe, "data.max_sentences=20", "record.shard_size=20", "--out", tmp_path / "out",
+    args = (recipe, "data.max_sentences=20", *SMALL, "record.shard_size=20", "--out", tmp_path / "out",
             "--quiet", "--stage", "extract")
     done = run(*args, "data.fail_fast=true")
     assert done.returncode == 2 and "Traceback" not in done.stderr
@@ -184,7 +188,7 @@ def test_fail_fast_stops_at_the_first_bad_clip_and_keeps_what_was_committed(tmp_
 
 
 def test_clips_longer_than_the_model_accepts_are_skipped_with_the_reason(tmp_path):
-    done = run(DEMO, "data.max_sentences=6", "data.languages=[eng,fra]",
+    done = run(DEMO, "data.max_sentences=6", *SMALL, "data.languages=[eng,fra]",
                "model.overrides.options.max_seconds=2.0", "--out", tmp_path / "out", "--quiet",
                "--stage", "extract")
     assert done.returncode == 0, done.stderr

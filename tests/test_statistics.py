@@ -10,8 +10,8 @@ import torch
 
 from probekit.analysis import (AnalysisError, Comparer, ConstantViewError, LargeKError,
                                align_depths, decompose, half_sampling, length_adaptation,
-                               linear_cka, measure_agreement, modality_gap, pwcca, rbf_cka, svcca,
-                               with_control)
+                               linear_cka, measure_agreement, modality_gap, pwcca, rbf_cka,
+                               subsample_fraction, svcca, with_control)
 from probekit.analysis.basis import as_matrix
 
 
@@ -90,6 +90,23 @@ def test_half_sampling_redoes_the_decomposition_and_is_seeded():
     sd = np.std(iv.draws, ddof=1)
     assert abs(iv.centre - (2 * svcca(x, y, k=3).score - iv.draws.mean())) < 1e-12
     assert abs((iv.high - iv.low) / 2 - 1.959963984540054 * sd) < 1e-9
+    # m of n draws: the spread scaled by sqrt(m / (n - m)), the bias correction by m / (n - m)
+    seen.clear()
+    iv = half_sampling(measure, x, y, n_draws=6, seed=5, fraction=0.8)
+    assert seen == [120] + [96] * 6
+    s = svcca(x, y, k=3).score
+    assert abs(iv.centre - (s - (iv.draws.mean() - s) * 4)) < 1e-12
+    assert abs(iv.sd - 2 * np.std(iv.draws, ddof=1)) < 1e-12
+
+
+def test_draws_keep_the_kept_directions_under_half_their_examples():
+    assert subsample_fraction(3, 3, 100) == 0.5
+    assert subsample_fraction(20, 20, 100) == 0.8  # kx + ky = 40 <= 80 / 2
+    assert subsample_fraction(40, 40, 100) == 0.9 and subsample_fraction() == 0.5
+    pop = population(seed=18)
+    x, y = sample(pop, 100, np.random.default_rng(19))
+    (row,) = Comparer({"x": x, "y": y}.__getitem__, "svcca", k=20, n_boot=4).compare("x", "y")
+    assert row["ci_method"] == "subsampling 0.80 n x4, bias-corrected"
 
 
 def test_every_row_records_its_interval_method_and_level():

@@ -10,7 +10,7 @@ from .grid import Comparer, LargeKError
 from .paper import (align_depths, cross_lingual, cross_modal, length_adaptation,
                     measure_agreement, modality_gap, with_control)
 from .stats import (Interval, Null, adjust, half_sampling, permutation_null, pwcca_null,
-                    row_seed, svcca_null)
+                    row_seed, subsample_fraction, svcca_null)
 from .views import PairedViews, paired_views
 
 __all__ = ["AnalysisError", "Basis", "Comparer", "align_depths", "ConstantViewError", "Interval", "LargeKError",
@@ -18,4 +18,4 @@ __all__ = ["AnalysisError", "Basis", "Comparer", "align_depths", "ConstantViewEr
            "cross_modal", "decompose", "half_sampling", "length_adaptation", "linear_cka",
            "measure_agreement", "modality_gap", "paired_cosine", "paired_views",
            "permutation_null", "pwcca", "pwcca_null", "rbf_cka", "retrieval_accuracy",
-           "row_seed", "similarity", "svcca", "svcca_null", "with_control"]
+           "row_seed", "similarity", "subsample_fraction", "svcca", "svcca_null", "with_control"]

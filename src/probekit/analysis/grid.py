@@ -22,11 +22,16 @@ import torch
 from .basis import AnalysisError, Basis, ConstantViewError, as_matrix, check_pair, centre, decompose
 from .measures import MEASURES, pwcca_from_bases
 from .stats import (Null, adjust, half_sampling, permutation_null, pwcca_null, row_seed,
-                    svcca_null)
+                    subsample_fraction, svcca_null)
 
 Key = Hashable
 log = logging.getLogger("probekit.analysis")
 BASIS_MEASURES = ("svcca", "pwcca")
+
+
+def _method(draws: int, fraction: float) -> str:
+    what = "half-sampling" if fraction == 0.5 else f"subsampling {fraction:.2f} n"
+    return f"{what} x{draws}, bias-corrected"
 
 
 class LargeKError(AnalysisError):
@@ -121,7 +126,7 @@ class Comparer:
                "score_bc": np.nan, "ci_low": np.nan, "ci_high": np.nan, "ci_sd": np.nan,
                "adjusted_ci_low": np.nan, "adjusted_ci_high": np.nan,
                "ci_level": self.ci if self.n_boot else np.nan,
-               "ci_method": f"half-sampling x{self.n_boot}, bias-corrected" if self.n_boot else "",
+               "ci_method": _method(self.n_boot, 0.5) if self.n_boot else "",
                "n_perm": self.n_perm, "n_boot": self.n_boot, "seed": self.seed,
                "row_seed": row_seed(self.seed, measure, a, b), "flags": ";".join(flags)}
         if measure in BASIS_MEASURES:
@@ -141,9 +146,12 @@ class Comparer:
             row.update(chance=null.mean, chance_std=null.std)
             row["adjusted"], row["z"] = adjust(row["score"], null)
         if self.n_boot:
+            fraction = subsample_fraction(row["kx"] if row["measure"] in BASIS_MEASURES else None,
+                                          row["ky"], row["n"])
             iv = half_sampling(fn, self.array(a), self.array(b), self.n_boot, self.ci,
-                               row["row_seed"] + 1, score=row["score"])
-            row.update(score_bc=iv.centre, ci_low=iv.low, ci_high=iv.high, ci_sd=iv.sd)
+                               row["row_seed"] + 1, score=row["score"], fraction=fraction)
+            row.update(score_bc=iv.centre, ci_low=iv.low, ci_high=iv.high, ci_sd=iv.sd,
+                       ci_method=_method(self.n_boot, fraction))
             if null is not None and null.mean < 1:
                 half = (iv.high - iv.low) / 2 / (1 - null.mean)
                 row.update(adjusted_ci_low=row["adjusted"] - half,

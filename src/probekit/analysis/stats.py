@@ -5,13 +5,15 @@
   space intact, so only ``U_x^T P U_y`` is recomputed; the null is exact for the same n, d and k.
   Its mean is the chance level; ``adjust`` maps a score to ``(s - chance) / (1 - chance)`` (0 at
   chance, 1 at identity) and a z-score against the null.
-- Half-sampling interval: draw half of the examples without replacement, redo everything (centring,
-  z-scoring, decomposition, the choice of k under a variance rule, the measure) and recompute. The
-  spread of half-sample scores around their mean estimates the full-sample standard error (for a
-  smooth statistic, exactly: ``(2/n - 1/n) sigma^2 = sigma^2 / n``), and since the measures are
-  biased upwards roughly in proportion to ``1/n``, ``2 s - mean(halves)`` removes the leading bias.
-  The interval is ``2 s - mean(halves) +- z sd(halves)``. Simulated coverage with a known population
-  value: ``benchmarks/interval_coverage.py``.
+- Subsampling interval: draw ``m`` of the ``n`` examples without replacement (half of them, or
+  more when SVCCA/PWCCA keep many directions: :func:`subsample_fraction`), redo everything
+  (centring, z-scoring, decomposition, the choice of k under a variance rule, the measure) and
+  recompute. For a statistic with variance and bias both ``~ 1/n``, the draws' spread times
+  ``sqrt(m / (n - m))`` estimates the full sample's standard error (for a half, exactly the
+  spread), and ``s - (mean(draws) - s) m / (n - m)`` (for a half, ``2 s - mean(halves)``)
+  removes the leading bias. Where those premises fail (n small against d or k, a subspace that
+  the sample cannot find) the interval does not cover: ``benchmarks/interval_coverage.py``
+  measures it against a known population value.
 """
 
 from __future__ import annotations
@@ -104,22 +106,39 @@ def permutation_null(measure: Callable[[Any, Any], float], x: np.ndarray, y: np.
 
 
 def half_sampling(measure: Callable[[Any, Any], float], x: Any, y: Any, n_draws: int = 200,
-                  ci: float = 0.95, seed: int = 0, score: float | None = None) -> Interval:
-    """Bias-corrected half-sampling interval of ``measure(x, y)`` (see the module docstring).
-    ``measure`` must redo every data-dependent step itself; ``score`` is ``measure(x, y)`` when
-    already known."""
+                  ci: float = 0.95, seed: int = 0, score: float | None = None,
+                  fraction: float = 0.5) -> Interval:
+    """Bias-corrected subsampling interval of ``measure(x, y)`` (see the module docstring):
+    ``m = fraction * n`` examples without replacement per draw (0.5: half-sampling). For a
+    statistic with variance ``~ 1/n`` and bias ``~ 1/n``, the draws' spread times
+    ``sqrt(m / (n - m))`` estimates the full sample's standard error, and
+    ``s - (mean(draws) - s) m / (n - m)`` removes the leading bias. ``measure`` must redo every
+    data-dependent step itself; ``score`` is ``measure(x, y)`` when already known."""
     n = len(x)
-    if n_draws < 2:
-        raise ValueError(f"half-sampling needs at least 2 draws; got {n_draws}")
+    m = int(round(fraction * n))
+    if n_draws < 2 or not 1 < m < n:
+        raise ValueError(f"subsampling needs at least 2 draws of 2 to n-1 examples; got "
+                         f"{n_draws} draws of {m} of {n}")
     rng = np.random.default_rng(seed)
     s = float(measure(x, y)) if score is None else float(score)
     draws = np.empty(n_draws)
     for i in range(n_draws):
-        idx = np.sort(rng.choice(n, n // 2, replace=False))
+        idx = np.sort(rng.choice(n, m, replace=False))
         draws[i] = float(measure(x[idx], y[idx]))
-    centre, sd = 2 * s - float(draws.mean()), float(draws.std(ddof=1))
+    ratio = m / (n - m)
+    centre = s - (float(draws.mean()) - s) * ratio
+    sd = float(draws.std(ddof=1)) * ratio ** 0.5
     z = NormalDist().inv_cdf(0.5 + ci / 2)
     return Interval(centre - z * sd, centre + z * sd, centre, sd, ci, draws)
+
+
+def subsample_fraction(kx: int | None = None, ky: int | None = None, n: int = 0) -> float:
+    """The share of examples in each draw: a half, or more when the kept directions need it, so
+    that a draw keeps ``kx + ky <= m / 2`` like the full sample (at most 0.9: the bias correction
+    multiplies by ``m / (n - m)``)."""
+    if not kx or not ky or not n:
+        return 0.5
+    return float(min(0.9, max(0.5, 2 * (kx + ky) / n)))
 
 
 def adjust(score: float, null: Null) -> tuple[float, float]:
