@@ -104,8 +104,8 @@ def plot_language_matrix(df, depth: int, modality: str, title: str = ""):
     control = ""
     if "control_adjusted" in sub and sub["control_adjusted"].notna().any():
         control = f"; control mean {sub['control_adjusted'].mean():.2f}"
-    fig, ax = _axes(title or f"cross-lingual {modality}, depth {depth}: {kind}{describe(sub)}"
-                    f"{control}", "", "",
+    fig, ax = _axes(title or f"cross-lingual {modality}, depth {depth}: {kind}score\n"
+                    f"{describe(sub)}{control}\n(dot: not above chance, z < 2)", "", "",
                     figsize=(2.2 + 0.35 * len(langs), 1.4 + 0.35 * len(langs)))
     ax.title.set_fontsize(8)
     import matplotlib
@@ -125,7 +125,7 @@ def plot_language_matrix(df, depth: int, modality: str, title: str = ""):
 
 def plot_adaptation_bars(df, title: str = "cross-modal similarity by resource level"):
     """Bars per point (e.g. before / after the length adaptor), grouped by resource level: the
-    mean chance-adjusted score over languages with its interval, the control as a black tick."""
+    mean chance-adjusted score over languages with its interval, the control as a grey diamond."""
     points = list(dict.fromkeys(df["point"]))
     levels = sorted(df["resource"].unique())
     measure = df["measure"].iloc[0] if "measure" in df else "score"
@@ -138,9 +138,9 @@ def plot_adaptation_bars(df, title: str = "cross-modal similarity by resource le
         ax.bar(x, sub["adjusted"], width, yerr=np.nan_to_num(err), capsize=3,
                label=f"{level}-resource")
         if "control_adjusted" in sub:
-            ax.scatter(x, sub["control_adjusted"], marker="_", s=200, color="k", zorder=3)
+            ax.scatter(x, sub["control_adjusted"], marker="D", s=30, color="0.3", zorder=3)
     if "control_adjusted" in df and df["control_adjusted"].notna().any():
-        ax.scatter([], [], marker="_", s=200, color="k", label="random-weights control")
+        ax.scatter([], [], marker="D", s=30, color="0.3", label="random-weights control")
     ax.axhline(0, color="k", ls=":", lw=1)
     ax.set_xticks(range(len(points)), points)
     ax.set_ylim(min(-0.1, float(np.nanmin(df["adjusted"])) - 0.05), 1.02)
@@ -182,7 +182,7 @@ def plot_measure_agreement(df, title: str = "agreement between measures"):
     kinds = list(dict.fromkeys(df["kind"]))
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(3.4 * len(kinds) + 0.6, 3.4))
+    fig = Figure(figsize=(4.2 * len(kinds) + 0.8, 3.8))
     for i, kind in enumerate(kinds):
         ax = fig.add_subplot(1, len(kinds), i + 1)
         mat = np.eye(len(measures))
@@ -196,6 +196,7 @@ def plot_measure_agreement(df, title: str = "agreement between measures"):
         ax.set_xticks(range(len(measures)), measures, rotation=45, fontsize=7)
         ax.set_yticks(range(len(measures)), measures, fontsize=7)
         ax.set_title(f"{kind}: Spearman", fontsize=9)
+    fig.subplots_adjust(left=0.12, wspace=0.45, bottom=0.2)
     fig.colorbar(im, ax=fig.axes, fraction=0.03)
     fig.suptitle(title, fontsize=10)
     return fig
