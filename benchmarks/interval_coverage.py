@@ -4,10 +4,11 @@ What it measures
     For SVCCA (fixed k = 20, fixed k = 10, variance rule 0.99), linear CKA and PWCCA (k = 20) and
     for n in (100, 250, 1000), R replications of: draw a fresh sample of n paired examples from a
     Gaussian model whose population similarity is known in closed form, compute
-    ``probekit.analysis.stats.half_sampling`` (95%, bias-corrected: centre ``2 s - mean(halves)``,
-    interval ``centre +- z sd(halves)``; every half redoes centring, decomposition, choice of k and
-    the measure), and record whether the population value lies inside the interval, the width, the
-    bias of the raw score ``s`` and of the corrected centre. Prints a table (and writes it as CSV):
+    ``probekit.analysis.stats.half_sampling`` (95%, bias-corrected: draws of ``m`` of the ``n``
+    examples, centre ``s - (mean(draws) - s) m / (n - m)`` (``2 s - mean(halves)`` for a half),
+    interval ``centre +- z sd(draws) sqrt(m / (n - m))``; every draw redoes centring,
+    decomposition, choice of k and the measure), and record whether the population value lies
+    inside the interval, the width, the bias of the raw score ``s`` and of the corrected centre. Prints a table (and writes it as CSV):
     coverage with its binomial standard error, mean width, mean raw and corrected bias, the mean
     half-sampling sd over the empirical sd (across replications) of ``s`` and of the centre (1 means
     the interval has the right width for that estimator), the share of intervals entirely below /
@@ -25,24 +26,30 @@ What it measures
 How to run (single-threaded, so it leaves the other cores alone)
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \\
         .venv/bin/python benchmarks/interval_coverage.py [--quick] [--reps R] [--draws D] \\
-        [--seed S] [--out benchmarks/results/interval_coverage.csv]
+        [--sigma S] [--fraction F] [--seed S] [--out benchmarks/results/interval_coverage.csv]
 
-    ``--quick``: R = 40 replications, 50 half-samples (about 2 minutes on one core of the
-    machine it was written on). The default, R = 200 and 100 half-samples, is about 10x that:
-    about 18-19 minutes single-threaded there, of which n = 1000 takes about two thirds.
-    ``--reps``, ``--draws``, ``--ns``, ``--only`` and ``--seed`` change the design. (probekit's
-    recipes use 200 half-samples; 100 adds a little noise to the sd, worth about -0.003 in
-    coverage.)
+    ``--quick``: R = 40 replications, 50 draws (about 2 minutes on one core of the machine it
+    was written on). The default, R = 200 and 100 draws, is about 10x that: about 18-19 minutes
+    single-threaded there, of which n = 1000 takes about two thirds. ``--reps``, ``--draws``,
+    ``--ns``, ``--only`` and ``--seed`` change the design. ``--sigma`` sets the noise (default 1:
+    the latent subspace stands clear of the noise; 3: a weak signal, see below). ``--fraction``
+    fixes the share of examples per draw (default: probekit's ``subsample_fraction`` rule, a
+    half or more when kx + ky is large against n).
 
 Data model
     A shared latent ``z = g D``, ``g ~ N(0, I_L)``, L = 20, ``D = diag(scales)`` with scales
     geometric from 1.0 down to 0.3; ``x = z A + e_x``, ``y = z B + e_y`` with ``A, B`` fixed
     ``L x d`` standard-normal matrices (seed 12345), d = 128, and isotropic noise of std
-    ``sigma`` = 3.0. So ``Cx = A^T S A + sigma^2 I``, ``Cy = B^T S B + sigma^2 I``,
-    ``Cxy = A^T S B`` with ``S = D^2``. With sigma = 3 the population SVCCA at k = 20 is 0.77;
-    the noise (sigma^2 d = 1152) is about 55% of the total variance, so the 0.99 variance rule
-    keeps 126 of the 128 population directions (it cuts deep in the flat noise spectrum, not
-    inside the latent one).
+    ``sigma`` (default 1). So ``Cx = A^T S A + sigma^2 I``, ``Cy = B^T S B + sigma^2 I``,
+    ``Cxy = A^T S B`` with ``S = D^2``. With sigma = 1 the population SVCCA at k = 20 is 0.96
+    and the 20 latent directions stand above the sample noise spectrum at every n: k = 20 is "k
+    matches the signal"; k = 10 cuts inside the latent spectrum between two close eigenvalues.
+    With sigma = 3 (population SVCCA 0.77 at k = 20) the weakest latent directions sit below the
+    edge of the sample noise spectrum at n <= 250 (noise 9 (1 + sqrt(d/n))^2 per direction):
+    the sample's top 20 directions are partly noise, the scores are biased downwards and
+    the halves upwards, and no subsampling interval covers there. Under either sigma the 0.99
+    variance rule keeps most of the 128 directions (the flat noise spectrum), so kx + ky comes
+    near n: the case probekit's recipes refuse.
 
 Population values (float64 numpy, no probekit code)
     SVCCA at fixed k: ``P_x``, ``P_y`` = top-k eigenvectors of ``Cx``, ``Cy``; the canonical
@@ -83,7 +90,7 @@ from probekit.analysis.measures import (linear_cka, pwcca, pwcca_from_bases, svc
                                         svcca_from_bases)
 from probekit.analysis.stats import half_sampling, subsample_fraction  # noqa: E402
 
-L, D_FEAT, SIGMA = 20, 128, 3.0
+L, D_FEAT, SIGMA = 20, 128, 1.0
 FRACTION = 0.0  # 0: probekit's rule (a half, more for many kept directions)
 SCALES = np.geomspace(1.0, 0.3, L)
 MODEL_SEED = 12345
@@ -331,7 +338,7 @@ def main():
     p.add_argument("--reps", type=int, default=None, help="replications (default 200)")
     p.add_argument("--draws", type=int, default=None, help="half-samples (default 100)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--sigma", type=float, default=3.0, help="noise std (default 3.0)")
+    p.add_argument("--sigma", type=float, default=SIGMA, help="noise std (default 1.0)")
     p.add_argument("--fraction", type=float, default=0.0,
                    help="subsample fraction m/n (default: probekit's subsample_fraction rule)")
     p.add_argument("--ns", type=int, nargs="+", default=list(NS))
@@ -401,7 +408,7 @@ def main():
     print()
     print("notes: pop = population value; cover = share of intervals containing it, se = its "
           "binomial standard error; width = mean interval width; rawbias = mean(s - pop); "
-          "corrbias = mean(centre - pop), centre = 2 s - mean(halves); sd/raw, sd/cen = mean "
+          "corrbias = mean(centre - pop), the bias-corrected centre; sd/raw, sd/cen = mean "
           "half-sampling sd over the sd of s, of the centre, across replications (1 = the "
           "interval has the right width); lo / hi = share of intervals entirely below / above "
           "pop; k = mean kept directions, (kx + ky) / 2, of the full sample.")
