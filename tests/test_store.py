@@ -134,7 +134,7 @@ def test_opening_reads_metadata_only(tmp_path):
         shard.write_bytes(b"\0" * shard.stat().st_size)
     s = open_store(store)  # still opens: only JSON was read
     assert len(s) == 4 and s.layers == ["a"]
-    with pytest.raises(OSError):
+    with pytest.raises(StoreError, match="is damaged.*the same command"):
         s.read("a")
 
 

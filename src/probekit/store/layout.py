@@ -4,13 +4,16 @@
 
     STORE/
       store.json            format, backend, recipe hash, provenance (written once)
-      manifest-r0.json      writer rank 0: layer schema, committed shards, their examples, skips
+      manifest-r0.json      writer rank 0: layer schema, committed shards (size, SHA-256, their
+                            examples), skipped examples and why
       shards/r0-000000.h5   immutable shard files (.h5 or .safetensors), K examples each
       locks/r0.lock         held by the process writing rank 0
 
 A shard is written under a temporary name, flushed, fsynced and renamed; only then is the
 manifest (also written to a temporary name, fsynced and renamed) updated to list it. Files of a
-rank that its manifest does not list are leftovers of a killed run and are removed on resume.
+rank that its manifest does not list are leftovers of a killed run and are removed on resume;
+a listed shard that is missing or fails its checksum is dropped then, and its examples are redone
+(:mod:`probekit.store.integrity`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+
+from ..errors import StoreError
 
 FORMAT = "probekit-store"
 VERSION = 1
@@ -36,6 +41,18 @@ def manifest_path(root: Path, rank: int) -> Path:
 
 def shard_name(rank: int, index: int, backend: str) -> str:
     return f"shards/r{rank}-{index:06d}{SUFFIX[backend]}"
+
+
+def shard_index(name: str) -> int:
+    """The index in a shard's file name (``shards/r0-000012.h5`` -> 12)."""
+    return int(Path(name).name.split(".")[0].rpartition("-")[2])
+
+
+def is_rank_shard(filename: str, rank: int) -> bool:
+    """Whether a file in ``shards/`` belongs to writer ``rank`` (committed or a leftover)."""
+    stem = filename.removeprefix(".tmp-").split(".")[0]
+    prefix, _, index = stem.partition("-")
+    return prefix == f"r{rank}" and index.isdigit()
 
 
 def lock_path(root: Path, rank: int) -> Path:
@@ -94,8 +111,20 @@ def is_store_entry(name: str) -> bool:
 
 
 def read_json(path: Path) -> Any:
-    with open(path) as f:
-        return json.load(f)
+    """A store's JSON file; a damaged one is a :class:`StoreError` that says how to go on."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise StoreError(
+            f"{path} is damaged ({getattr(e, 'msg', None) or e}): probekit writes it in one atomic "
+            "step, so something else changed it. Restore it from a backup, or start this store "
+            "afresh with --overwrite (overwrite=True); its data cannot be trusted without it"
+        ) from None
+    if not isinstance(data, dict):
+        raise StoreError(f"{path} is damaged (not a JSON object); restore it, or start this store "
+                         "afresh with --overwrite (overwrite=True)")
+    return data
 
 
 def manifests(root: Path) -> list[Path]:

@@ -19,12 +19,19 @@ import numpy as np
 
 from ..errors import LayerSelectionError, StoreError, closest
 from . import layout
+from .integrity import Damage, damaged_shards
 from .shards import ShardReader
 
 
-def open_store(path: str | os.PathLike) -> "Store":
-    """Open the store at ``path`` for reading (lazy: reads metadata only)."""
-    return Store(path)
+def open_store(path: str | os.PathLike, verify: bool = False) -> "Store":
+    """Open the store at ``path`` for reading (lazy: reads metadata only). ``verify`` also checks
+    every shard's SHA-256 (reads every byte once) and refuses a damaged store."""
+    return Store(path, verify=verify)
+
+
+def _repair_hint(root: Path) -> str:
+    return (f"run the extraction that made {root} again (the same command): it checks every "
+            "shard and recomputes just the examples of damaged ones")
 
 
 def _as_list(v: Any) -> list[Any] | None:
@@ -36,9 +43,11 @@ def _as_list(v: Any) -> list[Any] | None:
 
 
 class Store:
-    """A read-only view of an activation store (all writer ranks together)."""
+    """A read-only view of an activation store (all writer ranks together). Opening refuses a
+    store with a missing or resized shard (``check``), and with ``verify`` one whose shards fail
+    their checksums."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, verify: bool = False, check: bool = True):
         import pandas as pd
 
         self.root = Path(path)
@@ -59,6 +68,7 @@ class Store:
         self._shards: list[ShardReader] = []
         self._shard_layers: list[set[str]] = []
         frames = []
+        self._entries: list[dict[str, Any]] = []
         manifests = layout.manifests(self.root)
         for m in manifests:
             data = layout.read_json(m)
@@ -72,9 +82,7 @@ class Store:
             for entry in data["shards"]:
                 shard_no = len(self._shards)
                 path = self.root / entry["file"]
-                if not path.exists() or path.stat().st_size != entry["bytes"]:
-                    raise StoreError(f"shard {path} is missing or has the wrong size; the store "
-                                     "was changed after it was written")
+                self._entries.append(entry)
                 self._shards.append(ShardReader(path, self.backend, self.schema))
                 self._shard_layers.append(set(entry.get("layers", data.get("layers") or {})))
                 frame = pd.DataFrame(entry["examples"])
@@ -92,6 +100,17 @@ class Store:
                              "(two writers given overlapping examples?)")
         self._table = table
         self._position = {i: k for k, i in enumerate(table["id"])}
+        damage = self.verify(checksum=verify) if check else []
+        if damage:
+            raise StoreError(f"store {self.root} has {len(damage)} damaged shard(s): "
+                             + "; ".join(d.describe() for d in damage[:3])
+                             + ("; ..." if len(damage) > 3 else "") + f". To repair it, "
+                             + _repair_hint(self.root))
+
+    def verify(self, checksum: bool = True) -> list[Damage]:
+        """The damaged shards: missing, of the wrong size or (``checksum``) failing their
+        SHA-256; each with the ids of the examples it held."""
+        return damaged_shards(self.root, self._entries, checksum)
 
     # -- metadata ----------------------------------------------------------------------------
     @property

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import StoreError
+
 
 @dataclass
 class LayerArrays:
@@ -76,7 +78,8 @@ def _write_hdf5(path: Path, examples: dict[str, list[Any]], layers: dict[str, La
             key = "pooled" if arr.kind == "pooled" else "tokens"
             # token-level arrays are large and float activations barely compress: stored raw
             use = opts if chunks and arr.kind == "pooled" else {"track_times": False}
-            g.create_dataset(key, data=arr.data, chunks=chunks, **use)
+            # a Fletcher-32 checksum per chunk: a changed byte fails the read of its chunk
+            g.create_dataset(key, data=arr.data, chunks=chunks, fletcher32=bool(chunks), **use)
             if arr.kind == "tokens":
                 g.create_dataset("lengths", data=arr.lengths.astype(np.int64), track_times=False)
                 g.create_dataset("offsets", data=_offsets(arr.lengths), track_times=False)
@@ -113,13 +116,24 @@ class ShardReader:
 
     def _open(self) -> Any:
         if self._handle is None:
-            if self.backend == "hdf5":
-                import h5py
-                self._handle = h5py.File(self.path, "r")
-            else:
-                from safetensors import safe_open
-                self._handle = safe_open(str(self.path), framework="pt")
+            try:
+                if self.backend == "hdf5":
+                    import h5py
+                    self._handle = h5py.File(self.path, "r")
+                else:
+                    from safetensors import safe_open
+                    self._handle = safe_open(str(self.path), framework="pt")
+            except Exception as e:
+                raise self.damaged(e) from None
         return self._handle
+
+    def damaged(self, e: BaseException) -> StoreError:
+        """The error for a shard whose bytes are not what was written."""
+        detail = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        return StoreError(
+            f"shard {self.path} is damaged ({detail}). Run the extraction that made the store "
+            "again (the same command): it checks every shard and recomputes the examples of "
+            "damaged ones; `python -m probekit.store verify STORE` lists them")
 
     def close(self) -> None:
         if self._handle is not None and self.backend == "hdf5":
@@ -128,12 +142,15 @@ class ShardReader:
 
     def _rows(self, key: str, layer: str, lo: int, hi: int) -> np.ndarray:
         h = self._open()
-        if self.backend == "hdf5":
-            data = h["layers"][layer][key][lo:hi]
-            if self.schema[layer]["dtype"] == "bfloat16":
-                data = _bf16_to_float32(data)
-            return data
-        t = h.get_slice(f"{layer}/{key}")[lo:hi]
+        try:
+            if self.backend == "hdf5":
+                data = h["layers"][layer][key][lo:hi]
+                if self.schema[layer]["dtype"] == "bfloat16":
+                    data = _bf16_to_float32(data)
+                return data
+            t = h.get_slice(f"{layer}/{key}")[lo:hi]
+        except (OSError, KeyError, RuntimeError, ValueError) as e:
+            raise self.damaged(e) from None
         import torch
         if t.dtype == torch.bfloat16:
             t = t.float()
@@ -146,9 +163,12 @@ class ShardReader:
 
     def lengths(self, layer: str) -> np.ndarray:
         h = self._open()
-        if self.backend == "hdf5":
-            return h["layers"][layer]["lengths"][:]
-        return h.get_tensor(f"{layer}/lengths").numpy()
+        try:
+            if self.backend == "hdf5":
+                return h["layers"][layer]["lengths"][:]
+            return h.get_tensor(f"{layer}/lengths").numpy()
+        except (OSError, KeyError, RuntimeError, ValueError) as e:
+            raise self.damaged(e) from None
 
     def tokens(self, layer: str, row: int) -> np.ndarray:
         """``(T, D)`` token-level array of one row."""

@@ -32,6 +32,7 @@ import numpy as np
 from ..errors import RecipeMismatchError, StoreError, StoreLockedError
 from ..provenance import run_context
 from . import layout
+from .integrity import damaged_shards, file_sha256
 from .shards import LayerArrays, write_shard
 
 log = logging.getLogger("probekit.store")
@@ -68,6 +69,23 @@ def _nonfinite_rows(data: np.ndarray, dtype: str) -> np.ndarray:
     out = np.zeros(data.shape[0], dtype=bool)
     out[rows] = ~np.isfinite(data[rows]).all(axis=-1)
     return out
+
+
+def _write_failure(e: BaseException) -> str:
+    """What went wrong when writing, in words (a full disk, a quota, permissions, ...)."""
+    code = getattr(e, "errno", None)
+    text = str(e)
+    if code is None:  # h5py's RuntimeError names the errno in its message
+        for candidate in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES):
+            if f"errno = {candidate}," in text or os.strerror(candidate) in text:
+                code = candidate
+                break
+    known = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file size limit was hit",
+             errno.EDQUOT: "the disk quota is exceeded", errno.EROFS: "the disk is read-only",
+             errno.EACCES: "permission denied"}
+    if code in known:
+        return known[code]
+    return f"{type(e).__name__}: {getattr(e, 'strerror', None) or text.splitlines()[0][:200]}"
 
 
 _DEFAULTS = {c: (np.nan if c in ("length", "duration") else "") for c in layout.EXAMPLE_COLUMNS}
@@ -145,24 +163,23 @@ class StoreWriter:
                 raise StoreError(
                     f"folder {root} holds files that are not a probekit store ({foreign[0]}, ...); "
                     "choose a new or empty folder so that nothing there is overwritten")
-            for _attempt in range(2):
-                for sub in ("shards", "locks"):
-                    (root / sub).mkdir(parents=True, exist_ok=True)
-                meta = {"format": layout.FORMAT, "version": layout.VERSION,
-                        "backend": self.backend, "recipe_hash": self.recipe_hash,
-                        "shard_size": self.shard_size, "provenance": provenance,
-                        "created": run_context()}
-                layout.create_json_once(meta_path, meta)  # cooperating ranks may race here
-                meta = layout.read_json(meta_path)
-                if meta.get("recipe_hash") == self.recipe_hash and meta.get("backend") == self.backend:
-                    return
-                if not overwrite:
-                    raise RecipeMismatchError(
-                        f"store {root} was made by recipe {meta.get('recipe_hash')} "
-                        f"(backend {meta.get('backend')}); this run is recipe {self.recipe_hash} "
-                        f"(backend {self.backend}). Write to a new folder, or pass "
-                        "--overwrite (overwrite=True) to delete the old store")
-                self._delete_store()
+            if overwrite and root.is_dir() and any(layout.is_store_entry(p.name)
+                                                   for p in root.iterdir()):
+                self._delete_store()  # --overwrite always starts afresh
+            for sub in ("shards", "locks"):
+                (root / sub).mkdir(parents=True, exist_ok=True)
+            meta = {"format": layout.FORMAT, "version": layout.VERSION,
+                    "backend": self.backend, "recipe_hash": self.recipe_hash,
+                    "shard_size": self.shard_size, "provenance": provenance,
+                    "created": run_context()}
+            layout.create_json_once(meta_path, meta)  # cooperating ranks may race here
+            meta = layout.read_json(meta_path)
+            if meta.get("recipe_hash") != self.recipe_hash or meta.get("backend") != self.backend:
+                raise RecipeMismatchError(
+                    f"store {root} was made by recipe {meta.get('recipe_hash')} "
+                    f"(backend {meta.get('backend')}); this run is recipe {self.recipe_hash} "
+                    f"(backend {self.backend}). Write to a new folder, or pass "
+                    "--overwrite (overwrite=True) to delete the old store")
         except OSError as e:
             raise StoreError(f"cannot create the store folder {root}: {e.strerror or e}; "
                              "choose a writable folder (--out)") from None
@@ -177,8 +194,9 @@ class StoreWriter:
                         f"cannot overwrite store {self.root}: a process is writing it "
                         f"({lock.read_text().strip() or 'unknown'})") from None
         log.warning("overwriting store %s", self.root)
-        for p in [layout.store_json(self.root), *layout.manifests(self.root)]:
-            p.unlink()
+        for p in self.root.iterdir():
+            if p.is_file() and layout.is_store_entry(p.name):
+                p.unlink()
         for sub in ("shards", "locks"):
             shutil.rmtree(self.root / sub, ignore_errors=True)
 
@@ -195,11 +213,15 @@ class StoreWriter:
                 f"store {self.root} is being written by {holder} as writer rank {self.rank}; "
                 "wait for it to finish (or stop it), write to another folder, or give cooperating "
                 "writers distinct ranks (rank=...)") from None
-        f.seek(0)
-        f.truncate()
-        f.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}")
-        f.flush()
         self._lock_file = f
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+                    f"{time.strftime('%H:%M:%S')}")
+            f.flush()
+        except OSError as e:  # the lock is held; only the note of who holds it is missing
+            log.debug("cannot note the lock holder in %s: %s", path, e)
 
     def _unlock(self) -> None:
         if self._lock_file is not None:
@@ -207,19 +229,33 @@ class StoreWriter:
             self._lock_file = None
 
     def _load_manifest(self) -> None:
+        """Read this rank's manifest, drop the shards that fail their check (their examples are
+        redone) and remove the files a killed run left."""
         path = layout.manifest_path(self.root, self.rank)
         if path.exists():
             self.manifest = layout.read_json(path)
         else:
             self.manifest = {"rank": self.rank, "layers": None, "shards": [], "skipped": [],
                              "complete": False}
+        self.repaired = damaged_shards(self.root, self.manifest["shards"])
+        if self.repaired:
+            bad = {d.file for d in self.repaired}
+            for d in self.repaired:
+                log.warning("store %s: shard %s; its examples will be recomputed",
+                            self.root, d.describe())
+            self.manifest["shards"] = [s for s in self.manifest["shards"] if s["file"] not in bad]
+            self.manifest["complete"] = False
+            layout.write_json_atomic(path, self.manifest)
         committed = {s["file"] for s in self.manifest["shards"]}
-        for leftover in (self.root / "shards").glob(f"*r{self.rank}-*"):
-            if f"shards/{leftover.name}" not in committed:
+        for leftover in (self.root / "shards").iterdir():
+            if layout.is_rank_shard(leftover.name, self.rank) and \
+                    f"shards/{leftover.name}" not in committed:
                 log.info("removing %s, left by an interrupted run", leftover)
                 leftover.unlink()
         for leftover in self.root.glob(f".manifest-r{self.rank}.json.tmp-*"):
             leftover.unlink()
+        self._next_index = 1 + max((layout.shard_index(s["file"]) for s in self.manifest["shards"]),
+                                   default=-1)
         self.done_ids: set[str] = {i for s in self.manifest["shards"] for i in s["examples"]["id"]}
         self.done_ids.update(s["id"] for s in self.manifest["skipped"])
         self.manifest["complete"] = False
@@ -390,34 +426,40 @@ class StoreWriter:
         self._layers = remaining
         self._examples = rest
         self._skips = []
-        self._commit(len(self.manifest["shards"]), table, shard_layers, skips)
+        self._commit(table, shard_layers, skips)
 
-    def _commit(self, index: int, table: dict[str, list[Any]],
-                layers: dict[str, LayerArrays], skips: list[dict[str, str]]) -> None:
-        name = layout.shard_name(self.rank, index, self.backend)
+    def _commit(self, table: dict[str, list[Any]], layers: dict[str, LayerArrays],
+                skips: list[dict[str, str]]) -> None:
+        name = layout.shard_name(self.rank, self._next_index, self.backend)
         final = self.root / name
         tmp = final.with_name(f".tmp-{final.name}")
         n = len(table.get("id", []))
+        listed = False
         try:
             if n:
                 write_shard(tmp, self.backend, table, layers, self.compression)
+                digest = file_sha256(tmp)
                 os.replace(tmp, final)
                 layout.fsync_dir(final.parent)
                 self.manifest["shards"].append(
-                    {"file": name, "n": n, "bytes": final.stat().st_size,
+                    {"file": name, "n": n, "bytes": final.stat().st_size, "sha256": digest,
                      "layers": list(layers), "examples": table})
+                listed = True
             self.manifest["skipped"] += skips
             layout.write_json_atomic(layout.manifest_path(self.root, self.rank), self.manifest)
-        except OSError as e:
+        except Exception as e:  # h5py reports a full disk at close as a RuntimeError
             tmp.unlink(missing_ok=True)
-            if n and self.manifest["shards"] and self.manifest["shards"][-1]["file"] == name:
+            if listed:
                 self.manifest["shards"].pop()
-            why = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file size limit was hit",
-                   errno.EDQUOT: "the disk quota is exceeded", errno.EROFS: "the disk is read-only",
-                   errno.EACCES: "permission denied"}.get(e.errno, e.strerror or str(e))
+                final.unlink(missing_ok=True)
+            if skips:
+                del self.manifest["skipped"][len(self.manifest["skipped"]) - len(skips):]
             raise StoreError(
-                f"cannot write shard {name} of store {self.root}: {why}. The {self.n_committed} "
-                "examples in committed shards are intact; fix this and run again to resume") from None
+                f"cannot write shard {name} of store {self.root}: {_write_failure(e)}. The "
+                f"{self.n_committed} examples in committed shards are intact; fix this and run "
+                "the same command again to resume") from None
+        if n:
+            self._next_index += 1
         self.done_ids.update(table.get("id", []))
         self.done_ids.update(s["id"] for s in skips)
 
@@ -440,7 +482,13 @@ class StoreWriter:
             if complete:
                 self.flush()
                 self.manifest["complete"] = True
-                layout.write_json_atomic(layout.manifest_path(self.root, self.rank), self.manifest)
+                try:
+                    layout.write_json_atomic(layout.manifest_path(self.root, self.rank),
+                                             self.manifest)
+                except Exception as e:
+                    raise StoreError(
+                        f"cannot mark store {self.root} complete: {_write_failure(e)}. Every "
+                        "example is committed; fix this and run the same command again") from None
             else:  # abandoning: what is buffered is dropped; a failure was raised already
                 try:
                     self._drain()

@@ -1,0 +1,64 @@
+"""``python -m probekit.store verify DIR [DIR ...]``: check every shard of a store against its
+SHA-256 and list the damaged ones with their examples. DIR is a store or a run folder (its
+``store/`` and ``control/store/`` are checked). Exit status: 0 intact, 1 damaged, 2 not a store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import ProbekitError
+from . import layout
+from .reader import Store
+
+
+def stores_in(folder: Path) -> list[Path]:
+    """The stores a path names: itself, or a run folder's store and control store."""
+    if layout.store_json(folder).exists():
+        return [folder]
+    found = [p for p in (folder / "store", folder / "control" / "store")
+             if layout.store_json(p).exists()]
+    if not found:
+        raise ProbekitError(f"{folder} is neither a probekit store (no store.json) nor a run "
+                            "folder holding store/")
+    return found
+
+
+def verify(folders: list[Path]) -> int:
+    status = 0
+    for folder in folders:
+        for root in stores_in(folder):
+            store = Store(root, check=False)  # opened to list the damage, not refused for it
+            damage = store.verify()
+            size = sum(e["bytes"] for e in store._entries)
+            if not damage:
+                print(f"{root}: ok, {len(store._entries)} shards ({size / 1e6:.1f} MB), "
+                      f"{len(store)} examples, {len(store.skipped)} skipped"
+                      + ("" if store.complete else " (incomplete: a run has not finished)"))
+                continue
+            status = 1
+            print(f"{root}: {len(damage)} damaged shard(s) of {len(store._entries)}:")
+            for d in damage:
+                print(f"  {d.describe()}")
+            print("  run the extraction that made it again (the same command): it drops these "
+                  "shards and recomputes just their examples")
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m probekit.store", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("verify", help="check every shard's checksum")
+    check.add_argument("folders", nargs="+", type=Path)
+    args = ap.parse_args(argv)
+    try:
+        return verify(args.folders)
+    except ProbekitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
