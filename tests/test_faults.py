@@ -3,6 +3,7 @@ truncated and deleted shards, damaged JSON. Every fault ends in one clear messag
 work intact, and the same command resuming to exactly the data of an uninterrupted run."""
 
 import json
+import os
 import random
 import shutil
 import signal
@@ -217,3 +218,46 @@ def test_a_full_disk_gives_one_message_and_the_same_command_resumes(tmp_path):
     assert s.complete and got == by_id(reference)[1]
     np.testing.assert_array_equal(partial.read("layers.3"),
                                   s.read("layers.3", ids=list(partial.examples["id"])))
+
+
+RUN_SCRIPT = r"""
+mount -t tmpfs -o size=120k tmpfs "$1" || exit 97
+shift
+"$@" > /dev/null 2> "$OUT/full.err"
+echo $? > "$OUT/full.rc"
+ls -a "$MNT/out/store/shards" > "$OUT/full.ls"
+mount -o remount,size=8m "$MNT"                 # space is freed
+"$@" > /dev/null 2> "$OUT/resumed.err"
+echo $? > "$OUT/resumed.rc"
+cp -r "$MNT/out/store" "$OUT/store"
+"""
+
+
+def test_a_run_on_a_full_disk_stops_with_one_message_and_resumes_identically(tmp_path):
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs tmpfs {tmp_path}"],
+                           capture_output=True, text=True)
+    if probe.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here (unshare -rm: {probe.stderr.strip()})")
+    root = Path(__file__).resolve().parent.parent
+    mnt, out = tmp_path / "mnt", tmp_path / "out"
+    mnt.mkdir()
+    out.mkdir()
+    command = [sys.executable, "-m", "probekit.run", str(root / "recipes" / "demo.yaml"),
+               "data.max_sentences=5", "data.languages=[eng,fra]", "record.shard_size=2",
+               "--stage", "extract", "--quiet", "analysis.control=null"]
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", RUN_SCRIPT, "sh", str(mnt), *command,
+                           "--out", str(mnt / "out")], capture_output=True, text=True,
+                          timeout=300, cwd=root, env={**os.environ, "OUT": str(out),
+                                                      "MNT": str(mnt)})
+    assert done.returncode == 0, done.stderr
+    err = (out / "full.err").read_text()
+    assert (out / "full.rc").read_text().strip() == "2", err
+    assert "the disk is full" in err and "same command again to resume" in err, err
+    assert "Traceback" not in err and "Logging error" not in err, err
+    assert ".tmp-" not in (out / "full.ls").read_text()
+    assert (out / "resumed.rc").read_text().strip() == "0", (out / "resumed.err").read_text()
+    reference = subprocess.run([*command, "--out", str(tmp_path / "reference")], cwd=root,
+                               capture_output=True, text=True, timeout=300)
+    assert reference.returncode == 0, reference.stderr
+    s, got = by_id(out / "store")
+    assert s.complete and got == by_id(tmp_path / "reference" / "store")[1]

@@ -1,5 +1,6 @@
 """SALMONN built in probekit: tiny forward passes, spans, and the released checkpoints' layouts."""
 
+import os
 import re
 from pathlib import Path
 
@@ -163,3 +164,24 @@ def test_real_checkpoints_fail_offline_with_an_actionable_message(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match="openai/whisper-large-v2"):
         load_model("salmonn")
+
+
+class _Payload:
+    """Pickled, it runs a shell command when loaded with weights_only=False."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    torch.save({"cfg": {}, "model": {}, "extra": _Payload(marker)}, path)
+    with pytest.raises(ModelLoadError, match="holds Python objects besides tensors.*weights_only"):
+        load_beats(str(path))
+    with pytest.raises(ModelLoadError, match="SALMONN checkpoint .*evil.pth holds Python objects"):
+        load_salmonn_checkpoint(None, str(path))
+    assert not marker.exists()

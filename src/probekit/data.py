@@ -18,6 +18,8 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
+import stat
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -54,8 +56,8 @@ def read_manifest(path: str | Path) -> list[dict[str, Any]]:
         if missing:
             raise DataError(f"{path}: row {i} lacks column(s) {', '.join(missing)}; a manifest "
                             "has sentence, lang, text and optionally audio")
-        if row.get("audio"):
-            row["audio"] = str((path.parent / row["audio"]).resolve())
+        if row.get("audio"):  # absolute, symlinks left alone (a broken one is caught per clip)
+            row["audio"] = os.path.normpath(os.path.abspath(path.parent / row["audio"]))
     return rows
 
 
@@ -139,8 +141,6 @@ def unpack_fleurs(tsv: str | Path, archive: str | Path, root: str | Path, config
 def fleurs_cache_root() -> Path:
     """Where downloaded FLEURS configurations are unpacked: ``$PROBEKIT_CACHE/fleurs`` (default
     ``~/.cache/probekit/fleurs``)."""
-    import os
-
     return Path(os.environ.get("PROBEKIT_CACHE", Path.home() / ".cache" / "probekit")) / "fleurs"
 
 
@@ -215,17 +215,27 @@ def parallel_examples(rows: Iterable[dict[str, Any]], langs: list[str], modaliti
     return examples, report
 
 
-def load_audio(path: str, max_seconds: float = 30.0) -> np.ndarray:
-    """Mono float32 at 16 kHz; rejects unreadable, empty, silent or too long clips."""
+def load_audio(path: str, max_seconds: float = 30.0, min_seconds: float = 0.1) -> np.ndarray:
+    """Mono float32 at 16 kHz. Refuses (:class:`DataError`, with the reason) what is not a regular
+    file (a FIFO would block), unreadable, empty, non-finite, silent, shorter than
+    ``min_seconds`` or longer than ``max_seconds`` clips."""
     import soundfile
 
+    try:
+        mode = os.stat(path).st_mode  # follows symlinks: a loop or a dangling link fails here
+    except OSError as e:
+        raise DataError(f"cannot read audio {path}: {e.strerror or e}") from None
+    if not stat.S_ISREG(mode):
+        raise DataError(f"audio {path} is not a regular file (a FIFO, device or folder)")
     try:
         wave, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except Exception as e:
         raise DataError(f"cannot read audio {path}: {e}") from None
-    wave = wave.mean(axis=1)
     if wave.size == 0:
         raise DataError(f"audio {path} is empty")
+    if not np.isfinite(wave).all():
+        raise DataError(f"audio {path} holds NaN or infinite samples")
+    wave = wave.mean(axis=1)
     if rate != SAMPLE_RATE:
         from math import gcd
 
@@ -234,7 +244,10 @@ def load_audio(path: str, max_seconds: float = 30.0) -> np.ndarray:
         wave = resample_poly(wave, SAMPLE_RATE // g, int(rate) // g).astype(np.float32)
     if float(np.abs(wave).max()) < 1e-4:
         raise DataError(f"audio {path} is silent")
+    if wave.size < min_seconds * SAMPLE_RATE:
+        raise DataError(f"audio {path} lasts {wave.size / SAMPLE_RATE:.3f} s, shorter than the "
+                        f"model's minimum ({min_seconds:g} s, options.min_seconds)")
     if wave.size > max_seconds * SAMPLE_RATE:
         raise DataError(f"audio {path} lasts {wave.size / SAMPLE_RATE:.1f} s, longer than the "
-                        f"model accepts ({max_seconds:.0f} s)")
+                        f"model accepts ({max_seconds:g} s, options.max_seconds)")
     return wave

@@ -7,6 +7,7 @@ closest valid one. Dotted overrides (``record.batch_size=8``) are applied before
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,6 +195,7 @@ CHOICES = {"data.source": ("manifest", "fleurs_local", "fleurs"),
            "analysis.depth_alignment": ("same_index", "relative"),
            "analysis.control": (None, "random_init")}
 INTERVAL_ANALYSES = ("cross_modal", "cross_lingual")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def check_recipe(recipe: Recipe) -> None:
@@ -205,9 +207,24 @@ def check_recipe(recipe: Recipe) -> None:
         if value not in allowed:
             raise RecipeError(f"{where}: {dotted}: {value!r} is not one of "
                               f"{', '.join(str(a) for a in allowed)}")
+    if not NAME.fullmatch(recipe.name):
+        raise RecipeError(f"{where}: name: {recipe.name!r} names the output folder runs/NAME; use "
+                          "letters, digits, '.', '_' and '-' (no '/', not starting with '.')")
+    r = recipe.record
+    for key in ("batch_size", "shard_size"):
+        if getattr(r, key) < 1:
+            raise RecipeError(f"{where}: record.{key}: at least 1; got {getattr(r, key)}")
     data = recipe.data
+    if data.max_sentences is not None and data.max_sentences < 1:
+        raise RecipeError(f"{where}: data.max_sentences: at least 1, or null for every sentence; "
+                          f"got {data.max_sentences}")
     if not data.languages:
         raise RecipeError(f"{where}: data.languages: list at least one language (ISO 639-3)")
+    for key in ("languages", "modalities"):
+        values = getattr(data, key)
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise RecipeError(f"{where}: data.{key}: {', '.join(twice)} listed twice")
     bad = [m for m in data.modalities if m not in ("text", "speech")]
     if bad or not data.modalities:
         raise RecipeError(f"{where}: data.modalities: use text and/or speech, got {data.modalities}")

@@ -9,8 +9,8 @@ the store's manifest; analysis is redone only when the analysis section or the s
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+import os
 import sys
 import time
 from collections import OrderedDict
@@ -61,11 +61,86 @@ def batches(examples: list[dict[str, Any]], size: int) -> list[list[dict[str, An
 
 
 # -- stages ----------------------------------------------------------------------------------
+def store_recipe_hash(recipe: Recipe) -> str:
+    """What made a store's data: the data, model and record sections and how inputs enter."""
+    from .provenance import stable_hash
+    from .wrappers import describe_inputs, load_spec
+
+    inputs = describe_inputs(load_spec(recipe.model.spec, **recipe.model.overrides))
+    return stable_hash([recipe.section_hash("data", "model", "record"), inputs])
+
+
+def data_root(recipe: Recipe) -> Path:
+    """The folder audio paths are stored relative to (recorded once, in the store's provenance)."""
+    from .data import fleurs_cache_root
+
+    d = recipe.data
+    if d.source == "fleurs":
+        return fleurs_cache_root()
+    path = resolve_path(recipe, d.path)
+    return Path(os.path.abspath(path if d.source == "fleurs_local" else path.parent))
+
+
+CONSECUTIVE_FAILURES = 10  # examples failing in a row: not bad examples, a broken run
+
+
+def admit(ex: dict[str, Any], wrapper: Any, spec: Any) -> dict[str, Any]:
+    """``ex`` ready to run (its audio loaded), or a DataError saying why it cannot run: a clip
+    that is not a regular file, unreadable, non-finite, silent, too short or too long; a text
+    (or decoder target) of more tokens than the model takes."""
+    from .data import DataError, load_audio
+    from .wrappers.spec import limit
+
+    most = int(limit(spec, "max_text_tokens"))
+    for key in ("text", "target_text"):
+        text = ex.get(key)
+        if text and len(text) > most:  # a token has at least one character; else count them
+            n = wrapper.text_tokens(text, ex["lang"] if key == "text" else ex["target_lang"])
+            if n > most:
+                raise DataError(f"{key.replace('_', ' ')} of {n} tokens ({len(text)} characters) "
+                                f"is longer than the model takes ({most}, options.max_text_tokens)")
+    if ex["modality"] == "speech":
+        return dict(ex, audio=load_audio(ex["audio_path"], limit(spec, "max_seconds"),
+                                         limit(spec, "min_seconds")))
+    return ex
+
+
+def record_batch(wrapper: Any, batch: list[dict[str, Any]], record: Any) -> Any:
+    """One batch through the model under a Recorder (whose hooks leave whatever happens)."""
+    wrapper.prepare(batch)
+    with wrapper.recorder(record.stacks, pool=record.pool, dtype=record.dtype) as rec:
+        wrapper.run(batch, rec)
+    return rec.collect()
+
+
+def take_rows(layers: dict[str, Any], keep: list[int], b: int) -> dict[str, Any]:
+    """The rows ``keep`` of a batch of ``b`` examples' recorded layers."""
+    out = {}
+    for name, value in layers.items():
+        if isinstance(value, (list, tuple)):
+            if len(value) != b:
+                raise ValueError(f"layer {name!r}: {len(value)} token arrays for {b} examples")
+            out[name] = [value[k] for k in keep]
+        else:
+            out[name] = value[keep]
+    return out
+
+
+def _failure(e: BaseException) -> str:
+    text = str(e).splitlines()[0][:200] if str(e) else ""
+    return f"the model failed on it alone: {type(e).__name__}" + (f": {text}" if text else "")
+
+
 def extract(recipe: Recipe, out: Path, quiet: bool = False, overwrite: bool = False) -> None:
+    """Record every example of ``recipe`` into ``out/store``, resuming what is there. An example
+    that cannot run is skipped with its reason recorded in the store (``data.fail_fast`` stops
+    instead); a batch that fails is rerun example by example, so one bad example costs only
+    itself, and :data:`CONSECUTIVE_FAILURES` failing in a row stop the run (the model, not the
+    data, is at fault), leaving them to the next run."""
     from tqdm import tqdm
 
-    from .data import DataError, load_audio
-    from .provenance import library_versions, stable_hash
+    from .data import DataError
+    from .provenance import library_versions
     from .store import StoreWriter
     from .wrappers import describe_inputs, load_model, load_spec
 
@@ -75,47 +150,112 @@ def extract(recipe: Recipe, out: Path, quiet: bool = False, overwrite: bool = Fa
              len(recipe.data.languages), len(recipe.data.modalities),
              report["dropped_not_in_every_language"], report["empty_text"])
     spec = load_spec(recipe.model.spec, **recipe.model.overrides)
-    inputs = describe_inputs(spec)
+    root = data_root(recipe)
     provenance = {"model": spec.name, "checkpoint": spec.checkpoint, "revision": spec.revision,
                   "variant": recipe.model.variant, "model_dtype": recipe.model.dtype or spec.dtype,
-                  "pool": recipe.record.pool, "dtype": recipe.record.dtype, "inputs": inputs,
+                  "pool": recipe.record.pool, "dtype": recipe.record.dtype,
+                  "inputs": describe_inputs(spec), "data_root": str(root),
                   "versions": library_versions()}
+    fail_fast = recipe.data.fail_fast
     with StoreWriter(out / "store", backend=recipe.record.backend,
-                     shard_size=recipe.record.shard_size,
-                     recipe_hash=stable_hash([recipe.section_hash("data", "model", "record"),
-                                              inputs]),
+                     shard_size=recipe.record.shard_size, recipe_hash=store_recipe_hash(recipe),
                      provenance=provenance, overwrite=overwrite) as writer:
-        todo = [ex for ex in examples if ex["id"] not in writer.done_ids]
+        if writer.repaired:
+            log.warning("extract: %d damaged shard(s) dropped; their %d examples are recomputed",
+                        len(writer.repaired), sum(len(d.ids) for d in writer.repaired))
+        done = set(writer.done_ids)  # stored or skipped by earlier runs
+        todo = [ex for ex in examples if ex["id"] not in done]
         if not todo:
             log.info("extract: all %d examples already in the store", len(examples))
             return
         wrapper = load_model(spec, variant=recipe.model.variant, dtype=recipe.model.dtype)
-        max_seconds = float(spec.options.get("max_seconds", 30.0))
         bar = tqdm(total=len(todo), desc="extract", unit="ex", disable=quiet)
-        for batch in batches(todo, recipe.record.batch_size):
+        failing: list[tuple[str, str]] = []  # failed alone, in a row: skipped once one succeeds
+
+        def skip(ex_id: str, reason: str) -> None:
+            log.warning("skipping %s: %s", ex_id, reason)
+            writer.skip(ex_id, reason)
+
+        def store(batch: list[dict[str, Any]], layers: Any) -> None:
+            for ex_id, reason in failing:
+                skip(ex_id, reason)
+            failing.clear()
+            keep = [k for k, ex in enumerate(batch) if ex["id"] not in done]
+            if len(keep) < len(batch):  # a batch rerun around examples already stored
+                layers = take_rows(layers.resolve() if hasattr(layers, "resolve") else layers,
+                                   keep, len(batch))
+                batch = [batch[k] for k in keep]
+            meta = [{k: (os.path.relpath(v, root) if k == "audio_path" else v)
+                     for k, v in ex.items() if k != "audio"} for ex in batch]
+            writer.add(meta, layers)
+
+        # Batches are made from every example, so a resumed run pads and computes each example in
+        # the same batch as an uninterrupted run (bit for bit the same numbers): a batch with
+        # some examples done already runs whole, and only the others are stored or skipped.
+        for batch in batches(examples, recipe.record.batch_size):
+            new = sum(ex["id"] not in done for ex in batch)
+            if not new:
+                continue
             ready = []
             for ex in batch:
-                if ex["modality"] == "speech":
-                    try:
-                        ex = dict(ex, audio=load_audio(ex["audio_path"], max_seconds))
-                    except DataError as e:
-                        if recipe.data.fail_fast:
-                            raise
-                        log.warning("skipping %s: %s", ex["id"], e)
-                        writer.skip(ex["id"], str(e))
-                        bar.update(1)
+                try:
+                    ready.append(admit(ex, wrapper, spec))
+                except DataError as e:
+                    if ex["id"] in done:
                         continue
-                ready.append(ex)
-            if ready:
-                wrapper.prepare(ready)
-                with wrapper.recorder(recipe.record.stacks, pool=recipe.record.pool,
-                                      dtype=recipe.record.dtype) as rec:
-                    wrapper.run(ready, rec)
-                meta = [{k: v for k, v in ex.items() if k not in ("audio",)} for ex in ready]
-                writer.add(meta, rec.collect())
-                bar.update(len(ready))
+                    if fail_fast:
+                        raise
+                    skip(ex["id"], str(e))
+            if not ready:
+                bar.update(new)
+                continue
+            try:
+                store(ready, record_batch(wrapper, ready, recipe.record))
+            except ProbekitError:
+                raise
+            except Exception as e:
+                if fail_fast:
+                    raise DataError(f"a batch of {len(ready)} examples failed ({_failure(e)}) "
+                                    "and data.fail_fast is set; remove it to skip the examples "
+                                    "that fail alone") from e
+                log.warning("a batch of %d examples failed (%s: %s); running them one by one",
+                            len(ready), type(e).__name__, str(e).splitlines()[0][:120] if str(e)
+                            else "")
+                _free_memory()
+                for ex in ready:
+                    try:
+                        layers = record_batch(wrapper, [ex], recipe.record)
+                    except ProbekitError:
+                        raise
+                    except Exception as e1:
+                        if ex["id"] in done:
+                            continue  # stored by an earlier run: it ran then
+                        failing.append((ex["id"], _failure(e1)))
+                        _free_memory()
+                        if len(failing) >= CONSECUTIVE_FAILURES:
+                            raise ProbekitError(
+                                f"{len(failing)} examples in a row failed alone (the last, "
+                                f"{ex['id']}: {_failure(e1)}): the model or the recipe is at "
+                                "fault, not the data. Fix it and run the same command again; "
+                                "they are not recorded as skipped") from None
+                        continue
+                    if ex["id"] not in done:
+                        store([ex], layers)
+            bar.update(new)
+        for ex_id, reason in failing:  # the run ended on them: they are bad examples
+            skip(ex_id, reason)
         bar.close()
     log.info("extract: %s", writer.summary())
+
+
+def _free_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def stack_layers(patterns: list[str], layers: list[str]) -> list[str]:
@@ -203,8 +343,8 @@ def analyze(recipe: Recipe, out: Path, quiet: bool = False) -> None:
     from .wrappers import load_spec
 
     a = recipe.analysis
-    store = open_store(out / "store")
-    control = open_store(out / "control" / "store") if a.control else None
+    store = open_store(out / "store", verify=True)  # every shard's checksum, read once
+    control = open_store(out / "control" / "store", verify=True) if a.control else None
     key = recipe.section_hash("analysis", "model") + f"-{len(store)}-{store.recipe_hash}" + (
         f"-{len(control)}-{control.recipe_hash}" if control is not None else "")
     stamp = out / "results" / "analysis.hash"
@@ -366,6 +506,74 @@ def dry_run(recipe: Recipe) -> list[str]:
     return downloads
 
 
+OWN = ("store", "control", "results", "figures", "recipe.yaml", "run.log")  # all a run writes
+
+
+def check_output_folder(out: Path) -> None:
+    """Refuse, writing nothing, an output folder that cannot be written or that holds anything
+    a run does not make (:data:`OWN`): the user's files there are never touched."""
+    if out.exists() and not out.is_dir():
+        raise ProbekitError(f"--out {out} is a file, not a folder; give a new or empty folder")
+    if out.is_dir():
+        try:
+            foreign = sorted(p.name for p in out.iterdir() if p.name not in OWN)
+        except OSError as e:
+            raise ProbekitError(f"cannot read the output folder {out}: {e.strerror or e}") from None
+        if foreign:
+            raise ProbekitError(
+                f"output folder {out} holds {len(foreign)} item(s) a probekit run does not make "
+                f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); a run writes "
+                f"only {', '.join(OWN)} there and touches nothing else. Give a new or empty "
+                "folder with --out")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ProbekitError(f"cannot write the output folder {out}: {existing} is not a writable "
+                            "folder; choose a writable folder with --out")
+
+
+def check_stores(recipe: Recipe, out: Path) -> None:
+    """Refuse, writing nothing, stores in ``out`` made by another recipe (--overwrite replaces
+    them)."""
+    from .errors import RecipeMismatchError
+    from .store import layout
+
+    pairs = [(recipe, out)] + ([(control_recipe(recipe), out / "control")]
+                               if recipe.analysis.control else [])
+    for r, folder in pairs:
+        meta_path = layout.store_json(folder / "store")
+        if meta_path.exists():
+            made_by = layout.read_json(meta_path).get("recipe_hash")
+            if made_by != store_recipe_hash(r):
+                raise RecipeMismatchError(
+                    f"store {folder / 'store'} was made by recipe {made_by}, and this recipe's "
+                    f"data, model or record section differs ({store_recipe_hash(r)}). Write to a "
+                    "new folder (--out), or pass --overwrite to delete the old store; nothing "
+                    "was written")
+
+
+class RunLog(logging.FileHandler):
+    """``run.log``; a write that fails (a full disk) warns once instead of a traceback a line."""
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            self.failed = True
+            print(f"warning: cannot write {self.baseFilename} ({sys.exc_info()[1]}); the log "
+                  "goes on on the screen only", file=sys.stderr)
+
+
+def _os_failure(e: OSError) -> str:
+    import errno
+
+    what = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+            errno.EROFS: "the disk is read-only", errno.EACCES: "permission denied"}.get(
+        e.errno, e.strerror or str(e))
+    return f"cannot write {e.filename}: {what}" if e.filename else what
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m probekit.run", description=__doc__)
     ap.add_argument("recipe")
@@ -373,7 +581,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="output folder (default runs/NAME)")
     ap.add_argument("--stage", choices=["extract", "analyze", "report", "all"], default="all")
     ap.add_argument("--dry-run", action="store_true", help="validate and show what would run")
-    ap.add_argument("--overwrite", action="store_true", help="replace a store of another recipe")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="delete this folder's stores and results and start afresh")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -383,8 +592,15 @@ def main(argv: list[str] | None = None) -> int:
             dry_run(recipe)
             return 0
         out = args.out or Path("runs") / recipe.name
-        out.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(out / "run.log")
+        check_output_folder(out)
+        if not args.overwrite and args.stage != "report":
+            check_stores(recipe, out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ProbekitError(f"cannot create the output folder {out}: {e.strerror or e}; "
+                                "choose a writable folder with --out") from None
+        handler = RunLog(out / "run.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logging.getLogger().addHandler(handler)
         (out / "recipe.yaml").write_text(yaml.safe_dump(
@@ -392,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
                                                             "analysis")}, sort_keys=False))
         t0 = time.time()
         if args.stage in ("extract", "all"):
+            if args.overwrite:
+                (out / "results" / "analysis.hash").unlink(missing_ok=True)
             extract(recipe, out, args.quiet, args.overwrite)
             if recipe.analysis.control:
                 log.info("extract: the %s control (the same recipe on random weights) into %s",
@@ -407,6 +625,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except ProbekitError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk, a lost mount: the committed work is kept
+        print(f"error: {_os_failure(e)}. What was committed is kept; fix this and run the same "
+              "command again to resume", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: out of memory. What was committed is kept; lower record.batch_size (or "
+              "use a machine with more memory) and run the same command again to resume",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)

@@ -7,6 +7,7 @@ words in HDF5 (which has no bfloat16) and natively in safetensors; readers retur
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -41,26 +42,31 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
 
 # -- writing ---------------------------------------------------------------------------------
 def write_shard(path: Path, backend: str, examples: dict[str, list[Any]],
-                layers: dict[str, LayerArrays], compression: str | None = None) -> None:
-    """Write a complete shard to ``path`` and fsync it (the caller renames it into place)."""
+                layers: dict[str, LayerArrays], compression: str | None = None) -> str:
+    """Write a complete shard to ``path``, fsynced (the caller renames it into place); returns
+    its SHA-256. The file is built in memory and written with plain writes, so that a full disk
+    is one clean ``OSError``, never a failing flush inside HDF5 (which can crash the process)."""
     if backend == "hdf5":
-        _write_hdf5(path, examples, layers, compression)
+        data = _hdf5_bytes(examples, layers, compression)
     elif backend == "safetensors":
-        _write_safetensors(path, examples, layers)
+        data = _safetensors_bytes(examples, layers)
     else:
         raise ValueError(f"unknown backend {backend!r}")
-    with open(path, "rb+") as f:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
         os.fsync(f.fileno())
+    return hashlib.sha256(data).hexdigest()
 
 
-def _write_hdf5(path: Path, examples: dict[str, list[Any]], layers: dict[str, LayerArrays],
-                compression: str | None) -> None:
+def _hdf5_bytes(examples: dict[str, list[Any]], layers: dict[str, LayerArrays],
+                compression: str | None) -> bytes:
     import h5py
 
     opts: dict[str, Any] = {"track_times": False}
     if compression:
         opts.update(compression=compression, shuffle=True)
-    with h5py.File(path, "w", libver="latest") as f:
+    with h5py.File("shard.h5", "w", libver="latest", driver="core", backing_store=False) as f:
         ex = f.create_group("examples", track_order=True)
         for col, values in examples.items():
             if col in ("length", "duration"):
@@ -83,12 +89,13 @@ def _write_hdf5(path: Path, examples: dict[str, list[Any]], layers: dict[str, La
             if arr.kind == "tokens":
                 g.create_dataset("lengths", data=arr.lengths.astype(np.int64), track_times=False)
                 g.create_dataset("offsets", data=_offsets(arr.lengths), track_times=False)
+        f.flush()
+        return f.id.get_file_image()
 
 
-def _write_safetensors(path: Path, examples: dict[str, list[Any]],
-                       layers: dict[str, LayerArrays]) -> None:
+def _safetensors_bytes(examples: dict[str, list[Any]], layers: dict[str, LayerArrays]) -> bytes:
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors: dict[str, torch.Tensor] = {}
     schema: dict[str, Any] = {}
@@ -101,7 +108,7 @@ def _write_safetensors(path: Path, examples: dict[str, list[Any]],
             tensors[f"{name}/lengths"] = torch.from_numpy(arr.lengths.astype(np.int64))
         schema[name] = {"kind": arr.kind, "dtype": arr.dtype}
     meta = {"probekit": json.dumps({"examples": examples, "layers": schema}, default=str)}
-    save_file(tensors, str(path), metadata=meta)
+    return save(tensors, metadata=meta)
 
 
 # -- reading ---------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import RecipeMismatchError, StoreError, StoreLockedError
 from ..provenance import run_context
 from . import layout
-from .integrity import damaged_shards, file_sha256
+from .integrity import damaged_shards
 from .shards import LayerArrays, write_shard
 
 log = logging.getLogger("probekit.store")
@@ -437,8 +437,7 @@ class StoreWriter:
         listed = False
         try:
             if n:
-                write_shard(tmp, self.backend, table, layers, self.compression)
-                digest = file_sha256(tmp)
+                digest = write_shard(tmp, self.backend, table, layers, self.compression)
                 os.replace(tmp, final)
                 layout.fsync_dir(final.parent)
                 self.manifest["shards"].append(

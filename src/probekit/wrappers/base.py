@@ -150,6 +150,18 @@ class Wrapper:
         and set the valid lengths of every recorded stack. Returns the lengths used."""
         raise NotImplementedError
 
+    def text_tokens(self, text: str, lang: str) -> int:
+        """How many tokens ``text`` makes without special tokens (checked against
+        ``options.max_text_tokens`` before a text example runs)."""
+        from .tokenizers import ByteTokenizer
+
+        tokenizer = getattr(self, "tokenizer", None)
+        if isinstance(tokenizer, ByteTokenizer):
+            return len(tokenizer.tokens(text))
+        if tokenizer is None:
+            raise NotImplementedError(f"{type(self).__name__} does not say how to count tokens")
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
     def batch_modality(self, batch: Sequence[dict[str, Any]]) -> str:
         """The one modality of ``batch`` (an error for a mixed batch or one the model lacks)."""
         modalities = {ex["modality"] for ex in batch}

@@ -23,6 +23,8 @@ Released checkpoint keys map to probekit's modules through :data:`KEY_MAP`; keys
 
 from __future__ import annotations
 
+import pickle
+
 import re
 from typing import Any, Sequence
 
@@ -177,7 +179,18 @@ def _torch_file(path: str, what: str) -> dict[str, Any]:
         raise ModelLoadError(
             f"{what} {path!r} not found: download it from the SALMONN / BEATs releases and give "
             "its local path in the spec (options.salmonn_checkpoint / options.beats_checkpoint)")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:  # tensors and plain containers only: a .pth file cannot run code when it loads
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        detail = next((line.strip() for line in str(e).splitlines()
+                       if "GLOBAL" in line or "Unsupported" in line), str(e).splitlines()[0])
+        raise ModelLoadError(
+            f"{what} {path} holds Python objects besides tensors and plain containers "
+            f"({detail[:200]}); probekit loads checkpoints with weights_only=True so that a file "
+            "cannot run code. If you trust the file, re-save what it holds as plain data: "
+            "torch.save({'model': ckpt['model'], 'cfg': dict(ckpt['cfg'])}, 'plain.pt')") from None
+    except (RuntimeError, EOFError, OSError) as e:
+        raise ModelLoadError(f"{what} {path} cannot be read ({e}); download it again") from None
 
 
 def load_beats(path: str) -> BEATs:

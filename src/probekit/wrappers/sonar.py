@@ -144,6 +144,9 @@ class Sonar(Wrapper):
         return [self.text_tokenizer.create_encoder(mode="source", lang=sonar_text_code(l))(t)
                 for t, l in zip(texts, langs)]
 
+    def text_tokens(self, text: str, lang: str) -> int:
+        return int(self._tokens([text], [lang])[0].numel()) - 2  # the language tag and </s>
+
     def length_rule(self, layer: str) -> str:
         if layer.endswith("sentence_embedding"):
             return "one vector per example"

@@ -52,6 +52,56 @@ class ModelSpec:
         return [m for m, stacks in self.modalities.items() if stack in stacks]
 
 
+# Spec options: every wrapper's, then each wrapper's own (name -> type). Unknown names and values
+# of the wrong type are refused when the spec loads, before any weights do.
+COMMON_OPTIONS: dict[str, type | tuple[type, ...]] = {
+    "max_seconds": (int, float),     # longer clips are skipped, with the reason (default 30)
+    "min_seconds": (int, float),     # shorter clips are skipped (default 0.1)
+    "max_text_tokens": int,          # longer texts are skipped (default 1024)
+}
+WRAPPER_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "hf": {"routes": dict, "input": str, "decoder": bool, "text_format": str,
+           "language_codes": str, "counts": dict, "lengths": dict, "extractor_options": dict,
+           "pass_attention_mask": bool, "feature_extractor": str, "checkpoint_format": str,
+           "submodule": str},
+    "seamless_m4t": {},
+    "sonar": {"speech_checkpoint": str, "probe_language": str, "languages": list},
+    "salmonn": {"whisper": str, "beats_checkpoint": str, "salmonn_checkpoint": str,
+                "instruction": str, "llm_span": str, "lora_r": int, "lora_alpha": int,
+                "lora_dropout": (int, float), "lora_targets": list},
+}
+LIMITS = {"max_seconds": 30.0, "min_seconds": 0.1, "max_text_tokens": 1024}
+
+
+def limit(spec: "ModelSpec", name: str) -> float:
+    """An input limit of ``spec`` (``max_seconds``, ``min_seconds``, ``max_text_tokens``)."""
+    return spec.options.get(name, LIMITS[name])
+
+
+def check_options(options: Any, wrapper: str, path: Path | str) -> None:
+    """Refuse unknown option names (with the closest known one) and values of the wrong type."""
+    if not isinstance(options, dict):
+        raise SpecError(f"{path}: options: a mapping of option names to values, got {options!r}")
+    known = {**COMMON_OPTIONS, **WRAPPER_OPTIONS.get(wrapper, {})}
+    for name, value in options.items():
+        if name not in known:
+            hint = closest(str(name), known)
+            raise SpecError(f"{path}: options.{name}: not an option of the {wrapper} wrapper"
+                            + (f"; did you mean options.{hint[0]}?" if hint else "")
+                            + f" (its options: {', '.join(sorted(known))})")
+        kind = known[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            raise SpecError(f"{path}: options.{name}: expected "
+                            f"{' or '.join(k.__name__ for k in kinds)}, got {value!r}")
+    for name in ("max_seconds", "min_seconds", "max_text_tokens"):
+        if name in options and not options[name] > 0:
+            raise SpecError(f"{path}: options.{name}: must be positive, got {options[name]!r}")
+    if options.get("min_seconds", LIMITS["min_seconds"]) >= \
+            options.get("max_seconds", LIMITS["max_seconds"]):
+        raise SpecError(f"{path}: options.min_seconds must be below options.max_seconds")
+
+
 def models_dir() -> Path:
     """Where specs live: $PROBEKIT_MODELS, else the ``models/`` folder of this checkout."""
     if os.environ.get("PROBEKIT_MODELS"):
@@ -97,6 +147,8 @@ def load_spec(spec: str | os.PathLike | ModelSpec, **overrides: Any) -> ModelSpe
         else:
             data[key] = value
     data.setdefault("name", path.stem)
+    if data.get("wrapper") in WRAPPER_OPTIONS:  # an unknown wrapper is refused when it loads
+        check_options(data.get("options") or {}, data["wrapper"], path)
     missing = [f.name for f in dataclasses.fields(ModelSpec)
                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
                and f.name not in data]
