@@ -53,8 +53,11 @@ def by_id(store):
 @pytest.fixture(scope="module", params=["hdf5", "safetensors"])
 def reference(request, tmp_path_factory):
     store = tmp_path_factory.mktemp(f"ref-{request.param}") / "store"
-    complete(store, request.param)
-    return request.param, store, by_id(store)[1]
+    t0 = time.time()
+    proc = worker(store, request.param, N, "--pause", 0.02)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    return request.param, store, by_id(store)[1], time.time() - t0
 
 
 def data_offset(shard: Path, backend: str) -> int:
@@ -70,7 +73,7 @@ def data_offset(shard: Path, backend: str) -> int:
 
 
 def test_a_changed_byte_is_caught_and_only_its_shard_is_recomputed(reference, tmp_path, capsys):
-    backend, ref, expected = reference
+    backend, ref, expected, _ = reference
     store = tmp_path / "store"
     shutil.copytree(ref, store)
     shard = sorted((store / "shards").iterdir())[2]
@@ -98,7 +101,7 @@ def test_a_changed_byte_is_caught_and_only_its_shard_is_recomputed(reference, tm
 @pytest.mark.parametrize("damage", ["truncate", "delete"])
 def test_a_truncated_or_deleted_shard_is_recomputed_by_the_same_command(reference, tmp_path,
                                                                          damage):
-    backend, ref, expected = reference
+    backend, ref, expected, _ = reference
     store = tmp_path / "store"
     shutil.copytree(ref, store)
     shard = sorted((store / "shards").iterdir())[0]
@@ -151,24 +154,25 @@ def test_a_rank_never_removes_another_ranks_shards(tmp_path):
 
 
 def test_kill_9_at_random_instants_then_resume_is_byte_identical(reference, tmp_path):
-    backend, _, expected = reference
+    backend, _, expected, duration = reference
     store = tmp_path / "store"
     rng = random.Random(f"kill-{backend}")
-    kills = 0
-    for _ in range(6):
-        proc = worker(store, backend, N, "--pause", 0.01)
-        if rng.random() < 0.5:  # at once after start-up: often inside a shard write
+    kills = attempts = 0
+    while kills < 5 and attempts < 15:
+        attempts += 1
+        proc = worker(store, backend, N, "--pause", 0.02)
+        if attempts % 2:  # as soon as a shard is being written
             deadline = time.time() + 60
             while time.time() < deadline and proc.poll() is None and not any(
                     p.name.startswith(".tmp-") for p in (store / "shards").glob("*")):
-                time.sleep(0.001)
-        else:
-            time.sleep(rng.uniform(1.0, 4.0))  # anywhere: import, opening, writing, closing
+                time.sleep(0.0005)
+        else:  # anywhere in a run: import, opening, recording, writing, closing
+            time.sleep(rng.uniform(0, duration))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait()
-    assert kills >= 3
+    assert kills >= 5
     complete(store, backend)
     s, got = by_id(store)
     assert got == expected and s.complete

@@ -57,7 +57,8 @@ def test_paper_recipes_use_the_registry_languages():
     assert {r["code"]: r["fleurs"] for r in rows}["cmn"] == "cmn_hans_cn"
 
 
-BAD_VALUES = [None, 0, -3, 2.5, True, "", "zzz", [], [1, "a"], {}, {"x": 1}, "../missing.tsv"]
+BAD_VALUES = [None, 0, -3, -5, 2.5, True, "", "zzz", "abc", [], [1, "a"], {}, {"x": 1},
+              "../missing.tsv", "../../.."]
 
 
 def mutations(base, rng, n):
@@ -90,6 +91,8 @@ def mutations(base, rng, n):
 def test_fuzzed_recipes_fail_with_one_clear_error(tmp_path):
     base = yaml.safe_load((ROOT / "recipes" / "demo.yaml").read_text())
     base["data"]["path"] = str(ROOT / "data" / "demo" / "manifest.tsv")
+    base["model"]["overrides"] = {"options": {"max_seconds": 30, "min_seconds": 0.1,
+                                              "max_text_tokens": 512}}
     rng = random.Random(0)
     errors = 0
     for i, (path, kind, data) in enumerate(mutations(base, rng, 250)):

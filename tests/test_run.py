@@ -196,7 +196,7 @@ def test_clips_longer_than_the_model_accepts_are_skipped_with_the_reason(tmp_pat
     assert done.returncode == 0, done.stderr
     store = probekit.open_store(tmp_path / "out" / "store")
     skipped = {s["id"]: s["reason"] for s in store.skipped}
-    assert skipped and all("longer than the model accepts (2 s)" in r for r in skipped.values())
+    assert skipped and all("longer than the model accepts (2 s, options.max_seconds)" in r for r in skipped.values())
     assert all("/speech/" in i for i in skipped) and len(store) + len(skipped) == 6 * 2 * 2
 
 

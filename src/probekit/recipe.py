@@ -242,8 +242,11 @@ def check_recipe(recipe: Recipe) -> None:
                               ".jsonl file (use source: fleurs_local for a FLEURS folder)")
     if not recipe.model.spec:
         raise RecipeError(f"{where}: model.spec: name a spec in models/ (e.g. seamless_m4t_v2)")
-    from .wrappers import load_spec
-    spec = load_spec(recipe.model.spec, **recipe.model.overrides)
+    from .wrappers import SpecError, load_spec
+    try:
+        spec = load_spec(recipe.model.spec, **recipe.model.overrides)
+    except SpecError as e:
+        raise RecipeError(f"{where}: model: {e}") from None
     unsupported = [m for m in data.modalities if m not in spec.modalities]
     if unsupported:
         raise RecipeError(f"{where}: data.modalities: {spec.name} takes "

@@ -593,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         out = args.out or Path("runs") / recipe.name
         check_output_folder(out)
-        if not args.overwrite and args.stage != "report":
+        if not args.overwrite and args.stage in ("extract", "all"):
             check_stores(recipe, out)
         try:
             out.mkdir(parents=True, exist_ok=True)

@@ -32,14 +32,14 @@ def verify(folders: list[Path]) -> int:
         for root in stores_in(folder):
             store = Store(root, check=False)  # opened to list the damage, not refused for it
             damage = store.verify()
-            size = sum(e["bytes"] for e in store._entries)
+            size = sum(e["bytes"] for e in store.shards)
             if not damage:
-                print(f"{root}: ok, {len(store._entries)} shards ({size / 1e6:.1f} MB), "
+                print(f"{root}: ok, {len(store.shards)} shards ({size / 1e6:.1f} MB), "
                       f"{len(store)} examples, {len(store.skipped)} skipped"
                       + ("" if store.complete else " (incomplete: a run has not finished)"))
                 continue
             status = 1
-            print(f"{root}: {len(damage)} damaged shard(s) of {len(store._entries)}:")
+            print(f"{root}: {len(damage)} damaged shard(s) of {len(store.shards)}:")
             for d in damage:
                 print(f"  {d.describe()}")
             print("  run the extraction that made it again (the same command): it drops these "

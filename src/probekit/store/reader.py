@@ -107,6 +107,11 @@ class Store:
                              + ("; ..." if len(damage) > 3 else "") + f". To repair it, "
                              + _repair_hint(self.root))
 
+    @property
+    def shards(self) -> list[dict[str, Any]]:
+        """The committed shards' manifest entries: file, n, bytes, sha256, layers, examples."""
+        return list(self._entries)
+
     def verify(self, checksum: bool = True) -> list[Damage]:
         """The damaged shards: missing, of the wrong size or (``checksum``) failing their
         SHA-256; each with the ids of the examples it held."""

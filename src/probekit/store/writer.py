@@ -9,8 +9,10 @@
             w.add(batch_metadata, {name: rec[name] for name in rec.names})
 
 Memory holds about one shard plus two queued batches, whatever the number of examples: batches
-are converted, checked and written in a writer thread while the caller runs the next forward pass. Killed at any instant and started again with the same inputs,
-a run ends with exactly the data of an uninterrupted run.
+are converted, checked and written in a writer thread while the caller runs the next forward
+pass. Killed at any instant and started again with the same inputs, a run ends with exactly the
+data of an uninterrupted run; a shard damaged since it was written is dropped when the writer
+opens the store (``repaired`` lists them), and its examples are redone by the caller.
 """
 
 from __future__ import annotations
@@ -114,7 +116,8 @@ class StoreWriter:
         shard_size: examples per shard (memory is bounded by about two shards).
         recipe_hash: what made the data; a store made with another hash is refused.
         provenance: model id, revision, dtype, pooling, ... (saved in ``store.json``).
-        overwrite: delete an existing store made by another recipe instead of refusing.
+        overwrite: delete an existing store (whatever made it) and start afresh; without it, a
+            store made by another recipe is refused.
         rank: writer rank; cooperating processes use distinct ranks to write one store.
         compression: HDF5 filter for pooled arrays: None (default), ``"lzf"`` or ``"gzip"``.
             Token-level arrays are always stored raw. Float activations barely compress, and
