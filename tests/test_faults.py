@@ -171,12 +171,28 @@ def test_kill_9_at_random_instants_then_resume_is_byte_identical(reference, tmp_
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
+        elif proc.wait() == 0:  # it finished first: check it, and start afresh to kill again
+            assert by_id(store)[1] == expected
+            shutil.rmtree(store)
         proc.wait()
     assert kills >= 5
     complete(store, backend)
     s, got = by_id(store)
     assert got == expected and s.complete
     assert not [p for p in (store / "shards").iterdir() if p.name.startswith(".tmp")]
+
+
+def tmpfs_folders(tmp_path):
+    """A mount point for a small tmpfs and a folder for what the test brings out of it; skips
+    the test, with the reason, where no tmpfs can be mounted in a private mount namespace
+    (``unshare -rm``: no root needed where user namespaces are allowed)."""
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs tmpfs {tmp_path}"],
+                           capture_output=True, text=True)
+    if probe.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here (unshare -rm: {probe.stderr.strip()})")
+    (tmp_path / "mnt").mkdir()
+    (tmp_path / "out").mkdir()
+    return tmp_path / "mnt", tmp_path / "out"
 
 
 TMPFS_SCRIPT = r"""
@@ -197,15 +213,8 @@ cp -r "$1/store" "$out/resumed"
 
 
 def test_a_full_disk_gives_one_message_and_the_same_command_resumes(tmp_path):
-    # a real full disk: a 2 MB tmpfs, mounted in a private mount namespace (no root needed
-    # where user namespaces are allowed; skipped with the reason where they are not)
-    probe = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs tmpfs {tmp_path}"],
-                           capture_output=True, text=True)
-    if probe.returncode:
-        pytest.skip(f"cannot mount a small tmpfs here (unshare -rm: {probe.stderr.strip()})")
-    mnt, out = tmp_path / "mnt", tmp_path / "out"
-    mnt.mkdir()
-    out.mkdir()
+    # a real full disk: a 2 MB tmpfs in a private mount namespace
+    mnt, out = tmpfs_folders(tmp_path)
     done = subprocess.run(["unshare", "-rm", "sh", "-c", TMPFS_SCRIPT, "sh", str(mnt),
                            sys.executable, str(WORKER), str(out)], capture_output=True, text=True,
                           timeout=300)
@@ -238,14 +247,8 @@ cp -r "$MNT/out/store" "$OUT/store"
 
 
 def test_a_run_on_a_full_disk_stops_with_one_message_and_resumes_identically(tmp_path):
-    probe = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs tmpfs {tmp_path}"],
-                           capture_output=True, text=True)
-    if probe.returncode:
-        pytest.skip(f"cannot mount a small tmpfs here (unshare -rm: {probe.stderr.strip()})")
+    mnt, out = tmpfs_folders(tmp_path)
     root = Path(__file__).resolve().parent.parent
-    mnt, out = tmp_path / "mnt", tmp_path / "out"
-    mnt.mkdir()
-    out.mkdir()
     command = [sys.executable, "-m", "probekit.run", str(root / "recipes" / "demo.yaml"),
                "data.max_sentences=5", "data.languages=[eng,fra]", "record.shard_size=2",
                "--stage", "extract", "--quiet", "analysis.control=null"]

@@ -7,6 +7,8 @@ entry points print its message without a traceback.
 from __future__ import annotations
 
 import difflib
+import errno
+import os
 from typing import Iterable
 
 
@@ -47,3 +49,20 @@ def closest(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
             found = [c for c in candidates if c.startswith(head)][:n]
             head = head.rpartition(".")[0]
     return found
+
+
+def write_failure(e: BaseException) -> str:
+    """What went wrong when writing, in words (a full disk, a quota, permissions, ...)."""
+    code = getattr(e, "errno", None)
+    text = str(e)
+    if code is None:  # h5py's RuntimeError names the errno in its message
+        for candidate in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES):
+            if f"errno = {candidate}," in text or os.strerror(candidate) in text:
+                code = candidate
+                break
+    known = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file size limit was hit",
+             errno.EDQUOT: "the disk quota is exceeded", errno.EROFS: "the disk is read-only",
+             errno.EACCES: "permission denied"}
+    if code in known:
+        return known[code]
+    return f"{type(e).__name__}: {getattr(e, 'strerror', None) or text.splitlines()[0][:200]}"

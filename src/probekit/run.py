@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from .blocks import matcher
-from .errors import ProbekitError
+from .errors import ProbekitError, write_failure
 from .recipe import Recipe, load_recipe, resolve_path
 
 log = logging.getLogger("probekit")
@@ -182,8 +182,7 @@ def extract(recipe: Recipe, out: Path, quiet: bool = False, overwrite: bool = Fa
             failing.clear()
             keep = [k for k, ex in enumerate(batch) if ex["id"] not in done]
             if len(keep) < len(batch):  # a batch rerun around examples already stored
-                layers = take_rows(layers.resolve() if hasattr(layers, "resolve") else layers,
-                                   keep, len(batch))
+                layers = take_rows(layers.resolve(), keep, len(batch))
                 batch = [batch[k] for k in keep]
             meta = [{k: (os.path.relpath(v, root) if k == "audio_path" else v)
                      for k, v in ex.items() if k != "audio"} for ex in batch]
@@ -334,7 +333,10 @@ def _similarities(recipe: Recipe, store: Any, intervals: bool, quiet: bool, labe
     return cm, cl, adaptation
 
 
-def analyze(recipe: Recipe, out: Path, quiet: bool = False) -> None:
+def analyze(recipe: Recipe, out: Path, quiet: bool = False, verify: bool = True) -> None:
+    """Similarities, modality gap, length adaptation and agreement tables of ``out``'s stores
+    (skipped when they are up to date). ``verify`` checks every shard's checksum first (an
+    extraction in the same command has just checked them)."""
     import pandas as pd
 
     from .analysis import length_adaptation, measure_agreement, modality_gap, with_control
@@ -343,14 +345,18 @@ def analyze(recipe: Recipe, out: Path, quiet: bool = False) -> None:
     from .wrappers import load_spec
 
     a = recipe.analysis
-    store = open_store(out / "store", verify=True)  # every shard's checksum, read once
-    control = open_store(out / "control" / "store", verify=True) if a.control else None
+    store = open_store(out / "store")
+    control = open_store(out / "control" / "store") if a.control else None
     key = recipe.section_hash("analysis", "model") + f"-{len(store)}-{store.recipe_hash}" + (
         f"-{len(control)}-{control.recipe_hash}" if control is not None else "")
     stamp = out / "results" / "analysis.hash"
     if stamp.exists() and stamp.read_text() == key:
         log.info("analyze: results are up to date")
         return
+    if verify:  # every shard's checksum, each byte read once
+        for s in (store, control):
+            if s is not None:
+                s.check()
     spec = load_spec(recipe.model.spec, **recipe.model.overrides)
     cm, cl, adaptation = _similarities(recipe, store, True, quiet, "")
     if control is not None:
@@ -565,15 +571,6 @@ class RunLog(logging.FileHandler):
                   "goes on on the screen only", file=sys.stderr)
 
 
-def _os_failure(e: OSError) -> str:
-    import errno
-
-    what = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
-            errno.EROFS: "the disk is read-only", errno.EACCES: "permission denied"}.get(
-        e.errno, e.strerror or str(e))
-    return f"cannot write {e.filename}: {what}" if e.filename else what
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m probekit.run", description=__doc__)
     ap.add_argument("recipe")
@@ -616,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
                          recipe.analysis.control, out / "control" / "store")
                 extract(control_recipe(recipe), out / "control", args.quiet, args.overwrite)
         if args.stage in ("analyze", "all"):
-            analyze(recipe, out, args.quiet)
+            analyze(recipe, out, args.quiet, verify=args.stage == "analyze")
         if args.stage in ("report", "all"):
             report(recipe, out)
         print(summary(out))
@@ -627,8 +624,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # a full disk, a lost mount: the committed work is kept
-        print(f"error: {_os_failure(e)}. What was committed is kept; fix this and run the same "
-              "command again to resume", file=sys.stderr)
+        where = f"cannot write {e.filename}: " if e.filename else ""
+        print(f"error: {where}{write_failure(e)}. What was committed is kept; fix this and run "
+              "the same command again to resume", file=sys.stderr)
         return 2
     except MemoryError:
         print("error: out of memory. What was committed is kept; lower record.batch_size (or "

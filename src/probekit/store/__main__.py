@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import ProbekitError
 from . import layout
+from .integrity import REPAIR
 from .reader import Store
 
 
@@ -42,8 +43,7 @@ def verify(folders: list[Path]) -> int:
             print(f"{root}: {len(damage)} damaged shard(s) of {len(store.shards)}:")
             for d in damage:
                 print(f"  {d.describe()}")
-            print("  run the extraction that made it again (the same command): it drops these "
-                  "shards and recomputes just their examples")
+            print(f"  to repair it, {REPAIR}")
     return status
 
 

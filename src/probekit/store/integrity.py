@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 
+REPAIR = ("run the extraction that made the store again (the same command): it checks every shard "
+          "and recomputes just the examples of damaged ones")
+
+
 def file_sha256(path: Path) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()

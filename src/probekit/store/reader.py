@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import LayerSelectionError, StoreError, closest
 from . import layout
-from .integrity import Damage, damaged_shards
+from .integrity import REPAIR, Damage, damaged_shards
 from .shards import ShardReader
 
 
@@ -28,10 +28,6 @@ def open_store(path: str | os.PathLike, verify: bool = False) -> "Store":
     every shard's SHA-256 (reads every byte once) and refuses a damaged store."""
     return Store(path, verify=verify)
 
-
-def _repair_hint(root: Path) -> str:
-    return (f"run the extraction that made {root} again (the same command): it checks every "
-            "shard and recomputes just the examples of damaged ones")
 
 
 def _as_list(v: Any) -> list[Any] | None:
@@ -100,17 +96,21 @@ class Store:
                              "(two writers given overlapping examples?)")
         self._table = table
         self._position = {i: k for k, i in enumerate(table["id"])}
-        damage = self.verify(checksum=verify) if check else []
-        if damage:
-            raise StoreError(f"store {self.root} has {len(damage)} damaged shard(s): "
-                             + "; ".join(d.describe() for d in damage[:3])
-                             + ("; ..." if len(damage) > 3 else "") + f". To repair it, "
-                             + _repair_hint(self.root))
+        if check:
+            self.check(checksum=verify)
 
     @property
     def shards(self) -> list[dict[str, Any]]:
         """The committed shards' manifest entries: file, n, bytes, sha256, layers, examples."""
         return list(self._entries)
+
+    def check(self, checksum: bool = True) -> None:
+        """Refuse (:class:`StoreError`, naming them) damaged shards: see :meth:`verify`."""
+        damage = self.verify(checksum)
+        if damage:
+            raise StoreError(f"store {self.root} has {len(damage)} damaged shard(s): "
+                             + "; ".join(d.describe() for d in damage[:3])
+                             + ("; ..." if len(damage) > 3 else "") + f". To repair it, {REPAIR}")
 
     def verify(self, checksum: bool = True) -> list[Damage]:
         """The damaged shards: missing, of the wrong size or (``checksum``) failing their

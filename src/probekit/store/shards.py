@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import StoreError
+from .integrity import REPAIR
 
 
 @dataclass
@@ -137,10 +138,8 @@ class ShardReader:
     def damaged(self, e: BaseException) -> StoreError:
         """The error for a shard whose bytes are not what was written."""
         detail = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-        return StoreError(
-            f"shard {self.path} is damaged ({detail}). Run the extraction that made the store "
-            "again (the same command): it checks every shard and recomputes the examples of "
-            "damaged ones; `python -m probekit.store verify STORE` lists them")
+        return StoreError(f"shard {self.path} is damaged ({detail}). To repair it, {REPAIR}; "
+                          "`python -m probekit.store verify STORE` lists damaged shards")
 
     def close(self) -> None:
         if self._handle is not None and self.backend == "hdf5":

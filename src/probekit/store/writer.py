@@ -17,7 +17,6 @@ opens the store (``repaired`` lists them), and its examples are redone by the ca
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import logging
 import os
@@ -31,7 +30,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import RecipeMismatchError, StoreError, StoreLockedError
+from ..errors import RecipeMismatchError, StoreError, StoreLockedError, write_failure
 from ..provenance import run_context
 from . import layout
 from .integrity import damaged_shards
@@ -71,23 +70,6 @@ def _nonfinite_rows(data: np.ndarray, dtype: str) -> np.ndarray:
     out = np.zeros(data.shape[0], dtype=bool)
     out[rows] = ~np.isfinite(data[rows]).all(axis=-1)
     return out
-
-
-def _write_failure(e: BaseException) -> str:
-    """What went wrong when writing, in words (a full disk, a quota, permissions, ...)."""
-    code = getattr(e, "errno", None)
-    text = str(e)
-    if code is None:  # h5py's RuntimeError names the errno in its message
-        for candidate in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES):
-            if f"errno = {candidate}," in text or os.strerror(candidate) in text:
-                code = candidate
-                break
-    known = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file size limit was hit",
-             errno.EDQUOT: "the disk quota is exceeded", errno.EROFS: "the disk is read-only",
-             errno.EACCES: "permission denied"}
-    if code in known:
-        return known[code]
-    return f"{type(e).__name__}: {getattr(e, 'strerror', None) or text.splitlines()[0][:200]}"
 
 
 _DEFAULTS = {c: (np.nan if c in ("length", "duration") else "") for c in layout.EXAMPLE_COLUMNS}
@@ -457,7 +439,7 @@ class StoreWriter:
             if skips:
                 del self.manifest["skipped"][len(self.manifest["skipped"]) - len(skips):]
             raise StoreError(
-                f"cannot write shard {name} of store {self.root}: {_write_failure(e)}. The "
+                f"cannot write shard {name} of store {self.root}: {write_failure(e)}. The "
                 f"{self.n_committed} examples in committed shards are intact; fix this and run "
                 "the same command again to resume") from None
         if n:
@@ -489,7 +471,7 @@ class StoreWriter:
                                              self.manifest)
                 except Exception as e:
                     raise StoreError(
-                        f"cannot mark store {self.root} complete: {_write_failure(e)}. Every "
+                        f"cannot mark store {self.root} complete: {write_failure(e)}. Every "
                         "example is committed; fix this and run the same command again") from None
             else:  # abandoning: what is buffered is dropped; a failure was raised already
                 try:
