@@ -8,7 +8,8 @@ What it measures
     examples, centre ``s - (mean(draws) - s) m / (n - m)`` (``2 s - mean(halves)`` for a half),
     interval ``centre +- z sd(draws) sqrt(m / (n - m))``; every draw redoes centring,
     decomposition, choice of k and the measure), and record whether the population value lies
-    inside the interval, the width, the bias of the raw score ``s`` and of the corrected centre. Prints a table (and writes it as CSV):
+    inside the interval, the width, the bias of the raw score ``s`` and of the corrected centre.
+    Prints a table (and writes it as CSV):
     coverage with its binomial standard error, mean width, mean raw and corrected bias, the mean
     half-sampling sd over the empirical sd (across replications) of ``s`` and of the centre (1 means
     the interval has the right width for that estimator), the share of intervals entirely below /
@@ -358,7 +359,8 @@ def main():
     names = [name for name in NAMES if name in args.only]
 
     print(f"data model: L={L} latent dims (scales {SCALES[0]:.2f}..{SCALES[-1]:.2f} geometric), "
-          f"d={D_FEAT}, noise sigma={globals()['SIGMA']}; R={reps} replications, {draws} half-samples, "
+          f"d={D_FEAT}, noise sigma={globals()['SIGMA']}; R={reps} replications, "
+          f"{draws} half-samples, "
           f"{CI:.0%} intervals, seed={args.seed}, torch threads={torch.get_num_threads()}")
     print("population values (closed form, float64 numpy):")
     for name in NAMES:

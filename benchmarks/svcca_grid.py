@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from probekit.analysis import Comparer, svcca
-from probekit.analysis.basis import as_matrix
 
 
 def make_layer(rng, langs, mods, n, d):

@@ -59,8 +59,10 @@ def capture(out_dir: Path, batch_size=16, shard_size=64):
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
             ids = torch.nn.utils.rnn.pad_sequence([ex["ids"] for ex in batch], batch_first=True)
-            mask = (torch.arange(ids.shape[1])[None] < torch.tensor([len(ex["ids"]) for ex in batch])[:, None]).long()
-            with torch.no_grad(), Recorder(model, ["text_encoder.layers.*", "text_decoder.layers.*"],
+            lengths = torch.tensor([len(ex["ids"]) for ex in batch])
+            mask = (torch.arange(ids.shape[1])[None] < lengths[:, None]).long()
+            with torch.no_grad(), Recorder(model,
+                                           ["text_encoder.layers.*", "text_decoder.layers.*"],
                                            pool="mean") as rec:
                 rec.set_mask(mask)  # teacher forcing: the decoder reads the same sentence
                 model(input_ids=ids, attention_mask=mask, decoder_input_ids=ids,

@@ -30,7 +30,8 @@ stacks:
   decoder: ["decoder.layers.*"]
 options:
   routes:                                # how each modality enters the model
-    speech: encoder+decoder              # audio -> encoder; decoder teacher-forced on the transcript
+    # speech: audio -> encoder; decoder teacher-forced on the transcript
+    speech: encoder+decoder
     text: decoder                        # the transcript through the decoder alone
   feature_extractor: WhisperFeatureExtractor
   text_format: whisper                   # <|startoftranscript|><|xx|><|transcribe|><|notimestamps|>

@@ -34,8 +34,9 @@ class Blocks(nn.Module):
 def example(i):
     g = torch.Generator().manual_seed(1000 + i)
     n = 3 + i % 7
-    return {"id": f"ex{i:04d}", "sentence": str(i // 2), "lang": ["eng", "fra"][i % 2],
-            "modality": "text", "text": f"sentence {i}", "length": n}, torch.randn(n, 16, generator=g)
+    meta = {"id": f"ex{i:04d}", "sentence": str(i // 2), "lang": ["eng", "fra"][i % 2],
+            "modality": "text", "text": f"sentence {i}", "length": n}
+    return meta, torch.randn(n, 16, generator=g)
 
 
 def main():

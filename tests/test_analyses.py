@@ -24,7 +24,8 @@ def synthetic_store(path):
     meaning = rng.standard_normal((N, 12))
     proj = [rng.standard_normal((12, 24)) for _ in range(DEPTH)]
     # a per-modality component shared by all languages: the modality gap exceeds the language gap
-    modal = {m: rng.standard_normal((N, 6)) @ rng.standard_normal((6, 24)) for m in ("speech", "text")}
+    modal = {m: rng.standard_normal((N, 6)) @ rng.standard_normal((6, 24))
+             for m in ("speech", "text")}
     with StoreWriter(path, recipe_hash="synthetic", shard_size=64) as w:
         for mod in ("speech", "text"):
             for li, lang in enumerate(LANGS):
@@ -58,7 +59,8 @@ def analysed(tmp_path_factory):
                         stack="text_encoder")
     adapt_rows = cross_modal(comparer, [("speech_enc.3", "text_enc.3"), ("adaptor", "text_enc.3")],
                              LANGS, stack="adaptor")
-    la = length_adaptation(adapt_rows, {"before adaptor": "speech_enc.3", "after adaptor": "adaptor"},
+    la = length_adaptation(adapt_rows,
+                           {"before adaptor": "speech_enc.3", "after adaptor": "adaptor"},
                            {"eng": "high", "fra": "high", "swh": "low", "yor": "low"})
     gap = modality_gap(cm, cl)
     return out, views, cm, cl, la, gap

@@ -32,11 +32,11 @@ REFUSED = {
     "analysis.measure=nonsense": "did you mean recipe.analysis.measures",
     "analysis.measures=[nonsense]": "unknown measure 'nonsense'",
     "analysis.variance=2.5": "analysis.variance: a fraction of variance in (0, 1]",
-    "model.overrides.options.max_seconds=abc": "options.max_seconds: expected int or float, "
+    "model.overrides.options.max_seconds=abc": "options.max_seconds: expected float, "
                                                "got 'abc'",
     "model.overrides.options.max_secs=20": "did you mean options.max_seconds?",
     "model.overrides.options.min_seconds=-1": "options.min_seconds: must be positive",
-    "model.overrides.options.lora_r=8": "not an option of the seamless_m4t wrapper",
+    "model.overrides.options.lora_r=8": "options.lora_r: unknown key",
     "name=../../..": "name: '../../..' names the output folder",
     "data.languages=[eng,eng]": "data.languages: eng listed twice",
 }

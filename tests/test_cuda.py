@@ -1,4 +1,5 @@
-"""GPU path: pinned, non-blocking copies give exactly what the blocks output (skipped without CUDA)."""
+"""GPU path: pinned, non-blocking copies give exactly what the blocks output
+(skipped without CUDA)."""
 
 import pytest
 import torch

@@ -40,11 +40,12 @@ def write_fleurs(root, split="test", archive=False, rate=16000, channels=1):
         for sid in IDS[lang]:
             for speaker in range(2 if sid == 2 else 1):
                 name = f"{sid}{speaker}.wav"
-                raw = "" if (lang, sid) == ("fra", 5) else f"Sentence {sid} in {lang}, speaker {speaker}."
+                raw = ("" if (lang, sid) == ("fra", 5)
+                       else f"Sentence {sid} in {lang}, speaker {speaker}.")
                 seconds = 0.5 + 0.1 * sid
                 soundfile.write(clips / name, tone(seconds, rate, channels), rate)
-                rows.append([str(sid), name, raw, raw.lower(), " ".join(raw), str(int(seconds * rate)),
-                             "FEMALE"])
+                rows.append([str(sid), name, raw, raw.lower(), " ".join(raw),
+                             str(int(seconds * rate)), "FEMALE"])
         with open(folder / f"{split}.tsv", "w", newline="", encoding="utf-8") as f:
             csv.writer(f, delimiter="\t", lineterminator="\n").writerows(rows)
         if archive:  # the dataset repository keeps audio/<split>.tar.gz with <split>/<file> members
@@ -66,7 +67,8 @@ def test_fleurs_folder_gives_the_parallel_set_one_recording_per_sentence(tmp_pat
     assert report == {"sentences": 5, "dropped_not_in_every_language": 4, "empty_text": 1}
     assert len(examples) == 5 * 3 * 2
     first = next(ex for ex in examples if ex["id"] == "eng/speech/2")
-    assert first["audio_path"].endswith("20.wav") and first["text"] == "Sentence 2 in eng, speaker 0."
+    assert first["audio_path"].endswith("20.wav")
+    assert first["text"] == "Sentence 2 in eng, speaker 0."
     wave = load_audio(first["audio_path"])  # stereo 22.05 kHz -> mono 16 kHz
     assert wave.ndim == 1 and abs(len(wave) - 0.7 * 16000) <= 2
 
@@ -92,7 +94,8 @@ def test_fleurs_folder_errors_name_the_file(tmp_path):
 
 def run(*args, env=None):
     return subprocess.run([sys.executable, "-m", "probekit.run", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})})
 
 
 RECIPE = """name: t

@@ -120,7 +120,8 @@ def test_damaged_json_gives_one_clear_message_and_overwrite_starts_afresh(tmp_pa
     complete(store, "hdf5", 20)
     manifest = store / "manifest-r0.json"
     manifest.write_text(manifest.read_text()[:-40])
-    for attempt in (lambda: open_store(store), lambda: StoreWriter(store, recipe_hash="test-recipe")):
+    for attempt in (lambda: open_store(store),
+                    lambda: StoreWriter(store, recipe_hash="test-recipe")):
         with pytest.raises(StoreError, match=r"manifest-r0.json is damaged .*--overwrite"):
             attempt()
     proc = worker(store, "hdf5", 20)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from probekit.batch import capture
 from probekit.errors import ProbekitError, RecordingError
 from probekit.wrappers import available_specs, load_model, load_spec
 
@@ -48,10 +49,7 @@ def shipped_specs():
 
 
 def record(wrapper, batch):
-    wrapper.prepare(batch)
-    with wrapper.recorder(pool="none") as rec:
-        wrapper.run(batch, rec)
-    return rec
+    return capture(wrapper, batch, pool="none")[0]
 
 
 @pytest.mark.parametrize("name", shipped_specs())
@@ -86,9 +84,8 @@ def assert_close_in_precision(ref, half, tolerance, period):
     ``ref``'s, for both modalities."""
     for modality in ("speech", "text"):
         batch = examples(modality, period=period)
-        with ref.recorder(pool="mean") as a, half.recorder(pool="mean") as b:
-            ref.run(batch, a)
-            half.run(batch, b)
+        a, _ = capture(ref, batch, pool="mean")
+        b, _ = capture(half, batch, pool="mean")
         for layer in ref.layers(ref.spec.stacks_for(modality)):
             x, y = a[layer].double(), b[layer].double()
             assert torch.isfinite(y).all(), (modality, layer)
@@ -108,8 +105,8 @@ def test_salmonn_takes_clips_up_to_30_s(salmonn):
     batch = [{"id": str(i), "modality": "speech", "lang": "eng", "text": "x",
               "audio": 0.1 * rng.standard_normal(n).astype(np.float32)}
              for i, n in enumerate([int(16000 * 29.92), 16000 * 30, 16000 * 2])]
-    with salmonn.recorder(["qformer", "llm"], pool="mean") as rec:
-        lengths = salmonn.run(batch, rec)
+    rec, inputs = capture(salmonn, batch, ["qformer", "llm"], pool="mean")
+    lengths = inputs.lengths
     assert lengths["qformer"].tolist() == [88, 88, 6]
     assert torch.isfinite(rec["qformer.encoder.layer.1"]).all()
 
@@ -129,7 +126,7 @@ def test_salmonn_prompt_is_the_releases_asr_prompt_and_an_option():
 
     spec = load_spec("salmonn")
     release = "Recognize the speech and give me the transcription."
-    assert spec.options["instruction"] == release
+    assert spec.options.instruction == release
     assert describe_inputs(spec)["speech"] == (
         f"<s>USER: <Speech><SpeechHere></Speech> {release}\nASSISTANT:")
     mine = load_spec("salmonn", options={"instruction": "Describe the audio."})
@@ -214,22 +211,21 @@ def test_a_modality_runs_only_the_stacks_its_spec_names():
     whisper = load_model("whisper", variant="tiny")
     assert whisper.spec.stacks_for("text") == ["decoder"]
     text = examples("text", period=1)
-    with whisper.recorder(pool="mean") as rec:
-        whisper.run(text, rec)
+    rec, _ = capture(whisper, text, pool="mean")
     assert {n for n, c in rec.calls.items() if c} == set(whisper.layers(["decoder"]))
     with pytest.raises(RecordingError, match="a batch holds one modality"):
-        with whisper.recorder(pool="mean") as rec:
-            whisper.run([examples("speech", period=1)[0], text[0]], rec)
+        capture(whisper, [examples("speech", period=1)[0], text[0]], pool="mean")
 
 
 def test_every_fidelity_claim_names_a_test_that_exists():
     import re
     from pathlib import Path
 
-    from probekit.wrappers import _registry
+    from probekit.wrappers import families, wrapper_class
 
     root = Path(__file__).resolve().parent.parent
-    for name, wrapper in _registry().items():
+    for name in families():
+        wrapper = wrapper_class(name)
         claims = " ".join(wrapper.FIDELITY)
         cited = re.findall(r"(tests/[\w/]+\.py)::(\w+)", claims)
         assert cited, name

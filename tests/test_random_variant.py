@@ -148,12 +148,12 @@ def test_random_sonar_resets_every_language_even_those_loaded_later(monkeypatch)
     assert wrapper.variant == "random"
     assert loaded == [spec.checkpoint, "sonar_speech_encoder_eng"]
     example = {"id": "x", "modality": "speech", "lang": "fra", "audio": torch.zeros(16000).numpy()}
-    wrapper.prepare([example])
+    wrapper.mount([example])
     assert loaded[-1] == "sonar_speech_encoder_fra"
     assert not any(torch.all(p == 0.5) for p in wrapper.model.parameters())
     fra = params(wrapper.model.speech_encoder)
     other = load_model("sonar", variant="random")  # the same weights, whatever the loading order
-    other.prepare([example])
+    other.mount([example])
     assert all(torch.equal(p, fra[n]) for n, p in other.model.speech_encoder.named_parameters())
     eng = dict(wrapper._speech["eng"].named_parameters())
     assert any(not torch.equal(p, eng[n]) for n, p in fra.items() if n in eng)  # own seed

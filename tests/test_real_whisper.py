@@ -80,7 +80,8 @@ def test_whisper_base_recipe_with_speech_and_text(tmp_path):
     except ModelLoadError as e:
         pytest.skip(str(e))
     out = tmp_path / "run"
-    assert run([str(ROOT / "recipes" / "whisper_base_demo.yaml"), "--out", str(out), "--quiet"]) == 0
+    assert run([str(ROOT / "recipes" / "whisper_base_demo.yaml"), "--out", str(out),
+                "--quiet"]) == 0
     sims = pd.read_csv(out / "results" / "similarities.csv")
     columns = ["score", "chance", "adjusted", "ci_low", "ci_high", "control_score",
                "control_adjusted"]

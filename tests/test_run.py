@@ -176,14 +176,15 @@ def test_bad_audio_is_skipped_and_reported(tmp_path):
 def test_fail_fast_stops_at_the_first_bad_clip_and_keeps_what_was_committed(tmp_path):
     recipe = demo_with_bad_clip(tmp_path, b"")
     data = tmp_path / "data"
-    args = (recipe, "data.max_sentences=20", *SMALL, "record.shard_size=20", "--out", tmp_path / "out",
-            "--quiet", "--stage", "extract")
+    args = (recipe, "data.max_sentences=20", *SMALL, "record.shard_size=20",
+            "--out", tmp_path / "out", "--quiet", "--stage", "extract")
     done = run(*args, "data.fail_fast=true")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "fra/3.ogg" in done.stderr
     committed = len(probekit.open_store(tmp_path / "out" / "store"))
     assert committed > 0  # the shards written before the bad clip stay
-    (data / "audio" / "fra" / "3.ogg").write_bytes((ROOT / "data/demo/audio/fra/3.ogg").read_bytes())
+    (data / "audio" / "fra" / "3.ogg").write_bytes(
+        (ROOT / "data/demo/audio/fra/3.ogg").read_bytes())
     again = run(*args)
     assert again.returncode == 0, again.stderr
     assert len(probekit.open_store(tmp_path / "out" / "store")) == 20 * 10 * 2
@@ -196,7 +197,8 @@ def test_clips_longer_than_the_model_accepts_are_skipped_with_the_reason(tmp_pat
     assert done.returncode == 0, done.stderr
     store = probekit.open_store(tmp_path / "out" / "store")
     skipped = {s["id"]: s["reason"] for s in store.skipped}
-    assert skipped and all("longer than the model accepts (2 s, options.max_seconds)" in r for r in skipped.values())
+    assert skipped and all("longer than the model accepts (2 s, options.max_seconds)" in r
+                           for r in skipped.values())
     assert all("/speech/" in i for i in skipped) and len(store) + len(skipped) == 6 * 2 * 2
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from probekit.batch import capture
 from probekit.wrappers import ModelLoadError, load_model
 from probekit.wrappers.beats import BEATs, BEATsConfig
 from probekit.wrappers.salmonn import WINDOW, load_beats, load_salmonn_checkpoint, map_key
@@ -60,8 +61,8 @@ def test_speech_pass_fires_every_block_once_with_real_lengths(salmonn):
     layers = salmonn.layers()
     raw, hooks = raw_outputs(salmonn, layers)
     try:
-        with salmonn.recorder(pool="none") as rec:
-            lengths = salmonn.run(speech_batch(), rec)
+        rec, inputs = capture(salmonn, speech_batch(), pool="none")
+        lengths = inputs.lengths
     finally:
         for h in hooks:
             h.remove()
@@ -89,8 +90,8 @@ def test_text_pass_pools_over_the_transcript_only(salmonn):
     batch = [dict(ex, modality="text") for ex in speech_batch()]
     raw, hooks = raw_outputs(salmonn, ["llm.base_model.model.model.layers.0"])
     try:
-        with salmonn.recorder(["llm"], pool="mean") as rec:
-            lengths = salmonn.run(batch, rec)
+        rec, inputs = capture(salmonn, batch, ["llm"], pool="mean")
+        lengths = inputs.lengths
     finally:
         for h in hooks:
             h.remove()

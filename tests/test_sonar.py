@@ -8,8 +8,9 @@ import torch
 
 pytest.importorskip("sonar", reason="SONAR (fairseq2) is in the reference environment only")
 
+from probekit.batch import capture  # noqa: E402
 from probekit.languages import LanguageError  # noqa: E402
-from probekit.wrappers import ModelLoadError, load_model  # noqa: E402
+from probekit.wrappers import ModelLoadError, SpecError, load_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +35,14 @@ def test_stacks_match_the_configs(sonar):
 
 def test_speech_lengths_follow_frame_stacking_and_embeddings_match(sonar):
     b = batch("speech")
-    sonar.prepare(b)
+    sonar.mount(b)
     raw = {}
     hooks = [sonar.model.get_submodule(n).register_forward_hook(
-        lambda m, i, o, n=n: raw.__setitem__(n, o.double())) for n in sonar.stacks["speech_encoder"]]
+        lambda m, i, o, n=n: raw.__setitem__(n, o.double()))
+        for n in sonar.stacks["speech_encoder"]]
     try:
-        with sonar.recorder(pool="mean") as rec:
-            lengths = sonar.run(b, rec)
+        rec, inputs = capture(sonar, b, pool="mean")
+        lengths = inputs.lengths
     finally:
         for h in hooks:
             h.remove()
@@ -49,30 +51,33 @@ def test_speech_lengths_follow_frame_stacking_and_embeddings_match(sonar):
     assert all(rec.calls[n] == 1 for n in speech)
     frames = [int(np.floor((d * 16000 - 400) / 160)) + 1 for d in (1.0, 2.3, 0.6)]  # 25 ms / 10 ms
     assert lengths["speech_encoder"].tolist() == [f // 2 for f in frames]
-    assert lengths["speech_encoder"].tolist() == list(sonar.last_output.encoded_seqs_layout.seq_lens)
+    assert lengths["speech_encoder"].tolist() == list(
+        sonar.last_output.encoded_seqs_layout.seq_lens)
     torch.testing.assert_close(rec["speech_encoder.sentence_embedding"],
                                sonar.last_output.sentence_embeddings, rtol=0, atol=0)
     for name, out in raw.items():
         for i, n in enumerate(lengths["speech_encoder"].tolist()):
-            torch.testing.assert_close(rec[name][i].double(), out[i, :n].mean(0), rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(rec[name][i].double(), out[i, :n].mean(0),
+                                       rtol=1e-5, atol=1e-6)
 
 
 def test_text_embedding_is_the_models_own(sonar):
-    with sonar.recorder(["text_encoder", "text_embedding"], pool="none") as rec:
-        lengths = sonar.run(batch("text"), rec)
-    assert [t.shape[0] for t in rec["text_encoder.encoder.layers.1"]] == lengths["text_encoder"].tolist()
+    rec, inputs = capture(sonar, batch("text"), ["text_encoder", "text_embedding"], pool="none")
+    lengths = inputs.lengths
+    assert ([t.shape[0] for t in rec["text_encoder.encoder.layers.1"]]
+            == lengths["text_encoder"].tolist())
     got = torch.cat(rec["text_encoder.sentence_embedding"])
     torch.testing.assert_close(got, sonar.last_output.sentence_embeddings, rtol=0, atol=0)
 
 
 def test_a_language_without_speech_encoder_fails_before_loading(sonar):
     with pytest.raises(LanguageError, match="no speech encoder for 'yor'"):
-        sonar.prepare(batch("speech", lang="yor"))
+        sonar.mount(batch("speech", lang="yor"))
 
 
 def test_unsupported_languages_are_refused_before_any_model_loads(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a load would fail differently: ModelLoadError
-    with pytest.raises(LanguageError, match="no speech encoder for 'yor'"):
+    with pytest.raises(SpecError, match="options: SONAR has no speech encoder for 'yor'"):
         load_model("sonar", options={"languages": ["eng", "yor"]})
 
 

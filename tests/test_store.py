@@ -1,7 +1,6 @@
 """Stores: round trips, crash safety with real killed processes, refusals, NaN flagging."""
 
 import logging
-import os
 import signal
 import subprocess
 import sys

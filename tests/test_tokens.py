@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import toy_tokenizers as toys
+from probekit.batch import capture
 from probekit.wrappers import load_spec
 from probekit.wrappers.hf import HFModel
 
@@ -114,7 +115,7 @@ def test_whisper_text_runs_the_decoder_alone_on_the_same_tokens(whisper):
              for i, t in enumerate(SENTENCES["eng"])]
     first, lengths = first_decoder_input(
         wrapper.model, wrapper.model.decoder,
-        lambda: wrapper.run(batch, wrapper.recorder(["decoder"], pool="mean").__enter__()))
+        lambda: capture(wrapper, batch, ["decoder"], pool="mean")[1].lengths)
     for row, text, n in zip(first, SENTENCES["eng"], lengths["decoder"].tolist()):
         assert row[:n].tolist() == wrapper.decoder_ids(text, "eng")
 
@@ -179,8 +180,7 @@ def test_translation_models_get_language_codes_and_a_shifted_target(tmp_path, fa
     assert decoder[:2] == out[0, :2].tolist()  # generate: decoder start, then the forced language
     batch = [{"id": "a", "modality": "text", "lang": "fra", "text": text,
               "target_lang": "eng", "target_text": target}]
-    with wrapper.recorder(pool="mean") as rec:
-        lengths = wrapper.run(batch, rec)
+    lengths = capture(wrapper, batch, pool="mean")[1].lengths
     assert lengths["encoder"].tolist() == [len(source)]
     assert lengths["decoder"].tolist() == [len(decoder)]
 
@@ -203,9 +203,8 @@ def test_salmonn_prompt_ids_are_built_as_the_release_builds_them(tmp_path):
         lambda m, a, k: seen.append(k["inputs_embeds"].clone()), with_kwargs=True)
     audio = 0.1 * np.random.default_rng(0).standard_normal(20000).astype(np.float32)
     try:
-        with wrapper.recorder(["llm"], pool="mean") as rec:
-            wrapper.run([{"id": "a", "modality": "speech", "lang": "eng", "text": "x",
-                          "audio": audio}], rec)
+        capture(wrapper, [{"id": "a", "modality": "speech", "lang": "eng", "text": "x",
+                           "audio": audio}], ["llm"], pool="mean")
     finally:
         hook.remove()
     table = model.llm.get_input_embeddings().weight

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from probekit.batch import capture
 from probekit.wrappers import ModelLoadError, SpecError, load_model, load_spec
 
 DURATIONS = [1.0, 2.3, 0.6, 1.7]
@@ -15,7 +16,8 @@ DURATIONS = [1.0, 2.3, 0.6, 1.7]
 
 def speech_batch(durations=DURATIONS, seed=0):
     rng = np.random.default_rng(seed)
-    return [{"id": f"s{i}", "modality": "speech", "lang": "eng", "text": "a short sentence " * (i + 1),
+    return [{"id": f"s{i}", "modality": "speech", "lang": "eng",
+             "text": "a short sentence " * (i + 1),
              "audio": 0.1 * rng.standard_normal(int(16000 * d)).astype(np.float32)}
             for i, d in enumerate(durations)]
 
@@ -45,20 +47,19 @@ def test_block_counts_match_the_architecture(seamless):
 @pytest.mark.parametrize("modality", ["speech", "text"])
 def test_every_block_fires_once_and_lengths_are_the_real_lengths(seamless, modality):
     batch = speech_batch() if modality == "speech" else text_batch()
-    with seamless.recorder(pool="none") as rec:
-        lengths = seamless.run(batch, rec)
+    rec, inputs = capture(seamless, batch, pool="none")
+    lengths = inputs.lengths
     ran = {n for n, c in rec.calls.items() if c == 1}
     expected = set(seamless.layers(["speech_encoder", "adaptor", "text_decoder"]
                                    if modality == "speech" else ["text_encoder", "text_decoder"]))
     assert ran == expected and all(c in (0, 1) for c in rec.calls.values())
     # each example alone, unpadded: its output length is the real length
     for i, ex in enumerate(batch):
-        with seamless.recorder(pool="none", require_lengths=False) as alone:
-            seamless.run([ex], alone)
+        alone, _ = capture(seamless, [ex], pool="none", require_lengths=False)
         for name in expected:
             assert rec[name][i].shape[0] == alone[name][0].shape[0], (name, i)
     if modality == "speech":
-        assert lengths["adaptor"].tolist() == [int(l) // 8 + 1 for l in lengths["speech_encoder"]]
+        assert lengths["adaptor"].tolist() == [int(n) // 8 + 1 for n in lengths["speech_encoder"]]
 
 
 def test_pooled_values_equal_an_independent_masked_mean(seamless):
@@ -68,8 +69,8 @@ def test_pooled_values_equal_an_independent_masked_mean(seamless):
         lambda m, i, o, n=n: raw.__setitem__(n, (o[0] if isinstance(o, tuple) else o).double()))
         for n in seamless.layers(["speech_encoder", "text_decoder"])]
     try:
-        with seamless.recorder(["speech_encoder", "text_decoder"], pool="mean") as rec:
-            lengths = seamless.run(batch, rec)
+        rec, inputs = capture(seamless, batch, ["speech_encoder", "text_decoder"], pool="mean")
+        lengths = inputs.lengths
     finally:
         for h in hooks:
             h.remove()
@@ -86,8 +87,8 @@ def test_generic_wrapper_whisper_from_yaml_alone():
     assert len(whisper.stacks["encoder"]) == cfg.encoder_layers
     assert len(whisper.stacks["decoder"]) == cfg.decoder_layers
     batch = speech_batch()
-    with whisper.recorder(pool="none") as rec:
-        lengths = whisper.run(batch, rec)
+    rec, inputs = capture(whisper, batch, pool="none")
+    lengths = inputs.lengths
     assert all(c == 1 for c in rec.calls.values())
     # 100 mel frames per second, halved by the encoder's stride-2 convolution
     assert lengths["encoder"].tolist() == [int(np.ceil(round(d * 100) / 2)) for d in DURATIONS]
@@ -96,8 +97,7 @@ def test_generic_wrapper_whisper_from_yaml_alone():
     hook = whisper.model.encoder.layers[0].register_forward_hook(
         lambda m, i, o: shapes.append(tuple((o[0] if isinstance(o, tuple) else o).shape)))
     try:
-        with whisper.recorder(pool="mean") as rec:
-            whisper.run(batch, rec)
+        capture(whisper, batch, pool="mean")
     finally:
         hook.remove()
     assert shapes == [(len(batch), cfg.max_source_positions, cfg.d_model)]  # padded to 30 s

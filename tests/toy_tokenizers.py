@@ -1,7 +1,7 @@
 """Real transformers tokenizers (SeamlessM4T, LLaMA, NLLB, M2M100, Whisper) built offline from toy
-vocabularies, for tests: the code paths of a released checkpoint's tokenizer, with a few hundred tokens.
-Each builder writes the files a hub folder has into ``folder/<name>`` and loads them with the class's
-``from_pretrained`` (``AutoTokenizer.from_pretrained(tok.name_or_path)`` works too).
+vocabularies, for tests: the code paths of a released checkpoint's tokenizer, with a few hundred
+tokens. Each builder writes the files a hub folder has into ``folder/<name>`` and loads them with
+the class's ``from_pretrained`` (``AutoTokenizer.from_pretrained(tok.name_or_path)`` works too).
 
 Works under transformers 4.57 (slow, sentencepiece-backed classes) and 5.x (the same class names are
 ``tokenizers``-backed and convert the sentencepiece model on load, reading it with protobuf; without
@@ -25,8 +25,10 @@ CORPUS = {
            "The train leaves at 10:45 from platform 3; tickets cost 27.90 euros (2024)."],
     "fr": ["Le chat est assis sur le tapis.", "Bonjour le monde, comment allez-vous aujourd'hui ?",
            "Je voudrais une tasse de thé, s'il vous plaît.", "Il fait beau et le soleil brille.",
-           "Nous allons à la gare en train.", "Je m'appelle Anna et j'habite dans une petite maison.",
-           "Où est la bibliothèque ? Elle est près du parc.", "L'élève a réussi l'examen, quelle fête !",
+           "Nous allons à la gare en train.",
+           "Je m'appelle Anna et j'habite dans une petite maison.",
+           "Où est la bibliothèque ? Elle est près du parc.",
+           "L'élève a réussi l'examen, quelle fête !",
            "Ce matin, j'ai lu un livre sur la mer. Ça coûte cher, garçon.",
            "Le 14 juillet 1789, à 6 h 58."],
     "de": ["Die Katze sitzt auf der Matte.", "Hallo Welt, wie geht es Ihnen heute?",
@@ -44,7 +46,8 @@ CORPUS = {
            "Esta mañana leí un libro sobre el mar. ¡Qué día tan bonito!",
            "Son las 8 y 25, cuesta 19,99 €."],
 }
-SPM_OPTIONS = {  # the sentencepiece settings of the fairseq models (NLLB, M2M100, SeamlessM4T) and LLaMA
+# the sentencepiece settings of the fairseq models (NLLB, M2M100, SeamlessM4T) and LLaMA
+SPM_OPTIONS = {
     "fairseq": dict(vocab_size=256),
     "llama": dict(vocab_size=512, byte_fallback=True, split_digits=True,
                   normalization_rule_name="identity", remove_extra_whitespaces=False,
@@ -61,14 +64,16 @@ def corpus() -> list[str]:
 def spm_model(path, kind: str = "fairseq") -> Path:
     """Write a toy sentencepiece BPE model (unk 0, <s> 1, </s> 2, no pad) to ``path``, trained on
     ``corpus()`` with ``SPM_OPTIONS[kind]`` once per session: "fairseq" has 256 pieces and NFKC
-    normalization; "llama" 512 pieces, byte-fallback pieces <0x00>...<0xFF> at 3-258, no normalization."""
+    normalization; "llama" 512 pieces, byte-fallback pieces <0x00>...<0xFF> at 3-258, no
+    normalization."""
     import sentencepiece as spm
 
     if kind not in _SPM:
         buf = io.BytesIO()
         spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(corpus()), model_writer=buf, model_type="bpe", character_coverage=1.0,
-            unk_id=0, bos_id=1, eos_id=2, pad_id=-1, num_threads=1, minloglevel=2, **SPM_OPTIONS[kind])
+            sentence_iterator=iter(corpus()), model_writer=buf, model_type="bpe",
+            character_coverage=1.0, unk_id=0, bos_id=1, eos_id=2, pad_id=-1, num_threads=1,
+            minloglevel=2, **SPM_OPTIONS[kind])
         _SPM[kind] = buf.getvalue()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +99,8 @@ def _load(cls_name: str, folder: Path, config: dict, **kwargs):
     from transformers.utils import is_protobuf_available
 
     cls = getattr(transformers, cls_name)
-    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": cls_name, **config}))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": cls_name, **config}))
     (folder / "tokenizer.json").unlink(missing_ok=True)
     model = next(folder.glob("*.model"), None)
     if model and hasattr(cls, "_convert_from_sentencepiece") and not is_protobuf_available():
@@ -107,8 +113,9 @@ def _load(cls_name: str, folder: Path, config: dict, **kwargs):
 
 
 def _spm_kwargs(cls, model) -> dict:
-    """What transformers 5 extracts from a sentencepiece BPE model (its SentencePieceExtractor and the
-    class's converter), read without protobuf: vocab, merges, the normalizer's precompiled charsmap."""
+    """What transformers 5 extracts from a sentencepiece BPE model (its SentencePieceExtractor and
+    the class's converter), read without protobuf: vocab, merges, the normalizer's precompiled
+    charsmap."""
     from transformers.convert_slow_tokenizer import SLOW_TO_FAST_CONVERTERS
     from transformers.tokenization_utils_base import generate_merges
 
@@ -124,7 +131,8 @@ def _spm_kwargs(cls, model) -> dict:
 
 
 def _proto_field(buf: bytes, number: int) -> bytes:
-    """The last length-delimited field ``number`` of a serialized protobuf message (b"" if absent)."""
+    """The last length-delimited field ``number`` of a serialized protobuf message
+    (b"" if absent)."""
     def varint(i):
         n = shift = 0
         while True:
@@ -148,8 +156,8 @@ def _proto_field(buf: bytes, number: int) -> bytes:
 
 
 def seamless_m4t_tokenizer(folder, langs=("eng", "fra", "deu", "spa")):
-    """SeamlessM4TTokenizer: pad 0, unk 1, <s> 2, </s> 3, the spm pieces shifted by one, then ``__lang__``
-    tokens (257...). ``tok(text, src_lang="eng")`` -> ``__eng__ ... </s>``;
+    """SeamlessM4TTokenizer: pad 0, unk 1, <s> 2, </s> 3, the spm pieces shifted by one, then
+    ``__lang__`` tokens (257...). ``tok(text, src_lang="eng")`` -> ``__eng__ ... </s>``;
     ``tok(text_target=text, tgt_lang="fra")`` -> ``</s> __fra__ ... </s>``."""
     folder = Path(folder) / "seamless_m4t"
     spm_model(folder / "sentencepiece.bpe.model")
@@ -160,9 +168,10 @@ def seamless_m4t_tokenizer(folder, langs=("eng", "fra", "deu", "spa")):
 
 
 def llama_tokenizer(folder, legacy: bool | None = False):
-    """LlamaTokenizer (as SALMONN loads Vicuna, ``use_fast=False``): unk 0, <s> 1, </s> 2, the byte pieces
-    at 3-258, 512 in all, no pad; ``tok(text)`` -> ``<s> ...`` (no </s>). ``legacy=None`` leaves the key
-    out of tokenizer_config.json, as checkpoints converted before transformers 4.31 (Vicuna v1.1) do."""
+    """LlamaTokenizer (as SALMONN loads Vicuna, ``use_fast=False``): unk 0, <s> 1, </s> 2, the byte
+    pieces at 3-258, 512 in all, no pad; ``tok(text)`` -> ``<s> ...`` (no </s>). ``legacy=None``
+    leaves the key out of tokenizer_config.json, as checkpoints converted before transformers 4.31
+    (Vicuna v1.1) do."""
     folder = Path(folder) / "llama"
     spm_model(folder / "tokenizer.model", "llama")
     config = {"add_bos_token": True, "add_eos_token": False, "pad_token": None}
@@ -172,10 +181,10 @@ def llama_tokenizer(folder, legacy: bool | None = False):
 
 
 def nllb_tokenizer(folder, langs=("eng_Latn", "fra_Latn", "deu_Latn", "spa_Latn")):
-    """NllbTokenizer (non-legacy): <s> 0, <pad> 1, </s> 2, <unk> 3, the spm pieces shifted by one, the
-    language codes (257...), then <mask>, as released. ``tok.src_lang = "fra_Latn"; tok(text)`` ->
-    ``fra_Latn ... </s>``; after ``tok.tgt_lang = "deu_Latn"``, ``tok(text_target=text)`` ->
-    ``deu_Latn ... </s>``."""
+    """NllbTokenizer (non-legacy): <s> 0, <pad> 1, </s> 2, <unk> 3, the spm pieces shifted by one,
+    the language codes (257...), then <mask>, as released.
+    ``tok.src_lang = "fra_Latn"; tok(text)`` -> ``fra_Latn ... </s>``; after
+    ``tok.tgt_lang = "deu_Latn"``, ``tok(text_target=text)`` -> ``deu_Latn ... </s>``."""
     folder = Path(folder) / "nllb"
     n = len(_processor(spm_model(folder / "sentencepiece.bpe.model"))) + 1
     added = {str(n + i): _added(t, special=True) for i, t in enumerate(langs)}
@@ -186,10 +195,11 @@ def nllb_tokenizer(folder, langs=("eng_Latn", "fra_Latn", "deu_Latn", "spa_Latn"
 
 
 def m2m100_tokenizer(folder, langs=("en", "fr", "de", "es")):
-    """M2M100Tokenizer: <s> 0, <pad> 1, </s> 2, <unk> 3, the spm pieces (vocab.json), then ``__lang__``
-    tokens (a model's vocab_size: len(vocab.json) + len(langs) + 8 made-up words).
-    ``tok.src_lang = "fr"; tok(text)`` -> ``__fr__ ... </s>``. The class takes its languages from a table
-    keyed by ``language_codes``: ``langs`` is added to it as "toy_en_fr_de_es" (for this process only)."""
+    """M2M100Tokenizer: <s> 0, <pad> 1, </s> 2, <unk> 3, the spm pieces (vocab.json), then
+    ``__lang__`` tokens (a model's vocab_size: len(vocab.json) + len(langs) + 8 made-up words).
+    ``tok.src_lang = "fr"; tok(text)`` -> ``__fr__ ... </s>``. The class takes its languages from a
+    table keyed by ``language_codes``: ``langs`` is added to it as "toy_en_fr_de_es" (for this
+    process only)."""
     from transformers.models.m2m_100 import tokenization_m2m_100 as m2m
 
     folder = Path(folder) / "m2m100"
@@ -209,15 +219,17 @@ WHISPER_SPECIALS = ("<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|start
 
 
 def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte -> printable character table (printable Latin-1 bytes kept, the rest from U+0100)."""
+    """GPT-2's byte -> printable character table (printable Latin-1 bytes kept, the rest from
+    U+0100)."""
     keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), 256)]
     rest = [b for b in range(256) if b not in keep]
     return {**{b: chr(b) for b in keep}, **{b: chr(256 + i) for i, b in enumerate(rest)}}
 
 
 def byte_bpe(words, n_merges: int = 64) -> tuple[list[str], list[tuple[str, str]]]:
-    """A toy GPT-2 byte-level BPE learned from pre-split ``words``: the 256 byte symbols in GPT-2's order
-    (a space is "Ġ"), then the most frequent pair merged ``n_merges`` times (ties: the smallest pair)."""
+    """A toy GPT-2 byte-level BPE learned from pre-split ``words``: the 256 byte symbols in GPT-2's
+    order (a space is "Ġ"), then the most frequent pair merged ``n_merges`` times (ties: the
+    smallest pair)."""
     byte = bytes_to_unicode()
     counts = Counter(tuple(byte[b] for b in w.encode()) for w in words)
     symbols, merges = list(byte.values()), []
@@ -244,10 +256,11 @@ def byte_bpe(words, n_merges: int = 64) -> tuple[list[str], list[tuple[str, str]
 
 
 def whisper_tokenizer(folder, timestamps: bool = False):
-    """WhisperTokenizer laid out as the released multilingual one: byte-level BPE (256 bytes, 64 merges),
-    ``<|endoftext|>`` (eot = bos = eos = unk = pad) = 320, ``<|startoftranscript|>``, every language of
-    transformers' ``LANGUAGES`` in its order (``prefix_tokens`` takes ``<|fr|>`` as sot + 1 + its index
-    there), translate, transcribe, startoflm, startofprev, nocaptions, notimestamps (then, with
+    """WhisperTokenizer laid out as the released multilingual one: byte-level BPE (256 bytes,
+    64 merges), ``<|endoftext|>`` (eot = bos = eos = unk = pad) = 320, ``<|startoftranscript|>``,
+    every language of transformers' ``LANGUAGES`` in its order (``prefix_tokens`` takes ``<|fr|>``
+    as sot + 1 + its index there), translate, transcribe, startoflm, startofprev, nocaptions,
+    notimestamps (then, with
     ``timestamps``, the 1501 ``<|0.00|>`` ... ``<|30.00|>``). Text -> ``sot <|fr|> <|transcribe|>
     <|notimestamps|> ... eot`` after ``set_prefix_tokens(language="french", task="transcribe")``."""
     from transformers.models.whisper.tokenization_whisper import LANGUAGES
@@ -285,15 +298,16 @@ def whisper_generation_config(tok):
 
 
 def whisper_model(tok, seed: int = 0):
-    """A tiny random WhisperForConditionalGeneration for ``tok`` (80 mel bins, 16 input frames), eval
-    mode, with ``whisper_generation_config(tok)``."""
+    """A tiny random WhisperForConditionalGeneration for ``tok`` (80 mel bins, 16 input frames),
+    eval mode, with ``whisper_generation_config(tok)``."""
     import torch
     from transformers import WhisperConfig, WhisperForConditionalGeneration
 
     gen = whisper_generation_config(tok)
     config = WhisperConfig(
         vocab_size=len(tok), num_mel_bins=80, d_model=16, encoder_layers=1, decoder_layers=1,
-        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
         max_source_positions=8, max_target_positions=32,
         decoder_start_token_id=gen.decoder_start_token_id, pad_token_id=gen.pad_token_id,
         bos_token_id=gen.bos_token_id, eos_token_id=gen.eos_token_id,

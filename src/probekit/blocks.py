@@ -95,7 +95,8 @@ def matcher(pattern: Pattern) -> Callable[[str, nn.Module], bool]:
         try:
             rx = re.compile(pattern[3:])
         except re.error as e:
-            raise LayerSelectionError(f"layer pattern {pattern!r} is not a valid regex: {e}") from None
+            raise LayerSelectionError(
+                f"layer pattern {pattern!r} is not a valid regex: {e}") from None
         return lambda name, _m: rx.fullmatch(name) is not None
     if any(ch in pattern for ch in "*?["):
         rx = glob_to_regex(pattern)
@@ -103,7 +104,8 @@ def matcher(pattern: Pattern) -> Callable[[str, nn.Module], bool]:
     return lambda name, _m: name == pattern
 
 
-def resolve_layers(model: nn.Module, layers: Pattern | Sequence[Pattern] | None = None) -> list[str]:
+def resolve_layers(model: nn.Module,
+                   layers: Pattern | Sequence[Pattern] | None = None) -> list[str]:
     """Module paths selected by ``layers``, in the model's registration order, without repeats.
 
     ``None`` selects every block of every block list (:func:`block_lists`). A pattern that matches
@@ -118,7 +120,8 @@ def resolve_layers(model: nn.Module, layers: Pattern | Sequence[Pattern] | None 
                 f"{type(model).__name__} has no block list (nn.ModuleList of repeated blocks); "
                 "pass layers=[...] with module paths or patterns")
         return names
-    patterns: Iterable[Pattern] = [layers] if isinstance(layers, str) or callable(layers) else layers
+    patterns: Iterable[Pattern] = ([layers] if isinstance(layers, str) or callable(layers)
+                                   else layers)
     chosen: set[str] = set()
     inputs: set[str] = set()
     for pattern in patterns:
@@ -128,7 +131,8 @@ def resolve_layers(model: nn.Module, layers: Pattern | Sequence[Pattern] | None 
         match = matcher(pattern)
         hits = [name for name, mod in modules.items() if match(name, mod)]
         if not hits:
-            shown = pattern if isinstance(pattern, str) else getattr(pattern, "__name__", repr(pattern))
+            shown = (pattern if isinstance(pattern, str)
+                     else getattr(pattern, "__name__", repr(pattern)))
             hint = closest(str(shown).removeprefix("re:"), modules)
             where = f"; closest module paths: {', '.join(hint)}" if hint else ""
             raise LayerSelectionError(

@@ -61,7 +61,8 @@ def read_manifest(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def read_fleurs_local(root: str | Path, configs: dict[str, str], split: str) -> list[dict[str, Any]]:
+def read_fleurs_local(root: str | Path, configs: dict[str, str],
+                      split: str) -> list[dict[str, Any]]:
     """FLEURS' layout: ``<config>/<split>.tsv`` (id, file, raw transcription, transcription,
     characters, samples, gender; no header) and ``<config>/audio/<split>/<file>``. ``root`` may
     also be a clone of the ``google/fleurs`` repository (``data/<config>/...``, audio still in

@@ -1,51 +1,95 @@
-"""``python -m probekit.layers SPEC [--variant tiny]``: every hook point of a model spec, with its
-stack, index, output shape (from one small forward pass) and length rule."""
+"""``probekit layers SPEC [--variant tiny] [--checkpoint PATH]``: every hook point of a model spec,
+with its stack, index and width.
+
+Without ``--variant`` the released architecture is built from its checkpoint's config alone (a
+local folder, the Hugging Face cache or the hub: ``config.json`` only) on the meta device: no
+weights are loaded, and widths come from the blocks' parameter shapes. ``--variant tiny`` builds
+the spec's tiny random model and runs one probe example per modality, showing each block's output
+shape and its valid-length rule.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
-import numpy as np
+import torch.nn as nn
 
 from .errors import ProbekitError
 
 
-def describe(spec: str, variant: str | None) -> list[tuple[str, int, str, str, str]]:
-    from .wrappers import load_model
+def block_width(block: nn.Module) -> int | None:
+    """A block's output width from its parameters: the last layer norm's size, else the last
+    linear layer's output features (registration order)."""
+    width = None
+    for module in block.modules():
+        shape = getattr(module, "normalized_shape", None)
+        if shape:
+            width = int(shape[-1])
+        elif isinstance(module, nn.Linear) and not any(
+                isinstance(m, nn.LayerNorm) for m in block.modules()):
+            width = module.out_features
+    return width
 
-    wrapper = load_model(spec, variant=variant)
+
+def describe_skeleton(spec: Any) -> list[tuple[str, int, str, str, str]]:
+    """Rows (stack, index, layer, width, parameters) of the released architecture, weightless."""
+    from .blocks import resolve_layers
+    from .wrappers import wrapper_class
+
+    model = wrapper_class(spec.wrapper, spec.path).skeleton(spec)
     rows = []
-    shapes: dict[str, str] = {}
-    for modality in wrapper.modalities:
-        example = {"id": "probe", "lang": "eng", "modality": modality, "text": "probekit layers",
-                   "audio": np.random.default_rng(0).standard_normal(16000).astype(np.float32)}
-        wrapper.prepare([example])
-        with wrapper.recorder(pool="none") as rec:
-            wrapper.run([example], rec)
-        for name in rec.names:
-            shapes.setdefault(name, f"{modality}: {tuple(rec[name][0].shape)}")
-    for stack, layers in wrapper.stacks.items():
-        for i, name in enumerate(layers):
-            rows.append((stack, i, name, shapes.get(name, "did not run"),
-                         wrapper.length_rule(name)))
+    for stack, patterns in spec.stacks.items():
+        for i, name in enumerate(resolve_layers(model, patterns)):
+            block = model.get_submodule(name.split(":")[0])
+            width = block_width(block)
+            params = sum(p.numel() for p in block.parameters())
+            rows.append((stack, i, name, f"width {width}" if width else "-",
+                         f"{params / 1e6:.1f}M parameters"))
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m probekit.layers", description=__doc__)
-    ap.add_argument("spec", help="a name in models/ or a YAML path")
+def describe_tiny(spec: Any) -> list[tuple[str, int, str, str, str]]:
+    """Rows (stack, index, layer, output shape, length rule) of the tiny variant, from a probe."""
+    from .batch import capture
+    from .wrappers import load_model
+    from .wrappers.base import probe_example
+
+    wrapper = load_model(spec, variant="tiny")
+    shapes: dict[str, str] = {}
+    for modality in wrapper.modalities:
+        rec, _ = capture(wrapper, [probe_example(modality)], pool="none")
+        for name in rec.names:
+            shapes.setdefault(name, f"{modality}: {tuple(rec[name][0].shape)}")
+    return [(stack, i, name, shapes.get(name, "did not run"), wrapper.length_rule(name))
+            for stack, layers in wrapper.stacks.items() for i, name in enumerate(layers)]
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m probekit.layers") -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("spec", help="a spec name (probekit specs lists them) or a YAML path")
     ap.add_argument("--variant", choices=["tiny"], default=None,
-                    help="build the spec's tiny random model (offline)")
+                    help="build the spec's tiny random model (offline) and run a probe")
+    ap.add_argument("--checkpoint", default=None,
+                    help="read the config from this hub id or local folder instead of the spec's")
     args = ap.parse_args(argv)
     try:
-        rows = describe(args.spec, args.variant)
+        from .wrappers import load_spec
+
+        spec = load_spec(args.spec, **({"checkpoint": args.checkpoint} if args.checkpoint else {}))
+        rows = describe_tiny(spec) if args.variant else describe_skeleton(spec)
     except ProbekitError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{'stack':16s} {'#':>3s}  {'layer':44s} {'output (one example)':28s} lengths")
+    head = ("output (one example)", "lengths") if args.variant else ("width", "parameters")
+    print(f"{'stack':16s} {'#':>3s}  {'layer':44s} {head[0]:28s} {head[1]}")
     for stack, i, name, shape, rule in rows:
         print(f"{stack:16s} {i:3d}  {name:44s} {shape:28s} {rule}")
+    if not args.variant:
+        print(f"{spec.name}: {len(rows)} hook points from {spec.checkpoint}'s config; "
+              "no weights loaded")
     return 0
 
 

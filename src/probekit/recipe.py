@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
 
+from .config import from_mapping
 from .errors import ProbekitError, closest
 from .provenance import stable_hash
 
@@ -119,53 +119,12 @@ def _set_dotted(data: dict[str, Any], dotted: str, where: str) -> None:
     node[parts[-1]] = value
 
 
-def _convert(cls: Any, data: Any, where: str, path: str) -> Any:
-    """``data`` as an instance of dataclass ``cls``, checking keys and types."""
-    if not isinstance(data, dict):
-        raise RecipeError(f"{path}: {where}: expected a mapping of {cls.__name__} fields, "
-                          f"got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if not (cls is Recipe and f.name == "path")}
-    values = {}
-    for key, value in data.items():
-        if key not in names:
-            hint = closest(str(key), names)
-            raise RecipeError(f"{path}: {where}.{key}: unknown key"
-                              + (f"; did you mean {where}.{hint[0]}?" if hint else
-                                 f"; valid keys: {', '.join(sorted(names))}"))
-        values[key] = _check(hints[key], value, f"{where}.{key}", path)
-    return cls(**values)
-
-
-def _check(tp: Any, value: Any, where: str, path: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if dataclasses.is_dataclass(tp):
-        return _convert(tp, value, where, path)
-    if origin is typing.Union:
-        if value is None and type(None) in args:
-            return None
-        return _check(next(a for a in args if a is not type(None)), value, where, path)
-    if origin is list:
-        if not isinstance(value, list):
-            raise RecipeError(f"{path}: {where}: expected a list, got {value!r}")
-        return [_check(args[0], v, f"{where}[{i}]", path) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise RecipeError(f"{path}: {where}: expected a mapping, got {value!r}")
-        return {str(k): _check(args[1], v, f"{where}.{k}", path) for k, v in value.items()}
-    if tp is Any:
-        return value
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, float) and isinstance(value, bool) or not isinstance(value, tp):
-        raise RecipeError(f"{path}: {where}: expected {tp.__name__}, got {value!r}")
-    return value
-
-
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    """Read, override and validate a recipe (syntax and types; see :func:`check_recipe`)."""
-    path = Path(path)
+    """Read, override and validate a recipe (syntax and types; see :func:`check_recipe`).
+    ``path`` is a YAML file, or the name of a recipe shipped with probekit (``demo``)."""
+    from .resources import find_recipe
+
+    path = find_recipe(str(path))
     if not path.exists():
         raise RecipeError(f"recipe {path} does not exist")
     try:
@@ -180,7 +139,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
                           "report sections")
     for dotted in overrides or []:
         _set_dotted(data, dotted, str(path))
-    recipe = _convert(Recipe, data, "recipe", str(path))
+    recipe = from_mapping(Recipe, data, "recipe", str(path), RecipeError, skip=("path",))
     recipe.path = str(path)
     check_recipe(recipe)
     return recipe
@@ -227,7 +186,8 @@ def check_recipe(recipe: Recipe) -> None:
             raise RecipeError(f"{where}: data.{key}: {', '.join(twice)} listed twice")
     bad = [m for m in data.modalities if m not in ("text", "speech")]
     if bad or not data.modalities:
-        raise RecipeError(f"{where}: data.modalities: use text and/or speech, got {data.modalities}")
+        raise RecipeError(
+            f"{where}: data.modalities: use text and/or speech, got {data.modalities}")
     if data.source != "fleurs":
         if not data.path:
             raise RecipeError(f"{where}: data.path: the {data.source} source needs a path")
@@ -242,9 +202,9 @@ def check_recipe(recipe: Recipe) -> None:
                               ".jsonl file (use source: fleurs_local for a FLEURS folder)")
     if not recipe.model.spec:
         raise RecipeError(f"{where}: model.spec: name a spec in models/ (e.g. seamless_m4t_v2)")
-    from .wrappers import SpecError, load_spec
+    from .wrappers import SpecError
     try:
-        spec = load_spec(recipe.model.spec, **recipe.model.overrides)
+        spec = spec_of(recipe)
     except SpecError as e:
         raise RecipeError(f"{where}: model: {e}") from None
     unsupported = [m for m in data.modalities if m not in spec.modalities]
@@ -256,15 +216,16 @@ def check_recipe(recipe: Recipe) -> None:
         if unknown:
             raise RecipeError(f"{where}: record.stacks: {spec.name} has no stack {unknown[0]!r}; "
                               f"it has {', '.join(spec.stacks)}")
-    from .languages import fleurs_config, sonar_speech_code
-    checks = ([sonar_speech_code] if spec.wrapper == "sonar" and "speech" in data.modalities
-              else []) + ([fleurs_config] if data.source in ("fleurs", "fleurs_local") else [])
-    for check in checks:
-        for lang in data.languages:
-            try:
-                check(lang)
-            except ProbekitError as e:
-                raise RecipeError(f"{where}: data.languages: {e}") from None
+    from .languages import fleurs_config
+    from .wrappers import wrapper_class
+    try:
+        wrapper_class(spec.wrapper, spec.path).check_languages(spec, data.languages,
+                                                               data.modalities)
+        if data.source in ("fleurs", "fleurs_local"):
+            for lang in data.languages:
+                fleurs_config(lang)
+    except ProbekitError as e:
+        raise RecipeError(f"{where}: data.languages: {e}") from None
     a = recipe.analysis
     _check_statistics(a, where)
     for pair in a.cross_modal:
@@ -335,6 +296,17 @@ def _check_statistics(a: AnalysisSection, where: str) -> None:
     if bad:
         raise RecipeError(f"{where}: analysis.intervals: {bad[0]!r} is not one of "
                           f"{', '.join(INTERVAL_ANALYSES)}")
+
+
+def spec_of(recipe: Recipe) -> Any:
+    """The recipe's model spec with its overrides; a spec given as a YAML path is relative to
+    the recipe's folder, as ``data.path`` is."""
+    from .wrappers import load_spec
+
+    spec = recipe.model.spec
+    if Path(spec).suffix in (".yaml", ".yml"):
+        spec = str(resolve_path(recipe, spec))
+    return load_spec(spec, **recipe.model.overrides)
 
 
 def resolve_path(recipe: Recipe, value: str) -> Path:

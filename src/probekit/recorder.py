@@ -252,7 +252,8 @@ class Recorder:
                 raise RecordingError(
                     f"layer {name!r}: a batch of {b} sequences of {t} positions but no valid "
                     "lengths; call rec.set_lengths(lengths) or rec.set_mask(attention_mask) before "
-                    "the forward pass, or Recorder(..., require_lengths=False) if nothing is padded")
+                    "the forward pass, or Recorder(..., require_lengths=False) if nothing is "
+                    "padded")
         if self.pool == "none" and x.dim() == 3 and self._to_host(x):
             # one non-blocking copy of the padded output; valid rows are cut out when read
             host = self._to_storage(x)
@@ -287,7 +288,8 @@ class Recorder:
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """Run one forward pass of the module with these arguments and record it."""
         if not self._active:
-            raise RecordingError("use the Recorder as a context manager: `with Recorder(...) as rec:`")
+            raise RecordingError(
+                "use the Recorder as a context manager: `with Recorder(...) as rec:`")
         if self.backend == "hooks":
             return self.module(*args, **kwargs)
         return self._run_nnsight(args, kwargs)
@@ -296,8 +298,9 @@ class Recorder:
         try:
             import nnsight
             from nnsight import NNsight
-        except ImportError as e:  # pragma: no cover - nnsight is a dependency
-            raise RecordingError(f"backend='nnsight' needs nnsight installed ({e})") from None
+        except ImportError as e:  # nnsight is an extra
+            raise RecordingError(f"backend='nnsight' needs nnsight ({e}): pip install "
+                                 "'probekit[nnsight]'") from None
         self.reset()
         traced = NNsight(self.module)
         with traced.trace(*args, **kwargs) as tracer:

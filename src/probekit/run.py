@@ -19,9 +19,8 @@ from typing import Any
 
 import yaml
 
-from .blocks import matcher
 from .errors import ProbekitError, write_failure
-from .recipe import Recipe, load_recipe, resolve_path
+from .recipe import Recipe, load_recipe, resolve_path, spec_of
 
 log = logging.getLogger("probekit")
 
@@ -64,9 +63,9 @@ def batches(examples: list[dict[str, Any]], size: int) -> list[list[dict[str, An
 def store_recipe_hash(recipe: Recipe) -> str:
     """What made a store's data: the data, model and record sections and how inputs enter."""
     from .provenance import stable_hash
-    from .wrappers import describe_inputs, load_spec
+    from .wrappers import describe_inputs
 
-    inputs = describe_inputs(load_spec(recipe.model.spec, **recipe.model.overrides))
+    inputs = describe_inputs(spec_of(recipe))
     return stable_hash([recipe.section_hash("data", "model", "record"), inputs])
 
 
@@ -107,9 +106,9 @@ def admit(ex: dict[str, Any], wrapper: Any, spec: Any) -> dict[str, Any]:
 
 def record_batch(wrapper: Any, batch: list[dict[str, Any]], record: Any) -> Any:
     """One batch through the model under a Recorder (whose hooks leave whatever happens)."""
-    wrapper.prepare(batch)
-    with wrapper.recorder(record.stacks, pool=record.pool, dtype=record.dtype) as rec:
-        wrapper.run(batch, rec)
+    from .batch import capture
+
+    rec, _ = capture(wrapper, batch, record.stacks, pool=record.pool, dtype=record.dtype)
     return rec.collect()
 
 
@@ -142,14 +141,14 @@ def extract(recipe: Recipe, out: Path, quiet: bool = False, overwrite: bool = Fa
     from .data import DataError
     from .provenance import library_versions
     from .store import StoreWriter
-    from .wrappers import describe_inputs, load_model, load_spec
+    from .wrappers import describe_inputs, load_model
 
     examples, report = examples_for(recipe)
     log.info("data: %d sentences x %d languages x %d modalities; %d sentences missing in some "
              "language dropped everywhere; %d empty texts", report["sentences"],
              len(recipe.data.languages), len(recipe.data.modalities),
              report["dropped_not_in_every_language"], report["empty_text"])
-    spec = load_spec(recipe.model.spec, **recipe.model.overrides)
+    spec = spec_of(recipe)
     root = data_root(recipe)
     provenance = {"model": spec.name, "checkpoint": spec.checkpoint, "revision": spec.revision,
                   "variant": recipe.model.variant, "model_dtype": recipe.model.dtype or spec.dtype,
@@ -257,21 +256,14 @@ def _free_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def stack_layers(patterns: list[str], layers: list[str]) -> list[str]:
-    """Store layers matching a spec stack's patterns, in store order."""
-    match = [matcher(p) for p in patterns]
-    return [name for name in layers if any(m(name, None) for m in match)]
-
-
 def control_recipe(recipe: Recipe) -> Recipe:
     """The same recipe on the same architecture with random weights (the ``random_init``
     control): variant ``random`` (the tiny variant stays tiny), weights seeded with the spec's
     seed + ``analysis.seed`` + 1, so they differ from the tiny variant's own."""
     import dataclasses
 
-    from .wrappers import load_spec
 
-    spec = load_spec(recipe.model.spec, **recipe.model.overrides)
+    spec = spec_of(recipe)
     seed = int(spec.tiny.get("seed", 0)) + recipe.analysis.seed + 1
     overrides = dict(recipe.model.overrides)
     overrides["tiny"] = {**dict(overrides.get("tiny") or {}), "seed": seed}
@@ -285,10 +277,10 @@ def _similarities(recipe: Recipe, store: Any, intervals: bool, quiet: bool, labe
     """Cross-modal, cross-lingual and adaptation rows of one store."""
     from tqdm import tqdm
 
-    from .analysis import Comparer, align_depths, cross_lingual, cross_modal, paired_views
-    from .wrappers import load_spec
+    from .analysis import Comparer, cross_lingual, cross_modal, paired_views
+    from .analysis.plan import plan, stack_layers
 
-    spec = load_spec(recipe.model.spec, **recipe.model.overrides)
+    spec = spec_of(recipe)
     a = recipe.analysis
     views = paired_views(store, recipe.data.languages, recipe.data.modalities)
     log.info("analyze%s: %d sentences paired across every language and modality (%d dropped)",
@@ -304,32 +296,21 @@ def _similarities(recipe: Recipe, store: Any, intervals: bool, quiet: bool, labe
                         allow_large_k=a.allow_large_k)
 
     langs = recipe.data.languages
-    cm_pairs = [(f"{sp}~{tx}", align_depths(stack_layers(spec.stacks[sp], store.layers),
-                                             stack_layers(spec.stacks[tx], store.layers),
-                                             a.depth_alignment, (sp, tx)))
-                for sp, tx in a.cross_modal]
-    cl_layers = []
-    for stack in a.cross_lingual:
-        layers = stack_layers(spec.stacks[stack], store.layers)
-        recorded = set(store.recorded(layers[0])["modality"]) if layers else set()
-        cl_layers += [(stack, modality, layers) for modality in recipe.data.modalities
-                      if modality in recorded]
-    total = sum(len(p) for _, p in cm_pairs) + sum(len(ls) for *_, ls in cl_layers)
-    bar = tqdm(total=total, desc=f"analyze{label}", unit="layer", disable=quiet)
+    comparisons = plan(a, spec.stacks, recipe.data.modalities, store.layers,
+                       lambda layer: set(store.recorded(layer)["modality"]))
+    bar = tqdm(total=sum(c.depths for c in comparisons if c.analysis != "adaptation"),
+               desc=f"analyze{label}", unit="layer", disable=quiet)
     cm, cl, adaptation = [], [], []
-    for name, pairs in cm_pairs:
-        cm += cross_modal(comparer("cross_modal"), pairs, langs, stack=name,
-                          progress=lambda: bar.update(1))
-    for stack, modality, layers in cl_layers:
-        cl += cross_lingual(comparer("cross_lingual"), layers, langs, modality, stack=stack,
-                            progress=lambda: bar.update(1))
+    for c in comparisons:
+        if c.analysis == "cross_modal":
+            cm += cross_modal(comparer("cross_modal"), c.pairs, langs, stack=c.stack,
+                              progress=lambda: bar.update(1))
+        elif c.analysis == "cross_lingual":
+            cl += cross_lingual(comparer("cross_lingual"), c.layers, langs, c.modality,
+                                stack=c.stack, progress=lambda: bar.update(1))
+        else:
+            adaptation = cross_modal(comparer("cross_modal"), c.pairs, langs, stack="adaptation")
     bar.close()
-    if a.adaptation_points and a.cross_modal:
-        text_layer = a.adaptation_text_layer or stack_layers(
-            spec.stacks[a.cross_modal[0][1]], store.layers)[-1]
-        adaptation = cross_modal(comparer("cross_modal"),
-                                 [(layer, text_layer) for layer in a.adaptation_points.values()],
-                                 langs, stack="adaptation")
     return cm, cl, adaptation
 
 
@@ -342,7 +323,6 @@ def analyze(recipe: Recipe, out: Path, quiet: bool = False, verify: bool = True)
     from .analysis import length_adaptation, measure_agreement, modality_gap, with_control
     from .report import write_table
     from .store import open_store
-    from .wrappers import load_spec
 
     a = recipe.analysis
     store = open_store(out / "store")
@@ -357,7 +337,7 @@ def analyze(recipe: Recipe, out: Path, quiet: bool = False, verify: bool = True)
         for s in (store, control):
             if s is not None:
                 s.check()
-    spec = load_spec(recipe.model.spec, **recipe.model.overrides)
+    spec = spec_of(recipe)
     cm, cl, adaptation = _similarities(recipe, store, True, quiet, "")
     if control is not None:
         ccm, ccl, cad = _similarities(recipe, control, False, quiet, f" (control: {a.control})")
@@ -381,7 +361,8 @@ def analyze(recipe: Recipe, out: Path, quiet: bool = False, verify: bool = True)
     log.info("analyze: %s", ", ".join(f"{k} {len(v)} rows" for k, v in tables.items()))
 
 
-def report(recipe: Recipe, out: Path) -> list[Path]:
+def write_figures(recipe: Recipe, out: Path) -> list[Path]:
+    """The report stage: figures of ``out``'s result tables, as PNG and PDF."""
     import pandas as pd
 
     from . import report as R
@@ -435,11 +416,11 @@ def summary(out: Path) -> str:
 def dry_run(recipe: Recipe) -> list[str]:
     """Validate, resolve the data and print what would be recorded, loading no weights. Returns
     what must be downloaded first (empty when the run can start here)."""
-    from .wrappers import load_model, load_spec
-    from .wrappers.base import required_weights
+    from .analysis.plan import stack_layers
+    from .wrappers import load_model, wrapper_class
 
     d, r = recipe.data, recipe.record
-    spec = load_spec(recipe.model.spec, **recipe.model.overrides)
+    spec = spec_of(recipe)
     tiny = recipe.model.variant == "tiny"
     print(f"recipe {recipe.path}: model {spec.name} "
           f"({'tiny random weights' if tiny else spec.checkpoint})")
@@ -477,7 +458,9 @@ def dry_run(recipe: Recipe) -> list[str]:
             print(f"  record {stack}: {', '.join(spec.stacks[stack])}, pool {r.pool}")
     if not tiny:
         by_origin: dict[str, list[str]] = {}
-        for name, origin, available in required_weights(spec, d.languages, "speech" in d.modalities):
+        needs = wrapper_class(spec.wrapper, spec.path).required_weights(
+            spec, d.languages, "speech" in d.modalities)
+        for name, origin, available in needs:
             state = {True: "available here", False: "NOT available here",
                      None: "fetched on first use if not cached"}[available]
             by_origin.setdefault(f"{origin}, {state}", []).append(name)
@@ -500,7 +483,8 @@ def dry_run(recipe: Recipe) -> list[str]:
     if per_example:
         n = len(examples) or 1000 * len(d.languages) * len(d.modalities)
         tokens = " per token" if r.pool == "none" else ""
-        print(f"estimated store size: up to {n * per_example / 1e9:.1f} GB{tokens} for {n} examples "
+        print(f"estimated store size: up to {n * per_example / 1e9:.1f} GB{tokens} "
+              f"for {n} examples "
               f"({per_example / 1e6:.2f} MB each, {r.dtype}"
               f"{'; at 1000 sentences' if not examples else ''})")
     if downloads:
@@ -571,8 +555,8 @@ class RunLog(logging.FileHandler):
                   "goes on on the screen only", file=sys.stderr)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m probekit.run", description=__doc__)
+def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__)
     ap.add_argument("recipe")
     ap.add_argument("overrides", nargs="*", help="dotted overrides, e.g. record.batch_size=8")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default runs/NAME)")
@@ -615,7 +599,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.stage in ("analyze", "all"):
             analyze(recipe, out, args.quiet, verify=args.stage == "analyze")
         if args.stage in ("report", "all"):
-            report(recipe, out)
+            if recipe.report.figures:
+                write_figures(recipe, out)
+            else:
+                log.info("report: no figures (report.figures is false)")
         print(summary(out))
         print(f"done in {time.time() - t0:.0f} s: store {out / 'store'}, tables "
               f"{out / 'results'}, figures {out / 'figures'}, log {out / 'run.log'}")

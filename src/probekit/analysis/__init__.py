@@ -9,11 +9,13 @@ from .measures import (MEASURES, Similarity, linear_cka, paired_cosine, pwcca, r
 from .grid import Comparer, LargeKError
 from .paper import (align_depths, cross_lingual, cross_modal, length_adaptation,
                     measure_agreement, modality_gap, with_control)
+from .plan import Comparison, plan
 from .stats import (Interval, Null, adjust, half_sampling, permutation_null, pwcca_null,
                     row_seed, subsample_fraction, svcca_null)
 from .views import PairedViews, paired_views
 
-__all__ = ["AnalysisError", "Basis", "Comparer", "align_depths", "ConstantViewError", "Interval", "LargeKError",
+__all__ = ["AnalysisError", "Basis", "Comparer", "Comparison", "plan", "align_depths",
+           "ConstantViewError", "Interval", "LargeKError",
            "MEASURES", "Null", "PairedViews", "Similarity", "adjust", "cross_lingual",
            "cross_modal", "decompose", "half_sampling", "length_adaptation", "linear_cka",
            "measure_agreement", "modality_gap", "paired_cosine", "paired_views",

@@ -4,7 +4,8 @@ The left singular vectors and singular values of the centred view come from the 
 of the smaller Gram matrix (``X X^T`` when n <= d, else ``X^T X``), which is about 3x faster than a
 thin SVD and agrees with a float64 SVD to ~1e-7 on the kept directions. Squaring loses the
 directions whose singular value is below ``sqrt(size * eps)`` of the largest (about 3e-7 in
-float64, 6e-3 in float32): those count as rounding, so the view's rank is what survives. Input whose feature scales
+float64, 6e-3 in float32): those count as rounding, so the view's rank is what survives.
+Input whose feature scales
 span more than 1e3 in float32 (where squaring the condition number loses the small directions),
 or whose Gram matrix turns out indefinite, is decomposed by a thin SVD instead.
 """

@@ -114,17 +114,17 @@ def pwcca(x: Any, y: Any, variance: float = 0.99, k: int | None = None, *, zscor
     return out
 
 
-def _hsic(k: torch.Tensor, l: torch.Tensor, debiased: bool) -> torch.Tensor:
+def _hsic(k: torch.Tensor, m: torch.Tensor, debiased: bool) -> torch.Tensor:
     n = k.shape[0]
     if not debiased:
-        return (k * l).sum()  # both already centred
+        return (k * m).sum()  # both already centred
     k = k.clone()
-    l = l.clone()
+    m = m.clone()
     k.fill_diagonal_(0)
-    l.fill_diagonal_(0)
-    ones_k, ones_l = k.sum(dim=1), l.sum(dim=1)
-    return ((k * l).sum() + ones_k.sum() * ones_l.sum() / ((n - 1) * (n - 2))
-            - 2.0 / (n - 2) * (ones_k @ ones_l)) / (n * (n - 3))
+    m.fill_diagonal_(0)
+    ones_k, ones_m = k.sum(dim=1), m.sum(dim=1)
+    return ((k * m).sum() + ones_k.sum() * ones_m.sum() / ((n - 1) * (n - 2))
+            - 2.0 / (n - 2) * (ones_k @ ones_m)) / (n * (n - 3))
 
 
 def _cka_from_grams(kx: torch.Tensor, ky: torch.Tensor, debiased: bool) -> float:

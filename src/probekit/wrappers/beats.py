@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from einops import rearrange, reduce
 
 FBANK_MEAN, FBANK_STD = 15.41663, 6.55582
 
@@ -121,22 +122,21 @@ class BEATsAttention(nn.Module):
     def position_bias(self, length: int) -> torch.Tensor:
         pos = torch.arange(length, device=self.relative_attention_bias.weight.device)
         buckets = relative_bucket(pos[None, :] - pos[:, None], self.num_buckets, self.max_distance)
-        return self.relative_attention_bias(buckets).permute(2, 0, 1)  # (H, T, T)
+        return rearrange(self.relative_attention_bias(buckets), "t s h -> h t s")
 
     def forward(self, x: torch.Tensor, padding: torch.Tensor | None,
                 bias: torch.Tensor) -> torch.Tensor:
-        b, t, d = x.shape
-        split = lambda z: z.view(b, t, self.heads, self.head_dim).transpose(1, 2)  # noqa: E731
-        q, k, v = split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x))
+        heads = lambda z: rearrange(z, "b t (h e) -> b h t e", h=self.heads)  # noqa: E731
+        q, k, v = heads(self.q_proj(x)), heads(self.k_proj(x)), heads(self.v_proj(x))
         scores = (q * self.head_dim ** -0.5) @ k.transpose(-1, -2)
-        gate_a, gate_b = torch.sigmoid(self.grep_linear(q).view(b, self.heads, t, 2, 4).sum(-1)
-                                       ).chunk(2, dim=-1)
+        gates = reduce(self.grep_linear(q), "b h t (g k) -> b h t g", "sum", g=2)
+        gate_a, gate_b = torch.sigmoid(gates).chunk(2, dim=-1)
         gate = gate_a * (gate_b * self.grep_a - 1.0) + 2.0
         scores = scores + gate * bias[None]
         if padding is not None:
             scores = scores.masked_fill(padding[:, None, None, :], float("-inf"))
         out = torch.softmax(scores.float(), dim=-1).to(v.dtype) @ v
-        return self.out_proj(out.transpose(1, 2).reshape(b, t, d))
+        return self.out_proj(rearrange(out, "b h t e -> b t (h e)"))
 
 
 class BEATsLayer(nn.Module):
@@ -223,7 +223,7 @@ class BEATs(nn.Module):
             fbank = self.fbank(wave)
         x = self.patch_embedding(fbank[:, None].to(self.patch_embedding.weight.dtype))
         time_patches = x.shape[2]
-        x = self.layer_norm(x.reshape(x.shape[0], x.shape[1], -1).transpose(1, 2))
+        x = self.layer_norm(rearrange(x, "b c t f -> b (t f) c"))  # time-major patches
         if padding is not None:
             padding = self.patch_padding(padding, time_patches)
         x = self.encoder(self.post_extract_proj(x), padding)

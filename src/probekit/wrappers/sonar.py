@@ -1,9 +1,9 @@
 """SONAR (sonar-space 0.5 on fairseq2 0.8): one text encoder, one speech encoder per language.
 
 ``wrapper.model`` holds ``text_encoder`` (``SonarTextTransformerEncoderModel``) and
-``speech_encoder`` (the ``SonarSpeechEncoderModel`` of one language at a time: call
-:meth:`Sonar.prepare` with a batch before making its Recorder, so that layer names stay the same
-for every language). Stacks: ``text_encoder.encoder.layers``; ``speech_encoder.encoder.layers``
+``speech_encoder`` (the ``SonarSpeechEncoderModel`` of one language at a time, mounted by
+:meth:`Sonar.inputs` before the Recorder is made, so that layer names stay the same for every
+language). Stacks: ``text_encoder.encoder.layers``; ``speech_encoder.encoder.layers``
 (w2v-BERT conformer); ``speech_encoder.encoder_pooler.decoder.layers`` (the attention-pooling
 decoder: one BOS query, so one position); and each encoder's ``sentence_embedding``, a
 pseudo-layer holding the model's own pooled sentence embedding.
@@ -16,6 +16,8 @@ conformer's valid length is half the number of fbank frames (rounded down).
 from __future__ import annotations
 
 import dataclasses
+import zlib
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -24,9 +26,9 @@ import torch.nn as nn
 
 from ..errors import RecordingError
 from ..languages import sonar_speech_code, sonar_text_code
-from ..recorder import Recorder
-from .base import ModelLoadError, Wrapper, hub_reachable, pick_device
-from .spec import ModelSpec
+from .base import (ModelInputs, ModelLoadError, Wrapper, _log_random, hub_reachable, pick_device,
+                   randomize_weights)
+from .spec import ModelSpec, Options, SpecError
 from .tokenizers import ByteTokenizer
 
 
@@ -45,7 +47,30 @@ class SonarModels(nn.Module):
         self.speech_encoder = speech_encoder
 
 
+@dataclass
+class SonarOptions(Options):
+    """Options of the SONAR wrapper (``wrapper: sonar``)."""
+
+    speech_checkpoint: str = field(default="sonar_speech_encoder_{lang}", metadata={
+        "doc": "fairseq2 asset name of each language's speech encoder ({lang}: its code)"})
+    probe_language: str = field(default="eng", metadata={
+        "doc": "the speech encoder mounted (and checked) when the model loads"})
+    languages: list[str] = field(default_factory=list, metadata={
+        "doc": "languages checked for a speech encoder before anything loads"})
+
+    def check(self, spec: ModelSpec) -> None:
+        super().check(spec)
+        for lang in [self.probe_language, *self.languages]:
+            try:
+                sonar_speech_code(lang)
+            except Exception as e:
+                raise SpecError(f"{spec.path}: options: {e}") from None
+
+
 class Sonar(Wrapper):
+    """SONAR's text encoder and per-language speech encoders (fairseq2)."""
+
+    Options = SonarOptions
     FIDELITY = (
         "sonar-space's own models, built by its factories and loaded by fairseq2; sentence "
         "embeddings are the model's own output, exactly (tests/test_sonar.py::"
@@ -58,7 +83,7 @@ class Sonar(Wrapper):
         self._speech: dict[str, nn.Module] = {}
         self.language: str | None = None
         self.text_tokenizer = text_tokenizer
-        first = spec.options.get("probe_language", "eng")
+        first = spec.options.probe_language
         super().__init__(SonarModels(text_encoder, self._speech_model(first)), spec, variant)
         self.language = first
 
@@ -67,8 +92,6 @@ class Sonar(Wrapper):
               dtype: torch.dtype = torch.float32) -> "Sonar":
         from fairseq2.nn import BatchLayout  # noqa: F401  (fails early without fairseq2)
 
-        for lang in spec.options.get("languages", []):  # before anything loads
-            sonar_speech_code(lang)
         if variant == "tiny":
             text, tokenizer = _tiny_text(spec.tiny)
             return cls(spec, variant, text.to(dtype), tokenizer,
@@ -76,7 +99,7 @@ class Sonar(Wrapper):
         device = pick_device(spec.device)
         text = _load_asset(spec.checkpoint, device, dtype)
         tokenizer = _load_tokenizer(spec.checkpoint)
-        speech_name = spec.options.get("speech_checkpoint", "sonar_speech_encoder_{lang}")
+        speech_name = spec.options.speech_checkpoint
         return cls(spec, variant, text, tokenizer,
                    lambda lang: _load_asset(speech_name.format(lang=lang), device, dtype))
 
@@ -90,59 +113,109 @@ class Sonar(Wrapper):
             self._speech[code] = model
         return self._speech[code]
 
-    def prepare(self, batch: Sequence[dict[str, Any]]) -> None:
-        """Mount the speech encoder of the batch's language (call before making the Recorder)."""
+    def mount(self, batch: Sequence[dict[str, Any]]) -> None:
+        """Mount the speech encoder of the batch's language (before its Recorder is made)."""
         langs = {ex["lang"] for ex in batch if ex["modality"] == "speech"}
         if len(langs) > 1:
             raise RecordingError("a SONAR speech batch holds one language (one encoder each)")
         if langs:
-            lang = langs.pop()
+            lang = sonar_speech_code(langs.pop())
             if lang != self.language:
                 self.model.mount(self._speech_model(lang))
                 self.language = lang
                 self.stacks = self._resolve_stacks()  # pooler depth differs by language
 
     # -- running -------------------------------------------------------------------------------
-    def run(self, batch: Sequence[dict[str, Any]], recorder: Recorder) -> dict[str, torch.Tensor]:
+    def inputs(self, batch: Sequence[dict[str, Any]]) -> ModelInputs:
         from fairseq2.nn import BatchLayout
 
         modality = self.batch_modality(batch)
-        device = self.device
+        self.mount(batch)
         if modality == "text":
             ids = self._tokens([ex["text"] for ex in batch], [ex["lang"] for ex in batch])
             lens = [len(r) for r in ids]
-            seqs = nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=1).to(device)
-            encoder, stack = self.model.text_encoder, "text_encoder"
+            seqs = nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=1)
+            encoder = self.model.text_encoder
             lengths = {"text_encoder": torch.tensor(lens)}
         else:
-            lang = batch[0]["lang"]
-            if sonar_speech_code(lang) != self.language:
-                raise RecordingError(f"the mounted speech encoder is {self.language!r}, the batch "
-                                     f"is {lang!r}: call wrapper.prepare(batch) before making "
-                                     "the Recorder")
             feats = [fbank(ex["audio"]) for ex in batch]
             lens = [len(f) for f in feats]
-            seqs = nn.utils.rnn.pad_sequence(feats, batch_first=True).to(device)
-            encoder, stack = self.model.speech_encoder, "speech_encoder"
+            seqs = nn.utils.rnn.pad_sequence(feats, batch_first=True)
+            encoder = self.model.speech_encoder
             lengths = {"speech_encoder": torch.tensor(lens) // 2,
                        "speech_pooler": torch.ones(len(batch), dtype=torch.long)}
+        seqs = seqs.to(self.device)
         seqs = seqs.to(next(encoder.parameters()).dtype) if seqs.is_floating_point() else seqs
-        for layer in recorder.layers:
-            rule = "speech_pooler" if ".encoder_pooler." in layer else self.stack_of(layer)
-            if rule in lengths:
-                recorder.set_lengths(lengths[rule], [layer], fills=True)
-        with torch.no_grad():
-            out = encoder(seqs, BatchLayout.of(seqs, seq_lens=lens))
-            encoder.sentence_embedding(out.sentence_embeddings)
+        return ModelInputs({"encoder": encoder, "seqs": seqs,
+                            "layout": BatchLayout.of(seqs, seq_lens=lens)},
+                           modality=modality, lengths=lengths, fills=set(lengths))
+
+    def forward(self, inputs: ModelInputs) -> Any:
+        a = inputs.args
+        out = a["encoder"](a["seqs"], a["layout"])
+        a["encoder"].sentence_embedding(out.sentence_embeddings)
         self.last_output = out
-        return lengths
+        return out
+
+    @classmethod
+    def skeleton(cls, spec: ModelSpec) -> nn.Module:
+        """The text encoder and ``probe_language``'s speech encoder from their fairseq2 asset
+        cards (shipped with sonar-space), on the meta device."""
+        from sonar.models.sonar_speech import get_sonar_speech_encoder_hub
+        from sonar.models.sonar_text import get_sonar_text_encoder_hub
+
+        def meta(hub: Any, name: str) -> nn.Module:
+            try:
+                config = hub.get_model_config(name)
+            except Exception as e:
+                raise ModelLoadError(f"no fairseq2 asset card {name!r}: {e}") from None
+            return hub.create_new_model(config, device=torch.device("cpu"), meta=True)
+
+        speech = spec.options.speech_checkpoint.format(
+            lang=sonar_speech_code(spec.options.probe_language))
+        return SonarModels(meta(get_sonar_text_encoder_hub(), spec.checkpoint),
+                           meta(get_sonar_speech_encoder_hub(), speech))
+
+    # -- family knowledge ------------------------------------------------------------------------
+    @classmethod
+    def required_weights(cls, spec: ModelSpec, languages: Sequence[str] = (),
+                         speech: bool = True) -> list[tuple[str, str, bool | None]]:
+        names = [spec.checkpoint] + ([spec.options.speech_checkpoint.format(lang=lang)
+                                      for lang in languages] if speech else [])
+        return [(n, "fairseq2 assets, cached in ~/.cache/fairseq2", None) for n in names]
+
+    @classmethod
+    def check_languages(cls, spec: ModelSpec, languages: Sequence[str],
+                        modalities: Sequence[str]) -> None:
+        if "speech" in modalities:
+            for lang in languages:
+                sonar_speech_code(lang)
+
+    def randomize(self, seed: int) -> None:
+        """The text encoder from ``seed``; each language's speech encoder (also those loaded
+        later) from ``seed`` + its code's CRC32 % 1000, as the tiny variant seeds them."""
+        def reset(module: nn.Module, seed: int, what: str) -> None:
+            _log_random(self.spec.name, seed, what, randomize_weights(module, seed))
+
+        speech_seed = lambda code: seed + zlib.crc32(code.encode()) % 1000  # noqa: E731
+        reset(self.model.text_encoder, seed, "the text encoder")
+        for code, encoder in self._speech.items():
+            reset(encoder, speech_seed(code), f"the {code} speech encoder")
+        load = self._load_speech
+
+        def load_random(code: str) -> nn.Module:
+            encoder = load(code)
+            reset(encoder, speech_seed(code), f"the {code} speech encoder")
+            return encoder
+
+        self._load_speech = load_random
 
     def _tokens(self, texts: Sequence[str], langs: Sequence[str]) -> list[torch.Tensor]:
         if isinstance(self.text_tokenizer, ByteTokenizer):
-            return [torch.tensor([self.text_tokenizer.lang_id(l)] + self.text_tokenizer.tokens(t)
-                                 + [self.text_tokenizer.eos_id]) for t, l in zip(texts, langs)]
-        return [self.text_tokenizer.create_encoder(mode="source", lang=sonar_text_code(l))(t)
-                for t, l in zip(texts, langs)]
+            return [torch.tensor([self.text_tokenizer.lang_id(lang)] + self.text_tokenizer.tokens(t)
+                                 + [self.text_tokenizer.eos_id]) for t, lang in zip(texts, langs)]
+        return [self.text_tokenizer.create_encoder(mode="source", lang=sonar_text_code(lang))(t)
+                for t, lang in zip(texts, langs)]
 
     def text_tokens(self, text: str, lang: str) -> int:
         return int(self._tokens([text], [lang])[0].numel()) - 2  # the language tag and </s>
@@ -179,8 +252,6 @@ def _tiny_text(tiny: dict[str, Any]) -> tuple[nn.Module, ByteTokenizer]:
 
 
 def _tiny_speech(tiny: dict[str, Any], lang: str) -> nn.Module:
-    import zlib
-
     from fairseq2.models.transformer import TransformerNormOrder
     from fairseq2.models.w2vbert import W2VBertConfig
     from sonar.models.sonar_speech.config import SonarSpeechEncoderConfig

@@ -37,7 +37,7 @@ class ModelSpec:
     modalities: dict[str, list[str]] = field(default_factory=lambda: {"text": []})
     # modality -> the stacks it runs through (YAML: a list means every stack for each modality)
     processor: str | None = None      # hub id or path of the tokenizer / feature extractor
-    options: dict[str, Any] = field(default_factory=dict)
+    options: Any = None               # the wrapper's Options dataclass (typed when loaded)
     zscore: list[str] = field(default_factory=list)  # stacks analysed z-scored by default (LLMs)
     sizes: dict[str, list[int]] = field(default_factory=dict)  # stack -> [blocks, width] of the
     tiny: dict[str, Any] = field(default_factory=dict)         # released checkpoint (dry runs)
@@ -52,65 +52,47 @@ class ModelSpec:
         return [m for m, stacks in self.modalities.items() if stack in stacks]
 
 
-# Spec options: every wrapper's, then each wrapper's own (name -> type). Unknown names and values
-# of the wrong type are refused when the spec loads, before any weights do.
-COMMON_OPTIONS: dict[str, type | tuple[type, ...]] = {
-    "max_seconds": (int, float),     # longer clips are skipped, with the reason (default 30)
-    "min_seconds": (int, float),     # shorter clips are skipped (default 0.1)
-    "max_text_tokens": int,          # longer texts are skipped (default 1024)
-}
-WRAPPER_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "hf": {"routes": dict, "input": str, "decoder": bool, "text_format": str,
-           "language_codes": str, "counts": dict, "lengths": dict, "extractor_options": dict,
-           "pass_attention_mask": bool, "feature_extractor": str, "checkpoint_format": str,
-           "submodule": str},
-    "seamless_m4t": {},
-    "sonar": {"speech_checkpoint": str, "probe_language": str, "languages": list},
-    "salmonn": {"whisper": str, "beats_checkpoint": str, "salmonn_checkpoint": str,
-                "instruction": str, "llm_span": str, "lora_r": int, "lora_alpha": int,
-                "lora_dropout": (int, float), "lora_targets": list},
-}
-LIMITS = {"max_seconds": 30.0, "min_seconds": 0.1, "max_text_tokens": 1024}
+@dataclass
+class Options:
+    """The options every wrapper takes (``options:`` in a spec). A wrapper family extends this
+    dataclass with its own fields; each field's ``doc`` says what it does."""
+
+    max_seconds: float = field(default=30.0, metadata={
+        "doc": "longer clips are skipped, with the reason"})
+    min_seconds: float = field(default=0.1, metadata={
+        "doc": "shorter clips are skipped, with the reason"})
+    max_text_tokens: int = field(default=1024, metadata={
+        "doc": "longer texts (and decoder targets) are skipped, counted by the model's tokenizer"})
+
+    def check(self, spec: "ModelSpec") -> None:
+        """Refuse values that are of the right type but unusable (raise :class:`SpecError`)."""
+        for name in ("max_seconds", "min_seconds", "max_text_tokens"):
+            if not getattr(self, name) > 0:
+                raise SpecError(f"{spec.path}: options.{name}: must be positive, got "
+                                f"{getattr(self, name)!r}")
+        if self.min_seconds >= self.max_seconds:
+            raise SpecError(f"{spec.path}: options.min_seconds must be below options.max_seconds")
 
 
 def limit(spec: "ModelSpec", name: str) -> float:
     """An input limit of ``spec`` (``max_seconds``, ``min_seconds``, ``max_text_tokens``)."""
-    return spec.options.get(name, LIMITS[name])
+    return getattr(spec.options, name)
 
 
-def check_options(options: Any, wrapper: str, path: Path | str) -> None:
-    """Refuse unknown option names (with the closest known one) and values of the wrong type."""
-    if not isinstance(options, dict):
-        raise SpecError(f"{path}: options: a mapping of option names to values, got {options!r}")
-    known = {**COMMON_OPTIONS, **WRAPPER_OPTIONS.get(wrapper, {})}
-    for name, value in options.items():
-        if name not in known:
-            hint = closest(str(name), known)
-            raise SpecError(f"{path}: options.{name}: not an option of the {wrapper} wrapper"
-                            + (f"; did you mean options.{hint[0]}?" if hint else "")
-                            + f" (its options: {', '.join(sorted(known))})")
-        kind = known[name]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-            raise SpecError(f"{path}: options.{name}: expected "
-                            f"{' or '.join(k.__name__ for k in kinds)}, got {value!r}")
-    for name in ("max_seconds", "min_seconds", "max_text_tokens"):
-        if name in options and not options[name] > 0:
-            raise SpecError(f"{path}: options.{name}: must be positive, got {options[name]!r}")
-    if options.get("min_seconds", LIMITS["min_seconds"]) >= \
-            options.get("max_seconds", LIMITS["max_seconds"]):
-        raise SpecError(f"{path}: options.min_seconds must be below options.max_seconds")
+def typed_options(raw: Any, options_class: type, path: Path | str) -> Any:
+    """A spec's ``options`` mapping as the wrapper's options dataclass: unknown names refused
+    with the closest known one, values of the wrong type with what was expected."""
+    from ..config import from_mapping
+
+    return from_mapping(options_class, raw if raw is not None else {}, "options", str(path),
+                        SpecError)
 
 
 def models_dir() -> Path:
-    """Where specs live: $PROBEKIT_MODELS, else the ``models/`` folder of this checkout."""
-    if os.environ.get("PROBEKIT_MODELS"):
-        return Path(os.environ["PROBEKIT_MODELS"])
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "models").is_dir() and (parent / "pyproject.toml").exists():
-            return parent / "models"
-    return Path.cwd() / "models"
+    """Where specs live: $PROBEKIT_MODELS, a checkout's ``models/``, or the installed copy."""
+    from ..resources import models_dir as where
+
+    return where()
 
 
 def available_specs() -> list[str]:
@@ -120,7 +102,12 @@ def available_specs() -> list[str]:
 def load_spec(spec: str | os.PathLike | ModelSpec, **overrides: Any) -> ModelSpec:
     """A spec by name (``"seamless_m4t_v2"``) or YAML path, with field overrides."""
     if isinstance(spec, ModelSpec):
-        return dataclasses.replace(spec, **overrides) if overrides else spec
+        if not overrides:
+            return spec
+        if isinstance(overrides.get("options"), dict):
+            merged = {**dataclasses.asdict(spec.options), **overrides["options"]}
+            overrides["options"] = typed_options(merged, type(spec.options), spec.path)
+        return dataclasses.replace(spec, **overrides)
     path = Path(spec)
     if path.suffix not in (".yaml", ".yml"):
         path = models_dir() / f"{spec}.yaml"
@@ -147,8 +134,6 @@ def load_spec(spec: str | os.PathLike | ModelSpec, **overrides: Any) -> ModelSpe
         else:
             data[key] = value
     data.setdefault("name", path.stem)
-    if data.get("wrapper") in WRAPPER_OPTIONS:  # an unknown wrapper is refused when it loads
-        check_options(data.get("options") or {}, data["wrapper"], path)
     missing = [f.name for f in dataclasses.fields(ModelSpec)
                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
                and f.name not in data]
@@ -163,7 +148,13 @@ def load_spec(spec: str | os.PathLike | ModelSpec, **overrides: Any) -> ModelSpe
     if unknown:
         raise SpecError(f"{path}: zscore names stack(s) {', '.join(unknown)} that are not in "
                         f"stacks ({', '.join(data['stacks'])})")
-    return ModelSpec(**data, path=str(path))
+    from .registry import wrapper_class
+
+    data["options"] = typed_options(data.get("options"),
+                                    wrapper_class(data["wrapper"], path).Options, path)
+    spec = ModelSpec(**data, path=str(path))
+    spec.options.check(spec)
+    return spec
 
 
 def _modalities(value: Any, stacks: dict[str, list[str]], path: Path) -> dict[str, list[str]]:

@@ -45,9 +45,9 @@ class ByteTokenizer:
         return pad_rows(rows, self.pad_token_id)
 
     def source(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, torch.Tensor]:
-        return self._batch([[self.lang_id(l)] + self.tokens(t) + [self.eos_id]
-                            for t, l in zip(texts, langs)])
+        return self._batch([[self.lang_id(lang)] + self.tokens(t) + [self.eos_id]
+                            for t, lang in zip(texts, langs)])
 
     def decoder_inputs(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, torch.Tensor]:
-        return self._batch([[self.start_id, self.lang_id(l)] + self.tokens(t)
-                            for t, l in zip(texts, langs)])
+        return self._batch([[self.start_id, self.lang_id(lang)] + self.tokens(t)
+                            for t, lang in zip(texts, langs)])
