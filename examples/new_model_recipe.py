@@ -5,7 +5,8 @@ same decoder tokens through the decoder alone, as WhisperForCausalLM reads them)
 
     python examples/new_model_recipe.py --out runs/whisper_demo
 
-The spec below is what you would save as models/my_whisper.yaml; without `variant: tiny` in the
+The spec below is saved next to the recipe (a spec path is relative to the recipe, as data paths
+are; a name looks in models/); without `variant: tiny` in the
 recipe the real `openai/whisper-large-v2` is loaded instead of a tiny random model.
 """
 
@@ -54,8 +55,9 @@ data:
   path: {manifest}
   languages: [eng, fra, deu, spa]
   modalities: [speech, text]
+  max_sentences: {sentences}
 model:
-  spec: {spec}
+  spec: my_whisper.yaml                  # next to this recipe (a path is relative to the recipe)
   variant: tiny
 record: {{pool: mean, dtype: float32, shard_size: 32, batch_size: 8}}
 analysis:
@@ -70,13 +72,14 @@ analysis:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("runs/whisper_demo"))
+    ap.add_argument("--sentences", type=int, default=100, help="sentences per language")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     spec = args.out / "my_whisper.yaml"
     spec.write_text(SPEC)
     recipe = args.out / "whisper_demo.yaml"
     recipe.write_text(RECIPE.format(manifest=ROOT / "data" / "demo" / "manifest.tsv",
-                                    spec=spec.resolve()))
+                                    sentences=args.sentences))
     return run([str(recipe), "--out", str(args.out / "run"), "--quiet"])
 
 

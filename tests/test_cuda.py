@@ -32,3 +32,41 @@ def test_cuda_recording_lands_on_cpu_unchanged(pool):
         else:
             assert on_cpu.device.type == "cpu" and on_cpu.is_pinned()
             assert torch.equal(on_cpu, on_gpu.cpu())
+
+
+def spec_names():
+    from probekit.wrappers import available_specs, load_spec
+
+    return [n for n in available_specs()  # SONAR loads each language's encoder on its own device
+            if load_spec(n).wrapper != "sonar"]
+
+
+@pytest.mark.parametrize("name", spec_names())
+def test_every_spec_records_on_the_gpu_what_it_records_on_the_cpu(name):
+    """Wrappers put their inputs on the model's device (lengths stay on the CPU): a padded batch
+    through each tiny spec on CUDA matches the same batch on the CPU."""
+    import numpy as np
+
+    from probekit.batch import capture
+    from probekit.wrappers import load_model
+
+    got = {}
+    for device in ("cpu", "cuda"):
+        wrapper = load_model(name, variant="tiny")  # built on the CPU, then moved
+        wrapper.model.to(device)
+        assert wrapper.device.type == device
+        for modality in wrapper.modalities:
+            rng = np.random.default_rng(0)
+            batch = [{"id": str(i), "modality": modality, "lang": "fra", "text": text,
+                      "audio": 0.1 * rng.standard_normal(n).astype(np.float32)}
+                     for i, (text, n) in enumerate([("une phrase assez longue", 23000),
+                                                    ("court", 9000)])]
+            rec, _ = capture(wrapper, batch, pool="mean")
+            layers = rec.collect().resolve().items()
+            got[device, modality] = {k: v.cpu().double() for k, v in layers}
+    for (device, modality), layers in got.items():
+        if device == "cuda":
+            for layer, value in layers.items():
+                ref = got["cpu", modality][layer]
+                err = float((value - ref).abs().max() / ref.abs().max().clamp_min(1e-6))
+                assert err < 1e-3, (name, modality, layer, err)

@@ -42,7 +42,7 @@ def test_capture_then_notebook_example(tmp_path):
 
 
 def test_new_model_recipe_example(tmp_path):
-    out = run("new_model_recipe.py", "--out", tmp_path)
+    out = run("new_model_recipe.py", "--out", tmp_path, "--sentences", 48)
     assert "done in" in out
     import pandas as pd
     sims = pd.read_csv(tmp_path / "run" / "results" / "similarities.csv")
