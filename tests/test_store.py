@@ -110,8 +110,9 @@ def test_speech_and_text_batches_record_different_layer_sets(tmp_path, backend):
     np.testing.assert_array_equal(s.read("dec.0"), np.concatenate([dec_s, dec_t]))
     np.testing.assert_array_equal(s.read("text_enc.0", modality="text"), enc_t)
     assert list(s.recorded("speech_enc.0")["id"]) == ["s0", "s1", "s2"]
+    np.testing.assert_array_equal(s.read("speech_enc.0"), enc_s)  # the examples holding it
     with pytest.raises(StoreError, match="not recorded for 3 of the selected examples"):
-        s.read("speech_enc.0")
+        s.read("speech_enc.0", modality=["speech", "text"])
 
 
 @pytest.mark.parametrize("compression", ["lzf", "gzip"])

@@ -190,7 +190,8 @@ class Store:
 
         A token-level layer is mean-pooled over its valid positions."""
         info = self._layer(layer)
-        rows = self.select(lang, modality, ids, drop_nonfinite)
+        rows = self._holding([layer], self.select(lang, modality, ids, drop_nonfinite),
+                             ids is None and modality is None)
         dtype = np.float32 if info["dtype"] == "bfloat16" else np.dtype(info["dtype"])
         out = np.empty((len(rows), info["dim"]), dtype=dtype)
         shard_of = rows["shard"].to_numpy()
@@ -215,6 +216,21 @@ class Store:
                 f"(e.g. {first['id']!r}, modality {first['modality']!r}); select examples that "
                 "pass through it, e.g. modality=...")
 
+    def _holding(self, layers: Sequence[str], rows: Any, default: bool) -> Any:
+        """``rows`` that hold every one of ``layers``: with no explicit ids or modality, the
+        examples that do not pass through a layer's stack are left out (a speech-encoder layer
+        selects the speech examples); an explicit selection is checked instead."""
+        if not default:
+            for layer in layers:
+                self._check_recorded(layer, rows)
+            return rows
+        keep = [all(n in self._shard_layers[s] for n in layers) for s in rows["shard"]]
+        if len(rows) and not any(keep):
+            raise StoreError(f"no selected example holds {'all of ' if len(layers) > 1 else ''}"
+                             f"{', '.join(layers[:3])}{', ...' if len(layers) > 3 else ''}; "
+                             "layers of different modalities' stacks never share an example")
+        return rows[keep]
+
     def recorded(self, layer: str):
         """The rows of :attr:`examples` for which ``layer`` was recorded."""
         self._layer(layer)
@@ -233,8 +249,8 @@ class Store:
                     ids: Sequence[str] | None = None) -> list[np.ndarray]:
         """Token-level arrays of the selected examples, one ``(T_i, D)`` per example."""
         self._layer(layer, "tokens")
-        rows = self.select(lang, modality, ids)
-        self._check_recorded(layer, rows)
+        rows = self._holding([layer], self.select(lang, modality, ids),
+                             ids is None and modality is None)
         return [self._shards[int(s)].tokens(layer, int(r))
                 for s, r in zip(rows["shard"], rows["row"])]
 
@@ -243,18 +259,55 @@ class Store:
         import torch
         return torch.from_numpy(self.read(layer, **selection))
 
+    def paired(self, layer_a: str, layer_b: str, lang: Any = None, modality: Any = None,
+               lang_b: Any = None, modality_b: Any = None):
+        """Aligned ``(X_a, X_b, keys)``: ``layer_a`` on the examples selected by ``lang`` and
+        ``modality``, ``layer_b`` on those of ``lang_b`` and ``modality_b`` (by default the
+        same), row i of both from the same sentence (and the same language unless ``lang_b``
+        is given); ``keys`` says which. Examples without a partner are left out.
+
+            speech, text, keys = store.paired(layer, layer, modality="speech",
+                                              modality_b="text")     # cross-modal
+            fra, eng, keys = store.paired(layer, layer, lang="fra", lang_b="eng")"""
+        by = ["sentence"] if lang_b is not None else ["sentence", "lang"]
+        b_lang = lang if lang_b is None else lang_b
+        b_mod = modality if modality_b is None else modality_b
+        sides = []
+        for layer, lg, md in ((layer_a, lang, modality), (layer_b, b_lang, b_mod)):
+            rows = self._holding([layer], self.select(lg, md), md is None)
+            sides.append(rows.drop_duplicates(by).set_index(by)["id"])
+        common = sides[0].index.intersection(sides[1].index, sort=False)
+        if not len(common):
+            raise StoreError(f"no sentence is in both selections of {layer_a} and {layer_b}")
+        xa = self.read(layer_a, ids=list(sides[0].loc[common]))
+        xb = self.read(layer_b, ids=list(sides[1].loc[common]))
+        keys = common.to_frame(index=False)
+        keys["id_a"], keys["id_b"] = list(sides[0].loc[common]), list(sides[1].loc[common])
+        return xa, xb, keys
+
     def to_xarray(self, layers: Sequence[str] | None = None, **selection: Any):
-        """A DataArray ``(example, layer, dim)`` with coordinates id, lang, modality, sentence."""
+        """A DataArray ``(example, layer, dim)`` with coordinates id, lang, modality, sentence.
+        Without ``layers``: every layer that all the selected examples hold (with several
+        modalities selected, their shared stacks, such as a decoder run on both)."""
         try:
             import xarray as xr
         except ImportError:
             raise StoreError("to_xarray needs xarray: pip install 'probekit[notebook]'") from None
-        layers = list(layers) if layers is not None else self.layers
+        rows = self.select(**selection)
+        if layers is None:
+            shards = set(rows["shard"])
+            layers = [n for n in self.layers if all(n in self._shard_layers[s] for s in shards)]
+            if not layers:
+                raise StoreError("the selected examples share no layer (speech and text run "
+                                 "through different stacks); select one modality, e.g. "
+                                 "modality='text', or pass layers=[...]")
+        layers = list(layers)
+        rows = self._holding(layers, rows, selection.get("ids") is None
+                             and selection.get("modality") is None)
         widths = {self._layer(n)["dim"] for n in layers}
         if len(widths) != 1:
             raise StoreError(f"layers of different widths ({sorted(widths)}) cannot share a 'dim' "
                              "axis; pass layers=[...] of one width")
-        rows = self.select(**selection)
         data = np.stack([self.read(n, ids=list(rows["id"])) for n in layers], axis=1)
         return xr.DataArray(
             data, dims=("example", "layer", "dim"),

@@ -1,0 +1,60 @@
+"""The notebook reader: layers select the examples that hold them, paired() aligns two
+selections by sentence, and to_xarray picks the layers every selected example holds."""
+
+import numpy as np
+import pytest
+
+from probekit import StoreWriter, open_store
+from probekit.errors import StoreError
+
+SENTENCES = 6
+
+
+@pytest.fixture
+def store(tmp_path):
+    """Speech examples hold enc.speech and dec; text examples hold enc.text and dec (a shared
+    decoder); French lacks sentence 5 in speech. Values encode (lang, modality, sentence)."""
+    def value(lang, modality, sentence):
+        return np.full((1, 4), {"eng": 0, "fra": 100}[lang] + {"speech": 10, "text": 20}[modality]
+                       + sentence, np.float32)
+
+    with StoreWriter(tmp_path / "s", recipe_hash="r", shard_size=3) as w:
+        for lang in ("eng", "fra"):
+            for modality, own in (("speech", "enc.speech"), ("text", "enc.text")):
+                for k in range(SENTENCES):
+                    if (lang, modality, k) == ("fra", "speech", 5):
+                        continue
+                    meta = [{"id": f"{lang}/{modality}/{k}", "sentence": str(k), "lang": lang,
+                             "modality": modality}]
+                    v = value(lang, modality, k)
+                    w.add(meta, {own: v, "dec": v + 0.5})
+    return open_store(tmp_path / "s")
+
+
+def test_a_layer_selects_the_examples_that_hold_it(store):
+    x = store.read("enc.speech", lang=["eng", "fra"])
+    assert x.shape == (2 * SENTENCES - 1, 4)
+    assert set(x[:, 0] % 100 // 10) == {1}  # speech only
+    assert store.to_torch("enc.text", lang="fra").shape == (SENTENCES, 4)
+    with pytest.raises(StoreError, match="was not recorded for 6 of the selected examples"):
+        store.read("enc.speech", lang="eng", modality=["speech", "text"])  # explicit: checked
+
+
+def test_paired_aligns_two_selections_by_sentence(store):
+    sp, tx, keys = store.paired("enc.speech", "enc.text", lang="fra", modality="speech",
+                                modality_b="text")
+    assert list(keys["sentence"]) == [str(k) for k in range(5)]  # fra speech lacks sentence 5
+    np.testing.assert_array_equal(sp[:, 0], 110 + np.arange(5))
+    np.testing.assert_array_equal(tx[:, 0], 120 + np.arange(5))
+    fra, eng, keys = store.paired("enc.text", "enc.text", lang="fra", lang_b="eng")
+    np.testing.assert_array_equal(fra[:, 0] - eng[:, 0], 100)
+    assert list(keys["id_a"])[:2] == ["fra/text/0", "fra/text/1"]
+
+
+def test_to_xarray_takes_the_layers_every_selected_example_holds(store):
+    pytest.importorskip("xarray")
+    both = store.to_xarray(lang=["eng", "fra"])
+    assert list(both.layer.values) == ["dec"] and both.shape == (4 * SENTENCES - 1, 1, 4)
+    text = store.to_xarray(lang="eng", modality="text")
+    assert set(text.layer.values) == {"enc.text", "dec"}
+    assert set(text.modality.values) == {"text"}
