@@ -4,7 +4,7 @@ tested and printed before any similarity is computed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from ..blocks import matcher
@@ -23,10 +23,10 @@ class Comparison:
     pairs: tuple[tuple[str, str], ...] = ()
     layers: tuple[str, ...] = ()
     modality: str = ""
-    depths: int = field(init=False, default=0)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "depths", len(self.pairs) or len(self.layers))
+    @property
+    def depths(self) -> int:
+        return len(self.pairs) or len(self.layers)
 
 
 def stack_layers(patterns: Sequence[str], layers: Sequence[str]) -> list[str]:
