@@ -21,17 +21,6 @@ import probekit  # noqa: E402
 from probekit import analysis  # noqa: E402
 
 
-def paired(store, layer, a, b, modality):
-    """Rows of languages a and b for the sentences both have, in the same sentence order."""
-    ex = store.recorded(layer)
-    ex = ex[ex.modality == modality]
-    ta = ex[ex.lang == a].set_index("sentence")
-    tb = ex[ex.lang == b].set_index("sentence")
-    common = sorted(set(ta.index) & set(tb.index), key=str)
-    return (store.read(layer, ids=list(ta.loc[common, "id"])),
-            store.read(layer, ids=list(tb.loc[common, "id"])))
-
-
 def cosine_rows(x, y):
     x = x - x.mean(0)
     y = y - y.mean(0)
@@ -54,17 +43,16 @@ def main(argv=None):
     layers = [layer for layer in store.layers
               if args.modality in set(store.recorded(layer)["modality"])]
     same, other, cca, chance = [], [], [], []
-    for layer in layers:
-        xa, xb = paired(store, layer, a, b, args.modality)
+    for layer in layers:  # row i of xa and xb: the same sentence in languages a and b
+        xa, xb, _ = store.paired(layer, layer, lang=a, lang_b=b, modality=args.modality)
         sims = cosine_rows(xa, xb)
         same.append(np.mean(np.diag(sims)))
         other.append(np.mean(sims[~np.eye(len(sims), dtype=bool)]))
-        ba, bb = analysis.decompose(analysis.basis.as_matrix(xa)), \
-            analysis.decompose(analysis.basis.as_matrix(xb))
-        k = (ba.keep(0.99), bb.keep(0.99))
-        cca.append(analysis.svcca(xa, xb).score)
-        chance.append(analysis.svcca_null(ba, bb, *k, n_perm=20).mean)
-        print(f"{layer:28s} svcca {cca[-1]:.3f} (chance {chance[-1]:.3f}, k={k})   "
+        result = analysis.svcca(xa, xb)
+        cca.append(result.score)
+        chance.append(analysis.permutation_null(lambda x, y: analysis.svcca(x, y).score,
+                                                xa, xb, n_perm=20).mean)
+        print(f"{layer:28s} svcca {cca[-1]:.3f} (chance {chance[-1]:.3f}, k={result.k})   "
               f"cosine paired {same[-1]:+.3f} mismatched {other[-1]:+.3f}")
 
     fig, ax = plt.subplots(figsize=(7, 3.5))

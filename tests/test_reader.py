@@ -58,3 +58,30 @@ def test_to_xarray_takes_the_layers_every_selected_example_holds(store):
     text = store.to_xarray(lang="eng", modality="text")
     assert set(text.layer.values) == {"enc.text", "dec"}
     assert set(text.modality.values) == {"text"}
+
+
+def test_stacks_give_the_xarray_stack_and_depth_coordinates(tmp_path):
+    pytest.importorskip("xarray")
+    layers = ["enc.layers.0", "enc.layers.1", "enc.layers.2", "proj", "dec.block.0",
+              "dec.block.1", "extra.4", "extra.5"]
+    stacks = {"encoder": ["enc.layers.*"], "decoder": [r"re:dec\.block\.\d+"]}
+    with StoreWriter(tmp_path / "s", recipe_hash="r", provenance={"stacks": stacks}) as w:
+        for k in range(3):
+            w.add([{"id": f"eng/text/{k}", "sentence": str(k), "lang": "eng", "modality": "text"}],
+                  {n: np.full((1, 2), 10 * i + k, np.float32) for i, n in enumerate(layers)})
+    store = open_store(tmp_path / "s")
+    assert store.stacks == {"encoder": layers[:3], "decoder": layers[4:6], "proj": ["proj"],
+                            "extra": ["extra.4", "extra.5"]}  # unnamed: by name less the index
+    assert store.depth("dec.block.1") == ("decoder", 1)
+    whole = store.to_xarray()
+    assert list(whole["stack"].values) == (["encoder"] * 3 + ["proj"] + ["decoder"] * 2
+                                           + ["extra"] * 2)
+    assert list(whole.depth.values) == [0, 1, 2, 0, 0, 1, 0, 1]
+    dec = store.to_xarray(stack="decoder")
+    assert list(dec.layer.values) == layers[4:6] and list(dec.depth.values) == [0, 1]
+    np.testing.assert_array_equal(dec.sel(layer="dec.block.1").values[:, 0], [50, 51, 52])
+    np.testing.assert_array_equal(
+        whole.where(whole["stack"] == "encoder", drop=True).mean("dim").values,
+        np.arange(3)[:, None] + [0, 10, 20])
+    with pytest.raises(StoreError, match="no stack 'decoders'.*closest: decoder"):
+        store.to_xarray(stack="decoders")

@@ -26,14 +26,6 @@ def run(*args, timeout=600):
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    done = run(DEMO, "--out", out, "--quiet")
-    assert done.returncode == 0, done.stderr
-    return out, done
-
-
 def test_demo_runs_every_stage(demo_run):
     out, done = demo_run
     assert (out / "recipe.yaml").exists() and (out / "run.log").exists()

@@ -104,6 +104,12 @@ def matcher(pattern: Pattern) -> Callable[[str, nn.Module], bool]:
     return lambda name, _m: name == pattern
 
 
+def stack_layers(patterns: Sequence[Pattern], layers: Sequence[str]) -> list[str]:
+    """The names in ``layers`` that match any of a stack's ``patterns``, in the order given."""
+    match = [matcher(p) for p in patterns]
+    return [name for name in layers if any(m(name, None) for m in match)]
+
+
 def resolve_layers(model: nn.Module,
                    layers: Pattern | Sequence[Pattern] | None = None) -> list[str]:
     """Module paths selected by ``layers``, in the model's registration order, without repeats.

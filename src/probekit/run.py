@@ -154,6 +154,7 @@ def extract(recipe: Recipe, out: Path, quiet: bool = False, overwrite: bool = Fa
                   "variant": recipe.model.variant, "model_dtype": recipe.model.dtype or spec.dtype,
                   "pool": recipe.record.pool, "dtype": recipe.record.dtype,
                   "inputs": describe_inputs(spec), "data_root": str(root),
+                  "stacks": {s: list(spec.stacks[s]) for s in recipe.record.stacks or spec.stacks},
                   "versions": library_versions()}
     fail_fast = recipe.data.fail_fast
     with StoreWriter(out / "store", backend=recipe.record.backend,

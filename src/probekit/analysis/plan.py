@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from ..blocks import matcher
+from ..blocks import stack_layers
 from .paper import align_depths
+
+__all__ = ["Comparison", "plan", "stack_layers"]
 
 
 @dataclass(frozen=True)
@@ -27,12 +29,6 @@ class Comparison:
     @property
     def depths(self) -> int:
         return len(self.pairs) or len(self.layers)
-
-
-def stack_layers(patterns: Sequence[str], layers: Sequence[str]) -> list[str]:
-    """Store layers matching a spec stack's patterns, in store order."""
-    match = [matcher(p) for p in patterns]
-    return [name for name in layers if any(m(name, None) for m in match)]
 
 
 def plan(analysis: Any, stacks: dict[str, list[str]], modalities: Sequence[str],

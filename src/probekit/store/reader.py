@@ -6,12 +6,14 @@ Opening reads only the JSON metadata; arrays are read from shard files when aske
     store.examples                              # DataFrame: id, sentence, lang, modality, text, ...
     x = store.read("text_encoder.layers.3", lang="fra", modality="text")   # (N, D) numpy
     store.tokens("speech_encoder.encoder.layers.0", "fra/speech/12")      # (T, D)
-    store.to_xarray(lang=["eng", "fra"])        # DataArray (example, layer, dim) with labels
+    store.paired(layer_a, layer_b, lang="fra", modality="speech", modality_b="text")
+    store.to_xarray(stack="text_decoder", lang=["eng", "fra"])  # DataArray (example, layer, dim)
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -128,6 +130,32 @@ class Store:
         """One row per stored example: id, sentence, lang, modality, text, source, length,
         duration, nonfinite (layers with NaN/inf, comma-separated), and any extra columns."""
         return self._table.drop(columns=["shard", "row"])
+
+    @property
+    def stacks(self) -> dict[str, list[str]]:
+        """The layers of each stack, in recording order: the stacks the recording spec named
+        (kept in the provenance); any other layer by its name less the block index
+        (``text_encoder.layers.3`` in ``text_encoder.layers``), or alone."""
+        out: dict[str, list[str]] = {}
+        claimed: set[str] = set()
+        for stack, patterns in (self.provenance.get("stacks") or {}).items():
+            from ..blocks import stack_layers
+
+            names = [n for n in stack_layers(patterns, self.layers) if n not in claimed]
+            if names:
+                out[stack] = names
+                claimed.update(names)
+        for name in self.layers:
+            if name not in claimed:
+                block = re.fullmatch(r"(.+)\.\d+", name)
+                out.setdefault(block.group(1) if block else name, []).append(name)
+        return out
+
+    def depth(self, layer: str) -> tuple[str, int]:
+        """``(stack, depth)`` of a layer: its stack and its index there (0: the first block)."""
+        self._layer(layer)
+        return next((stack, names.index(layer)) for stack, names in self.stacks.items()
+                    if layer in names)
 
     @property
     def provenance(self) -> dict[str, Any]:
@@ -285,15 +313,26 @@ class Store:
         keys["id_a"], keys["id_b"] = list(sides[0].loc[common]), list(sides[1].loc[common])
         return xa, xb, keys
 
-    def to_xarray(self, layers: Sequence[str] | None = None, **selection: Any):
-        """A DataArray ``(example, layer, dim)`` with coordinates id, lang, modality, sentence.
-        Without ``layers``: every layer that all the selected examples hold (with several
-        modalities selected, their shared stacks, such as a decoder run on both)."""
+    def to_xarray(self, layers: Sequence[str] | None = None, stack: str | None = None,
+                  **selection: Any):
+        """A DataArray ``(example, layer, dim)``: coordinates ``lang``, ``modality`` and
+        ``sentence`` per example, ``stack`` and ``depth`` per layer. ``stack`` takes that
+        stack's layers; with neither it nor ``layers``: every layer that all the selected
+        examples hold (with several modalities selected, their shared stacks, such as a decoder
+        run on both)."""
         try:
             import xarray as xr
         except ImportError:
             raise StoreError("to_xarray needs xarray: pip install 'probekit[notebook]'") from None
         rows = self.select(**selection)
+        stacks = self.stacks
+        if stack is not None:
+            if stack not in stacks:
+                hint = closest(stack, stacks)
+                raise StoreError(f"no stack {stack!r} in store {self.root}; "
+                                 + (f"closest: {', '.join(hint)}" if hint
+                                    else f"it has {', '.join(stacks)}"))
+            layers = stacks[stack]
         if layers is None:
             shards = set(rows["shard"])
             layers = [n for n in self.layers if all(n in self._shard_layers[s] for s in shards)]
@@ -309,13 +348,16 @@ class Store:
             raise StoreError(f"layers of different widths ({sorted(widths)}) cannot share a 'dim' "
                              "axis; pass layers=[...] of one width")
         data = np.stack([self.read(n, ids=list(rows["id"])) for n in layers], axis=1)
+        where = {n: (s, d) for s, names in stacks.items() for d, n in enumerate(names)}
         return xr.DataArray(
             data, dims=("example", "layer", "dim"),
             coords={"example": rows["id"].to_numpy(), "layer": layers,
                     "dim": np.arange(data.shape[2]),
                     "lang": ("example", rows["lang"].to_numpy()),
                     "modality": ("example", rows["modality"].to_numpy()),
-                    "sentence": ("example", rows["sentence"].to_numpy())},
+                    "sentence": ("example", rows["sentence"].to_numpy()),
+                    "stack": ("layer", [where[n][0] for n in layers]),
+                    "depth": ("layer", [where[n][1] for n in layers])},
             attrs={"store": str(self.root), "recipe_hash": str(self.recipe_hash)})
 
     def close(self) -> None:
