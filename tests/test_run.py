@@ -1,5 +1,6 @@
 """The run command on the embedded demo: all stages, resume after kill -9, refusals."""
 
+import re
 import shutil
 import signal
 import subprocess
@@ -56,6 +57,20 @@ def test_demo_runs_every_stage(demo_run):
     assert {"modality_gap.png", "length_adaptation.png", "modality_gap_linear_cka.png",
             "measure_agreement.png"} <= set(pngs) and len(pngs) >= 12
     assert "done in" in done.stdout and "cross_modal" in done.stdout
+    for csv in (out / "results").glob("*.csv"):  # what made every table, in every table
+        stamped = pd.read_csv(csv)
+        assert {"model", "checkpoint", "revision", "recipe_hash", "ci_level"} <= set(stamped), csv
+        assert (stamped["revision"] == "random weights").all()
+    means = pd.read_csv(out / "results" / "group_means.csv")
+    assert set(means["group"]) >= {"high", "low", "high~low"}
+    assert {"group_means_cross_modal.png", "group_means_cross_lingual.png"} <= set(pngs)
+    assert r"\toprule" in (out / "results" / "group_means.tex").read_text()
+    # the closing summary has a row per measure, analysis, stack, modality and depth: the
+    # decoder's speech and text rows are not averaged together
+    numbers = re.compile(r".*\s\d+(\s+-?\d+\.\d+){4}$")
+    printed = [line for line in done.stdout.splitlines() if numbers.match(line)]
+    assert len(printed) == len(sims.groupby(["measure", "analysis", "stack", "modality_a",
+                                             "modality_b", "depth"]))
 
 
 def test_rerun_reuses_the_store_and_the_results(demo_run):

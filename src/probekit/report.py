@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
+
+from .analysis.paper import MEAN_CI
 
 
 def table(rows: Iterable[Mapping[str, Any]]):
@@ -30,14 +33,15 @@ def _axes(title: str, xlabel: str, ylabel: str, figsize=(7.5, 4)):
 
 
 def describe(df) -> str:
-    """How the rows of ``df`` were computed, for a figure title: measure, n, k or variance rule,
-    chance permutations and the interval's method and level."""
+    """How the rows of ``df`` were computed, for a figure title: model, measure, n, k or variance
+    rule, chance permutations and the interval's method and level."""
     if not len(df):
         return ""
     r = df.iloc[0]
-    parts = [str(r.get("measure", "score"))]
+    parts = [str(r["model"])] if "model" in df else []
+    parts.append(str(r.get("measure", "score")))
     if "n" in df and np.isfinite(r.get("n", np.nan)):
-        parts.append(f"n={int(r['n'])}")
+        parts.append(f"n={int(r['n'])} sentences")
     k, variance = r.get("k", np.nan), r.get("variance", np.nan)
     if isinstance(k, (int, float)) and np.isfinite(k):
         parts.append(f"k={int(k)}")
@@ -48,7 +52,16 @@ def describe(df) -> str:
     method = r.get("ci_method")
     if isinstance(method, str) and method:
         parts.append(f"{float(r['ci_level']):.0%} CI: {method}")
-    return ", ".join(parts)
+    return textwrap.fill(", ".join(parts), 100)
+
+
+def stack_label(stack: str) -> str:
+    """A stack name for a reader: ``speech_encoder~text_encoder`` -> "speech encoder vs text
+    encoder", ``text_decoder~text_decoder`` -> "text decoder, on speech vs on text"."""
+    parts = [part.replace("_", " ") for part in str(stack).split("~")]
+    if len(parts) == 2 and parts[0] == parts[1]:
+        return f"{parts[0]}, on speech vs on text"
+    return " vs ".join(parts)
 
 
 def _score_column(df) -> tuple[str, str, str, str]:
@@ -58,21 +71,81 @@ def _score_column(df) -> tuple[str, str, str, str]:
     return "score", "ci_low", "ci_high", ""
 
 
-def plot_layer_curves(df, title: str = "", by: str = "lang_a"):
-    """Chance-adjusted score per depth, one line per ``by`` value, with interval bands; chance
-    (0 after adjustment) dotted and the random-weights control (mean over lines) dashed."""
+GROUP_MAPS = ("Blues", "Oranges", "Greens", "Purples", "Reds", "Greys")
+
+
+def language_colours(langs, groups=None) -> dict[str, tuple[Any, str]]:
+    """``lang -> (colour, line style)`` that stays distinct for 30+ languages: each group of
+    ``groups`` (lang -> group, e.g. resource level) gets its own colour map, sampled across its
+    languages, with line styles alternating between neighbouring shades; up to 10 languages
+    without groups take the 10 qualitative colours."""
+    import matplotlib
+
+    langs = list(langs)
+    if not groups and len(langs) <= 10:
+        return {lang: (f"C{i}", "-") for i, lang in enumerate(langs)}
+    groups = groups or {}
+    by_group: dict[str, list[str]] = {}
+    for lang in langs:
+        by_group.setdefault(str(groups.get(lang, "other")), []).append(lang)
+    out = {}
+    for g, (group, members) in enumerate(sorted(by_group.items())):
+        cmap = matplotlib.colormaps[GROUP_MAPS[g % len(GROUP_MAPS)]]
+        shades = np.linspace(0.45, 0.95, max(len(members), 2))
+        for i, lang in enumerate(members):
+            out[lang] = (cmap(shades[i]), ("-", "--", "-.", ":")[i % 4])
+    return out
+
+
+def plot_layer_curves(df, title: str = "", by: str = "lang_a", groups=None):
+    """Chance-adjusted score per depth, one line per ``by`` value; chance (0 after adjustment)
+    dotted and the random-weights control (mean over lines) dashed. Up to 5 lines each carry
+    their interval band; with more (bands would merge), the languages are thin lines coloured
+    by group (``groups``: lang -> group) and each group's mean is drawn thick with its interval
+    over languages."""
     col, lo, hi, kind = _score_column(df)
     measure = df["measure"].iloc[0] if "measure" in df and len(df) else "score"
+    names = list(dict.fromkeys(df[by]))
+    many = len(names) > 5
     fig, ax = _axes(f"{title or df['analysis'].iloc[0]}\n{describe(df)}",
-                    "depth (block index)", f"{kind}{measure}", figsize=(7.5, 4.4))
+                    "depth (block index)", f"{kind}{measure}",
+                    figsize=(9.5 if many else 7.5, 4.8 if many else 4.4))
     ax.title.set_fontsize(9)
-    for name, sub in df.groupby(by):
+    colours = language_colours(names, groups if many else None)
+    for name, sub in df.groupby(by, sort=False):
         sub = sub.sort_values("depth")
-        line, = ax.plot(sub["depth"], sub[col], marker="o", ms=3, label=str(name))
-        if lo in sub and sub[lo].notna().any():
-            ax.fill_between(sub["depth"], sub[lo], sub[hi], alpha=0.2, color=line.get_color())
+        colour, style = colours[name]
+        ax.plot(sub["depth"], sub[col], ls=style, color=colour, lw=0.9 if many else 1.5,
+                marker=None if many else "o", ms=3, alpha=0.8 if many else 1, label=str(name))
+        if not many and lo in sub and sub[lo].notna().any():
+            ax.fill_between(sub["depth"], sub[lo], sub[hi], alpha=0.2, color=colour)
+    if many and groups and kind:
+        import matplotlib
+
+        from .analysis import group_means
+
+        means = table(group_means(df.to_dict("records"), groups))
+        for g, (group, sub) in enumerate(means.groupby("group")):
+            sub = sub.sort_values("depth")
+            colour = matplotlib.colormaps[GROUP_MAPS[g % len(GROUP_MAPS)]](0.85)
+            ax.plot(sub["depth"], sub["adjusted"], color=colour, lw=3,
+                    label=f"{group} mean ({int(sub['n_langs'].max())} langs)")
+            ax.fill_between(sub["depth"], sub["ci_low"], sub["ci_high"], color=colour, alpha=0.25)
+    _chance_and_control(ax, df, col, kind)
+    ax.set_ylim(min(-0.1, float(np.nanmin(df[col])) - 0.05), 1.02)
+    if many:
+        ax.legend(fontsize=6, ncol=2, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    else:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _chance_and_control(ax, df, col: str, kind: str) -> None:
+    """Chance (0 after adjustment, else the permutation mean per depth) dotted, the control's
+    mean per depth dashed grey."""
     if kind:
-        ax.axhline(0, color="k", ls=":", lw=1, label="chance (permutation)")
+        ax.axhline(0, color="k", ls=":", lw=1, label="chance (permutation; 0 after adjustment)")
     elif "chance" in df and df["chance"].notna().any():
         chance = df.groupby("depth")["chance"].mean()
         ax.plot(chance.index, chance.values, "k:", lw=1, label="chance (permutation)")
@@ -80,45 +153,95 @@ def plot_layer_curves(df, title: str = "", by: str = "lang_a"):
     if control in df and df[control].notna().any():
         mean = df.groupby("depth")[control].mean()
         ax.plot(mean.index, mean.values, color="grey", ls="--", lw=2,
-                label=f"control: {df['control'].iloc[0]} (mean)")
-    ax.set_ylim(min(-0.1, float(np.nanmin(df[col])) - 0.05), 1.02)
-    ax.legend(fontsize=7, ncol=2 if df[by].nunique() > 8 else 1)
+                label=f"control: {df['control'].iloc[0] if 'control' in df else 'random'} (mean)")
+
+
+def plot_group_means(df, title: str = ""):
+    """Group means (a ``group_means`` table of one measure and analysis) per depth: one panel
+    per stack and modality, one line per group with its interval over languages, the control
+    dashed in the group's colour, chance (0) dotted."""
+    import matplotlib.ticker
+    from matplotlib.figure import Figure
+
+    panels = list(dict.fromkeys(zip(df["stack"], df["modality"])))
+    fig = Figure(figsize=(4.2 * len(panels) + 0.6, 4.2))
+    groups = sorted(df["group"].unique())
+    r = df.iloc[0]
+    model = f"{r['model']}: " if "model" in df else ""
+    fig.suptitle(f"{model}{title or r['analysis'].replace('_', '-')} by {r['grouping']}, "
+                 f"{r['measure']}\nmean chance-adjusted score, {float(r['ci_level']):.0%} "
+                 f"{r['ci_method']}; dashed: random-weights control; dotted: chance", fontsize=9)
+    for p, (stack, modality) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), p + 1)
+        part = df[(df["stack"] == stack) & (df["modality"] == modality)]
+        for g, group in enumerate(groups):
+            sub = part[part["group"] == group].sort_values("depth")
+            if not len(sub):
+                continue
+            colour = f"C{g}"
+            ax.plot(sub["depth"], sub["adjusted"], "o-", ms=3, color=colour,
+                    label=f"{group} ({int(sub['n_langs'].max())} langs)")
+            ax.fill_between(sub["depth"], sub["ci_low"], sub["ci_high"], color=colour, alpha=0.2)
+            if sub["control_adjusted"].notna().any():
+                ax.plot(sub["depth"], sub["control_adjusted"], "--", color=colour, lw=1)
+        ax.axhline(0, color="k", ls=":", lw=1)
+        ax.set_title(f"{stack_label(stack)} ({modality})", fontsize=8)
+        ax.set_xlabel("depth (block index)")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_ylim(min(-0.1, float(np.nanmin(part["adjusted"])) - 0.05), 1.02)
+        ax.legend(fontsize=7)
+    fig.axes[0].set_ylabel("chance-adjusted score")
     fig.tight_layout()
     return fig
 
 
-def plot_language_matrix(df, depth: int, modality: str, title: str = ""):
-    """Language-by-language heatmap of chance-adjusted cross-lingual scores at one depth, on a
-    fixed 0..1 scale (0 = chance), cells not above chance (z < 2) marked with a dot."""
+def plot_language_matrix(df, depth: int, modality: str, title: str = "", order=None):
+    """Language-by-language heatmap of cross-lingual scores at one depth. Chance-adjusted scores
+    sit on a fixed scale anchored at chance (0: white; -0.25..1), raw scores on 0..1; cells above
+    chance (permutation z >= 2) carry a dot, and the random-weights control's mean is marked
+    on the colour bar. ``order`` fixes the languages' order (e.g. grouped by resource level)."""
     sub = df[(df["depth"] == depth) & (df["modality_a"] == modality)]
     col, _, _, kind = _score_column(sub)
-    langs = list(dict.fromkeys([*sub["lang_a"], *sub["lang_b"]]))  # the analysis' order
+    langs = list(order) if order else list(dict.fromkeys([*sub["lang_a"], *sub["lang_b"]]))
+    langs = [lang for lang in langs if lang in set(sub["lang_a"]) | set(sub["lang_b"])]
     idx = {lang: i for i, lang in enumerate(langs)}
     mat = np.full((len(langs), len(langs)), np.nan)  # the diagonal (1 by definition) stays blank
-    weak = []
+    above = []
     for _, r in sub.iterrows():
         i, j = idx[r["lang_a"]], idx[r["lang_b"]]
         mat[i, j] = mat[j, i] = r[col]
-        if "z" in r and not r["z"] >= 2:
-            weak += [(i, j), (j, i)]
-    control = ""
-    if "control_adjusted" in sub and sub["control_adjusted"].notna().any():
-        control = f"; control mean {sub['control_adjusted'].mean():.2f}"
-    fig, ax = _axes(title or f"cross-lingual {modality}, depth {depth}: {kind}score\n"
-                    f"{describe(sub)}{control}\n(dot: not above chance, z < 2)", "", "",
-                    figsize=(2.2 + 0.35 * len(langs), 1.4 + 0.35 * len(langs)))
+        if "z" in r and r["z"] >= 2:
+            above += [(i, j), (j, i)]
+    stack = sub["stack"].iloc[0] if len(sub) else ""
+    size = 0.32 * len(langs)
+    fig, ax = _axes(title or f"cross-lingual similarity, {stack_label(stack)} on {modality}, "
+                    f"depth {depth}\n{describe(sub)}\n(dot: above chance, z >= 2)", "", "",
+                    figsize=(2.6 + size, 1.6 + size))
     ax.title.set_fontsize(8)
     import matplotlib
 
-    cmap = matplotlib.colormaps["viridis"].copy()
-    cmap.set_bad("lightgrey")
-    vmin, vmax = (0.0, 1.0) if kind else (float(np.nanmin(mat)), float(np.nanmax(mat)))
-    im = ax.imshow(np.ma.masked_invalid(mat), vmin=vmin, vmax=vmax, cmap=cmap)
-    for i, j in weak:
-        ax.plot(j, i, "w.", ms=4)
-    ax.set_xticks(range(len(langs)), langs, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(langs)), langs, fontsize=7)
-    fig.colorbar(im, ax=ax, fraction=0.046, label=f"{kind}score (0 = chance)" if kind else "")
+    if kind:  # anchored at chance: white at 0, red above, blue below (clipped at -0.25)
+        cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="lightgrey")
+        norm = matplotlib.colors.TwoSlopeNorm(vmin=-0.25, vcenter=0.0, vmax=1.0)
+    else:
+        cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")
+        norm = matplotlib.colors.Normalize(vmin=0.0, vmax=1.0)
+    im = ax.imshow(np.ma.masked_invalid(mat), norm=norm, cmap=cmap)
+    for i, j in above:
+        ax.plot(j, i, "k.", ms=max(1.5, 5 - len(langs) / 10))
+    fontsize = 7 if len(langs) <= 30 else 5
+    ax.set_xticks(range(len(langs)), langs, rotation=90, fontsize=fontsize)
+    ax.set_yticks(range(len(langs)), langs, fontsize=fontsize)
+    bar = fig.colorbar(im, ax=ax, fraction=0.046,
+                       label=f"{kind}score (0 = chance)" if kind else "score")
+    if kind:
+        bar.ax.set_yscale("linear")  # proportional, though the colours bend at chance
+    control = f"control_{col}" if kind else "control_score"
+    if control in sub and sub[control].notna().any():
+        level = float(sub[control].mean())
+        bar.ax.axhline(level, color="k", lw=2)
+        bar.ax.text(1.6, level, "control", fontsize=6, va="center",
+                    transform=bar.ax.get_yaxis_transform())
     fig.tight_layout()
     return fig
 
@@ -129,7 +252,11 @@ def plot_adaptation_bars(df, title: str = "cross-modal similarity by resource le
     points = list(dict.fromkeys(df["point"]))
     levels = sorted(df["resource"].unique())
     measure = df["measure"].iloc[0] if "measure" in df else "score"
-    fig, ax = _axes(f"{title} ({measure})", "", f"chance-adjusted {measure}")
+    model = f"{df['model'].iloc[0]}: " if "model" in df else ""
+    fig, ax = _axes(f"{model}{title} ({measure})\nmean over languages, 95% {MEAN_CI}; "
+                    "diamond: random-weights control; dotted: chance", "",
+                    f"chance-adjusted {measure}")
+    ax.title.set_fontsize(9)
     width = 0.8 / max(len(levels), 1)
     for j, level in enumerate(levels):
         sub = df[df["resource"] == level].set_index("point").reindex(points)
@@ -150,27 +277,46 @@ def plot_adaptation_bars(df, title: str = "cross-modal similarity by resource le
 
 
 def plot_modality_gap(df, title: str = "modality gap vs language gap"):
-    """Per depth: chance-adjusted cross-modal (same language) vs cross-lingual (same modality)
-    similarity, 95% intervals over languages, and the control's cross-modal curve."""
-    measure = df["measure"].iloc[0] if "measure" in df else "score"
-    fig, ax = _axes(f"{title} ({measure})", "depth (block index)", f"chance-adjusted {measure}")
-    for stack, sub in df.groupby("stack"):
-        sub = sub.sort_values("depth")
-        for col, style, label in (("cross_modal", "o-", "cross-modal (speech vs text)"),
-                                  ("cross_lingual_speech", "s--", "cross-lingual, speech"),
-                                  ("cross_lingual_text", "^--", "cross-lingual, text")):
-            if sub[col].isna().all():
+    """One panel per cross-modal stack pair, per depth: chance-adjusted cross-modal similarity
+    (same language, speech vs text) against cross-lingual similarity on each side (same
+    modality, language pairs), each with its interval over languages and its random-weights
+    control (dashed, same colour); chance (0) dotted."""
+    import matplotlib.ticker
+    from matplotlib.figure import Figure
+
+    stacks = list(dict.fromkeys(df["stack"]))
+    fig = Figure(figsize=(4.6 * len(stacks) + 0.6, 4.4))
+    r = df.iloc[0]
+    model = f"{r['model']}: " if "model" in df else ""
+    level = f"{float(r['ci_level']):.0%} {r['ci_method']}" if "ci_method" in df else "intervals"
+    fig.suptitle(f"{model}{title}, {r['measure']}\nmean chance-adjusted score, {level}; "
+                 "dashed: random-weights control; dotted: chance", fontsize=9)
+    for p, stack in enumerate(stacks):
+        ax = fig.add_subplot(1, len(stacks), p + 1)
+        sub = df[df["stack"] == stack].sort_values("depth")
+        speech, _, text = str(stack).partition("~")
+        text = text or speech
+        for col, colour, label in (
+                ("cross_modal", "C0", "speech vs text, same language"),
+                ("cross_lingual_speech", "C1", f"across languages, speech ({stack_label(speech)})"),
+                ("cross_lingual_text", "C2", f"across languages, text ({stack_label(text)})")):
+            if col not in sub or sub[col].isna().all():
                 continue
-            line, = ax.plot(sub["depth"], sub[col], style, ms=4, label=f"{stack}: {label}")
+            ax.plot(sub["depth"], sub[col], "o-", ms=3, color=colour, label=label)
             ax.fill_between(sub["depth"], sub[f"{col}_ci_low"], sub[f"{col}_ci_high"],
-                            alpha=0.15, color=line.get_color())
-            if col == "cross_modal" and "cross_modal_control" in sub \
-                    and sub["cross_modal_control"].notna().any():
-                ax.plot(sub["depth"], sub["cross_modal_control"], color=line.get_color(), ls=":",
-                        lw=2, label=f"{stack}: cross-modal, random-weights control")
-    ax.axhline(0, color="k", ls=":", lw=1)
-    ax.set_ylim(min(-0.1, float(np.nanmin(df[["cross_modal"]].values)) - 0.05), 1.02)
-    ax.legend(fontsize=6)
+                            alpha=0.2, color=colour)
+            control = f"{col}_control"
+            if control in sub and sub[control].notna().any():
+                ax.plot(sub["depth"], sub[control], "--", color=colour, lw=1)
+        ax.axhline(0, color="k", ls=":", lw=1)
+        ax.set_title(stack_label(stack), fontsize=8)
+        ax.set_xlabel("depth (block index)")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        values = sub[[c for c in ("cross_modal", "cross_lingual_speech", "cross_lingual_text")
+                      if c in sub]].values
+        ax.set_ylim(min(-0.1, float(np.nanmin(values)) - 0.05), 1.02)
+        ax.legend(fontsize=6)
+    fig.axes[0].set_ylabel("chance-adjusted score")
     fig.tight_layout()
     return fig
 
@@ -225,3 +371,51 @@ def write_table(df, path: Path) -> list[Path]:
     except ImportError:
         pass
     return out
+
+
+def paper_table(df):
+    """A ``group_means`` table laid out for a paper: one row per analysis, stack, modality,
+    measure and depth, one column per group holding "mean [low, high]" (chance-adjusted, with
+    the interval over languages), and the control's mean beside them."""
+    import pandas as pd
+
+    keys = ["analysis", "stack", "modality", "measure", "depth"]
+    out = []
+    for key, sub in df.groupby(keys, sort=False):
+        row = dict(zip(keys, key))
+        row["stack"] = stack_label(row["stack"])
+        for _, r in sub.iterrows():
+            row[f"{r['group']} (n={int(r['n_langs'])})"] = (
+                f"{r['adjusted']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+                if np.isfinite(r["ci_low"]) else f"{r['adjusted']:.2f}")
+        control = sub["control_adjusted"].mean()
+        row["control"] = f"{control:.2f}" if np.isfinite(control) else "-"
+        out.append(row)
+    return pd.DataFrame(out).fillna("-")
+
+
+def to_markdown(df) -> str:
+    """``df`` as a GitHub-flavoured markdown table."""
+    head = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(df, caption: str = "") -> str:
+    """``df`` as a LaTeX ``table`` with booktabs rules (``\\usepackage{booktabs}``)."""
+    def tex(v) -> str:
+        text = str(v)
+        for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
+                     ("#", r"\#"), ("~", r"\textasciitilde{}")):
+            text = text.replace(a, b)
+        return text
+    cols = "l" * 4 + "r" * (len(df.columns) - 4)
+    lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{cols}}}",
+             r"\toprule", " & ".join(tex(c) for c in df.columns) + r" \\", r"\midrule"]
+    lines += [" & ".join(tex(v) for v in row) + r" \\" for row in df.itertuples(index=False)]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if caption:
+        lines.append(rf"\caption{{{tex(caption)}}}")
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"

@@ -321,8 +321,10 @@ def analyze(recipe: Recipe, out: Path, quiet: bool = False, verify: bool = True)
     extraction in the same command has just checked them)."""
     import pandas as pd
 
-    from .analysis import length_adaptation, measure_agreement, modality_gap, with_control
-    from .report import write_table
+    from .analysis import (group_means, length_adaptation, measure_agreement, modality_gap,
+                           with_control)
+    from .languages import resource_level
+    from .report import paper_table, to_latex, to_markdown, write_table
     from .store import open_store
 
     a = recipe.analysis
@@ -344,20 +346,34 @@ def analyze(recipe: Recipe, out: Path, quiet: bool = False, verify: bool = True)
         ccm, ccl, cad = _similarities(recipe, control, False, quiet, f" (control: {a.control})")
         cm, cl = with_control(cm, ccm, a.control), with_control(cl, ccl, a.control)
         adaptation = with_control(adaptation, cad, a.control)
-    tables = {"similarities": cm + cl, "modality_gap": modality_gap(cm, cl) if cm and cl else []}
+    resource = {lang: a.resource.get(lang) or resource_level(lang)
+                for lang in recipe.data.languages}
+    tables = {"similarities": cm + cl, "modality_gap": modality_gap(cm, cl) if cm and cl else [],
+              "group_means": group_means(cm + cl, resource, "resource", a.ci)}
     if adaptation:
-        from .languages import resource_level
-        resource = {lang: a.resource.get(lang) or resource_level(lang)
-                    for lang in recipe.data.languages}
         tables["length_adaptation"] = length_adaptation(adaptation, a.adaptation_points, resource)
     if len(a.measures) > 1:
         tables["measure_agreement"] = measure_agreement(cm + cl)
     model = spec.name + (f"-{recipe.model.variant}" if recipe.model.variant else "")
+    stamp_columns = {  # what made every table: model, weights, recipe
+        "model": model, "checkpoint": spec.checkpoint,
+        "revision": "random weights" if recipe.model.variant else spec.revision,
+        "recipe_hash": recipe.section_hash("data", "model", "record", "analysis")}
     for name, rows in tables.items():
         if rows:
             df = pd.DataFrame(rows)
-            df.insert(1, "model", model)
+            for i, (column, value) in enumerate(stamp_columns.items()):
+                df.insert(1 + i, column, value)
+            if "ci_level" not in df:
+                df["ci_level"] = a.ci
             write_table(df, out / "results" / name)
+            if name == "group_means":
+                wide = paper_table(df)
+                (out / "results" / "group_means.md").write_text(to_markdown(wide))
+                (out / "results" / "group_means.tex").write_text(to_latex(wide, (
+                    f"{model} ({spec.checkpoint}): mean chance-adjusted similarity by resource "
+                    f"level, {a.ci:.0%} t-intervals over languages; control: "
+                    f"{a.control or 'none'}")))
     stamp.write_text(key)
     log.info("analyze: %s", ", ".join(f"{k} {len(v)} rows" for k, v in tables.items()))
 
@@ -375,19 +391,32 @@ def write_figures(recipe: Recipe, out: Path) -> list[Path]:
         raise ProbekitError(f"no results in {results}; run the analyze stage first")
     df = pd.read_csv(sims)
     first = df["measure"].iloc[0]  # the recipe's first measure: figures without a suffix
+    from .languages import resource_level
+
+    resource = {lang: recipe.analysis.resource.get(lang) or resource_level(lang)
+                for lang in recipe.data.languages}
+    order = sorted(recipe.data.languages, key=lambda lang: (resource[lang], lang))
 
     def suffix(measure: str) -> str:
         return "" if measure == first else f"_{measure}"
     for (measure, analysis, stack), sub in df.groupby(["measure", "analysis", "stack"]):
         tag = suffix(measure)
         if analysis == "cross_modal":
-            written += R.save_figure(R.plot_layer_curves(sub, f"speech vs text, {stack}"),
-                                     figures / f"cross_modal_{stack.replace('~', '-')}{tag}")
+            written += R.save_figure(
+                R.plot_layer_curves(sub, f"speech vs text, {R.stack_label(stack)}",
+                                    groups=resource),
+                figures / f"cross_modal_{stack.replace('~', '-')}{tag}")
         else:
             for modality, part in sub.groupby("modality_a"):
                 depth = int(part["depth"].max())
-                written += R.save_figure(R.plot_language_matrix(part, depth, modality),
-                                         figures / f"cross_lingual_{stack}_{modality}_last{tag}")
+                written += R.save_figure(
+                    R.plot_language_matrix(part, depth, modality, order=order),
+                    figures / f"cross_lingual_{stack}_{modality}_last{tag}")
+    if (results / "group_means.csv").exists():
+        groups = pd.read_csv(results / "group_means.csv")
+        for (measure, analysis), sub in groups.groupby(["measure", "analysis"]):
+            written += R.save_figure(R.plot_group_means(sub),
+                                     figures / f"group_means_{analysis}{suffix(measure)}")
     for name, plot in (("modality_gap", R.plot_modality_gap),
                        ("length_adaptation", R.plot_adaptation_bars)):
         if (results / f"{name}.csv").exists():
@@ -401,6 +430,8 @@ def write_figures(recipe: Recipe, out: Path) -> list[Path]:
 
 
 def summary(out: Path) -> str:
+    """The closing summary: mean scores over languages per measure, analysis, stack, modality
+    (speech and text apart) and depth."""
     import pandas as pd
 
     sims = out / "results" / "similarities.csv"
@@ -408,9 +439,12 @@ def summary(out: Path) -> str:
         return ""
     df = pd.read_csv(sims)
     columns = [c for c in ("adjusted", "control_adjusted", "score", "chance") if c in df]
-    table = df.groupby(["measure", "analysis", "stack", "depth"])[columns].mean()
-    return ("mean over languages (adjusted = (score - chance) / (1 - chance); control: the same "
-            "recipe on random weights)\n" + table.round(3).to_string())
+    df["modality"] = df["modality_a"].where(df["modality_a"] == df["modality_b"],
+                                            df["modality_a"] + "~" + df["modality_b"])
+    table = df.groupby(["measure", "analysis", "stack", "modality", "depth"])[columns].mean()
+    return ("mean over languages, each modality apart (adjusted = (score - chance) / "
+            "(1 - chance); control: the same recipe on random weights)\n"
+            + table.round(3).to_string())
 
 
 # -- command line ------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from .basis import AnalysisError, Basis, ConstantViewError, decompose
 from .measures import (MEASURES, Similarity, linear_cka, paired_cosine, pwcca, rbf_cka,
                        retrieval_accuracy, similarity, svcca)
 from .grid import Comparer, LargeKError
-from .paper import (align_depths, cross_lingual, cross_modal, length_adaptation,
+from .paper import (align_depths, cross_lingual, cross_modal, group_means, length_adaptation,
                     measure_agreement, modality_gap, with_control)
 from .plan import Comparison, plan
 from .stats import (Interval, Null, adjust, half_sampling, permutation_null, pwcca_null,
@@ -17,7 +17,8 @@ from .views import PairedViews, paired_views
 __all__ = ["AnalysisError", "Basis", "Comparer", "Comparison", "plan", "align_depths",
            "ConstantViewError", "Interval", "LargeKError",
            "MEASURES", "Null", "PairedViews", "Similarity", "adjust", "cross_lingual",
-           "cross_modal", "decompose", "half_sampling", "length_adaptation", "linear_cka",
+           "cross_modal", "decompose", "group_means", "half_sampling", "length_adaptation",
+           "linear_cka",
            "measure_agreement", "modality_gap", "paired_cosine", "paired_views",
            "permutation_null", "pwcca", "pwcca_null", "rbf_cka", "retrieval_accuracy",
            "row_seed", "similarity", "subsample_fraction", "svcca", "svcca_null", "with_control"]

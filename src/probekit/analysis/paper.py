@@ -98,14 +98,59 @@ def cross_lingual(comparer: Comparer, layers: Sequence[str], langs: Sequence[str
     return rows
 
 
-def _mean_ci(values: Sequence[float]) -> tuple[float, float, float]:
-    """Mean over languages and a 95% interval from their spread (normal, 1.96 SEM)."""
+def _mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Mean over languages and a ``level`` Student-t interval from their spread."""
+    from scipy.stats import t
+
     v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
     if not len(v):
         return np.nan, np.nan, np.nan
     mean = float(v.mean())
-    sem = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else np.nan
-    return mean, mean - 1.96 * sem, mean + 1.96 * sem
+    if len(v) < 2:
+        return mean, np.nan, np.nan
+    half = float(t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+    return mean, mean - half, mean + half
+
+
+MEAN_CI = "t-interval over languages"
+
+
+def group_means(rows: Sequence[Mapping[str, Any]], groups: Mapping[str, str],
+                grouping: str = "resource", level: float = 0.95) -> list[dict[str, Any]]:
+    """Mean chance-adjusted score per analysis, stack, modality, measure, depth and group of
+    languages (``groups``: language -> group), with a ``level`` t-interval over languages.
+
+    Cross-modal rows belong to their language's group. Cross-lingual rows belong to the pair of
+    groups (``high~high``, ``high~low``): each language there is first averaged over its pairs
+    in that pair of groups, and the interval is over those language means (pairs that share a
+    language are not independent). Rows of languages outside ``groups`` are left out."""
+    out = []
+    keys = list(dict.fromkeys((r["analysis"], r["stack"], r["modality_a"], r["measure"],
+                               r["depth"]) for r in rows))
+    for key in keys:
+        here = [r for r in rows if (r["analysis"], r["stack"], r["modality_a"], r["measure"],
+                                    r["depth"]) == key]
+        members: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+        for r in here:
+            ga, gb = groups.get(r["lang_a"]), groups.get(r["lang_b"])
+            if ga is None or gb is None:
+                continue
+            group = ga if key[0] == "cross_modal" else "~".join(sorted((ga, gb)))
+            for lang in {r["lang_a"], r["lang_b"]}:
+                members.setdefault(group, {}).setdefault(lang, []).append(r)
+        for group in sorted(members):
+            by_lang = members[group]
+            per_lang = [float(np.mean([r["adjusted"] for r in v])) for v in by_lang.values()]
+            mean, lo, hi = _mean_ci(per_lang, level)
+            pairs = list({id(r): r for v in by_lang.values() for r in v}.values())
+            out.append({"analysis": key[0], "stack": key[1], "modality": key[2],
+                        "measure": key[3], "depth": key[4], "grouping": grouping,
+                        "group": group, "n_langs": len(by_lang), "n_rows": len(pairs),
+                        "adjusted": mean, "ci_low": lo, "ci_high": hi, "ci_level": level,
+                        "ci_method": MEAN_CI, "score": _mean(pairs, "score"),
+                        "chance": _mean(pairs, "chance"),
+                        "control_adjusted": _mean(pairs, "control_adjusted")})
+    return out
 
 
 def _mean(rows: Sequence[Mapping[str, Any]], column: str) -> float:
@@ -131,7 +176,7 @@ def length_adaptation(cross_modal_rows: Sequence[Mapping[str, Any]],
                 adjusted, lo, hi = _mean_ci([r["adjusted"] for r in here])
                 out.append({"analysis": "length_adaptation", "measure": measure, "point": label,
                             "layer_a": layer, "resource": level, "adjusted": adjusted,
-                            "ci_low": lo, "ci_high": hi, "ci_method": "1.96 SEM over languages",
+                            "ci_low": lo, "ci_high": hi, "ci_method": MEAN_CI,
                             "score": _mean(here, "score"), "chance": _mean(here, "chance"),
                             "control_adjusted": _mean(here, "control_adjusted"),
                             "n_langs": len(here)})
@@ -162,10 +207,11 @@ def modality_gap(cross_modal_rows: Sequence[Mapping[str, Any]],
             mean, lo, hi = _mean_ci([r["adjusted"] for r in there])
             row.update({f"cross_lingual_{m}": mean, f"cross_lingual_{m}_ci_low": lo,
                         f"cross_lingual_{m}_ci_high": hi,
-                        f"cross_lingual_{m}_raw": _mean(there, "score")})
+                        f"cross_lingual_{m}_raw": _mean(there, "score"),
+                        f"cross_lingual_{m}_control": _mean(there, "control_adjusted")})
             lingual += [r["adjusted"] for r in there]
         row["gap"] = _mean_ci(lingual)[0] - row["cross_modal"]
-        row["score_kind"] = "chance-adjusted"
+        row.update(score_kind="chance-adjusted", ci_level=0.95, ci_method=MEAN_CI)
         out.append(row)
     return out
 

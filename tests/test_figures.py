@@ -1,0 +1,160 @@
+"""Paper-grade figures and tables at the paper's scale (30 languages): group means with
+intervals checked against a float64 t-interval computed here, colours that stay distinct, a
+heatmap on a fixed chance-anchored scale with the cells above chance marked, text tables."""
+
+import itertools
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import t as student_t
+
+from probekit.analysis import group_means
+from probekit.languages import PAPER_LANGUAGES, resource_level
+from probekit.report import (language_colours, paper_table, plot_group_means,
+                             plot_language_matrix, plot_layer_curves, plot_modality_gap,
+                             save_figure, table, to_latex, to_markdown)
+
+DEPTHS = 4
+GROUPS = {lang: resource_level(lang) for lang in PAPER_LANGUAGES}
+
+
+@pytest.fixture(scope="module")
+def rows():
+    """Cross-modal rows per language and depth, cross-lingual rows per pair and depth: high
+    resource languages score higher; a few pairs sit at chance (z < 2)."""
+    rng = np.random.default_rng(0)
+    out = []
+    base = {"model": "toy-30", "measure": "svcca", "n": 1000, "k": 50, "n_perm": 100}
+    for depth in range(DEPTHS):
+        for lang in PAPER_LANGUAGES:
+            a = 0.2 + 0.15 * depth + (0.2 if GROUPS[lang] == "high" else 0) + rng.normal(0, .03)
+            out.append({**base, "analysis": "cross_modal", "stack": "speech~text",
+                        "depth": depth, "lang_a": lang, "lang_b": lang, "modality_a": "speech",
+                        "modality_b": "text", "adjusted": a, "score": 0.3 + 0.7 * a,
+                        "chance": 0.3, "z": 10.0, "adjusted_ci_low": a - .05,
+                        "adjusted_ci_high": a + .05, "control_adjusted": rng.normal(0, .01)})
+        for la, lb in itertools.combinations(PAPER_LANGUAGES, 2):
+            a = 0.5 + 0.1 * (GROUPS[la] == GROUPS[lb] == "high") + rng.normal(0, 0.05)
+            z = 1.0 if (la, lb) in {("eng", "deu"), ("swh", "cym")} else 5.0
+            out.append({**base, "analysis": "cross_lingual", "stack": "text", "depth": depth,
+                        "lang_a": la, "lang_b": lb, "modality_a": "text", "modality_b": "text",
+                        "adjusted": a, "score": 0.3 + 0.7 * a, "chance": 0.3, "z": z,
+                        "control_adjusted": rng.normal(0.02, .01)})
+    return out
+
+
+def t_interval(values, level=0.95):
+    v = np.asarray(values, dtype=np.float64)
+    half = student_t.ppf(0.5 + level / 2, len(v) - 1) * np.sqrt(
+        np.sum((v - v.mean()) ** 2) / (len(v) - 1) / len(v))
+    return v.mean(), v.mean() - half, v.mean() + half
+
+
+def test_group_means_are_t_intervals_over_languages(rows):
+    means = table(group_means(rows, GROUPS, "resource", 0.9))
+    cm = means[(means["analysis"] == "cross_modal") & (means["depth"] == 2)]
+    for _, g in cm.iterrows():
+        values = [r["adjusted"] for r in rows if r["analysis"] == "cross_modal"
+                  and r["depth"] == 2 and GROUPS[r["lang_a"]] == g["group"]]
+        assert g["n_langs"] == len(values) == 15
+        np.testing.assert_allclose([g["adjusted"], g["ci_low"], g["ci_high"]],
+                                   t_interval(values, 0.9), rtol=1e-12)
+    # cross-lingual high~low: each language averaged over its pairs across the groups first
+    cl = means[(means["analysis"] == "cross_lingual") & (means["depth"] == 0)]
+    assert set(cl["group"]) == {"high~high", "high~low", "low~low"}
+    between = cl[cl["group"] == "high~low"].iloc[0]
+    per_lang = []
+    for lang in PAPER_LANGUAGES:
+        mine = [r["adjusted"] for r in rows if r["analysis"] == "cross_lingual"
+                and r["depth"] == 0 and lang in (r["lang_a"], r["lang_b"])
+                and GROUPS[r["lang_a"]] != GROUPS[r["lang_b"]]]
+        per_lang.append(np.mean(mine))
+    np.testing.assert_allclose([between["adjusted"], between["ci_low"], between["ci_high"]],
+                               t_interval(per_lang, 0.9), rtol=1e-12)
+    assert between["n_rows"] == 15 * 15 and between["n_langs"] == 30
+
+
+def test_thirty_languages_get_thirty_distinct_colours():
+    colours = language_colours(PAPER_LANGUAGES, GROUPS)
+    assert len(set(map(str, colours.values()))) == 30
+    few = language_colours(["eng", "fra", "deu"])
+    assert [c for c, _ in few.values()] == ["C0", "C1", "C2"]
+
+
+def figure_folder(tmp_path) -> Path:
+    """$PROBEKIT_FIGURES keeps the figures for a look; else the test's temporary folder."""
+    return Path(os.environ.get("PROBEKIT_FIGURES", tmp_path))
+
+
+def test_the_thirty_language_heatmap_is_anchored_at_chance_and_marks_cells_above_it(
+        rows, tmp_path):
+    import matplotlib.image
+
+    sims = table(rows)
+    fig = plot_language_matrix(sims[sims["analysis"] == "cross_lingual"], 3, "text",
+                               order=sorted(PAPER_LANGUAGES, key=lambda g: (GROUPS[g], g)))
+    ax = fig.axes[0]
+    image = next(c for c in ax.get_children() if isinstance(c, matplotlib.image.AxesImage))
+    assert (image.norm.vmin, image.norm.vcenter, image.norm.vmax) == (-0.25, 0.0, 1.0)
+    dots = sum(len(line.get_xdata()) for line in ax.get_lines() if line.get_marker() == ".")
+    assert dots == 2 * (30 * 29 // 2 - 2)  # every cell above chance, both triangles
+    assert "toy-30" in ax.get_title() and "n=1000" in ax.get_title()
+    assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["arb", "ces"]  # high first
+    save_figure(fig, figure_folder(tmp_path) / "heatmap_30")
+
+
+def test_layer_curves_of_thirty_languages_draw_group_means_chance_and_control(rows, tmp_path):
+    sims = table(rows)
+    fig = plot_layer_curves(sims[sims["analysis"] == "cross_modal"], "speech vs text",
+                            groups=GROUPS)
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert "high mean (15 langs)" in labels and "low mean (15 langs)" in labels
+    assert any(label.startswith("chance") for label in labels)
+    assert any(label.startswith("control") for label in labels)
+    save_figure(fig, figure_folder(tmp_path) / "curves_30")
+    means = table(group_means(rows, GROUPS))
+    means["model"] = "toy-30"
+    fig = plot_group_means(means[means["analysis"] == "cross_modal"])
+    assert len(fig.axes[0].collections) == 2  # an interval band per group
+    save_figure(fig, figure_folder(tmp_path) / "group_means_30")
+
+
+def test_modality_gap_figure_labels_each_curve_with_its_side(tmp_path):
+    from probekit.analysis import modality_gap
+
+    rng = np.random.default_rng(1)
+    cm, cl = [], []
+    for depth, lang in itertools.product(range(3), ["eng", "fra", "deu"]):
+        cm.append({"analysis": "cross_modal", "stack": "speech_encoder~text_encoder",
+                   "depth": depth, "measure": "svcca", "layer_a": f"s{depth}",
+                   "layer_b": f"t{depth}", "lang_a": lang, "adjusted": rng.uniform(),
+                   "score": 0.5, "control_adjusted": 0.0})
+    for depth, (la, lb), (m, prefix) in itertools.product(
+            range(3), itertools.combinations(["eng", "fra", "deu"], 2),
+            [("speech", "s"), ("text", "t")]):
+        cl.append({"analysis": "cross_lingual", "modality_a": m, "layer_a": f"{prefix}{depth}",
+                   "measure": "svcca", "adjusted": rng.uniform(), "score": 0.5,
+                   "control_adjusted": 0.01, "lang_a": la, "lang_b": lb})
+    gap = table(modality_gap(cm, cl))
+    fig = plot_modality_gap(gap)
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert "across languages, speech (speech encoder)" in labels
+    assert "across languages, text (text encoder)" in labels
+    assert len(fig.axes[0].collections) == 3  # three interval bands
+    assert gap["cross_lingual_speech_control"].notna().all()
+
+
+def test_paper_table_as_markdown_and_latex(rows):
+    means = table(group_means(rows, GROUPS))
+    wide = paper_table(means)
+    assert len(wide) == 2 * DEPTHS  # cross-modal and cross-lingual rows, per depth
+    cell = wide[wide["analysis"] == "cross_modal"].iloc[0]["high (n=15)"]
+    low, high = map(float, cell.split("[")[1].rstrip("]").split(","))
+    assert low < float(cell.split()[0]) < high
+    md = to_markdown(wide).splitlines()
+    assert len(md) == 2 + len(wide) and md[1].count("---") == len(wide.columns)
+    tex = to_latex(wide, "SVCCA by resource_level")
+    assert r"\toprule" in tex and r"resource\_level" in tex
+    assert tex.count(r" \\") == 1 + len(wide)
