@@ -143,3 +143,17 @@ def test_analyses_of_a_modality_the_spec_cannot_produce_are_refused(overrides, m
                            "analyze", "--out", str(tmp_path / "out"), *overrides],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "Traceback" not in done.stderr and "error:" in done.stderr
+
+
+def test_a_local_checkpoint_folder_is_not_called_the_hub(tmp_path):
+    from probekit.wrappers import load_spec, wrapper_class
+
+    def first_need(checkpoint):
+        spec = load_spec("seamless_m4t_v2", checkpoint=checkpoint)
+        return wrapper_class(spec.wrapper, spec.path).required_weights(spec, ["eng"])[0]
+
+    (tmp_path / "m4t").mkdir()
+    assert first_need(str(tmp_path / "m4t")) == (str(tmp_path / "m4t"), "local folder", True)
+    assert first_need(str(tmp_path / "gone")) == (
+        str(tmp_path / "gone"), "local folder, which does not exist", False)
+    assert first_need("facebook/seamless-m4t-v2-large")[1] == "Hugging Face hub"

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "recipes" / "demo.yaml"
 
 
-# a handful of sentences: few directions, no control (these tests are about the data)
-SMALL = ("analysis.k=2", "analysis.control=null")
+# a handful of sentences: few directions, no control, no figures (these tests are about the data)
+SMALL = ("analysis.k=2", "analysis.control=null", "report.figures=false")
 
 
 def run(*args, timeout=600):
@@ -95,7 +95,7 @@ def test_kill_9_during_extraction_then_rerun_gives_the_same_results(demo_run, tm
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done = run(DEMO, "--out", killed, "--quiet", no_control)
+    done = run(DEMO, "--out", killed, "--quiet", no_control, "report.figures=false")
     assert done.returncode == 0, done.stderr
     a, b = probekit.open_store(out / "store"), probekit.open_store(killed / "store")
     assert list(a.examples["id"]) == list(b.examples["id"])
@@ -105,15 +105,34 @@ def test_kill_9_during_extraction_then_rerun_gives_the_same_results(demo_run, tm
             if ids:
                 np.testing.assert_array_equal(a.read(layer, ids=ids), b.read(layer, ids=ids))
     mine = pd.read_csv(killed / "results" / "similarities.csv")
-    theirs = pd.read_csv(out / "results" / "similarities.csv")[mine.columns]
-    pd.testing.assert_frame_equal(theirs, mine)  # every column but the control's
+    same = [c for c in mine.columns if c != "recipe_hash"]  # the hash names the analysis section
+    theirs = pd.read_csv(out / "results" / "similarities.csv")[same]
+    pd.testing.assert_frame_equal(theirs, mine[same])  # every column but the control's
 
 
-def test_dry_run_loads_no_weights():
+def test_dry_run_estimates_the_time_of_what_the_run_computes(demo_run):
+    out, _ = demo_run
     done = run(DEMO, "--dry-run")
     assert done.returncode == 0, done.stderr
-    assert "2000 examples = 100 sentences x 10 languages x 2 modalities" in done.stdout
-    assert "record speech_encoder: 3 layers" in done.stdout and "ready:" in done.stdout
+    text = done.stdout
+    assert "2000 examples = 100 sentences x 10 languages x 2 modalities" in text
+    assert "record speech_encoder: 3 layers" in text and "ready:" in text
+    probe = re.search(r"time: extraction probe on cpu \(20 text: (\d+) ms/example, 20 speech: "
+                      r"(\d+) ms/example; .*\): about .* for 2000 examples, .* with the control",
+                      text)
+    assert probe and int(probe[2]) > 0, text
+    # the counts are the run's: its similarity rows per measure and its adaptation rows (2
+    # points x 10 languages, with intervals, as the cross-modal rows), its figures
+    sims = pd.read_csv(out / "results" / "similarities.csv")
+    rows = re.search(r"analysis of (\d+) rows \((\d+) with 20-draw intervals\) x 2 measure", text)
+    assert int(rows[1]) == len(sims) // 2 + 2 * 10
+    assert int(rows[2]) == len(sims[sims["analysis"] == "cross_modal"]) // 2 + 2 * 10
+    figures = re.search(r"time: (\d+) figures", text)
+    assert int(figures[1]) == len(list((out / "figures").glob("*.png")))
+    assert re.search(r"time: about [\d.]+ (s|min) in all on this machine", text)
+    skipped = run(DEMO, "--dry-run", "--no-probe")
+    assert "time: extraction not estimated (--no-probe)" in skipped.stdout
+    assert "extraction probe" not in skipped.stdout and "time: analysis" in skipped.stdout
 
 
 BAD = {
@@ -225,12 +244,15 @@ def test_too_many_directions_for_the_sentences_are_refused_unless_allowed(demo_r
     assert (sims["flags"] == "large_k").all()
 
 
+ANALYSIS_ONLY = ("analysis.measures=[svcca]", "analysis.n_boot=0")  # what z-scoring changes
+
+
 def test_zscore_follows_the_spec_per_stack_unless_the_recipe_forces_it(demo_run, tmp_path):
     out, _ = demo_run
     copy = tmp_path / "run"
     shutil.copytree(out, copy)
     done = run(DEMO, "--out", copy, "--stage", "analyze", "--quiet",
-               "model.overrides.zscore=[text_decoder]", "analysis.control=null")
+               "model.overrides.zscore=[text_decoder]", "analysis.control=null", *ANALYSIS_ONLY)
     assert done.returncode == 0, done.stderr
     sims = pd.read_csv(copy / "results" / "similarities.csv")
     z = sims.groupby("stack")["zscore"].agg(set).to_dict()
@@ -239,9 +261,10 @@ def test_zscore_follows_the_spec_per_stack_unless_the_recipe_forces_it(demo_run,
     before = pd.read_csv(out / "results" / "similarities.csv")
     assert (before["zscore"] == False).all()  # noqa: E712 (the demo's spec z-scores nothing)
     mine = sims[sims["stack"] == "text_decoder"]["score"].to_numpy()
-    theirs = before[before["stack"] == "text_decoder"]["score"].to_numpy()
+    theirs = before[(before["stack"] == "text_decoder")
+                    & (before["measure"] == "svcca")]["score"].to_numpy()
     assert not np.allclose(mine, theirs)
     done = run(DEMO, "--out", copy, "--stage", "analyze", "--quiet", "analysis.zscore=true",
-               "analysis.control=null")
+               "analysis.control=null", *ANALYSIS_ONLY)
     assert done.returncode == 0, done.stderr
     assert pd.read_csv(copy / "results" / "similarities.csv")["zscore"].all()

@@ -86,3 +86,49 @@ def test_real_assets_fail_offline_with_an_actionable_message(monkeypatch):
     monkeypatch.setenv("FAIRSEQ2_CACHE_DIR", os.path.join(os.getcwd(), ".no-cache-here"))
     with pytest.raises(ModelLoadError, match="text_sonar_basic_encoder"):
         load_model("sonar")
+
+
+def test_dry_run_tells_which_fairseq2_assets_are_cached_as_fairseq2_finds_them(tmp_path):
+    """In a fresh process whose fairseq2 cache is an empty folder: every asset is missing;
+    after one checkpoint is put where fairseq2 caches downloads, probekit says it is here and
+    fairseq2's own download manager, offline (local_only), finds it there."""
+    import subprocess
+    import sys
+
+    script = r'''
+import hashlib, sys
+from pathlib import Path
+from fairseq2.assets import AssetDownloadError, get_asset_download_manager, get_asset_store
+from fairseq2.utils.uri import Uri
+from probekit.wrappers import load_spec
+from probekit.wrappers.sonar import Sonar
+
+spec = load_spec("sonar")
+before = Sonar.required_weights(spec, ["fra"], speech=True)
+assert [n for n, _, here in before] == ["text_sonar_basic_encoder checkpoint",
+    "text_sonar_basic_encoder tokenizer", "sonar_speech_encoder_fra checkpoint"], before
+assert not any(here for _, _, here in before), before
+uri = str(get_asset_store().retrieve_card("text_sonar_basic_encoder").field("checkpoint").as_uri())
+folder = Path(sys.argv[1]) / hashlib.sha1(uri.encode()).hexdigest()[:24]
+folder.mkdir(parents=True)
+(folder / "sonar_text_encoder.pt").write_bytes(b"weights")
+after = {n: here for n, _, here in Sonar.required_weights(spec, ["fra"], speech=True)}
+assert after == {"text_sonar_basic_encoder checkpoint": True,
+                 "text_sonar_basic_encoder tokenizer": False,
+                 "sonar_speech_encoder_fra checkpoint": False}, after
+manager = get_asset_download_manager()
+found = manager.download_model(Uri.parse(uri), local_only=True)
+assert Path(found).parent == folder, found
+tokenizer = get_asset_store().retrieve_card("text_sonar_basic_encoder").field("tokenizer")
+try:
+    manager.download_tokenizer(tokenizer.as_uri(), local_only=True)
+    raise SystemExit("fairseq2 found a tokenizer probekit calls missing")
+except AssetDownloadError:
+    pass
+print("agree")
+'''
+    cache = tmp_path / "fairseq2"
+    done = subprocess.run([sys.executable, "-c", script, str(cache)], capture_output=True,
+                          text=True, timeout=300,
+                          env={**os.environ, "FAIRSEQ2_CACHE_DIR": str(cache)})
+    assert done.returncode == 0 and "agree" in done.stdout, done.stderr[-3000:]

@@ -1,7 +1,7 @@
 """The ``probekit`` command: one entry point for the command-line tools.
 
 ``probekit run RECIPE ...``       run a recipe (``python -m probekit.run``)
-``probekit dry-run RECIPE ...``   validate a recipe and list what it needs, loading no weights
+``probekit dry-run RECIPE ...``   validate a recipe, list what it needs, estimate its time
 ``probekit layers SPEC ...``      list a model's hook points (``python -m probekit.layers``)
 ``probekit store verify DIR``     check a store's shards (``python -m probekit.store``)
 ``probekit specs``                the model specs and recipes this installation knows

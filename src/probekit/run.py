@@ -448,9 +448,11 @@ def summary(out: Path) -> str:
 
 
 # -- command line ------------------------------------------------------------------------------
-def dry_run(recipe: Recipe) -> list[str]:
-    """Validate, resolve the data and print what would be recorded, loading no weights. Returns
-    what must be downloaded first (empty when the run can start here)."""
+def dry_run(recipe: Recipe, probe: bool = True) -> list[str]:
+    """Validate, resolve the data, print what would be recorded and what is missing, and
+    estimate the run's time: when the weights and the data are here (and ``probe``), a timed
+    probe batch of each modality, and the analysis timed on views of its size. Returns what must
+    be downloaded first (empty when the run can start here)."""
     from .analysis.plan import stack_layers
     from .wrappers import load_model, wrapper_class
 
@@ -461,6 +463,7 @@ def dry_run(recipe: Recipe) -> list[str]:
           f"({'tiny random weights' if tiny else spec.checkpoint})")
     downloads: list[str] = []
     examples: list[dict[str, Any]] = []
+    sentences = 0
     if d.source == "fleurs":
         from .data import FLEURS_REPO, fleurs_missing
         missing = fleurs_missing(fleurs_configs(d.languages), d.split)
@@ -469,6 +472,7 @@ def dry_run(recipe: Recipe) -> list[str]:
                              f"not cached, e.g. {', '.join(missing[:2])}")
     if not downloads:
         examples, rep = examples_for(recipe)
+        sentences = rep["sentences"]
         print(f"data: {len(examples)} examples = {rep['sentences']} sentences x "
               f"{len(d.languages)} languages x {len(d.modalities)} modalities "
               f"({rep['dropped_not_in_every_language']} sentences not in every language dropped)")
@@ -478,7 +482,8 @@ def dry_run(recipe: Recipe) -> list[str]:
     stacks = r.stacks or list(spec.stacks)
     width_bytes = {"float32": 4, "float16": 2, "bfloat16": 2}[r.dtype]
     per_example = 0
-    layer_names = load_model(spec, "tiny", check=False).layers(stacks) if tiny else []
+    wrapper = load_model(spec, "tiny", check=False) if tiny else None
+    layer_names = wrapper.layers(stacks) if wrapper is not None else []
     for stack in stacks:
         if tiny:
             names = stack_layers(spec.stacks[stack], layer_names)
@@ -522,6 +527,7 @@ def dry_run(recipe: Recipe) -> list[str]:
               f"for {n} examples "
               f"({per_example / 1e6:.2f} MB each, {r.dtype}"
               f"{'; at 1000 sentences' if not examples else ''})")
+    estimate_time(recipe, spec, wrapper, examples, sentences, probe, downloads)
     if downloads:
         print("to download before this recipe can run here (each is fetched once and cached):")
         for item in downloads:
@@ -529,6 +535,89 @@ def dry_run(recipe: Recipe) -> list[str]:
     else:
         print("ready: everything this recipe needs is available here")
     return downloads
+
+
+def estimate_time(recipe: Recipe, spec: Any, wrapper: Any, examples: list[dict[str, Any]],
+                  sentences: int, probe: bool, missing: list[str]) -> None:
+    """Print the estimated extraction time (a timed probe batch, when ``probe`` and nothing is
+    ``missing``), analysis time and figure time (see :mod:`probekit.estimate`)."""
+    from collections import Counter
+
+    from .analysis.plan import plan
+    from .errors import ProbekitError as Refused
+    from .estimate import (analysis_cost, duration, figures_count, probe_extraction,
+                           time_comparisons, time_figure)
+    from .wrappers import load_model
+
+    d, a = recipe.data, recipe.analysis
+    layers: list[str] = []
+    recorded: dict[str, set[str]] = {}
+    widths = [width for _, width in spec.sizes.values()]
+    extraction = None
+    if probe and examples and not missing:
+        try:
+            if wrapper is None:
+                print("time: loading the weights for a probe batch (--no-probe skips it)")
+            start = time.perf_counter()  # as extraction loads it, with the load-time self-check
+            wrapper = load_model(spec, variant=recipe.model.variant, dtype=recipe.model.dtype)
+            load = time.perf_counter() - start
+            import numpy as np
+
+            rng = np.random.default_rng(recipe.analysis.seed)
+            batches = {}
+            for m in d.modalities:  # examples drawn across languages and lengths
+                pool = [ex for ex in examples if ex["modality"] == m]
+                size = min(recipe.record.batch_size, len(pool))
+                batches[m] = [pool[i] for i in rng.choice(len(pool), size, replace=False)]
+            found = probe_extraction(batches, lambda ex: admit(ex, wrapper, spec),
+                                     lambda batch: record_batch(wrapper, batch, recipe.record))
+        except Refused as e:
+            print(f"time: extraction not estimated: the probe batch failed ({e})")
+        else:
+            counts = Counter(ex["modality"] for ex in examples)
+            extraction = load + sum(found.seconds[m] * counts[m] for m in counts)
+            device = next(wrapper.model.parameters()).device
+            print(f"time: extraction probe on {device.type} ("
+                  + ", ".join(f"{found.examples[m]} {m}: {found.seconds[m] * 1e3:.0f} ms/example"
+                              for m in found.seconds)
+                  + f"; loading the model {load:.1f} s): about {duration(extraction)} for "
+                  f"{len(examples)} examples"
+                  + (f", {duration(2 * extraction)} with the control" if a.control else ""))
+            layers, recorded, widths = list(found.recorded), found.recorded, \
+                list(found.widths.values())
+            if a.control:
+                extraction *= 2
+    elif not probe:
+        print("time: extraction not estimated (--no-probe)")
+    else:
+        print(f"time: extraction not estimated until the {'data' if not examples else 'weights'} "
+              "are here")
+    if layers:
+        comparisons = plan(a, spec.stacks, d.modalities, layers,
+                           lambda layer: recorded.get(layer, set()))
+    else:  # sizes from the spec; every stack counted on every modality (an upper bound)
+        comparisons = plan(a, {s: [f"{s}.*"] for s in spec.sizes}, d.modalities,
+                           [f"{s}.{i}" for s, (blocks, _) in spec.sizes.items()
+                            for i in range(blocks)], lambda layer: set(d.modalities))
+    if not widths:
+        print("time: analysis not estimated (the spec gives no sizes; run it where the weights "
+              "are)")
+        return
+    n = sentences or 350
+    cost = analysis_cost(comparisons, d.languages, a.intervals, a.n_boot)
+    times = time_comparisons(a, n, max(widths))
+    analysis = times.total(cost) + (times.total(cost, intervals=False) if a.control else 0)
+    print(f"time: analysis of {cost.rows + cost.rows_with_intervals} rows "
+          f"({cost.rows_with_intervals} with {a.n_boot}-draw intervals) x {len(a.measures)} "
+          f"measure(s), {cost.views} views to decompose, timed here on n={n}"
+          f"{'' if sentences else ' (assumed: the data is not here)'} x {max(widths)} views: "
+          f"about {duration(analysis)}{' with the control' if a.control else ''}")
+    figures = figures_count(comparisons, a.measures) if recipe.report.figures else 0
+    drawing = figures * time_figure(len(d.languages)) if figures else 0.0
+    if figures:
+        print(f"time: {figures} figures (PNG and PDF): about {duration(drawing)}")
+    if extraction is not None:
+        print(f"time: about {duration(extraction + analysis + drawing)} in all on this machine")
 
 
 OWN = ("store", "control", "results", "figures", "recipe.yaml", "run.log")  # all a run writes
@@ -596,7 +685,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") ->
     ap.add_argument("overrides", nargs="*", help="dotted overrides, e.g. record.batch_size=8")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default runs/NAME)")
     ap.add_argument("--stage", choices=["extract", "analyze", "report", "all"], default="all")
-    ap.add_argument("--dry-run", action="store_true", help="validate and show what would run")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="validate, list what is missing, estimate the time")
+    ap.add_argument("--no-probe", action="store_true",
+                    help="dry run: do not load the weights to time a probe batch")
     ap.add_argument("--overwrite", action="store_true",
                     help="delete this folder's stores and results and start afresh")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -605,7 +697,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") ->
     try:
         recipe = load_recipe(args.recipe, args.overrides)
         if args.dry_run:
-            dry_run(recipe)
+            dry_run(recipe, probe=not args.no_probe)
             return 0
         out = args.out or Path("runs") / recipe.name
         check_output_folder(out)

@@ -61,6 +61,18 @@ def hub_cached(repo: str, filename: str = "config.json", revision: str | None = 
         return False
 
 
+def weights_source(name: str, revision: str | None = None) -> tuple[str, str, bool]:
+    """``(name, where it comes from, available here)`` of a checkpoint named by a local folder
+    or a Hugging Face hub id (``owner/name``); no network."""
+    folder = os.path.expanduser(name)
+    if os.path.isdir(folder):
+        return name, "local folder", True
+    if name.startswith(("/", ".", "~")) or name.count("/") > 1:
+        return name, "local folder, which does not exist", False
+    pinned = f" at revision {revision}" if revision and revision != "main" else ""
+    return name, f"Hugging Face hub{pinned}", hub_cached(name, revision=revision)
+
+
 def pick_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -150,10 +162,9 @@ class Wrapper(ABC):
                          speech: bool = True) -> list[tuple[str, str, bool | None]]:
         """What loading the released ``spec`` needs: ``(name, where it comes from, available
         here)``; available is None when it cannot be told without the network."""
-        needs = [(spec.checkpoint, "Hugging Face hub", hub_cached(spec.checkpoint,
-                                                                  revision=spec.revision))]
+        needs = [weights_source(spec.checkpoint, spec.revision)]
         if spec.processor:
-            needs.append((spec.processor, "Hugging Face hub", hub_cached(spec.processor)))
+            needs.append(weights_source(spec.processor))
         return needs
 
     @classmethod

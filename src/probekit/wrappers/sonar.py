@@ -16,9 +16,13 @@ conformer's valid length is half the number of fbank frames (rounded down).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
+from urllib.parse import urlparse
 
 import numpy as np
 import torch
@@ -180,9 +184,28 @@ class Sonar(Wrapper):
     @classmethod
     def required_weights(cls, spec: ModelSpec, languages: Sequence[str] = (),
                          speech: bool = True) -> list[tuple[str, str, bool | None]]:
-        names = [spec.checkpoint] + ([spec.options.speech_checkpoint.format(lang=lang)
-                                      for lang in languages] if speech else [])
-        return [(n, "fairseq2 assets, cached in ~/.cache/fairseq2", None) for n in names]
+        names = [spec.checkpoint] + ([spec.options.speech_checkpoint.format(
+            lang=sonar_speech_code(lang)) for lang in languages] if speech else [])
+        try:
+            import sonar  # noqa: F401  (sets fairseq2 up with SONAR's asset cards)
+            from fairseq2.assets import get_asset_store
+        except ImportError:
+            return [(n, "fairseq2 assets: install probekit[sonar]", False) for n in names]
+        store, cache = get_asset_store(), fairseq2_cache()
+        needs = []
+        for name in names:
+            card = store.maybe_retrieve_card(name)
+            if card is None:
+                needs.append((name, "fairseq2 asset card: none of this name", False))
+                continue
+            for part in ("checkpoint", "tokenizer"):
+                field = card.maybe_get_field(part)
+                if field is not None:
+                    uri = str(field.as_uri())
+                    host = urlparse(uri).netloc or "a local file"
+                    needs.append((f"{name} {part}", f"fairseq2 asset cache {cache}, from {host}",
+                                  fairseq2_cached(uri, cache)))
+        return needs
 
     @classmethod
     def check_languages(cls, spec: ModelSpec, languages: Sequence[str],
@@ -264,6 +287,25 @@ def _tiny_speech(tiny: dict[str, Any], lang: str) -> nn.Module:
                                       decoder_norm_order=TransformerNormOrder.POST, **cfg)
     torch.manual_seed(int(tiny.get("seed", 0)) + zlib.crc32(lang.encode()) % 1000)
     return SonarSpeechEncoderFactory(config).create_model().eval()
+
+
+def fairseq2_cache() -> Path:
+    """fairseq2's download cache, found as fairseq2 0.8 finds it."""
+    if os.environ.get("FAIRSEQ2_CACHE_DIR"):
+        return Path(os.environ["FAIRSEQ2_CACHE_DIR"]).expanduser()
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "fairseq2" / "assets"
+    return Path.home() / ".cache" / "fairseq2" / "assets"
+
+
+def fairseq2_cached(uri: str, cache: Path) -> bool:
+    """Whether an asset at ``uri`` is here: a local file that exists, or a download that
+    fairseq2 0.8 has cached (a folder named by the URI's SHA-1, its first 24 hex digits)."""
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return Path(parsed.path).exists()
+    folder = cache / hashlib.sha1(uri.encode()).hexdigest()[:24]
+    return folder.is_dir() and any(folder.iterdir())
 
 
 def _load_asset(name: str, device: torch.device, dtype: torch.dtype) -> nn.Module:

@@ -1,0 +1,162 @@
+"""How long a recipe will take, measured on this machine: a timed probe batch of each modality
+(extraction) and timed comparisons of views of the recipe's size (analysis), scaled by counts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+
+@dataclass
+class Probe:
+    """Extraction seconds per example of each modality (reading the example and the forward
+    pass under the recorder), and what the probe recorded."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    examples: dict[str, int] = field(default_factory=dict)
+    recorded: dict[str, set[str]] = field(default_factory=dict)   # layer -> modalities
+    widths: dict[str, int] = field(default_factory=dict)          # layer -> width
+
+
+def probe_extraction(batches: dict[str, list[dict[str, Any]]], prepare: Callable[[dict], dict],
+                     forward: Callable[[list[dict]], dict[str, Any]]) -> Probe:
+    """Time one batch per modality: ``prepare`` each example (read its audio, check it), then
+    ``forward`` the batch (returning the recorded ``{layer: array}``). A batch of two runs first,
+    untimed, so one-off costs (lazy initialisation, first allocations) are left out."""
+    probe = Probe()
+    for modality, batch in batches.items():
+        forward([prepare(ex) for ex in batch[:2]])
+        start = time.perf_counter()
+        layers = forward([prepare(ex) for ex in batch])
+        probe.seconds[modality] = (time.perf_counter() - start) / len(batch)
+        probe.examples[modality] = len(batch)
+        for name, value in layers.items():
+            probe.recorded.setdefault(name, set()).add(modality)
+            first = value[0] if isinstance(value, list) else value
+            probe.widths[name] = int(np.shape(first)[-1])
+    return probe
+
+
+@dataclass
+class AnalysisCost:
+    """Views to decompose and rows to compute (with and without intervals) for one store."""
+    views: int = 0
+    rows: int = 0
+    rows_with_intervals: int = 0
+
+
+def analysis_cost(comparisons: Sequence[Any], languages: Sequence[str], intervals: Sequence[str],
+                  n_boot: int) -> AnalysisCost:
+    """Counts for the ``comparisons`` of :func:`probekit.analysis.plan` over ``languages``: a
+    cross-modal or adaptation pair is a row per language, a cross-lingual layer a row per pair of
+    languages; each comparison decomposes its own views."""
+    cost, n_lang = AnalysisCost(), len(languages)
+    for c in comparisons:
+        if c.analysis == "cross_lingual":
+            rows, views = len(c.layers) * n_lang * (n_lang - 1) // 2, len(c.layers) * n_lang
+        else:
+            rows, views = len(c.pairs) * n_lang, 2 * len(c.pairs) * n_lang
+        kind = "cross_modal" if c.analysis == "adaptation" else c.analysis
+        cost.views += views
+        if n_boot and kind in intervals:
+            cost.rows_with_intervals += rows
+        else:
+            cost.rows += rows
+    return cost
+
+
+@dataclass
+class ComparisonTimes:
+    """Seconds to decompose one view, and to compare two decomposed views by every measure with
+    the chance level, without and with the interval."""
+    decompose: float
+    compare: float
+    compare_with_interval: float
+
+    def total(self, cost: AnalysisCost, intervals: bool = True) -> float:
+        with_ci = self.compare_with_interval if intervals else self.compare
+        return (cost.views * self.decompose + cost.rows * self.compare
+                + cost.rows_with_intervals * with_ci)
+
+
+def time_comparisons(analysis: Any, n: int, width: int, repeats: int = 3,
+                     budget: float = 2.0) -> ComparisonTimes:
+    """Time the recipe's :class:`~probekit.analysis.Comparer` settings on random views of
+    ``n`` sentences by ``width`` features: the best of up to ``repeats`` (fewer once ``budget``
+    seconds are spent). Permutations and interval draws are timed on at most 4 of each and
+    scaled (each one redoes the same work)."""
+    from .analysis import Comparer
+
+    rng = np.random.default_rng(0)
+    views = {i: rng.standard_normal((n, width)) for i in range(2 * repeats)}
+    k = min(analysis.k, min(n, width) // 2) if analysis.k else None
+    perms, draws = min(analysis.n_perm, 4), min(analysis.n_boot, 4)
+
+    def comparer(n_perm: int, n_boot: int) -> Comparer:
+        return Comparer(views.__getitem__, analysis.measures, variance=analysis.variance, k=k,
+                        n_perm=n_perm, n_boot=n_boot, ci=analysis.ci, seed=analysis.seed,
+                        allow_large_k=True)
+
+    def timed(c: Comparer, a: int, b: int) -> float:
+        c.basis(a), c.basis(b)
+        start = time.perf_counter()
+        c.compare(a, b)
+        return time.perf_counter() - start
+
+    bare, chance, interval = comparer(0, 0), comparer(perms, 0), comparer(perms, draws)
+    decompose, compare, per_perm, per_draw = [], [], [], []
+    began = time.perf_counter()
+    for r in range(repeats):
+        a, b = 2 * r, 2 * r + 1
+        start = time.perf_counter()
+        bare.basis(a)
+        decompose.append(time.perf_counter() - start)
+        compare.append(timed(bare, a, b))
+        with_chance = timed(chance, a, b) if perms else compare[-1]
+        per_perm.append(max(with_chance - compare[-1], 0.0) / max(perms, 1))
+        if draws:
+            per_draw.append(max(timed(interval, a, b) - with_chance, 0.0) / draws)
+        if time.perf_counter() - began > budget:
+            break
+    plain = min(compare) + min(per_perm) * analysis.n_perm
+    return ComparisonTimes(min(decompose), plain,
+                           plain + (min(per_draw) * analysis.n_boot if per_draw else 0.0))
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` for a person: 42 s, 7.5 min, 3.2 h."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def figures_count(comparisons: Sequence[Any], measures: Sequence[str]) -> int:
+    """Figures the report stage draws for ``comparisons`` (see ``run.write_figures``)."""
+    per_measure = sum(1 for c in comparisons if c.analysis in ("cross_modal", "cross_lingual"))
+    kinds = {c.analysis for c in comparisons}
+    per_measure += len(kinds & {"cross_modal", "cross_lingual"})           # group means
+    per_measure += {"cross_modal", "cross_lingual"} <= kinds               # modality gap
+    per_measure += "adaptation" in kinds
+    return per_measure * len(measures) + (len(measures) > 1)              # measure agreement
+
+
+def time_figure(languages: int = 10, depths: int = 4) -> float:
+    """Seconds to draw and save (PNG and PDF) one layer-curve figure of ``languages`` lines
+    (after one untimed, which pays for the imports and the font cache)."""
+    import tempfile
+    from pathlib import Path
+
+    from .report import plot_layer_curves, save_figure, table
+
+    rows = [{"analysis": "cross_modal", "measure": "svcca", "depth": d, "lang_a": f"l{i}",
+             "adjusted": 0.5, "adjusted_ci_low": 0.4, "adjusted_ci_high": 0.6}
+            for i in range(languages) for d in range(depths)]
+    with tempfile.TemporaryDirectory() as folder:
+        save_figure(plot_layer_curves(table(rows)), Path(folder) / "warm-up")  # imports, fonts
+        start = time.perf_counter()
+        save_figure(plot_layer_curves(table(rows)), Path(folder) / "probe")
+        return time.perf_counter() - start
