@@ -129,8 +129,8 @@ def plot_layer_curves(df, title: str = "", by: str = "lang_a", groups=None):
             sub = sub.sort_values("depth")
             colour = matplotlib.colormaps[GROUP_MAPS[g % len(GROUP_MAPS)]](0.85)
             ax.plot(sub["depth"], sub["adjusted"], color=colour, lw=3,
-                    label=f"{group} mean ({int(sub['n_langs'].max())} langs)")
-            ax.fill_between(sub["depth"], sub["ci_low"], sub["ci_high"], color=colour, alpha=0.25)
+                    label=f"{group} mean ({_langs(sub)})")
+            _band(ax, sub, colour, 0.25)
     _chance_and_control(ax, df, col, kind)
     ax.set_ylim(min(-0.1, float(np.nanmin(df[col])) - 0.05), 1.02)
     if many:
@@ -139,6 +139,21 @@ def plot_layer_curves(df, title: str = "", by: str = "lang_a", groups=None):
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+FEWEST_FOR_A_BAND = 3  # with 2 languages a t-interval spans 12.7 standard errors
+
+
+def _langs(sub) -> str:
+    n = int(sub["n_langs"].max())
+    return f"{n} langs" + (", too few for an interval" if n < FEWEST_FOR_A_BAND else "")
+
+
+def _band(ax, sub, colour, alpha: float) -> None:
+    """A group's interval over languages, drawn when it has enough languages to mean much (the
+    tables keep every interval)."""
+    if int(sub["n_langs"].max()) >= FEWEST_FOR_A_BAND:
+        ax.fill_between(sub["depth"], sub["ci_low"], sub["ci_high"], color=colour, alpha=alpha)
 
 
 def _chance_and_control(ax, df, col: str, kind: str) -> None:
@@ -168,7 +183,9 @@ def plot_group_means(df, title: str = ""):
     groups = sorted(df["group"].unique())
     r = df.iloc[0]
     model = f"{r['model']}: " if "model" in df else ""
-    fig.suptitle(f"{model}{title or r['analysis'].replace('_', '-')} by {r['grouping']}, "
+    what = {"cross_modal": "speech vs text, same language",
+            "cross_lingual": "across languages, same modality"}.get(r["analysis"], r["analysis"])
+    fig.suptitle(f"{model}{title or what}, by {r['grouping']}, "
                  f"{r['measure']}\nmean chance-adjusted score, {float(r['ci_level']):.0%} "
                  f"{r['ci_method']}; dashed: random-weights control; dotted: chance", fontsize=9)
     for p, (stack, modality) in enumerate(panels):
@@ -180,12 +197,13 @@ def plot_group_means(df, title: str = ""):
                 continue
             colour = f"C{g}"
             ax.plot(sub["depth"], sub["adjusted"], "o-", ms=3, color=colour,
-                    label=f"{group} ({int(sub['n_langs'].max())} langs)")
-            ax.fill_between(sub["depth"], sub["ci_low"], sub["ci_high"], color=colour, alpha=0.2)
+                    label=f"{group} ({_langs(sub)})")
+            _band(ax, sub, colour, 0.2)
             if sub["control_adjusted"].notna().any():
                 ax.plot(sub["depth"], sub["control_adjusted"], "--", color=colour, lw=1)
         ax.axhline(0, color="k", ls=":", lw=1)
-        ax.set_title(f"{stack_label(stack)} ({modality})", fontsize=8)
+        on = f" ({modality})" if r["analysis"] == "cross_lingual" else ""
+        ax.set_title(f"{stack_label(stack)}{on}", fontsize=8)
         ax.set_xlabel("depth (block index)")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylim(min(-0.1, float(np.nanmin(part["adjusted"])) - 0.05), 1.02)
@@ -262,8 +280,11 @@ def plot_adaptation_bars(df, title: str = "cross-modal similarity by resource le
         sub = df[df["resource"] == level].set_index("point").reindex(points)
         x = np.arange(len(points)) + (j - (len(levels) - 1) / 2) * width
         err = np.vstack([sub["adjusted"] - sub["ci_low"], sub["ci_high"] - sub["adjusted"]])
+        if "n_langs" in sub and sub["n_langs"].max() < FEWEST_FOR_A_BAND:
+            err[:] = 0  # the table keeps the interval; drawn, it would say nothing
+        n = f" ({_langs(sub)})" if "n_langs" in sub else ""
         ax.bar(x, sub["adjusted"], width, yerr=np.nan_to_num(err), capsize=3,
-               label=f"{level}-resource")
+               label=f"{level}-resource{n}")
         if "control_adjusted" in sub:
             ax.scatter(x, sub["control_adjusted"], marker="D", s=30, color="0.3", zorder=3)
     if "control_adjusted" in df and df["control_adjusted"].notna().any():
