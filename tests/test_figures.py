@@ -63,7 +63,7 @@ def test_group_means_are_t_intervals_over_languages(rows):
                                    t_interval(values, 0.9), rtol=1e-12)
     # cross-lingual high~low: each language averaged over its pairs across the groups first
     cl = means[(means["analysis"] == "cross_lingual") & (means["depth"] == 0)]
-    assert set(cl["group"]) == {"high~high", "high~low", "low~low"}
+    assert set(cl["group"]) == {"high~high", "high~low", "low~low", "(within)", "(between)"}
     between = cl[cl["group"] == "high~low"].iloc[0]
     per_lang = []
     for lang in PAPER_LANGUAGES:
@@ -74,6 +74,20 @@ def test_group_means_are_t_intervals_over_languages(rows):
     np.testing.assert_allclose([between["adjusted"], between["ci_low"], between["ci_high"]],
                                t_interval(per_lang, 0.9), rtol=1e-12)
     assert between["n_rows"] == 15 * 15 and between["n_langs"] == 30
+    pd_between = cl[cl["group"] == "(between)"].iloc[0]  # two groups: between is high~low
+    assert pd_between["adjusted"] == between["adjusted"]
+    within = cl[cl["group"] == "(within)"].iloc[0]
+    per_lang = [np.mean([r["adjusted"] for r in rows if r["analysis"] == "cross_lingual"
+                         and r["depth"] == 0 and lang in (r["lang_a"], r["lang_b"])
+                         and GROUPS[r["lang_a"]] == GROUPS[r["lang_b"]]])
+                for lang in PAPER_LANGUAGES]
+    np.testing.assert_allclose([within["adjusted"], within["ci_low"], within["ci_high"]],
+                               t_interval(per_lang, 0.9), rtol=1e-12)
+    # fewer than 3 languages: a mean, no interval (2 would span 12.7 standard errors)
+    few = table(group_means(rows, {"eng": "a", "fra": "a", "deu": "b", "spa": "b", "ita": "b"}))
+    pair = few[(few["analysis"] == "cross_modal") & (few["group"] == "a")]
+    assert pair["adjusted"].notna().all() and pair["ci_low"].isna().all()
+    assert few[(few["analysis"] == "cross_modal") & (few["group"] == "b")]["ci_low"].notna().all()
 
 
 def test_thirty_languages_get_thirty_distinct_colours():

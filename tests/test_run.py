@@ -62,8 +62,12 @@ def test_demo_runs_every_stage(demo_run):
         assert {"model", "checkpoint", "revision", "recipe_hash", "ci_level"} <= set(stamped), csv
         assert (stamped["revision"] == "random weights").all()
     means = pd.read_csv(out / "results" / "group_means.csv")
-    assert set(means["group"]) >= {"high", "low", "high~low"}
-    assert {"group_means_cross_modal.png", "group_means_cross_lingual.png"} <= set(pngs)
+    assert set(means["group"]) >= {"high", "low", "high~low", "Romance", "Germanic~Romance"}
+    assert set(means["grouping"]) == {"resource", "genus"}
+    romance = means[(means["grouping"] == "genus") & (means["group"] == "Romance")]
+    assert (romance["n_langs"] == 4).all()
+    assert {"group_means_cross_modal.png", "group_means_cross_lingual.png",
+            "group_means_cross_modal_by_genus.png"} <= set(pngs)
     assert r"\toprule" in (out / "results" / "group_means.tex").read_text()
     # the closing summary has a row per measure, analysis, stack, modality and depth: the
     # decoder's speech and text rows are not averaged together
@@ -154,6 +158,10 @@ BAD = {
     "analysis.cross_lingual=[text_encodr]": "did you mean 'text_encoder'",
     "analysis.adaptation_points={a: foo.bar}": "'foo.bar' is in no stack",
     "analysis.resource={eng: medium}": "levels are 'high' or 'low'",
+    "analysis.groups={family: {eng: IE, fra: IE, frx: Other}}": "unknown language 'frx'; did you",
+    "analysis.groups={family: {eng: IE, fra: IE}}": "give at least two groups",
+    "analysis.groups={resource: {eng: a, fra: b}}": "other than 'resource'",
+    "analysis.groups={family: [eng]}": "analysis.groups.family: expected a mapping",
     "record.shard_size=1.5": "record.shard_size: expected int",
     "model.variant=huge": "model.variant: 'huge' is not one of",
     "analysis.measures=[svcca,cka]": "unknown measure 'cka'",

@@ -134,11 +134,12 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def figures_count(comparisons: Sequence[Any], measures: Sequence[str]) -> int:
-    """Figures the report stage draws for ``comparisons`` (see ``run.write_figures``)."""
+def figures_count(comparisons: Sequence[Any], measures: Sequence[str], groupings: int = 1) -> int:
+    """Figures the report stage draws for ``comparisons`` (see ``run.write_figures``), with
+    group means by ``groupings`` ways of grouping languages."""
     per_measure = sum(1 for c in comparisons if c.analysis in ("cross_modal", "cross_lingual"))
     kinds = {c.analysis for c in comparisons}
-    per_measure += len(kinds & {"cross_modal", "cross_lingual"})           # group means
+    per_measure += groupings * len(kinds & {"cross_modal", "cross_lingual"})  # group means
     per_measure += {"cross_modal", "cross_lingual"} <= kinds               # modality gap
     per_measure += "adaptation" in kinds
     return per_measure * len(measures) + (len(measures) > 1)              # measure agreement

@@ -75,6 +75,7 @@ class AnalysisSection:
     adaptation_text_layer: Optional[str] = None  # text side of adaptation (default: last of
                                                  # the first cross_modal pair's text stack)
     resource: dict[str, str] = field(default_factory=dict)       # lang -> high | low
+    groups: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {lang: group}
 
 
 @dataclass
@@ -263,6 +264,20 @@ def check_recipe(recipe: Recipe) -> None:
     bad = {k: v for k, v in a.resource.items() if v not in ("high", "low")}
     if bad:
         raise RecipeError(f"{where}: analysis.resource: levels are 'high' or 'low'; got {bad}")
+    for name, groups in a.groups.items():
+        if name == "resource" or not name.isidentifier():
+            raise RecipeError(f"{where}: analysis.groups.{name}: a grouping's name is a word "
+                              "other than 'resource' (set resource levels in analysis.resource)")
+        from .languages import LANGUAGES
+
+        unknown = sorted(set(groups) - set(recipe.data.languages) - set(LANGUAGES))
+        if unknown:  # languages known but not in this run are left out (overrides may narrow)
+            hint = closest(unknown[0], [*recipe.data.languages, *LANGUAGES])
+            raise RecipeError(f"{where}: analysis.groups.{name}: unknown language "
+                              f"{unknown[0]!r}" + (f"; did you mean {hint[0]}?" if hint else ""))
+        if len(set(groups.values())) < 2:
+            raise RecipeError(f"{where}: analysis.groups.{name}: give at least two groups, "
+                              "e.g. {eng: Indo-European, swh: Niger-Congo}")
 
 
 def _check_statistics(a: AnalysisSection, where: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from .analysis.paper import MEAN_CI
+from .analysis.paper import BETWEEN, FEWEST_FOR_AN_INTERVAL, MEAN_CI, WITHIN
 
 
 def table(rows: Iterable[Mapping[str, Any]]):
@@ -141,18 +141,14 @@ def plot_layer_curves(df, title: str = "", by: str = "lang_a", groups=None):
     return fig
 
 
-FEWEST_FOR_A_BAND = 3  # with 2 languages a t-interval spans 12.7 standard errors
-
-
 def _langs(sub) -> str:
     n = int(sub["n_langs"].max())
-    return f"{n} langs" + (", too few for an interval" if n < FEWEST_FOR_A_BAND else "")
+    return f"{n} langs" + (", too few for an interval" if n < FEWEST_FOR_AN_INTERVAL else "")
 
 
 def _band(ax, sub, colour, alpha: float) -> None:
-    """A group's interval over languages, drawn when it has enough languages to mean much (the
-    tables keep every interval)."""
-    if int(sub["n_langs"].max()) >= FEWEST_FOR_A_BAND:
+    """A group's interval over languages (none for fewer than 3 languages)."""
+    if int(sub["n_langs"].max()) >= FEWEST_FOR_AN_INTERVAL:
         ax.fill_between(sub["depth"], sub["ci_low"], sub["ci_high"], color=colour, alpha=alpha)
 
 
@@ -174,13 +170,17 @@ def _chance_and_control(ax, df, col: str, kind: str) -> None:
 def plot_group_means(df, title: str = ""):
     """Group means (a ``group_means`` table of one measure and analysis) per depth: one panel
     per stack and modality, one line per group with its interval over languages, the control
-    dashed in the group's colour, chance (0) dotted."""
+    dashed in the group's colour, chance (0) dotted. Cross-lingual pairs of more than 6 pairs
+    of groups are drawn as within and between groups."""
     import matplotlib.ticker
     from matplotlib.figure import Figure
 
     panels = list(dict.fromkeys(zip(df["stack"], df["modality"])))
     fig = Figure(figsize=(4.2 * len(panels) + 0.6, 4.2))
-    groups = sorted(df["group"].unique())
+    summary = {WITHIN, BETWEEN}
+    groups = sorted(set(df["group"]) - summary)
+    if len(groups) > 6 and summary <= set(df["group"]):  # many pairs of groups: within/between
+        groups = [WITHIN, BETWEEN]
     r = df.iloc[0]
     model = f"{r['model']}: " if "model" in df else ""
     what = {"cross_modal": "speech vs text, same language",
@@ -280,7 +280,7 @@ def plot_adaptation_bars(df, title: str = "cross-modal similarity by resource le
         sub = df[df["resource"] == level].set_index("point").reindex(points)
         x = np.arange(len(points)) + (j - (len(levels) - 1) / 2) * width
         err = np.vstack([sub["adjusted"] - sub["ci_low"], sub["ci_high"] - sub["adjusted"]])
-        if "n_langs" in sub and sub["n_langs"].max() < FEWEST_FOR_A_BAND:
+        if "n_langs" in sub and sub["n_langs"].max() < FEWEST_FOR_AN_INTERVAL:
             err[:] = 0  # the table keeps the interval; drawn, it would say nothing
         n = f" ({_langs(sub)})" if "n_langs" in sub else ""
         ax.bar(x, sub["adjusted"], width, yerr=np.nan_to_num(err), capsize=3,

@@ -323,7 +323,6 @@ def analyze(recipe: Recipe, out: Path, quiet: bool = False, verify: bool = True)
 
     from .analysis import (group_means, length_adaptation, measure_agreement, modality_gap,
                            with_control)
-    from .languages import resource_level
     from .report import paper_table, to_latex, to_markdown, write_table
     from .store import open_store
 
@@ -346,10 +345,13 @@ def analyze(recipe: Recipe, out: Path, quiet: bool = False, verify: bool = True)
         ccm, ccl, cad = _similarities(recipe, control, False, quiet, f" (control: {a.control})")
         cm, cl = with_control(cm, ccm, a.control), with_control(cl, ccl, a.control)
         adaptation = with_control(adaptation, cad, a.control)
-    resource = {lang: a.resource.get(lang) or resource_level(lang)
-                for lang in recipe.data.languages}
+    resource = resource_levels(recipe)
+    found = groupings(recipe)
+    for name in {"resource": 0, **a.groups}.keys() - found.keys():
+        log.info("analyze: no group means by %s: this run's languages are in one group", name)
     tables = {"similarities": cm + cl, "modality_gap": modality_gap(cm, cl) if cm and cl else [],
-              "group_means": group_means(cm + cl, resource, "resource", a.ci)}
+              "group_means": [row for name, groups in found.items()
+                              for row in group_means(cm + cl, groups, name, a.ci)]}
     if adaptation:
         tables["length_adaptation"] = length_adaptation(adaptation, a.adaptation_points, resource)
     if len(a.measures) > 1:
@@ -367,15 +369,38 @@ def analyze(recipe: Recipe, out: Path, quiet: bool = False, verify: bool = True)
             if "ci_level" not in df:
                 df["ci_level"] = a.ci
             write_table(df, out / "results" / name)
-            if name == "group_means":
-                wide = paper_table(df)
-                (out / "results" / "group_means.md").write_text(to_markdown(wide))
-                (out / "results" / "group_means.tex").write_text(to_latex(wide, (
-                    f"{model} ({spec.checkpoint}): mean chance-adjusted similarity by resource "
-                    f"level, {a.ci:.0%} t-intervals over languages; control: "
-                    f"{a.control or 'none'}")))
+            if name == "group_means":  # as paper tables: one per grouping
+                md, tex = [], []
+                for (grouping, kind), part in df.groupby(["grouping", "analysis"], sort=False):
+                    wide = paper_table(part)
+                    what = kind.replace("_", "-")
+                    md.append(f"## {what} by {grouping}\n\n{to_markdown(wide)}")
+                    tex.append(to_latex(wide, (
+                        f"{model} ({spec.checkpoint}): mean chance-adjusted {what} similarity by "
+                        f"{grouping}, {a.ci:.0%} t-intervals over languages (none for fewer "
+                        f"than 3); control: {a.control or 'none'}")))
+                (out / "results" / "group_means.md").write_text("\n".join(md))
+                (out / "results" / "group_means.tex").write_text("\n".join(tex))
     stamp.write_text(key)
     log.info("analyze: %s", ", ".join(f"{k} {len(v)} rows" for k, v in tables.items()))
+
+
+def resource_levels(recipe: Recipe) -> dict[str, str]:
+    """Each language's resource level: ``analysis.resource``, else probekit's levels."""
+    from .languages import resource_level
+
+    return {lang: recipe.analysis.resource.get(lang) or resource_level(lang)
+            for lang in recipe.data.languages}
+
+
+def groupings(recipe: Recipe) -> dict[str, dict[str, str]]:
+    """The ways of grouping the run's languages for group means (``lang -> group``): resource
+    level and ``analysis.groups``, each kept when the run's languages fall in at least two of
+    its groups."""
+    langs = recipe.data.languages
+    return {name: groups for name, groups in
+            {"resource": resource_levels(recipe), **recipe.analysis.groups}.items()
+            if len({groups[lang] for lang in langs if lang in groups}) > 1}
 
 
 def write_figures(recipe: Recipe, out: Path) -> list[Path]:
@@ -391,10 +416,7 @@ def write_figures(recipe: Recipe, out: Path) -> list[Path]:
         raise ProbekitError(f"no results in {results}; run the analyze stage first")
     df = pd.read_csv(sims)
     first = df["measure"].iloc[0]  # the recipe's first measure: figures without a suffix
-    from .languages import resource_level
-
-    resource = {lang: recipe.analysis.resource.get(lang) or resource_level(lang)
-                for lang in recipe.data.languages}
+    resource = resource_levels(recipe)
     order = sorted(recipe.data.languages, key=lambda lang: (resource[lang], lang))
 
     def suffix(measure: str) -> str:
@@ -414,9 +436,11 @@ def write_figures(recipe: Recipe, out: Path) -> list[Path]:
                     figures / f"cross_lingual_{stack}_{modality}_last{tag}")
     if (results / "group_means.csv").exists():
         groups = pd.read_csv(results / "group_means.csv")
-        for (measure, analysis), sub in groups.groupby(["measure", "analysis"]):
+        for (measure, analysis, grouping), sub in groups.groupby(
+                ["measure", "analysis", "grouping"], sort=False):
+            by = "" if grouping == "resource" else f"_by_{grouping}"
             written += R.save_figure(R.plot_group_means(sub),
-                                     figures / f"group_means_{analysis}{suffix(measure)}")
+                                     figures / f"group_means_{analysis}{by}{suffix(measure)}")
     for name, plot in (("modality_gap", R.plot_modality_gap),
                        ("length_adaptation", R.plot_adaptation_bars)):
         if (results / f"{name}.csv").exists():
@@ -612,7 +636,8 @@ def estimate_time(recipe: Recipe, spec: Any, wrapper: Any, examples: list[dict[s
           f"measure(s), {cost.views} views to decompose, timed here on n={n}"
           f"{'' if sentences else ' (assumed: the data is not here)'} x {max(widths)} views: "
           f"about {duration(analysis)}{' with the control' if a.control else ''}")
-    figures = figures_count(comparisons, a.measures) if recipe.report.figures else 0
+    figures = (figures_count(comparisons, a.measures, len(groupings(recipe)))
+               if recipe.report.figures else 0)
     drawing = figures * time_figure(len(d.languages)) if figures else 0.0
     if figures:
         print(f"time: {figures} figures (PNG and PDF): about {duration(drawing)}")

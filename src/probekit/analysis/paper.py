@@ -98,21 +98,27 @@ def cross_lingual(comparer: Comparer, layers: Sequence[str], langs: Sequence[str
     return rows
 
 
+MEAN_CI = "t-interval over languages"
+FEWEST_FOR_AN_INTERVAL = 3  # languages: with 2, a t-interval spans 12.7 standard errors, and
+                            # a single pair's two languages share one mean
+
+
+WITHIN, BETWEEN = "(within)", "(between)"  # cross-lingual pairs of one group, of two
+
+
 def _mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
-    """Mean over languages and a ``level`` Student-t interval from their spread."""
+    """Mean over languages and a ``level`` Student-t interval from their spread (NaN for fewer
+    than :data:`FEWEST_FOR_AN_INTERVAL` languages)."""
     from scipy.stats import t
 
     v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
     if not len(v):
         return np.nan, np.nan, np.nan
     mean = float(v.mean())
-    if len(v) < 2:
+    if len(v) < FEWEST_FOR_AN_INTERVAL:
         return mean, np.nan, np.nan
     half = float(t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
     return mean, mean - half, mean + half
-
-
-MEAN_CI = "t-interval over languages"
 
 
 def group_means(rows: Sequence[Mapping[str, Any]], groups: Mapping[str, str],
@@ -121,23 +127,33 @@ def group_means(rows: Sequence[Mapping[str, Any]], groups: Mapping[str, str],
     languages (``groups``: language -> group), with a ``level`` t-interval over languages.
 
     Cross-modal rows belong to their language's group. Cross-lingual rows belong to the pair of
-    groups (``high~high``, ``high~low``): each language there is first averaged over its pairs
+    groups (``high~high``, ``high~low``) and to ``(within)`` or ``(between)`` groups: each
+    language there is first averaged over its pairs
     in that pair of groups, and the interval is over those language means (pairs that share a
-    language are not independent). Rows of languages outside ``groups`` are left out."""
+    language are not independent). A group of fewer than 3 languages gets no interval (NaN).
+    Rows of languages outside ``groups`` are left out."""
+    def modality(r: Mapping[str, Any]) -> str:
+        a, b = r["modality_a"], r.get("modality_b", r["modality_a"])
+        return a if a == b else f"{a}~{b}"
+
     out = []
-    keys = list(dict.fromkeys((r["analysis"], r["stack"], r["modality_a"], r["measure"],
+    keys = list(dict.fromkeys((r["analysis"], r["stack"], modality(r), r["measure"],
                                r["depth"]) for r in rows))
     for key in keys:
-        here = [r for r in rows if (r["analysis"], r["stack"], r["modality_a"], r["measure"],
+        here = [r for r in rows if (r["analysis"], r["stack"], modality(r), r["measure"],
                                     r["depth"]) == key]
         members: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
         for r in here:
             ga, gb = groups.get(r["lang_a"]), groups.get(r["lang_b"])
             if ga is None or gb is None:
                 continue
-            group = ga if key[0] == "cross_modal" else "~".join(sorted((ga, gb)))
-            for lang in {r["lang_a"], r["lang_b"]}:
-                members.setdefault(group, {}).setdefault(lang, []).append(r)
+            if key[0] == "cross_modal":
+                found = [ga]
+            else:  # the pair of groups, and within or between groups
+                found = ["~".join(sorted((ga, gb))), WITHIN if ga == gb else BETWEEN]
+            for group in found:
+                for lang in {r["lang_a"], r["lang_b"]}:
+                    members.setdefault(group, {}).setdefault(lang, []).append(r)
         for group in sorted(members):
             by_lang = members[group]
             per_lang = [float(np.mean([r["adjusted"] for r in v])) for v in by_lang.values()]
