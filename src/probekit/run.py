@@ -347,7 +347,7 @@ def analyze(recipe: Recipe, out: Path, quiet: bool = False, verify: bool = True)
         adaptation = with_control(adaptation, cad, a.control)
     resource = resource_levels(recipe)
     found = groupings(recipe)
-    for name in {"resource": 0, **a.groups}.keys() - found.keys():
+    for name in [n for n in ("resource", *a.groups) if n not in found]:
         log.info("analyze: no group means by %s: this run's languages are in one group", name)
     tables = {"similarities": cm + cl, "modality_gap": modality_gap(cm, cl) if cm and cl else [],
               "group_means": [row for name, groups in found.items()
@@ -506,8 +506,7 @@ def dry_run(recipe: Recipe, probe: bool = True) -> list[str]:
     stacks = r.stacks or list(spec.stacks)
     width_bytes = {"float32": 4, "float16": 2, "bfloat16": 2}[r.dtype]
     per_example = 0
-    wrapper = load_model(spec, "tiny", check=False) if tiny else None
-    layer_names = wrapper.layers(stacks) if wrapper is not None else []
+    layer_names = load_model(spec, "tiny", check=False).layers(stacks) if tiny else []
     for stack in stacks:
         if tiny:
             names = stack_layers(spec.stacks[stack], layer_names)
@@ -551,7 +550,7 @@ def dry_run(recipe: Recipe, probe: bool = True) -> list[str]:
               f"for {n} examples "
               f"({per_example / 1e6:.2f} MB each, {r.dtype}"
               f"{'; at 1000 sentences' if not examples else ''})")
-    estimate_time(recipe, spec, wrapper, examples, sentences, probe, downloads)
+    estimate_time(recipe, spec, examples, sentences, probe, downloads)
     if downloads:
         print("to download before this recipe can run here (each is fetched once and cached):")
         for item in downloads:
@@ -561,7 +560,7 @@ def dry_run(recipe: Recipe, probe: bool = True) -> list[str]:
     return downloads
 
 
-def estimate_time(recipe: Recipe, spec: Any, wrapper: Any, examples: list[dict[str, Any]],
+def estimate_time(recipe: Recipe, spec: Any, examples: list[dict[str, Any]],
                   sentences: int, probe: bool, missing: list[str]) -> None:
     """Print the estimated extraction time (a timed probe batch, when ``probe`` and nothing is
     ``missing``), analysis time and figure time (see :mod:`probekit.estimate`)."""
@@ -580,7 +579,7 @@ def estimate_time(recipe: Recipe, spec: Any, wrapper: Any, examples: list[dict[s
     extraction = None
     if probe and examples and not missing:
         try:
-            if wrapper is None:
+            if recipe.model.variant != "tiny":
                 print("time: loading the weights for a probe batch (--no-probe skips it)")
             start = time.perf_counter()  # as extraction loads it, with the load-time self-check
             wrapper = load_model(spec, variant=recipe.model.variant, dtype=recipe.model.dtype)
