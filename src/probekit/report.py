@@ -1,5 +1,6 @@
-"""Tables and figures from analysis rows. Plot functions return matplotlib Figures; only
-:func:`write_report` writes files (CSV, parquet when pyarrow is present, PNG and PDF)."""
+"""Tables and figures from analysis rows. Plot functions return matplotlib Figures and
+:func:`paper_table`, :func:`to_markdown`, :func:`to_latex` return text; only :func:`save_figure`
+(PNG and PDF) and :func:`write_table` (CSV, parquet when pyarrow is present) write files."""
 
 from __future__ import annotations
 
