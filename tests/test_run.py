@@ -64,7 +64,7 @@ def test_demo_runs_every_stage(demo_run):
         assert (stamped["revision"] == "random weights").all()
     means = pd.read_csv(out / "results" / "group_means.csv")
     assert set(means["group"]) >= {"high", "low", "high~low", "Romance", "Germanic~Romance"}
-    assert set(means["grouping"]) == {"resource", "genus"}
+    assert set(means["grouping"]) == {"resource", "family", "genus", "family_distance"}
     romance = means[(means["grouping"] == "genus") & (means["group"] == "Romance")]
     assert (romance["n_langs"] == 4).all()
     assert {"group_means_cross_modal.png", "group_means_cross_lingual.png",

@@ -206,20 +206,56 @@ def parallel_examples(rows: Iterable[dict[str, Any]], langs: list[str], modaliti
                 ex = {"id": f"{lang}/{modality}/{s}", "sentence": s, "lang": lang,
                       "modality": modality, "text": row["text"], "source": row.get("source", "")}
                 ex.update({k: v for k, v in row.items()  # e.g. FLEURS' transcription, gender
-                           if k not in ex and k not in ("audio", "sentence", "lang")
+                           if k not in ex and k not in ("audio", "sentence", "lang", "audio_gap")
                            and isinstance(v, (str, int, float, bool))})
                 if modality == "speech":
-                    ex["audio_path"] = row["audio"]
+                    ex["audio_path"] = row["audio"]  # a list: parts joined (group_sentences)
+                    if "audio_gap" in row:
+                        ex["audio_gap"] = row["audio_gap"]
                 examples.append(ex)
     report = {"sentences": len(common), "dropped_not_in_every_language": len(union) - len(full),
               "empty_text": empty}
     return examples, report
 
 
+def input_language(ex: dict[str, Any]) -> str:
+    """The language a model is told an example is in: its own, or for a code-switched example
+    (``lang`` = ``eng>fra``) the language it starts in (``input_lang``)."""
+    return ex.get("input_lang") or ex["lang"]
+
+
+def load_example_audio(ex: dict[str, Any], max_seconds: float = 30.0,
+                       min_seconds: float = 0.1) -> np.ndarray:
+    """An example's clip (:func:`load_audio`), or the concatenation of its parts when
+    ``audio_path`` is a list: each part cut to its ``audio_spans`` entry (``[start, end]`` in
+    seconds, ``None`` for the clip's end) and ``audio_gap`` seconds of silence between parts."""
+    paths = ex["audio_path"]
+    if isinstance(paths, str):
+        return load_audio(paths, max_seconds, min_seconds)
+    spans = ex.get("audio_spans") or [(0.0, None)] * len(paths)
+    gap = np.zeros(int(round(float(ex.get("audio_gap", 0.0)) * SAMPLE_RATE)), np.float32)
+    parts = []
+    for i, (path, (start, end)) in enumerate(zip(paths, spans)):
+        wave = _read_clip(path)
+        a = int(round(start * SAMPLE_RATE))
+        b = wave.size if end is None else int(round(end * SAMPLE_RATE))
+        if not 0 <= a < b <= wave.size + SAMPLE_RATE // 100:  # 10 ms of rounding allowed
+            raise DataError(f"audio {path}: segment {start:g}-{end if end is not None else 'end'}"
+                            f" s is outside the clip ({wave.size / SAMPLE_RATE:.2f} s); check the "
+                            "word times given in data.code_switch.alignments")
+        parts += ([gap] if i and gap.size else []) + [wave[a:b]]
+    return _check_length(np.concatenate(parts), " + ".join(map(str, paths)), max_seconds,
+                         min_seconds)
+
+
 def load_audio(path: str, max_seconds: float = 30.0, min_seconds: float = 0.1) -> np.ndarray:
     """Mono float32 at 16 kHz. Refuses (:class:`DataError`, with the reason) what is not a regular
     file (a FIFO would block), unreadable, empty, non-finite, silent, shorter than
     ``min_seconds`` or longer than ``max_seconds`` clips."""
+    return _check_length(_read_clip(path), path, max_seconds, min_seconds)
+
+
+def _read_clip(path: str) -> np.ndarray:
     import soundfile
 
     try:
@@ -245,6 +281,11 @@ def load_audio(path: str, max_seconds: float = 30.0, min_seconds: float = 0.1) -
         wave = resample_poly(wave, SAMPLE_RATE // g, int(rate) // g).astype(np.float32)
     if float(np.abs(wave).max()) < 1e-4:
         raise DataError(f"audio {path} is silent")
+    return wave
+
+
+def _check_length(wave: np.ndarray, path: str, max_seconds: float,
+                  min_seconds: float) -> np.ndarray:
     if wave.size < min_seconds * SAMPLE_RATE:
         raise DataError(f"audio {path} lasts {wave.size / SAMPLE_RATE:.3f} s, shorter than the "
                         f"model's minimum ({min_seconds:g} s, options.min_seconds)")

@@ -48,14 +48,17 @@ class AnalysisCost:
 
 
 def analysis_cost(comparisons: Sequence[Any], languages: Sequence[str], intervals: Sequence[str],
-                  n_boot: int) -> AnalysisCost:
+                  n_boot: int, mixed_pairs: int = 0) -> AnalysisCost:
     """Counts for the ``comparisons`` of :func:`probekit.analysis.plan` over ``languages``: a
     cross-modal or adaptation pair is a row per language, a cross-lingual layer a row per pair of
-    languages; each comparison decomposes its own views."""
+    languages, a code-switched layer two rows per pair of mixed languages (``mixed_pairs``);
+    each comparison decomposes its own views."""
     cost, n_lang = AnalysisCost(), len(languages)
     for c in comparisons:
         if c.analysis == "cross_lingual":
             rows, views = len(c.layers) * n_lang * (n_lang - 1) // 2, len(c.layers) * n_lang
+        elif c.analysis == "code_switched":
+            rows, views = 2 * len(c.layers) * mixed_pairs, 3 * len(c.layers) * mixed_pairs
         else:
             rows, views = len(c.pairs) * n_lang, 2 * len(c.pairs) * n_lang
         kind = "cross_modal" if c.analysis == "adaptation" else c.analysis
@@ -134,14 +137,19 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def figures_count(comparisons: Sequence[Any], measures: Sequence[str], groupings: int = 1) -> int:
+def figures_count(comparisons: Sequence[Any], measures: Sequence[str], groupings: int = 1,
+                  family_distance: bool = False, length_bins: bool = False) -> int:
     """Figures the report stage draws for ``comparisons`` (see ``run.write_figures``), with
-    group means by ``groupings`` ways of grouping languages."""
+    group means by ``groupings`` ways of grouping languages (and by family distance), and the
+    length-bin figure."""
     per_measure = sum(1 for c in comparisons if c.analysis in ("cross_modal", "cross_lingual"))
     kinds = {c.analysis for c in comparisons}
     per_measure += groupings * len(kinds & {"cross_modal", "cross_lingual"})  # group means
+    per_measure += family_distance and "cross_lingual" in kinds
     per_measure += {"cross_modal", "cross_lingual"} <= kinds               # modality gap
     per_measure += "adaptation" in kinds
+    per_measure += "code_switched" in kinds
+    per_measure += length_bins and "cross_modal" in kinds
     return per_measure * len(measures) + (len(measures) > 1)              # measure agreement
 
 

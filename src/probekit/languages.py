@@ -10,7 +10,10 @@ FLEURS names configurations by locale (``en_us``, ``cmn_hans_cn``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .errors import ProbekitError, closest
+from .language_table import FLEURS_TABLE as _FLEURS_TABLE
 
 # code -> (NLLB code for SONAR's text encoder, FLEURS configuration). These are the 57 languages
 # with a SONAR speech encoder (``sonar_speech_encoder_<code>``).
@@ -72,7 +75,97 @@ ISO639_1 = dict(zip(
 SCHEMES = ("iso639_3", "iso639_1", "whisper", "nllb")
 
 SONAR_NLLB = {code: nllb for code, (nllb, _fleurs) in LANGUAGES.items()}
-FLEURS = {code: fleurs for code, (_nllb, fleurs) in LANGUAGES.items()}
+
+
+@dataclass(frozen=True)
+class Language:
+    """One FLEURS language: its FLEURS configuration, English name, NLLB/FLoRes-200 code, family
+    (Glottolog's top-level family), genus (WALS), script (ISO 15924, of FLEURS' transcripts) and
+    whether SeamlessM4T takes it as speech and as text input."""
+    code: str
+    fleurs: str
+    name: str
+    nllb: str
+    family: str
+    genus: str
+    script: str
+    seamless_speech: bool
+    seamless_text: bool
+
+
+REGISTRY = {code: Language(code, *row) for code, row in _FLEURS_TABLE.items()}
+FLEURS = {code: lang.fleurs for code, lang in REGISTRY.items()}
+NLLB = {code: lang.nllb for code, lang in REGISTRY.items() if lang.nllb}
+FAMILY_ALIASES = {"Niger-Congo": "Atlantic-Congo"}  # WALS's name for FLEURS' Atlantic-Congo ones
+NAMED_GROUPS = {
+    "all": "every FLEURS language the model takes (intersected with the data's languages)",
+    "paper30": "the paper's 30 languages", "high_resource": "the paper's 15 high-resource",
+    "low_resource": "the paper's 15 low-resource",
+    "sonar_speech": "the 57 languages with a SONAR speech encoder",
+    "family:NAME": "a family (e.g. family:Indo-European)", "genus:NAME": "a WALS genus",
+    "script:CODE": "an ISO 15924 script (e.g. script:Cyrl)"}
+
+
+def family(lang: str) -> str:
+    """``lang``'s family (Glottolog top level), or ``""`` when the registry does not know it."""
+    return REGISTRY[lang].family if lang in REGISTRY else ""
+
+
+def genus(lang: str) -> str:
+    """``lang``'s WALS genus, or ``""``."""
+    return REGISTRY[lang].genus if lang in REGISTRY else ""
+
+
+def script(lang: str) -> str:
+    """``lang``'s ISO 15924 script, or ``""``."""
+    return REGISTRY[lang].script if lang in REGISTRY else ""
+
+
+def family_distance(a: str, b: str) -> int | None:
+    """0: same genus, 1: same family and another genus, 2: different families; ``None`` when
+    the registry does not know either language."""
+    if a not in REGISTRY or b not in REGISTRY:
+        return None
+    la, lb = REGISTRY[a], REGISTRY[b]
+    return 0 if la.genus == lb.genus and la.family == lb.family else \
+        1 if la.family == lb.family else 2
+
+
+DISTANCES = {0: "same genus", 1: "same family, other genus", 2: "different families"}
+
+
+def expand_languages(entries: list[str]) -> list[str]:
+    """``data.languages`` entries as codes: codes as they are, and named groups
+    (:data:`NAMED_GROUPS`) as their members in registry order, each language once."""
+    out: list[str] = []
+    for entry in entries:
+        kind, _, value = entry.partition(":")
+        if entry == "all":
+            found = list(REGISTRY)
+        elif entry == "paper30":
+            found = PAPER_LANGUAGES
+        elif entry in ("high_resource", "low_resource"):
+            found = [c for c in PAPER_LANGUAGES if RESOURCE[c] == entry.split("_")[0]]
+        elif entry == "sonar_speech":
+            found = list(LANGUAGES)
+        elif kind in ("family", "genus", "script") and value:
+            value = FAMILY_ALIASES.get(value, value) if kind == "family" else value
+            found = [c for c, lang in REGISTRY.items() if getattr(lang, kind) == value]
+            if not found:
+                known = sorted({getattr(lang, kind) for lang in REGISTRY.values()})
+                hint = closest(value, known)
+                raise LanguageError(f"no FLEURS language has {kind} {value!r}"
+                                    + (f"; did you mean {kind}:{hint[0]}?" if hint else "")
+                                    + f" ({kind}s: {', '.join(known)})")
+        else:
+            found = [entry]
+        out += [c for c in found if c not in out]
+    return out
+
+
+def is_group(entry: str) -> bool:
+    """Whether a ``data.languages`` entry names a group rather than one language."""
+    return entry in NAMED_GROUPS or entry.partition(":")[0] in ("family", "genus", "script")
 
 
 class LanguageError(ProbekitError):
@@ -94,9 +187,9 @@ def sonar_text_code(lang: str) -> str:
     """SONAR's text encoder language code (NLLB style, e.g. ``eng_Latn``)."""
     if "_" in lang:
         return lang
-    if lang not in SONAR_NLLB:
+    if lang not in NLLB:
         raise LanguageError(f"no NLLB code known for {lang!r}; give it as e.g. 'yor_Latn'")
-    return SONAR_NLLB[lang]
+    return NLLB[lang]
 
 
 def language_code(lang: str, scheme: str) -> str:

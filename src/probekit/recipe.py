@@ -24,15 +24,28 @@ class RecipeError(ProbekitError):
 
 
 @dataclass
+class CodeSwitchSection:
+    pairs: list[list[str]] = field(default_factory=list)  # [first language, second language]
+    ratio: float = 0.5                    # share of the sentence in the first language
+    boundary: str = "word"                # word | clause (falls back to word per sentence)
+    audio: Optional[str] = None           # manifest of recorded code-switched speech (lang a>b)
+    alignments: Optional[str] = None      # word end times (sentence, lang, word_ends): clips cut
+
+
+@dataclass
 class DataSection:
     source: str = "manifest"             # manifest | fleurs_local | fleurs
     path: Optional[str] = None           # manifest file or FLEURS folder (relative to the recipe)
-    languages: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)  # codes, or all / paper30 / family:X ...
     modalities: list[str] = field(default_factory=lambda: ["text", "speech"])
     split: str = "test"
     max_sentences: Optional[int] = None
     target_language: Optional[str] = None  # decoder target (teacher forcing); default: own
     fail_fast: bool = False
+    group_sentences: int = 1              # k > 1: paragraphs of k consecutive sentences
+    group_silence: float = 0.3            # seconds of silence between a paragraph's clips
+    documents: Optional[str] = None       # TSV sentence -> document (default: column document)
+    code_switch: CodeSwitchSection = field(default_factory=CodeSwitchSection)
 
 
 @dataclass
@@ -56,6 +69,14 @@ class RecordSection:
 
 
 @dataclass
+class LengthBinsSection:
+    by: Optional[str] = None              # seconds (speech) | tokens | characters; None: off
+    quantiles: int = 3                    # bins of equal count (unless edges are given)
+    edges: list[float] = field(default_factory=list)  # explicit bin edges
+    n: Optional[int] = None               # sentences per bin (default: the smallest bin's)
+
+
+@dataclass
 class AnalysisSection:
     measures: list[str] = field(default_factory=lambda: ["svcca"])  # several share decompositions
     variance: float = 0.99
@@ -76,6 +97,8 @@ class AnalysisSection:
                                                  # the first cross_modal pair's text stack)
     resource: dict[str, str] = field(default_factory=dict)       # lang -> high | low
     groups: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {lang: group}
+    code_switched: list[str] = field(default_factory=list)  # stacks: mixed vs monolingual
+    length_bins: LengthBinsSection = field(default_factory=lambda: LengthBinsSection())
 
 
 @dataclass
@@ -98,12 +121,24 @@ class Recipe:
         stop, so a run may resume without it)."""
         content = {s: dataclasses.asdict(getattr(self, s)) for s in sections}
         content.get("data", {}).pop("fail_fast", None)
+        for section, defaults in LATER_DEFAULTS.items():  # stores made before these existed
+            for key, default in defaults.items():
+                if content.get(section, {}).get(key, object()) == default:
+                    del content[section][key]
         return stable_hash(content)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.pop("path")
         return d
+
+
+# Keys added after recipes had hashes, at their defaults: left out of the hash, so that stores
+# and results made before them stay current.
+LATER_DEFAULTS = {
+    "data": {"group_sentences": 1, "group_silence": 0.3, "documents": None,
+             "code_switch": dataclasses.asdict(CodeSwitchSection())},
+    "analysis": {"code_switched": [], "length_bins": dataclasses.asdict(LengthBinsSection())}}
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, where: str) -> None:
@@ -140,6 +175,9 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
                           "report sections")
     for dotted in overrides or []:
         _set_dotted(data, dotted, str(path))
+    section = data.get("data")
+    if isinstance(section, dict) and isinstance(section.get("languages"), str):
+        section["languages"] = [section["languages"]]  # languages: all
     recipe = from_mapping(Recipe, data, "recipe", str(path), RecipeError, skip=("path",))
     recipe.path = str(path)
     check_recipe(recipe)
@@ -220,6 +258,7 @@ def check_recipe(recipe: Recipe) -> None:
     from .languages import fleurs_config
     from .wrappers import wrapper_class
     try:
+        data.languages = resolve_languages(recipe, spec)
         wrapper_class(spec.wrapper, spec.path).check_languages(spec, data.languages,
                                                                data.modalities)
         if data.source in ("fleurs", "fleurs_local"):
@@ -227,6 +266,7 @@ def check_recipe(recipe: Recipe) -> None:
                 fleurs_config(lang)
     except ProbekitError as e:
         raise RecipeError(f"{where}: data.languages: {e}") from None
+    _check_inputs(recipe, spec, where)
     a = recipe.analysis
     _check_statistics(a, where)
     for pair in a.cross_modal:
@@ -268,16 +308,129 @@ def check_recipe(recipe: Recipe) -> None:
         if name == "resource" or not name.isidentifier():
             raise RecipeError(f"{where}: analysis.groups.{name}: a grouping's name is a word "
                               "other than 'resource' (set resource levels in analysis.resource)")
-        from .languages import LANGUAGES
+        from .languages import REGISTRY
 
-        unknown = sorted(set(groups) - set(recipe.data.languages) - set(LANGUAGES))
+        unknown = sorted(set(groups) - set(recipe.data.languages) - set(REGISTRY))
         if unknown:  # languages known but not in this run are left out (overrides may narrow)
-            hint = closest(unknown[0], [*recipe.data.languages, *LANGUAGES])
+            hint = closest(unknown[0], [*recipe.data.languages, *REGISTRY])
             raise RecipeError(f"{where}: analysis.groups.{name}: unknown language "
                               f"{unknown[0]!r}" + (f"; did you mean {hint[0]}?" if hint else ""))
         if len(set(groups.values())) < 2:
             raise RecipeError(f"{where}: analysis.groups.{name}: give at least two groups, "
                               "e.g. {eng: Indo-European, swh: Niger-Congo}")
+
+
+def resolve_languages(recipe: Recipe, spec: Any) -> list[str]:
+    """``data.languages`` with its named groups (``all``, ``paper30``, ``family:X``, ...) as
+    codes: the group's languages that the model takes on every modality of the recipe and that
+    the data has (a manifest's languages, a FLEURS folder's configurations); those left out are
+    logged by reason. Codes listed one by one are kept (and checked as such)."""
+    import logging
+
+    from .languages import expand_languages, is_group
+    from .wrappers import wrapper_class
+
+    d = recipe.data
+    if not any(is_group(e) for e in d.languages):
+        return d.languages
+    named = expand_languages([e for e in d.languages if is_group(e)])
+    supported = wrapper_class(spec.wrapper, spec.path).supported_languages(spec, d.modalities)
+    present = data_languages(recipe)
+    skipped = {f"{spec.name} does not take them as {' and '.join(d.modalities)} input":
+               [c for c in named if supported is not None and c not in supported],
+               "the data has none of them": [c for c in named if present is not None
+                                             and c not in present
+                                             and (supported is None or c in supported)]}
+    keep = set(named) - {c for v in skipped.values() for c in v}
+    out = [c for c in expand_languages(d.languages) if c in keep or not is_group_member(c, d)]
+    log = logging.getLogger("probekit")
+    log.info("data.languages: %s -> %d languages", " ".join(d.languages), len(out))
+    for reason, codes in skipped.items():
+        if codes:
+            log.info("data.languages: %d skipped: %s: %s", len(codes), reason, " ".join(codes))
+    return out
+
+
+def is_group_member(code: str, data: DataSection) -> bool:
+    """Whether ``code`` came into ``data.languages`` only through a named group."""
+    from .languages import is_group
+
+    return code not in [e for e in data.languages if not is_group(e)]
+
+
+def data_languages(recipe: Recipe) -> set[str] | None:
+    """The languages a manifest or a FLEURS folder holds (``None``: not known before download)."""
+    from .languages import FLEURS
+
+    d = recipe.data
+    if d.source == "fleurs" or not d.path:
+        return None
+    full = resolve_path(recipe, d.path)
+    if not full.exists():
+        return None
+    if d.source == "manifest":
+        from .data import read_manifest
+        return {str(r["lang"]) for r in read_manifest(full)}
+    root = full / "data" if (full / "data").is_dir() else full
+    return {code for code, config in FLEURS.items() if (root / config).is_dir()}
+
+
+INPUT_CHOICES = {"boundary": ("word", "clause"), "by": (None, "seconds", "tokens", "characters")}
+
+
+def _check_inputs(recipe: Recipe, spec: Any, where: str) -> None:
+    """Paragraphs, code switching and length bins."""
+    d, a = recipe.data, recipe.analysis
+    if d.group_sentences < 1:
+        raise RecipeError(f"{where}: data.group_sentences: 1 (sentences) or more (paragraphs of "
+                          f"that many consecutive sentences); got {d.group_sentences}")
+    if d.group_silence < 0:
+        raise RecipeError(f"{where}: data.group_silence: seconds of silence between a "
+                          f"paragraph's clips, 0 or more; got {d.group_silence}")
+    cs = d.code_switch
+    for key in ("documents", "code_switch.audio", "code_switch.alignments"):
+        value = getattr(cs, key.split(".")[1]) if "." in key else getattr(d, key)
+        if value and not resolve_path(recipe, value).is_file():
+            raise RecipeError(f"{where}: data.{key}: {resolve_path(recipe, value)} does not exist")
+    if cs.boundary not in INPUT_CHOICES["boundary"]:
+        raise RecipeError(f"{where}: data.code_switch.boundary: {cs.boundary!r} is not one of "
+                          "word, clause")
+    if not 0 < cs.ratio < 1:
+        raise RecipeError(f"{where}: data.code_switch.ratio: the share of a sentence in the "
+                          f"first language, in (0, 1); got {cs.ratio}")
+    if cs.audio and cs.alignments:
+        raise RecipeError(f"{where}: data.code_switch: give audio (recordings) or alignments "
+                          "(word times to cut clips), not both")
+    for pair in cs.pairs:
+        if len(pair) != 2 or pair[0] == pair[1] or any(x not in d.languages for x in pair):
+            raise RecipeError(f"{where}: data.code_switch.pairs: each entry is [first language, "
+                              f"second language], two of data.languages ({' '.join(d.languages)})"
+                              f"; got {pair}")
+    if a.code_switched and not cs.pairs:
+        raise RecipeError(f"{where}: analysis.code_switched: data.code_switch.pairs names no "
+                          "pair of languages to mix, e.g. [[eng, fra]]")
+    for stack in a.code_switched:
+        if stack not in spec.stacks:
+            hint = closest(stack, spec.stacks)
+            raise RecipeError(f"{where}: analysis.code_switched: {spec.name} has no stack "
+                              f"{stack!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+                              + f" (stacks: {', '.join(spec.stacks)})")
+    b = a.length_bins
+    if b.by not in INPUT_CHOICES["by"]:
+        raise RecipeError(f"{where}: analysis.length_bins.by: {b.by!r} is not one of seconds "
+                          "(speech duration), tokens, characters")
+    if b.by == "seconds" and "speech" not in d.modalities:
+        raise RecipeError(f"{where}: analysis.length_bins.by: seconds measures speech, and "
+                          "data.modalities has none; use tokens or characters")
+    if b.edges and (len(b.edges) < 3 or any(y <= x for x, y in zip(b.edges, b.edges[1:]))):
+        raise RecipeError(f"{where}: analysis.length_bins.edges: at least 3 increasing edges "
+                          f"(2 bins), e.g. [0, 5, 10, .inf]; got {b.edges}")
+    if not b.edges and b.quantiles < 2:
+        raise RecipeError(f"{where}: analysis.length_bins.quantiles: at least 2 bins; got "
+                          f"{b.quantiles}")
+    if b.n is not None and b.n < 5:
+        raise RecipeError(f"{where}: analysis.length_bins.n: at least 5 sentences per bin; got "
+                          f"{b.n}")
 
 
 def _check_statistics(a: AnalysisSection, where: str) -> None:

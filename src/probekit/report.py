@@ -186,7 +186,7 @@ def plot_group_means(df, title: str = ""):
     model = f"{r['model']}: " if "model" in df else ""
     what = {"cross_modal": "speech vs text, same language",
             "cross_lingual": "across languages, same modality"}.get(r["analysis"], r["analysis"])
-    fig.suptitle(f"{model}{title or what}, by {r['grouping']}, "
+    fig.suptitle(f"{model}{title or what}, by {str(r['grouping']).replace('_', ' ')}, "
                  f"{r['measure']}\nmean chance-adjusted score, {float(r['ci_level']):.0%} "
                  f"{r['ci_method']}; dashed: random-weights control; dotted: chance", fontsize=9)
     for p, (stack, modality) in enumerate(panels):
@@ -214,11 +214,14 @@ def plot_group_means(df, title: str = ""):
     return fig
 
 
-def plot_language_matrix(df, depth: int, modality: str, title: str = "", order=None):
+def plot_language_matrix(df, depth: int, modality: str, title: str = "", order=None,
+                         blocks=None):
     """Language-by-language heatmap of cross-lingual scores at one depth. Chance-adjusted scores
     sit on a fixed scale anchored at chance (0: white; -0.25..1), raw scores on 0..1; cells above
     chance (permutation z >= 2) carry a dot, and the random-weights control's mean is marked
-    on the colour bar. ``order`` fixes the languages' order (e.g. grouped by resource level)."""
+    on the colour bar. ``order`` fixes the languages' order (e.g. by family, then genus);
+    ``blocks`` (lang -> block, e.g. family) draws lines between consecutive blocks and names
+    them on the right."""
     sub = df[(df["depth"] == depth) & (df["modality_a"] == modality)]
     col, _, _, kind = _score_column(sub)
     langs = list(order) if order else list(dict.fromkeys([*sub["lang_a"], *sub["lang_b"]]))
@@ -251,6 +254,20 @@ def plot_language_matrix(df, depth: int, modality: str, title: str = "", order=N
     fontsize = 7 if len(langs) <= 30 else 5
     ax.set_xticks(range(len(langs)), langs, rotation=90, fontsize=fontsize)
     ax.set_yticks(range(len(langs)), langs, fontsize=fontsize)
+    if blocks:
+        runs: list[list[int]] = []
+        for i, lang in enumerate(langs):
+            if runs and blocks.get(lang) == blocks.get(langs[runs[-1][0]]):
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        for run in runs[1:]:
+            ax.axhline(run[0] - 0.5, color="k", lw=0.8)
+            ax.axvline(run[0] - 0.5, color="k", lw=0.8)
+        top = ax.secondary_xaxis("top")  # each block's name above its columns
+        top.set_xticks([(run[0] + run[-1]) / 2 for run in runs],
+                       [str(blocks.get(langs[run[0]], "?")) for run in runs],
+                       rotation=30, ha="left", fontsize=fontsize)
     bar = fig.colorbar(im, ax=ax, fraction=0.046,
                        label=f"{kind}score (0 = chance)" if kind else "score")
     if kind:
@@ -261,6 +278,86 @@ def plot_language_matrix(df, depth: int, modality: str, title: str = "", order=N
         bar.ax.axhline(level, color="k", lw=2)
         bar.ax.text(1.6, level, "control", fontsize=6, va="center",
                     transform=bar.ax.get_yaxis_transform())
+    fig.tight_layout()
+    return fig
+
+
+def plot_code_switching(df, title: str = "code-switched inputs vs their two languages"):
+    """A ``code_switching`` table of one measure, per depth: one panel per stack and modality,
+    the mixed inputs' chance-adjusted similarity to the language they start in (solid) and to
+    the one they go on in (dash-dot), a colour per pair of languages; controls dotted in the
+    same colour, chance (0) a thin black line."""
+    import matplotlib.ticker
+    from matplotlib.figure import Figure
+
+    panels = list(dict.fromkeys(zip(df["stack"], df["modality"])))
+    fig = Figure(figsize=(4.2 * len(panels) + 0.6, 4.2))
+    r = df.iloc[0]
+    model = f"{r['model']}: " if "model" in df else ""
+    fig.suptitle(f"{model}{title}, {r['measure']}\nchance-adjusted score; solid: to the first "
+                 "language, dash-dot: to the second; dotted: random-weights control", fontsize=9)
+    mixes = list(dict.fromkeys(df["mixed"]))
+    for p, (stack, modality) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), p + 1)
+        part = df[(df["stack"] == stack) & (df["modality"] == modality)]
+        for m, mixed in enumerate(mixes):
+            sub = part[part["mixed"] == mixed].sort_values("depth")
+            if not len(sub):
+                continue
+            first, second = sub["first"].iloc[0], sub["second"].iloc[0]
+            for side, style, lang in (("first", "o-", first), ("second", "s-.", second)):
+                ax.plot(sub["depth"], sub[f"to_{side}"], style, ms=3, color=f"C{m}",
+                        label=f"{mixed} vs {lang}")
+                control = f"to_{side}_control"
+                if control in sub and sub[control].notna().any():
+                    ax.plot(sub["depth"], sub[control], ":", color=f"C{m}", lw=1)
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set_title(f"{stack_label(stack)} ({modality})", fontsize=8)
+        ax.set_xlabel("depth (block index)")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.legend(fontsize=7)
+    fig.axes[0].set_ylabel("chance-adjusted score")
+    fig.tight_layout()
+    return fig
+
+
+def plot_length_bins(df, title: str = "cross-modal similarity by length"):
+    """A ``length_bins`` table of one measure: one panel per point (the adaptation points, e.g.
+    before and after the length adaptor, and the last block of each cross-modal stack), the
+    length bins on x, one line per resource level with its interval over languages, its
+    control dashed in the same colour, chance (0) dotted."""
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    last = df[df["analysis"] == "cross_modal"]
+    last = last[last["depth"] == last.groupby("stack")["depth"].transform("max")]
+    df = pd.concat([df[df["analysis"] != "cross_modal"], last])
+    panels = list(dict.fromkeys(zip(df["stack"], df["point"])))
+    bins = df.drop_duplicates("bin_index").sort_values("bin_index")
+    fig = Figure(figsize=(3.8 * len(panels) + 0.6, 4.2))
+    r = df.iloc[0]
+    model = f"{r['model']}: " if "model" in df else ""
+    fig.suptitle(f"{model}{title}, {r['measure']}, {int(r['n_sentences'])} sentences per bin\n"
+                 f"mean chance-adjusted score, {float(r['ci_level']):.0%} {MEAN_CI}; dashed: "
+                 "random-weights control; dotted: chance", fontsize=9)
+    for p, (stack, point) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), p + 1)
+        part = df[(df["stack"] == stack) & (df["point"] == point)]
+        for g, group in enumerate(sorted(set(part["group"]))):
+            sub = part[part["group"] == group].sort_values("bin_index")
+            ax.errorbar(sub["bin_index"], sub["adjusted"],
+                        yerr=[sub["adjusted"] - sub["ci_low"], sub["ci_high"] - sub["adjusted"]],
+                        fmt="o-", ms=4, capsize=3, color=f"C{g}",
+                        label=f"{group} ({int(sub['n_langs'].iloc[0])} langs)")
+            if sub["control_adjusted"].notna().any():
+                ax.plot(sub["bin_index"], sub["control_adjusted"], "--", color=f"C{g}", lw=1)
+        ax.axhline(0, color="k", ls=":", lw=1)
+        where = point if stack == "adaptation" else f"{stack_label(stack)}, {point}"
+        ax.set_title(where, fontsize=8)
+        ax.set_xticks(list(bins["bin_index"]), list(bins["length_bin"]), fontsize=7)
+        ax.set_xlabel(f"length bin ({bins['bin_unit'].iloc[0]})")
+        ax.legend(fontsize=7)
+    fig.axes[0].set_ylabel("chance-adjusted score")
     fig.tight_layout()
     return fig
 

@@ -36,9 +36,33 @@ def examples_for(recipe: Recipe) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         configs = fleurs_configs(d.languages)
         rows = (D.read_fleurs_local(resolve_path(recipe, d.path), configs, d.split)
                 if d.source == "fleurs_local" else D.read_fleurs_hub(configs, d.split))
+    if d.group_sentences > 1:  # paragraphs of k consecutive sentences of one document
+        from .transforms import group_sentences, read_documents
+
+        documents = read_documents(resolve_path(recipe, d.documents)) if d.documents else None
+        rows, grouped = group_sentences(rows, d.languages, d.group_sentences, d.group_silence,
+                                        documents)
+        if not grouped["paragraphs"]:
+            raise D.DataError(f"data.group_sentences: {d.group_sentences}: no run of "
+                              f"{d.group_sentences} consecutive sentences of one document is in "
+                              "every language; lower it, or check the sentence ids and documents")
+        log.info("data: %d paragraphs of %d sentences (%d sentences left over at documents' "
+                 "ends or gaps)", grouped["paragraphs"], d.group_sentences,
+                 grouped["sentences_dropped"])
     examples, report = D.parallel_examples(rows, d.languages, d.modalities, d.max_sentences)
+    cs = d.code_switch
+    if cs.pairs:
+        from .transforms import code_switched
+
+        mixed, made = code_switched(
+            examples, cs.pairs, cs.ratio, cs.boundary, d.modalities,
+            audio=resolve_path(recipe, cs.audio) if cs.audio else None,
+            alignments=resolve_path(recipe, cs.alignments) if cs.alignments else None)
+        examples += mixed
+        report["code_switched"] = made
     if d.target_language:
-        texts = {(ex["lang"], ex["sentence"]): ex["text"] for ex in examples}
+        texts = {(ex["lang"], ex["sentence"]): ex["text"] for ex in examples
+                 if ex.get("source") != "code-switched"}
         for ex in examples:
             ex["target_lang"] = d.target_language
             ex["target_text"] = texts.get((d.target_language, ex["sentence"]), ex["text"])
@@ -87,20 +111,30 @@ def admit(ex: dict[str, Any], wrapper: Any, spec: Any) -> dict[str, Any]:
     """``ex`` ready to run (its audio loaded), or a DataError saying why it cannot run: a clip
     that is not a regular file, unreadable, non-finite, silent, too short or too long; a text
     (or decoder target) of more tokens than the model takes."""
-    from .data import DataError, load_audio
+    from .data import DataError, input_language, load_example_audio
     from .wrappers.spec import limit
 
     most = int(limit(spec, "max_text_tokens"))
+    ex = dict(ex)
     for key in ("text", "target_text"):
         text = ex.get(key)
-        if text and len(text) > most:  # a token has at least one character; else count them
-            n = wrapper.text_tokens(text, ex["lang"] if key == "text" else ex["target_lang"])
+        if text:
+            try:
+                n = wrapper.text_tokens(text, input_language(ex) if key == "text"
+                                        else ex["target_lang"])
+            except NotImplementedError:  # a model without a tokenizer (speech only)
+                if len(text) > most:  # a token has at least one character
+                    raise
+                continue
             if n > most:
                 raise DataError(f"{key.replace('_', ' ')} of {n} tokens ({len(text)} characters) "
                                 f"is longer than the model takes ({most}, options.max_text_tokens)")
+            if key == "text":
+                ex["length"] = n  # tokens of the text (of a clip's transcript, for speech)
     if ex["modality"] == "speech":
-        return dict(ex, audio=load_audio(ex["audio_path"], limit(spec, "max_seconds"),
-                                         limit(spec, "min_seconds")))
+        ex["audio"] = load_example_audio(ex, limit(spec, "max_seconds"),
+                                         limit(spec, "min_seconds"))
+        ex["duration"] = ex["audio"].size / 16000
     return ex
 
 
@@ -125,6 +159,15 @@ def take_rows(layers: dict[str, Any], keep: list[int], b: int) -> dict[str, Any]
     return out
 
 
+def _stored(key: str, value: Any, root: Path) -> Any:
+    """An example column as the store keeps it: audio paths relative to the data root (parts
+    of a joined clip separated by ``|``), lists as text."""
+    if key == "audio_path":
+        paths = [value] if isinstance(value, str) else value
+        return "|".join(os.path.relpath(p, root) for p in paths)
+    return str(value) if isinstance(value, (list, tuple)) else value
+
+
 def _failure(e: BaseException) -> str:
     text = str(e).splitlines()[0][:200] if str(e) else ""
     return f"the model failed on it alone: {type(e).__name__}" + (f": {text}" if text else "")
@@ -144,10 +187,13 @@ def extract(recipe: Recipe, out: Path, quiet: bool = False, overwrite: bool = Fa
     from .wrappers import describe_inputs, load_model
 
     examples, report = examples_for(recipe)
-    log.info("data: %d sentences x %d languages x %d modalities; %d sentences missing in some "
-             "language dropped everywhere; %d empty texts", report["sentences"],
+    unit = "paragraphs" if recipe.data.group_sentences > 1 else "sentences"
+    log.info("data: %d %s x %d languages x %d modalities%s; %d %s missing in some language "
+             "dropped everywhere; %d empty texts", report["sentences"], unit,
              len(recipe.data.languages), len(recipe.data.modalities),
-             report["dropped_not_in_every_language"], report["empty_text"])
+             f" + {sum(report['code_switched'].values())} code-switched examples"
+             if "code_switched" in report else "",
+             report["dropped_not_in_every_language"], unit, report["empty_text"])
     spec = spec_of(recipe)
     root = data_root(recipe)
     provenance = {"model": spec.name, "checkpoint": spec.checkpoint, "revision": spec.revision,
@@ -184,8 +230,8 @@ def extract(recipe: Recipe, out: Path, quiet: bool = False, overwrite: bool = Fa
             if len(keep) < len(batch):  # a batch rerun around examples already stored
                 layers = take_rows(layers.resolve(), keep, len(batch))
                 batch = [batch[k] for k in keep]
-            meta = [{k: (os.path.relpath(v, root) if k == "audio_path" else v)
-                     for k, v in ex.items() if k != "audio"} for ex in batch]
+            meta = [{k: _stored(k, v, root) for k, v in ex.items() if k != "audio"}
+                    for ex in batch]
             writer.add(meta, layers)
 
         # Batches are made from every example, so a resumed run pads and computes each example in
@@ -273,56 +319,82 @@ def control_recipe(recipe: Recipe) -> Recipe:
     return dataclasses.replace(recipe, model=model)
 
 
-def _similarities(recipe: Recipe, store: Any, intervals: bool, quiet: bool, label: str
-                  ) -> tuple[list, list, list]:
-    """Cross-modal, cross-lingual and adaptation rows of one store."""
+def _similarities(recipe: Recipe, store: Any, intervals: bool, quiet: bool, label: str,
+                  sentences: Any = None) -> dict[str, list]:
+    """Rows of one store by analysis (``cross_modal``, ``cross_lingual``, ``adaptation``,
+    ``code_switched``), on ``sentences`` only when given (a length bin)."""
     from tqdm import tqdm
 
-    from .analysis import Comparer, cross_lingual, cross_modal, paired_views
+    from .analysis import Comparer, code_switched, cross_lingual, cross_modal, paired_views
     from .analysis.plan import plan, stack_layers
+    from .transforms import pair_name
 
     spec = spec_of(recipe)
     a = recipe.analysis
-    views = paired_views(store, recipe.data.languages, recipe.data.modalities)
+    langs = recipe.data.languages
+
+    def views_of(languages: list[str], modalities: list[str]) -> Any:
+        views = paired_views(store, languages, modalities)
+        return views if sentences is None else views.subset(sentences)
+
+    views = views_of(langs, recipe.data.modalities)
     log.info("analyze%s: %d sentences paired across every language and modality (%d dropped)",
              label, len(views.sentences), views.dropped)
     zscored = {layer for stack in spec.zscore for layer in
                stack_layers(spec.stacks.get(stack, []), store.layers)}
     zscore = a.zscore if a.zscore is not None else (lambda key: key[0] in zscored)
 
-    def comparer(analysis: str) -> Comparer:
+    def comparer(analysis: str, on: Any = views) -> Comparer:
         n_boot = a.n_boot if intervals and analysis in a.intervals else 0
-        return Comparer(views, a.measures, variance=a.variance, k=a.k, zscore=zscore,
+        return Comparer(on, a.measures, variance=a.variance, k=a.k, zscore=zscore,
                         n_perm=a.n_perm, n_boot=n_boot, ci=a.ci, seed=a.seed,
                         allow_large_k=a.allow_large_k)
 
-    langs = recipe.data.languages
     comparisons = plan(a, spec.stacks, recipe.data.modalities, store.layers,
                        lambda layer: set(store.recorded(layer)["modality"]))
-    bar = tqdm(total=sum(c.depths for c in comparisons if c.analysis != "adaptation"),
+    pairs = recipe.data.code_switch.pairs
+    bar = tqdm(total=sum(c.depths * (len(pairs) if c.analysis == "code_switched" else 1)
+                         for c in comparisons if c.analysis != "adaptation"),
                desc=f"analyze{label}", unit="layer", disable=quiet)
-    cm, cl, adaptation = [], [], []
+    rows: dict[str, list] = {"cross_modal": [], "cross_lingual": [], "adaptation": [],
+                             "code_switched": []}
+    mixed_here = set(zip(store.examples["lang"].astype(str), store.examples["modality"]))
     for c in comparisons:
         if c.analysis == "cross_modal":
-            cm += cross_modal(comparer("cross_modal"), c.pairs, langs, stack=c.stack,
-                              progress=lambda: bar.update(1))
+            rows["cross_modal"] += cross_modal(comparer("cross_modal"), c.pairs, langs,
+                                               stack=c.stack, progress=lambda: bar.update(1))
         elif c.analysis == "cross_lingual":
-            cl += cross_lingual(comparer("cross_lingual"), c.layers, langs, c.modality,
-                                stack=c.stack, progress=lambda: bar.update(1))
+            rows["cross_lingual"] += cross_lingual(comparer("cross_lingual"), c.layers, langs,
+                                                   c.modality, stack=c.stack,
+                                                   progress=lambda: bar.update(1))
+        elif c.analysis == "code_switched":
+            for first, second in pairs:
+                mixed = pair_name(first, second)
+                if (mixed, c.modality) not in mixed_here:
+                    log.info("analyze: no code-switched %s examples %s", c.modality, mixed)
+                    bar.update(c.depths)
+                    continue
+                on = views_of([first, second, mixed], [c.modality])
+                rows["code_switched"] += code_switched(
+                    comparer("code_switched", on), c.layers, first, second, mixed, c.modality,
+                    stack=c.stack, progress=lambda: bar.update(1))
         else:
-            adaptation = cross_modal(comparer("cross_modal"), c.pairs, langs, stack="adaptation")
+            rows["adaptation"] = cross_modal(comparer("cross_modal"), c.pairs, langs,
+                                             stack="adaptation")
     bar.close()
-    return cm, cl, adaptation
+    return rows
 
 
 def analyze(recipe: Recipe, out: Path, quiet: bool = False, verify: bool = True) -> None:
-    """Similarities, modality gap, length adaptation and agreement tables of ``out``'s stores
-    (skipped when they are up to date). ``verify`` checks every shard's checksum first (an
-    extraction in the same command has just checked them)."""
+    """Similarities, modality gap, length adaptation, group means, code switching, length bins
+    and agreement tables of ``out``'s stores (skipped when they are up to date). ``verify``
+    checks every shard's checksum first (an extraction in the same command has just checked
+    them)."""
     import pandas as pd
 
-    from .analysis import (group_means, length_adaptation, measure_agreement, modality_gap,
-                           with_control)
+    from .analysis import (code_switching, family_distance_means, group_means,
+                           length_adaptation, measure_agreement, modality_gap)
+    from .languages import DISTANCES, family_distance
     from .report import paper_table, to_latex, to_markdown, write_table
     from .store import open_store
 
@@ -340,30 +412,35 @@ def analyze(recipe: Recipe, out: Path, quiet: bool = False, verify: bool = True)
             if s is not None:
                 s.check()
     spec = spec_of(recipe)
-    cm, cl, adaptation = _similarities(recipe, store, True, quiet, "")
-    if control is not None:
-        ccm, ccl, cad = _similarities(recipe, control, False, quiet, f" (control: {a.control})")
-        cm, cl = with_control(cm, ccm, a.control), with_control(cl, ccl, a.control)
-        adaptation = with_control(adaptation, cad, a.control)
+    rows = _with_control(recipe, store, control, True, quiet)
+    cm, cl, cs = rows["cross_modal"], rows["cross_lingual"], rows["code_switched"]
     resource = resource_levels(recipe)
     found = groupings(recipe)
     for name in [n for n in ("resource", *a.groups) if n not in found]:
         log.info("analyze: no group means by %s: this run's languages are in one group", name)
-    tables = {"similarities": cm + cl, "modality_gap": modality_gap(cm, cl) if cm and cl else [],
-              "group_means": [row for name, groups in found.items()
-                              for row in group_means(cm + cl, groups, name, a.ci)]}
-    if adaptation:
-        tables["length_adaptation"] = length_adaptation(adaptation, a.adaptation_points, resource)
+    means = [row for name, groups in found.items()
+             for row in group_means(cm + cl, groups, name, a.ci)]
+    if distance_classes(recipe) > 1:
+        means += family_distance_means(cl, family_distance, DISTANCES, a.ci)
+    tables = {"similarities": cm + cl + cs,
+              "modality_gap": modality_gap(cm, cl) if cm and cl else [],
+              "group_means": means, "code_switching": code_switching(cs)}
+    if rows["adaptation"]:
+        tables["length_adaptation"] = length_adaptation(rows["adaptation"], a.adaptation_points,
+                                                        resource)
     if len(a.measures) > 1:
         tables["measure_agreement"] = measure_agreement(cm + cl)
+    if a.length_bins.by:
+        tables["length_bins"], tables["similarities_by_length"] = length_binned(
+            recipe, store, control, quiet)
     model = spec.name + (f"-{recipe.model.variant}" if recipe.model.variant else "")
     stamp_columns = {  # what made every table: model, weights, recipe
         "model": model, "checkpoint": spec.checkpoint,
         "revision": "random weights" if recipe.model.variant else spec.revision,
         "recipe_hash": recipe.section_hash("data", "model", "record", "analysis")}
-    for name, rows in tables.items():
-        if rows:
-            df = pd.DataFrame(rows)
+    for name, table_rows in tables.items():
+        if table_rows:
+            df = pd.DataFrame(table_rows)
             for i, (column, value) in enumerate(stamp_columns.items()):
                 df.insert(1 + i, column, value)
             if "ci_level" not in df:
@@ -382,7 +459,60 @@ def analyze(recipe: Recipe, out: Path, quiet: bool = False, verify: bool = True)
                 (out / "results" / "group_means.md").write_text("\n".join(md))
                 (out / "results" / "group_means.tex").write_text("\n".join(tex))
     stamp.write_text(key)
-    log.info("analyze: %s", ", ".join(f"{k} {len(v)} rows" for k, v in tables.items()))
+    log.info("analyze: %s", ", ".join(f"{k} {len(v)} rows" for k, v in tables.items() if v))
+
+
+def _with_control(recipe: Recipe, store: Any, control: Any, intervals: bool, quiet: bool,
+                  sentences: Any = None, label: str = "") -> dict[str, list]:
+    """:func:`_similarities` of the store, with the control store's scores beside each row."""
+    from .analysis import with_control
+
+    rows = _similarities(recipe, store, intervals, quiet, label, sentences)
+    if control is not None:
+        name = recipe.analysis.control
+        other = _similarities(recipe, control, False, quiet, f"{label} (control: {name})",
+                              sentences)
+        rows = {k: with_control(v, other[k], name) for k, v in rows.items()}
+    return rows
+
+
+def length_binned(recipe: Recipe, store: Any, control: Any, quiet: bool
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every analysis again within each length bin (``analysis.length_bins``; no half-sampling
+    intervals): the cross-modal and length-adaptation means by resource level per bin, and the
+    binned rows themselves."""
+    from .analysis import (AnalysisError, group_means, length_adaptation, make_bins,
+                           paired_views, sentence_lengths)
+
+    a, lb = recipe.analysis, recipe.analysis.length_bins
+    paired = paired_views(store, recipe.data.languages, recipe.data.modalities).sentences
+    lengths = sentence_lengths(store.examples, recipe.data.languages, lb.by)
+    fewest = 5 if a.k is None or a.allow_large_k else max(5, 4 * a.k)  # kx + ky <= n / 2
+    try:
+        bins = make_bins(lengths, lb.by, paired, lb.quantiles, lb.edges, lb.n, a.seed, fewest)
+    except AnalysisError as e:
+        raise AnalysisError(f"{e}" + (f" (analysis.k: {a.k} needs {fewest} per bin)"
+                                      if fewest > 5 else "")) from None
+    resource = resource_levels(recipe)
+    summary, binned = [], []
+    for b in bins:
+        log.info("analyze: length bin %d (%s): %d sentences, %d kept", b.index, b.label,
+                 b.available, len(b.sentences))
+        rows = _with_control(recipe, store, control, False, quiet, b.sentences,
+                             f" (length bin {b.label})")
+        tag = {"length_bin": b.label, "bin_index": b.index, "bin_low": b.low,
+               "bin_high": b.high, "bin_unit": b.unit, "sentences_in_bin": b.available,
+               "n_sentences": len(b.sentences)}
+        binned += [{**tag, **r} for kind in rows.values() for r in kind]
+        summary += [{**tag, **r, "point": f"depth {r['depth']}"}
+                    for r in group_means(rows["cross_modal"], resource, "resource", a.ci)]
+        if rows["adaptation"]:
+            summary += [{**tag, **{k: v for k, v in r.items() if k != "resource"},
+                         "stack": "adaptation", "group": r["resource"], "grouping": "resource",
+                         "ci_level": 0.95}
+                        for r in length_adaptation(rows["adaptation"], a.adaptation_points,
+                                                   resource)]
+    return summary, binned
 
 
 def resource_levels(recipe: Recipe) -> dict[str, str]:
@@ -395,12 +525,27 @@ def resource_levels(recipe: Recipe) -> dict[str, str]:
 
 def groupings(recipe: Recipe) -> dict[str, dict[str, str]]:
     """The ways of grouping the run's languages for group means (``lang -> group``): resource
-    level and ``analysis.groups``, each kept when the run's languages fall in at least two of
-    its groups."""
+    level, family, genus and script (:mod:`probekit.languages`) and ``analysis.groups`` (which
+    may replace them), each kept when the run's languages fall in at least two of its groups."""
+    from .languages import family, genus, script
+
     langs = recipe.data.languages
+    registry = {name: {lang: of(lang) for lang in langs if of(lang)}
+                for name, of in (("family", family), ("genus", genus), ("script", script))}
     return {name: groups for name, groups in
-            {"resource": resource_levels(recipe), **recipe.analysis.groups}.items()
+            {"resource": resource_levels(recipe), **registry, **recipe.analysis.groups}.items()
             if len({groups[lang] for lang in langs if lang in groups}) > 1}
+
+
+def distance_classes(recipe: Recipe) -> int:
+    """How many family distances (same genus, same family, different families) the run's
+    pairs of languages span."""
+    from itertools import combinations
+
+    from .languages import family_distance
+
+    return len({family_distance(x, y) for x, y in combinations(recipe.data.languages, 2)}
+               - {None})
 
 
 def write_figures(recipe: Recipe, out: Path) -> list[Path]:
@@ -417,7 +562,12 @@ def write_figures(recipe: Recipe, out: Path) -> list[Path]:
     df = pd.read_csv(sims)
     first = df["measure"].iloc[0]  # the recipe's first measure: figures without a suffix
     resource = resource_levels(recipe)
-    order = sorted(recipe.data.languages, key=lambda lang: (resource[lang], lang))
+    from .languages import family, genus
+
+    families = {lang: family(lang) or "unknown family" for lang in recipe.data.languages}
+    by_family = len(set(families.values())) > 1
+    order = sorted(recipe.data.languages, key=lambda lang: (
+        (families[lang], genus(lang)) if by_family else (), resource[lang], lang))
 
     def suffix(measure: str) -> str:
         return "" if measure == first else f"_{measure}"
@@ -428,11 +578,12 @@ def write_figures(recipe: Recipe, out: Path) -> list[Path]:
                 R.plot_layer_curves(sub, f"speech vs text, {R.stack_label(stack)}",
                                     groups=resource),
                 figures / f"cross_modal_{stack.replace('~', '-')}{tag}")
-        else:
+        elif analysis == "cross_lingual":
             for modality, part in sub.groupby("modality_a"):
                 depth = int(part["depth"].max())
                 written += R.save_figure(
-                    R.plot_language_matrix(part, depth, modality, order=order),
+                    R.plot_language_matrix(part, depth, modality, order=order,
+                                           blocks=families if by_family else None),
                     figures / f"cross_lingual_{stack}_{modality}_last{tag}")
     if (results / "group_means.csv").exists():
         groups = pd.read_csv(results / "group_means.csv")
@@ -442,7 +593,9 @@ def write_figures(recipe: Recipe, out: Path) -> list[Path]:
             written += R.save_figure(R.plot_group_means(sub),
                                      figures / f"group_means_{analysis}{by}{suffix(measure)}")
     for name, plot in (("modality_gap", R.plot_modality_gap),
-                       ("length_adaptation", R.plot_adaptation_bars)):
+                       ("length_adaptation", R.plot_adaptation_bars),
+                       ("code_switching", R.plot_code_switching),
+                       ("length_bins", R.plot_length_bins)):
         if (results / f"{name}.csv").exists():
             table = pd.read_csv(results / f"{name}.csv")
             for measure, sub in table.groupby("measure"):
@@ -497,9 +650,13 @@ def dry_run(recipe: Recipe, probe: bool = True) -> list[str]:
     if not downloads:
         examples, rep = examples_for(recipe)
         sentences = rep["sentences"]
-        print(f"data: {len(examples)} examples = {rep['sentences']} sentences x "
-              f"{len(d.languages)} languages x {len(d.modalities)} modalities "
-              f"({rep['dropped_not_in_every_language']} sentences not in every language dropped)")
+        unit = "paragraphs" if d.group_sentences > 1 else "sentences"
+        mixed = sum(rep.get("code_switched", {}).values())
+        print(f"data: {len(examples)} examples = {rep['sentences']} {unit} x "
+              f"{len(d.languages)} languages x {len(d.modalities)} modalities"
+              + (f" + {mixed} code-switched" if mixed else "")
+              + f" ({rep['dropped_not_in_every_language']} {unit} not in every language "
+              "dropped)")
     else:
         print(f"data: {d.source}, split {d.split}, {len(d.languages)} languages "
               f"({' '.join(d.languages)}) x {' + '.join(d.modalities)}; counted after download")
@@ -627,15 +784,22 @@ def estimate_time(recipe: Recipe, spec: Any, examples: list[dict[str, Any]],
               "are)")
         return
     n = sentences or 350
-    cost = analysis_cost(comparisons, d.languages, a.intervals, a.n_boot)
+    cost = analysis_cost(comparisons, d.languages, a.intervals, a.n_boot,
+                         len(d.code_switch.pairs))
     times = time_comparisons(a, n, max(widths))
     analysis = times.total(cost) + (times.total(cost, intervals=False) if a.control else 0)
+    lb = a.length_bins
+    bins = (len(lb.edges) - 1 if lb.edges else lb.quantiles) if lb.by else 0
+    analysis += bins * times.total(cost, intervals=False) * (2 if a.control else 1)  # an upper
+    # bound: each bin is the whole analysis again on fewer sentences, without intervals
     print(f"time: analysis of {cost.rows + cost.rows_with_intervals} rows "
           f"({cost.rows_with_intervals} with {a.n_boot}-draw intervals) x {len(a.measures)} "
           f"measure(s), {cost.views} views to decompose, timed here on n={n}"
           f"{'' if sentences else ' (assumed: the data is not here)'} x {max(widths)} views: "
-          f"about {duration(analysis)}{' with the control' if a.control else ''}")
-    figures = (figures_count(comparisons, a.measures, len(groupings(recipe)))
+          f"about {duration(analysis)}{' with the control' if a.control else ''}"
+          + (f", with every analysis again in each of {bins} length bins" if bins else ""))
+    figures = (figures_count(comparisons, a.measures, len(groupings(recipe)),
+                             distance_classes(recipe) > 1, bool(a.length_bins.by))
                if recipe.report.figures else 0)
     drawing = figures * time_figure(len(d.languages)) if figures else 0.0
     if figures:

@@ -7,7 +7,9 @@ from .basis import AnalysisError, Basis, ConstantViewError, decompose
 from .measures import (MEASURES, Similarity, linear_cka, paired_cosine, pwcca, rbf_cka,
                        retrieval_accuracy, similarity, svcca)
 from .grid import Comparer, LargeKError
-from .paper import (align_depths, cross_lingual, cross_modal, group_means, length_adaptation,
+from .bins import LengthBin, make_bins, sentence_lengths
+from .paper import (FAMILY_DISTANCE, align_depths, code_switched, code_switching, cross_lingual,
+                    cross_modal, family_distance_means, group_means, length_adaptation,
                     measure_agreement, modality_gap, with_control)
 from .plan import Comparison, plan
 from .stats import (Interval, Null, adjust, half_sampling, permutation_null, pwcca_null,
@@ -15,6 +17,8 @@ from .stats import (Interval, Null, adjust, half_sampling, permutation_null, pwc
 from .views import PairedViews, paired_views
 
 __all__ = ["AnalysisError", "Basis", "Comparer", "Comparison", "plan", "align_depths",
+           "FAMILY_DISTANCE", "LengthBin", "code_switched", "code_switching",
+           "family_distance_means", "make_bins", "sentence_lengths",
            "ConstantViewError", "Interval", "LargeKError",
            "MEASURES", "Null", "PairedViews", "Similarity", "adjust", "cross_lingual",
            "cross_modal", "decompose", "group_means", "half_sampling", "length_adaptation",

@@ -132,26 +132,52 @@ def group_means(rows: Sequence[Mapping[str, Any]], groups: Mapping[str, str],
     in that pair of groups, and the interval is over those language means (pairs that share a
     language are not independent). A group of fewer than 3 languages gets no interval (NaN).
     Rows of languages outside ``groups`` are left out."""
+    def classes(r: Mapping[str, Any]) -> list[str]:
+        ga, gb = groups.get(r["lang_a"]), groups.get(r["lang_b"])
+        if ga is None or gb is None:
+            return []
+        if r["analysis"] == "cross_modal":
+            return [ga]
+        return ["~".join(sorted((ga, gb))), WITHIN if ga == gb else BETWEEN]
+
+    return _class_means([r for r in rows if r["analysis"] in ("cross_modal", "cross_lingual")],
+                        classes, grouping, level)
+
+
+FAMILY_DISTANCE = "family_distance"
+
+
+def family_distance_means(rows: Sequence[Mapping[str, Any]], distance: Callable[[str, str], Any],
+                          names: Mapping[int, str], level: float = 0.95) -> list[dict[str, Any]]:
+    """Cross-lingual rows grouped by how related the pair's languages are (``distance(a, b)``:
+    0, 1, 2 or None, named by ``names``, e.g. same genus / same family / different families), in
+    the format of :func:`group_means` (grouping :data:`FAMILY_DISTANCE`)."""
+    def classes(r: Mapping[str, Any]) -> list[str]:
+        d = distance(r["lang_a"], r["lang_b"])
+        return [] if d is None else [f"{d}: {names[d]}"]
+
+    return _class_means([r for r in rows if r["analysis"] == "cross_lingual"], classes,
+                        FAMILY_DISTANCE, level)
+
+
+def _class_means(rows: Sequence[Mapping[str, Any]],
+                 classes: Callable[[Mapping[str, Any]], list[str]], grouping: str,
+                 level: float) -> list[dict[str, Any]]:
+    """Rows per class (``classes(row)``) at each analysis, stack, modality, measure and depth:
+    each language's mean over its rows in the class, then the t-interval over languages."""
     def modality(r: Mapping[str, Any]) -> str:
         a, b = r["modality_a"], r.get("modality_b", r["modality_a"])
         return a if a == b else f"{a}~{b}"
 
     out = []
-    keys = list(dict.fromkeys((r["analysis"], r["stack"], modality(r), r["measure"],
-                               r["depth"]) for r in rows))
-    for key in keys:
-        here = [r for r in rows if (r["analysis"], r["stack"], modality(r), r["measure"],
-                                    r["depth"]) == key]
+    keyed: dict[tuple, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        keyed.setdefault((r["analysis"], r["stack"], modality(r), r["measure"], r["depth"]),
+                         []).append(r)
+    for key, here in keyed.items():
         members: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
         for r in here:
-            ga, gb = groups.get(r["lang_a"]), groups.get(r["lang_b"])
-            if ga is None or gb is None:
-                continue
-            if key[0] == "cross_modal":
-                found = [ga]
-            else:  # the pair of groups, and within or between groups
-                found = ["~".join(sorted((ga, gb))), WITHIN if ga == gb else BETWEEN]
-            for group in found:
+            for group in classes(r):
                 for lang in {r["lang_a"], r["lang_b"]}:
                     members.setdefault(group, {}).setdefault(lang, []).append(r)
         for group in sorted(members):
@@ -173,6 +199,47 @@ def _mean(rows: Sequence[Mapping[str, Any]], column: str) -> float:
     v = [float(r.get(column, np.nan)) for r in rows]
     v = [x for x in v if np.isfinite(x)]
     return float(np.mean(v)) if v else np.nan
+
+
+def code_switched(comparer: Comparer, layers: Sequence[str], first: str, second: str,
+                  mixed: str, modality: str, stack: str = "",
+                  progress: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
+    """Per layer: the code-switched examples (language ``mixed``, e.g. ``eng>fra``) against
+    the same sentences in ``first`` and in ``second``, on one modality."""
+    rows = []
+    for depth, layer in enumerate(layers):
+        for row in comparer.compare_many((layer, mixed, modality),
+                                         [(layer, first, modality), (layer, second, modality)]):
+            rows.append(_tidy(row, "code_switched", stack, depth, len(layers), layer, layer,
+                              mixed, row["b"][1], modality, modality))
+        comparer.forget()
+        if progress:
+            progress()
+    return rows
+
+
+def code_switching(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per code-switched pair, stack, modality, measure and depth: the chance-adjusted
+    similarity of the mixed examples to the first and to the second language, their difference
+    (``first - second``: positive when the mixed input is closer to the language it starts
+    in), raw scores, and the control's where present."""
+    out: dict[tuple, dict[str, Any]] = {}
+    for r in rows:
+        if r["analysis"] != "code_switched":
+            continue
+        first, second = r["lang_a"].split(">")
+        key = (r["lang_a"], r["stack"], r["modality_a"], r["measure"], r["depth"])
+        row = out.setdefault(key, {"analysis": "code_switching", "mixed": r["lang_a"],
+                                   "first": first, "second": second, "stack": r["stack"],
+                                   "modality": r["modality_a"], "measure": r["measure"],
+                                   "depth": r["depth"], "layer": r["layer_a"]})
+        side = "first" if r["lang_b"] == first else "second"
+        row[f"to_{side}"] = r["adjusted"]
+        row[f"to_{side}_raw"] = r["score"]
+        row[f"to_{side}_control"] = r.get("control_adjusted", np.nan)
+    for row in out.values():
+        row["first_minus_second"] = row.get("to_first", np.nan) - row.get("to_second", np.nan)
+    return list(out.values())
 
 
 def length_adaptation(cross_modal_rows: Sequence[Mapping[str, Any]],

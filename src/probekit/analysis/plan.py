@@ -18,9 +18,10 @@ class Comparison:
     """One table's worth of similarities.
 
     ``cross_modal`` and ``adaptation``: ``pairs`` of (speech layer, text layer), one per depth;
-    ``cross_lingual``: ``layers`` of one stack compared across languages on ``modality``."""
+    ``cross_lingual``: ``layers`` of one stack compared across languages on ``modality``;
+    ``code_switched``: ``layers`` where mixed inputs meet their two languages on ``modality``."""
 
-    analysis: str                       # cross_modal | cross_lingual | adaptation
+    analysis: str                       # cross_modal | cross_lingual | code_switched | adaptation
     stack: str                          # "speech~text" stacks, a stack, or "adaptation"
     pairs: tuple[tuple[str, str], ...] = ()
     layers: tuple[str, ...] = ()
@@ -43,6 +44,10 @@ def plan(analysis: Any, stacks: dict[str, list[str]], modalities: Sequence[str],
     for stack in analysis.cross_lingual:
         here = recorded(of[stack][0]) if of[stack] else set()
         out += [Comparison("cross_lingual", stack, layers=tuple(of[stack]), modality=modality)
+                for modality in modalities if modality in here]
+    for stack in getattr(analysis, "code_switched", []):
+        here = recorded(of[stack][0]) if of[stack] else set()
+        out += [Comparison("code_switched", stack, layers=tuple(of[stack]), modality=modality)
                 for modality in modalities if modality in here]
     if analysis.adaptation_points and analysis.cross_modal:
         text_layer = analysis.adaptation_text_layer or of[analysis.cross_modal[0][1]][-1]

@@ -31,6 +31,14 @@ class PairedViews:
     def modalities(self) -> list[str]:
         return sorted({mod for _, mod in self.ids})
 
+    def subset(self, sentences: Sequence[str]) -> "PairedViews":
+        """The same views on ``sentences`` only (in their order here)."""
+        keep = set(sentences)
+        index = [i for i, s in enumerate(self.sentences) if s in keep]
+        return PairedViews(self.store, [self.sentences[i] for i in index],
+                           {key: [ids[i] for i in index] for key, ids in self.ids.items()},
+                           dropped=len(self.sentences) - len(index))
+
     def __call__(self, key: tuple[str, str, str]) -> np.ndarray:
         """The ``(n, d)`` array of view ``(layer, lang, modality)``."""
         layer, lang, modality = key

@@ -173,6 +173,12 @@ class Wrapper(ABC):
         """Refuse (with a :class:`ProbekitError`) languages the model cannot take."""
 
     @classmethod
+    def supported_languages(cls, spec: ModelSpec, modalities: Sequence[str]) -> set[str] | None:
+        """The languages (ISO 639-3) the model takes on every one of ``modalities``, for named
+        groups such as ``data.languages: all``; ``None``: any (the model does not say)."""
+        return None
+
+    @classmethod
     def describe_inputs(cls, spec: ModelSpec) -> dict[str, Any]:
         """How examples enter the model (prompts, token prefixes), from the spec alone; recorded
         in the store and part of its recipe hash."""

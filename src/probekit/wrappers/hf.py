@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..data import input_language
 from ..errors import RecordingError
 from ..languages import language_code
 from .base import ModelInputs, Wrapper, transformers_parts, transformers_skeleton
@@ -250,11 +251,12 @@ class HFModel(Wrapper):
                 if self.opts.pass_attention_mask:
                     args["attention_mask"] = feats["attention_mask"]
             else:
-                args = self._source([ex["text"] for ex in batch], [ex["lang"] for ex in batch])
+                args = self._source([ex["text"] for ex in batch],
+                                    [input_language(ex) for ex in batch])
                 masks["input"] = args["attention_mask"]
         if "decoder" in route:
             target = self._decoder([ex.get("target_text", ex.get("text", "")) for ex in batch],
-                                   [ex.get("target_lang", ex["lang"]) for ex in batch])
+                                   [ex.get("target_lang", input_language(ex)) for ex in batch])
             masks["decoder"] = target["attention_mask"]
             if route == "decoder":
                 args = dict(target)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..data import input_language
 from .base import ModelInputs, Wrapper, transformers_parts, transformers_skeleton
 from .spec import ModelSpec
 from .tokenizers import ByteTokenizer, pad_rows
@@ -112,9 +113,9 @@ class SeamlessM4T(Wrapper):
     # -- running -------------------------------------------------------------------------------
     def inputs(self, batch: Sequence[dict[str, Any]]) -> ModelInputs:
         modality = self.batch_modality(batch)
-        langs = [ex["lang"] for ex in batch]
+        langs = [input_language(ex) for ex in batch]
         target = self._target([ex.get("target_text", ex.get("text", "")) for ex in batch],
-                              [ex.get("target_lang", ex["lang"]) for ex in batch])
+                              [ex.get("target_lang", input_language(ex)) for ex in batch])
         lengths: dict[str, torch.Tensor] = {"text_decoder": target["attention_mask"].sum(1)}
         if modality == "speech":
             inputs = self._speech([ex["audio"] for ex in batch])
@@ -166,6 +167,15 @@ class SeamlessM4T(Wrapper):
         finally:
             for handle in handles:
                 handle.remove()
+
+    @classmethod
+    def supported_languages(cls, spec: ModelSpec, modalities: Sequence[str]) -> set[str]:
+        """SeamlessM4T's speech-input and text-input languages (its model card's table)."""
+        from ..languages import REGISTRY
+
+        return {code for code, lang in REGISTRY.items()
+                if ("speech" not in modalities or lang.seamless_speech)
+                and ("text" not in modalities or lang.seamless_text)}
 
     @classmethod
     def describe_inputs(cls, spec: ModelSpec) -> dict[str, Any]:

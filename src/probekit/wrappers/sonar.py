@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..data import input_language
 from ..errors import RecordingError
 from ..languages import sonar_speech_code, sonar_text_code
 from .base import (ModelInputs, ModelLoadError, Wrapper, _log_random, hub_reachable, pick_device,
@@ -119,7 +120,7 @@ class Sonar(Wrapper):
 
     def mount(self, batch: Sequence[dict[str, Any]]) -> None:
         """Mount the speech encoder of the batch's language (before its Recorder is made)."""
-        langs = {ex["lang"] for ex in batch if ex["modality"] == "speech"}
+        langs = {input_language(ex) for ex in batch if ex["modality"] == "speech"}
         if len(langs) > 1:
             raise RecordingError("a SONAR speech batch holds one language (one encoder each)")
         if langs:
@@ -136,7 +137,7 @@ class Sonar(Wrapper):
         modality = self.batch_modality(batch)
         self.mount(batch)
         if modality == "text":
-            ids = self._tokens([ex["text"] for ex in batch], [ex["lang"] for ex in batch])
+            ids = self._tokens([ex["text"] for ex in batch], [input_language(ex) for ex in batch])
             lens = [len(r) for r in ids]
             seqs = nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=1)
             encoder = self.model.text_encoder
@@ -206,6 +207,13 @@ class Sonar(Wrapper):
                     needs.append((f"{name} {part}", f"fairseq2 asset cache {cache}, from {host}",
                                   fairseq2_cached(uri, cache)))
         return needs
+
+    @classmethod
+    def supported_languages(cls, spec: ModelSpec, modalities: Sequence[str]) -> set[str]:
+        """Text: the languages with an NLLB code; speech: the 57 with a speech encoder."""
+        from ..languages import NLLB, SONAR_NLLB
+
+        return set(SONAR_NLLB) if "speech" in modalities else set(NLLB)
 
     @classmethod
     def check_languages(cls, spec: ModelSpec, languages: Sequence[str],
