@@ -2,6 +2,7 @@
 bins and family distance; each checked against values computed here, independently."""
 
 import logging
+import re
 from itertools import combinations
 
 import numpy as np
@@ -243,3 +244,116 @@ def test_family_distance_means_against_a_float64_computation():
         assert row["adjusted"] == pytest.approx(means.mean(), abs=1e-12)
         assert (row["ci_low"], row["ci_high"]) == pytest.approx((means.mean() - half,
                                                                  means.mean() + half))
+
+
+# -- recipes -----------------------------------------------------------------------------------
+REFUSED = {
+    "data.group_sentences=0": "data.group_sentences: 1 (sentences) or more",
+    "data.group_silence=-1": "data.group_silence: seconds of silence",
+    "data.documents=nowhere.tsv": "data.documents:",
+    "data.code_switch.pairs=[[eng,xyz]]": "two of data.languages",
+    "data.code_switch.pairs=[[eng,eng]]": "two of data.languages",
+    "data.code_switch.ratio=1.5": "data.code_switch.ratio: the share",
+    "data.code_switch.boundary=sentence": "data.code_switch.boundary: 'sentence' is not one of",
+    "analysis.code_switched=[text_encoder]": "data.code_switch.pairs names no pair",
+    "analysis.length_bins.by=words": "analysis.length_bins.by: 'words' is not one of",
+    "analysis.length_bins.edges=[0,5,3]": "at least 3 increasing edges",
+    "analysis.length_bins.quantiles=1": "analysis.length_bins.quantiles: at least 2",
+    "analysis.length_bins.n=2": "analysis.length_bins.n: at least 5",
+    "data.languages=[family:Indo-Europian]": "did you mean family:Indo-European",
+}
+
+
+@pytest.mark.parametrize("override", REFUSED)
+def test_bad_beyond_options_are_refused_with_one_message(override):
+    from probekit.recipe import RecipeError
+
+    with pytest.raises(RecipeError, match=re.escape(REFUSED[override])):
+        load_recipe(ROOT / "recipes/demo.yaml", [override])
+
+
+def test_bad_stacks_for_code_switching_and_length_bins_are_refused():
+    from probekit.recipe import RecipeError
+
+    with pytest.raises(RecipeError, match="code_switched: seamless_m4t_v2 has no stack 'llm'"):
+        load_recipe(ROOT / "recipes/beyond.yaml", ["analysis.code_switched=[llm]"])
+    with pytest.raises(RecipeError, match="seconds measures speech"):
+        load_recipe(ROOT / "recipes/beyond.yaml", ["data.modalities=[text]",
+                                                   "analysis.cross_modal=[]",
+                                                   "analysis.adaptation_points={}"])
+
+
+# -- the two demo recipes ----------------------------------------------------------------------
+def test_the_beyond_demo_writes_every_table_and_figure(beyond_run):
+    import pandas as pd
+    import yaml
+
+    out, done = beyond_run
+    recipe = yaml.safe_load((out / "recipe.yaml").read_text())
+    assert recipe["data"]["languages"] == ["fra", "ita", "por", "spa", "eng", "swh"]
+    store = open_store(out / "store")
+    ex = store.examples
+    mixed = ex[ex["lang"].isin(["eng>fra", "swh>eng"])]
+    assert len(mixed) == 2 * 2 * 48 and set(mixed["modality"]) == {"text", "speech"}
+    assert (mixed["switch_unit_a"].astype(int) >= 1).all()
+    assert set(mixed["switch_boundary"]) == {"word"}
+    speech = ex[ex["modality"] == "speech"]
+    assert (speech["duration"] > 1).all() and (ex["length"] >= 1).all()  # recorded per example
+    cs = pd.read_csv(out / "results" / "code_switching.csv")
+    assert len(cs) == 2 * 2 * 3  # pairs x stacks x depths
+    assert {"to_first", "to_second", "first_minus_second", "to_first_control"} <= set(cs)
+    bins = pd.read_csv(out / "results" / "length_bins.csv")
+    assert set(bins["n_sentences"]) == {24} and bins["bin_index"].nunique() == 2
+    assert {"before adaptor", "after adaptor"} <= set(bins["point"])
+    assert bins["control_adjusted"].notna().all()
+    binned = pd.read_csv(out / "results" / "similarities_by_length.csv")
+    assert set(binned["n"]) == {24} and "code_switched" in set(binned["analysis"])
+    means = pd.read_csv(out / "results" / "group_means.csv")
+    assert set(means["grouping"]) == {"resource", "family", "genus", "rhythm", "family_distance"}
+    assert "0: same genus" in set(means["group"])
+    figures = {p.name for p in (out / "figures").glob("*.png")}
+    assert {"code_switching.png", "length_bins.png", "group_means_cross_modal_by_rhythm.png",
+            "group_means_cross_lingual_by_family_distance.png"} <= figures
+    # random weights both: each chance-adjusted score sits near its control's
+    sims = pd.read_csv(out / "results" / "similarities.csv")
+    assert (sims["adjusted"] - sims["control_adjusted"]).abs().mean() < 0.1
+
+
+def test_the_paragraphs_demo_joins_two_sentences_in_text_and_speech(paragraphs_run):
+    import pandas as pd
+
+    out, _ = paragraphs_run
+    ex = open_store(out / "store").examples
+    assert len(ex) == 50 * 3 * 2 and set(ex["sentence"]) == {f"{i}+{i + 1}"
+                                                             for i in range(1, 101, 2)}
+    manifest = pd.read_csv(ROOT / "data/demo/manifest.tsv", sep="\t", dtype=str)
+    clip = {(r.lang, r.sentence): r for r in manifest.itertuples()}
+    row = ex[(ex["lang"] == "fra") & (ex["modality"] == "speech") & (ex["sentence"] == "5+6")]
+    one, two = clip[("fra", "5")], clip[("fra", "6")]
+    seconds = sum(len(soundfile.read(ROOT / "data/demo" / c.audio)[0]) for c in (one, two))
+    assert float(row["duration"].iloc[0]) == pytest.approx(seconds / 16000 + 0.3, abs=1e-6)
+    assert row["text"].iloc[0] == f"{one.text} {two.text}"
+    assert row["audio_path"].iloc[0] == "audio/fra/5.ogg|audio/fra/6.ogg"  # from the data root
+    bins = pd.read_csv(out / "results" / "length_bins.csv")
+    sizes = bins.drop_duplicates("bin_index")["sentences_in_bin"]
+    assert sizes.sum() == 50 and set(bins["n_sentences"]) == {sizes.min()}  # the smallest's n
+    assert set(bins["bin_unit"]) == {"tokens"}
+    assert (out / "figures" / "length_bins.png").exists()
+
+
+def test_heatmaps_are_blocked_by_family():
+    from probekit.report import plot_language_matrix
+
+    langs = ["eng", "deu", "fra", "swh", "yor"]
+    rows = [{"analysis": "cross_lingual", "stack": "enc", "depth": 0, "modality_a": "text",
+             "lang_a": a, "lang_b": b, "measure": "svcca", "adjusted": 0.1, "z": 3.0}
+            for a, b in combinations(langs, 2)]
+    import pandas as pd
+
+    fig = plot_language_matrix(pd.DataFrame(rows), 0, "text", order=langs,
+                               blocks={lang: family(lang) for lang in langs})
+    ax = fig.axes[0]
+    top = next(a for a in ax.child_axes)
+    assert [t.get_text() for t in top.get_xticklabels()] == ["Indo-European", "Atlantic-Congo"]
+    assert [round(line.get_xdata()[0], 1) for line in ax.lines if line.get_linestyle() == "-"
+            and len(set(line.get_xdata())) == 1] == [2.5]  # one line between the families

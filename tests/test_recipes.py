@@ -53,7 +53,7 @@ def test_paper_recipes_use_the_registry_languages():
         assert len(a.measures) >= 2 and a.n_boot >= 100
     rows = describe()
     assert [r["code"] for r in rows] == PAPER_LANGUAGES
-    assert all(r["name"] and r["sonar_text"] and r["fleurs"] for r in rows)
+    assert all(r["name"] and r["nllb"] and r["fleurs"] and r["family"] for r in rows)
     assert {r["code"]: r["fleurs"] for r in rows}["cmn"] == "cmn_hans_cn"
 
 

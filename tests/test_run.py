@@ -33,6 +33,8 @@ def test_demo_runs_every_stage(demo_run):
     assert (out / "recipe.yaml").exists() and (out / "run.log").exists()
     store = probekit.open_store(out / "store")
     assert store.complete and len(store) == 100 * 10 * 2
+    ex = store.examples  # each example's tokens, and each clip's seconds
+    assert ex["length"].notna().all() and (ex[ex["modality"] == "speech"]["duration"] > 1).all()
     sims = pd.read_csv(out / "results" / "similarities.csv")
     assert {"analysis", "stack", "depth", "lang_a", "lang_b", "modality_a", "modality_b",
             "score", "chance", "ci_low", "ci_high", "kx", "ky", "n", "variance"} <= set(sims)
@@ -151,7 +153,7 @@ BAD = {
     "analysis.cross_modal=[[speech_encoder,llm]]": "each entry is [speech stack, text stack]",
     "model.spec=whisper": "each entry is [speech stack, text stack] from encoder, decoder",
     "analysis.variance=high": "analysis.variance: expected float",
-    "data.languages=eng": "data.languages: expected a list",
+    "data.languages=7": "data.languages: expected a list",
     "data.source=fleurs_local": "data.path:",
     "reportt.figures=true": "did you mean recipe.report",
     ("data.source=fleurs", "data.languages=[eng,xyz]"): "no FLEURS configuration known for 'xyz'",

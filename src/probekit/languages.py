@@ -1,6 +1,9 @@
 """Language codes: probekit uses ISO 639-3 codes (``eng``, ``cmn``, ``swh``); this module maps
-them to each model's scheme, says which languages a model supports, and holds the paper
-recipes' 30 languages with their resource levels (:data:`PAPER_LANGUAGES`, :func:`describe`).
+them to each model's scheme, says which languages a model supports, holds the paper recipes' 30
+languages with their resource levels (:data:`PAPER_LANGUAGES`, :func:`describe`), and the
+registry of all 102 FLEURS languages with family, genus and script (:data:`REGISTRY`, from
+:mod:`probekit.language_table`, which cites its sources) and the named groups a recipe's
+``data.languages`` may use (:data:`NAMED_GROUPS`: ``all``, ``paper30``, ``family:X``, ...).
 
 Codes in each model's scheme: SeamlessM4T uses these ISO 639-3 codes as they are (``__eng__``
 tokens); SONAR's speech encoders are named by them (``sonar_speech_encoder_eng``) and its text
@@ -134,6 +137,9 @@ def family_distance(a: str, b: str) -> int | None:
 DISTANCES = {0: "same genus", 1: "same family, other genus", 2: "different families"}
 
 
+PLURAL = {"family": "families", "genus": "genera", "script": "scripts"}
+
+
 def expand_languages(entries: list[str]) -> list[str]:
     """``data.languages`` entries as codes: codes as they are, and named groups
     (:data:`NAMED_GROUPS`) as their members in registry order, each language once."""
@@ -156,7 +162,7 @@ def expand_languages(entries: list[str]) -> list[str]:
                 hint = closest(value, known)
                 raise LanguageError(f"no FLEURS language has {kind} {value!r}"
                                     + (f"; did you mean {kind}:{hint[0]}?" if hint else "")
-                                    + f" ({kind}s: {', '.join(known)})")
+                                    + f" ({PLURAL[kind]}: {', '.join(known)})")
         else:
             found = [entry]
         out += [c for c in found if c not in out]
@@ -228,21 +234,28 @@ def resource_level(lang: str) -> str:
 
 
 def describe(langs: list[str] | None = None) -> list[dict[str, str]]:
-    """One row per language: its codes in every scheme and its resource level."""
+    """One row per language: its codes in every scheme, resource level, family, genus, script."""
     rows = []
     for code in langs or PAPER_LANGUAGES:
-        nllb, fleurs = LANGUAGES.get(code, ("", ""))
-        rows.append({"code": code, "name": NAMES.get(code, ""), "resource": resource_level(code),
-                     "seamless": code, "iso639_1": ISO639_1.get(code, ""),
-                     "sonar_speech": f"sonar_speech_encoder_{code}"
-                     if code in LANGUAGES else "", "sonar_text": nllb, "fleurs": fleurs})
+        lang = REGISTRY.get(code)
+        rows.append({"code": code, "name": lang.name if lang else NAMES.get(code, ""),
+                     "resource": resource_level(code), "family": family(code),
+                     "genus": genus(code), "script": script(code),
+                     "iso639_1": ISO639_1.get(code, ""),
+                     "sonar_speech": f"sonar_speech_encoder_{code}" if code in LANGUAGES else "",
+                     "nllb": NLLB.get(code, ""), "fleurs": FLEURS.get(code, "")})
     return rows
 
 
 def main() -> None:
-    """``python -m probekit.languages``: the language table of the paper recipes."""
+    """``python -m probekit.languages [LANG | GROUP ...]``: the language table, by default of
+    the paper recipes' 30; ``all``, ``family:Turkic``, ... name groups (:data:`NAMED_GROUPS`)."""
     import sys
-    rows = describe(sys.argv[1:] or None)
+    try:
+        rows = describe(expand_languages(sys.argv[1:]) or None)
+    except LanguageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2)
     cols = list(rows[0])
     width = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
     print("  ".join(c.ljust(width[c]) for c in cols))
