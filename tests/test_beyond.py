@@ -284,6 +284,7 @@ def test_bad_stacks_for_code_switching_and_length_bins_are_refused():
 
 
 # -- the two demo recipes ----------------------------------------------------------------------
+@pytest.mark.demo_recipes
 def test_the_beyond_demo_writes_every_table_and_figure(beyond_run):
     import pandas as pd
     import yaml
@@ -319,6 +320,7 @@ def test_the_beyond_demo_writes_every_table_and_figure(beyond_run):
     assert (sims["adjusted"] - sims["control_adjusted"]).abs().mean() < 0.1
 
 
+@pytest.mark.demo_recipes
 def test_the_paragraphs_demo_joins_two_sentences_in_text_and_speech(paragraphs_run):
     import pandas as pd
 
@@ -357,3 +359,24 @@ def test_heatmaps_are_blocked_by_family():
     assert [t.get_text() for t in top.get_xticklabels()] == ["Indo-European", "Atlantic-Congo"]
     assert [round(line.get_xdata()[0], 1) for line in ax.lines if line.get_linestyle() == "-"
             and len(set(line.get_xdata())) == 1] == [2.5]  # one line between the families
+
+
+def test_a_code_switched_example_is_given_to_the_model_in_its_first_language():
+    import torch
+
+    from probekit import load_model
+    from probekit.batch import capture
+
+    wrapper = load_model("seamless_m4t_v2", variant="tiny")
+    text = "The bread is still chaud du four."
+    mixed = {"id": "m", "sentence": "1", "lang": "eng>fra", "input_lang": "eng",
+             "modality": "text", "text": text, "target_lang": "eng", "target_text": "The bread."}
+    plain = dict(mixed, lang="eng", input_lang=None)
+    other = dict(mixed, lang="fra", input_lang=None)
+    with torch.no_grad():
+        got = capture(wrapper, [mixed], pool="mean")[0].collect()
+        same = capture(wrapper, [plain], pool="mean")[0].collect()
+        told_french = capture(wrapper, [other], pool="mean")[0].collect()
+    layer = "text_encoder.layers.0"
+    np.testing.assert_array_equal(got[layer], same[layer])
+    assert not np.allclose(got[layer], told_french[layer])  # the language token matters

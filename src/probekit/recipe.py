@@ -333,29 +333,23 @@ def resolve_languages(recipe: Recipe, spec: Any) -> list[str]:
     d = recipe.data
     if not any(is_group(e) for e in d.languages):
         return d.languages
-    named = expand_languages([e for e in d.languages if is_group(e)])
+    listed = {e for e in d.languages if not is_group(e)}
+    named = [c for c in expand_languages([e for e in d.languages if is_group(e)])
+             if c not in listed]
     supported = wrapper_class(spec.wrapper, spec.path).supported_languages(spec, d.modalities)
     present = data_languages(recipe)
-    skipped = {f"{spec.name} does not take them as {' and '.join(d.modalities)} input":
-               [c for c in named if supported is not None and c not in supported],
-               "the data has none of them": [c for c in named if present is not None
-                                             and c not in present
-                                             and (supported is None or c in supported)]}
-    keep = set(named) - {c for v in skipped.values() for c in v}
-    out = [c for c in expand_languages(d.languages) if c in keep or not is_group_member(c, d)]
+    unsupported = [c for c in named if supported is not None and c not in supported]
+    absent = [c for c in named if present is not None and c not in present
+              and c not in unsupported]
+    dropped = set(unsupported) | set(absent)
+    out = [c for c in expand_languages(d.languages) if c not in dropped]
     log = logging.getLogger("probekit")
     log.info("data.languages: %s -> %d languages", " ".join(d.languages), len(out))
-    for reason, codes in skipped.items():
+    for reason, codes in ((f"{spec.name} does not take them as {' and '.join(d.modalities)} "
+                           "input", unsupported), ("the data has none of them", absent)):
         if codes:
             log.info("data.languages: %d skipped: %s: %s", len(codes), reason, " ".join(codes))
     return out
-
-
-def is_group_member(code: str, data: DataSection) -> bool:
-    """Whether ``code`` came into ``data.languages`` only through a named group."""
-    from .languages import is_group
-
-    return code not in [e for e in data.languages if not is_group(e)]
 
 
 def data_languages(recipe: Recipe) -> set[str] | None:

@@ -96,14 +96,17 @@ def group_sentences(rows: Sequence[dict[str, Any]], langs: Sequence[str], k: int
                  "sentences_dropped": len(common) - grouped}
 
 
-def read_documents(path: str | Path) -> dict[str, str]:
-    """A TSV with columns ``sentence`` and ``document`` (e.g. from FLoRes' metadata: its URL)."""
-    path = Path(path)
+def _read_tsv(path: str | Path, what: str) -> list[dict[str, str]]:
     try:
         with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f, delimiter="\t"))
+            return list(csv.DictReader(f, delimiter="\t"))
     except OSError as e:
-        raise DataError(f"cannot read documents file {path}: {e.strerror or e}") from None
+        raise DataError(f"cannot read {what} {path}: {e.strerror or e}") from None
+
+
+def read_documents(path: str | Path) -> dict[str, str]:
+    """A TSV with columns ``sentence`` and ``document`` (e.g. from FLoRes' metadata: its URL)."""
+    rows = _read_tsv(path, "documents file")
     if rows and not {"sentence", "document"} <= set(rows[0]):
         raise DataError(f"{path}: a documents file has the columns sentence and document "
                         f"(tab-separated); it has {', '.join(rows[0])}")
@@ -151,12 +154,7 @@ def read_alignments(path: str | Path) -> dict[tuple[str, str], list[float]]:
     """Word end times by ``(lang, sentence)``: a TSV with ``sentence``, ``lang`` and
     ``word_ends`` (seconds, space separated, one per unit of the text as :func:`units` cuts
     it)."""
-    path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f, delimiter="\t"))
-    except OSError as e:
-        raise DataError(f"cannot read alignments {path}: {e.strerror or e}") from None
+    rows = _read_tsv(path, "alignments")
     out = {}
     for i, r in enumerate(rows, 2):
         try:
@@ -208,7 +206,8 @@ def code_switched(examples: Sequence[dict[str, Any]], pairs: Sequence[Sequence[s
                     "switch_unit_a": ka, "switch_unit_b": kb, "switch_boundary": used}
             if row is not None:  # a recording: its own text and switch point where given
                 cs_text = str(row["text"])
-                info.update({k: row[k] for k in info if row.get(k) not in (None, "")})
+                info.update({k: type(v)(row[k]) for k, v in info.items()
+                             if row.get(k) not in (None, "")})
             base = {"sentence": s, "lang": name, "input_lang": a, "text": cs_text,
                     "source": "code-switched", **info}
             if "text" in modalities:

@@ -206,16 +206,9 @@ def code_switched(comparer: Comparer, layers: Sequence[str], first: str, second:
                   progress: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
     """Per layer: the code-switched examples (language ``mixed``, e.g. ``eng>fra``) against
     the same sentences in ``first`` and in ``second``, on one modality."""
-    rows = []
-    for depth, layer in enumerate(layers):
-        for row in comparer.compare_many((layer, mixed, modality),
-                                         [(layer, first, modality), (layer, second, modality)]):
-            rows.append(_tidy(row, "code_switched", stack, depth, len(layers), layer, layer,
-                              mixed, row["b"][1], modality, modality))
-        comparer.forget()
-        if progress:
-            progress()
-    return rows
+    return [dict(r, analysis="code_switched") for r in
+            cross_lingual(comparer, layers, [first, second], modality, stack, against=mixed,
+                          progress=progress)]
 
 
 def code_switching(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
