@@ -348,7 +348,7 @@ def plot_length_bins(df, title: str = "cross-modal similarity by length"):
             ax.errorbar(sub["bin_index"], sub["adjusted"],
                         yerr=[sub["adjusted"] - sub["ci_low"], sub["ci_high"] - sub["adjusted"]],
                         fmt="o-", ms=4, capsize=3, color=f"C{g}",
-                        label=f"{group} ({int(sub['n_langs'].iloc[0])} langs)")
+                        label=f"{group} ({_langs(sub)})")
             if sub["control_adjusted"].notna().any():
                 ax.plot(sub["bin_index"], sub["control_adjusted"], "--", color=f"C{g}", lw=1)
         ax.axhline(0, color="k", ls=":", lw=1)
