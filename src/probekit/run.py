@@ -118,8 +118,8 @@ def admit(ex: dict[str, Any], wrapper: Any, spec: Any) -> dict[str, Any]:
     ex = dict(ex)
     for key in ("text", "target_text"):
         text = ex.get(key)
-        if text:
-            try:
+        if text and (key == "text" or len(text) > most):  # a token has at least one character;
+            try:                                           # the text's count is stored
                 n = wrapper.text_tokens(text, input_language(ex) if key == "text"
                                         else ex["target_lang"])
             except NotImplementedError:  # a model without a tokenizer (speech only)
