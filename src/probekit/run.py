@@ -61,8 +61,7 @@ def examples_for(recipe: Recipe) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         examples += mixed
         report["code_switched"] = made
     if d.target_language:
-        texts = {(ex["lang"], ex["sentence"]): ex["text"] for ex in examples
-                 if ex.get("source") != "code-switched"}
+        texts = {(ex["lang"], ex["sentence"]): ex["text"] for ex in examples}
         for ex in examples:
             ex["target_lang"] = d.target_language
             ex["target_text"] = texts.get((d.target_language, ex["sentence"]), ex["text"])
