@@ -41,23 +41,29 @@ setup-current: $(CUR)/.installed
 # installed through pyproject.toml's dependencies and EXTRAS, constrained to the lock: a bound in
 # pyproject.toml that the lock does not satisfy fails here, loudly. The lock pins setuptools, so
 # the editable install needs no build isolation.
+# --no-cache-dir: the wheels are not kept twice (the reference leg's are about 3 GB); the
+# disk check stops first, with the fix, where the environment cannot fit.
 define venv
 	rm -rf $(1)
+	@free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); \
+	if [ "$$free" -lt $(4) ]; then \
+	  echo "error: $(1) needs about $(4) GB of free disk here and $$free GB are free: free some \
+	space (e.g. 'make clean' in old checkouts, 'pip cache purge') and run make again"; exit 1; fi
 	$(PYTHON) -m venv $(1)
-	$(1)/bin/python -m pip install -q --upgrade pip
-	$(1)/bin/python -m pip install -q -r $(2)
-	$(1)/bin/python -m pip install -q --no-build-isolation -c $(2) -e ".[$(3)]"
+	$(1)/bin/python -m pip install -q --no-cache-dir --upgrade pip
+	$(1)/bin/python -m pip install -q --no-cache-dir -r $(2)
+	$(1)/bin/python -m pip install -q --no-cache-dir --no-build-isolation -c $(2) -e ".[$(3)]"
 	touch $(1)/.installed
 endef
 
 # Reference leg: torch 2.9.1 + transformers 4.57 + fairseq2/SONAR (about 7.4 GB, ~5 minutes).
 $(REF)/.installed: requirements/reference.lock pyproject.toml setup.py | system-deps
-	$(call venv,$(REF),requirements/reference.lock,sonar$(COMMA)salmonn$(COMMA)nnsight$(COMMA)notebook$(COMMA)audio$(COMMA)test)
+	$(call venv,$(REF),requirements/reference.lock,sonar$(COMMA)salmonn$(COMMA)nnsight$(COMMA)notebook$(COMMA)audio$(COMMA)test,10)
 
 # Current leg: CPU torch 2.13 + transformers 5.x, without SONAR and torchaudio (none for torch
 # 2.13) (~1 minute).
 $(CUR)/.installed: requirements/current.lock pyproject.toml setup.py
-	$(call venv,$(CUR),requirements/current.lock,salmonn$(COMMA)nnsight$(COMMA)notebook$(COMMA)test)
+	$(call venv,$(CUR),requirements/current.lock,salmonn$(COMMA)nnsight$(COMMA)notebook$(COMMA)test,3)
 
 # fairseq2 (SONAR) loads the system's libsndfile.
 system-deps:
