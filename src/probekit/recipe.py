@@ -55,6 +55,11 @@ class ModelSection:
                                           # checkpoint's architecture with random weights
     dtype: Optional[str] = None           # weights: float32 | float16 | bfloat16, on any device
                                           # (default: the spec's; float32 on a CPU)
+    device: Optional[str] = None          # auto | cpu | cuda | cuda:N (default: the spec's);
+                                          # under torchrun each process takes cuda:LOCAL_RANK
+    device_map: Optional[str] = None      # "auto": weights spread over the GPUs (accelerate),
+                                          # for a model larger than one GPU
+    quantize: Optional[str] = None        # "8bit" | "4bit": LLM weights through bitsandbytes
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -65,7 +70,11 @@ class RecordSection:
     dtype: str = "float16"
     backend: str = "hdf5"
     shard_size: int = 256
-    batch_size: int = 8
+    batch_size: int = 8                   # at most this many examples per batch
+    max_batch_tokens: Optional[int] = None     # text: a batch's padded tokens at most this
+    max_batch_seconds: Optional[float] = None  # speech: a batch's padded seconds at most this
+    sort_window: int = 1000               # with a budget: sorted by length within windows of
+                                          # this many examples (of one language and modality)
 
 
 @dataclass
@@ -121,6 +130,8 @@ class Recipe:
         stop, so a run may resume without it)."""
         content = {s: dataclasses.asdict(getattr(self, s)) for s in sections}
         content.get("data", {}).pop("fail_fast", None)
+        for key in PLACEMENT:  # where the weights are, not what they compute
+            content.get("model", {}).pop(key, None)
         for section, defaults in LATER_DEFAULTS.items():  # stores made before these existed
             for key, default in defaults.items():
                 if content.get(section, {}).get(key, object()) == default:
@@ -138,7 +149,10 @@ class Recipe:
 LATER_DEFAULTS = {
     "data": {"group_sentences": 1, "group_silence": 0.3, "documents": None,
              "code_switch": dataclasses.asdict(CodeSwitchSection())},
-    "analysis": {"code_switched": [], "length_bins": dataclasses.asdict(LengthBinsSection())}}
+    "analysis": {"code_switched": [], "length_bins": dataclasses.asdict(LengthBinsSection())},
+    "model": {"quantize": None},
+    "record": {"max_batch_tokens": None, "max_batch_seconds": None, "sort_window": 1000}}
+PLACEMENT = ("device", "device_map")
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, where: str) -> None:
@@ -190,6 +204,8 @@ CHOICES = {"data.source": ("manifest", "fleurs_local", "fleurs"),
            "record.backend": ("hdf5", "safetensors"),
            "model.variant": (None, "tiny", "random"),
            "model.dtype": (None, "float32", "float16", "bfloat16"),
+           "model.device_map": (None, "auto", "balanced", "balanced_low_0", "sequential"),
+           "model.quantize": (None, "8bit", "4bit"),
            "analysis.depth_alignment": ("same_index", "relative"),
            "analysis.control": (None, "random_init")}
 INTERVAL_ANALYSES = ("cross_modal", "cross_lingual")
@@ -209,9 +225,12 @@ def check_recipe(recipe: Recipe) -> None:
         raise RecipeError(f"{where}: name: {recipe.name!r} names the output folder runs/NAME; use "
                           "letters, digits, '.', '_' and '-' (no '/', not starting with '.')")
     r = recipe.record
-    for key in ("batch_size", "shard_size"):
-        if getattr(r, key) < 1:
-            raise RecipeError(f"{where}: record.{key}: at least 1; got {getattr(r, key)}")
+    for key in ("batch_size", "shard_size", "sort_window", "max_batch_tokens",
+                "max_batch_seconds"):
+        if getattr(r, key) is not None and getattr(r, key) <= 0:
+            raise RecipeError(f"{where}: record.{key}: a positive number"
+                              + (" (or null: no budget)" if key.startswith("max_") else "")
+                              + f"; got {getattr(r, key)}")
     data = recipe.data
     if data.max_sentences is not None and data.max_sentences < 1:
         raise RecipeError(f"{where}: data.max_sentences: at least 1, or null for every sentence; "

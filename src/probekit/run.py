@@ -13,12 +13,12 @@ import logging
 import os
 import sys
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .distributed import Group, Ranks, ranks_from_env
 from .errors import ProbekitError, write_failure
 from .recipe import Recipe, load_recipe, resolve_path, spec_of
 
@@ -72,14 +72,6 @@ def fleurs_configs(langs: list[str]) -> dict[str, str]:
     from .languages import fleurs_config
 
     return {lang: fleurs_config(lang) for lang in langs}
-
-
-def batches(examples: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
-    """Batches of one modality and one language, in example order."""
-    groups: "OrderedDict[tuple[str, str], list]" = OrderedDict()
-    for ex in examples:
-        groups.setdefault((ex["modality"], ex["lang"]), []).append(ex)
-    return [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
 
 
 # -- stages ----------------------------------------------------------------------------------
@@ -172,17 +164,66 @@ def _failure(e: BaseException) -> str:
     return f"the model failed on it alone: {type(e).__name__}" + (f": {text}" if text else "")
 
 
-def extract(recipe: Recipe, out: Path, quiet: bool = False, overwrite: bool = False) -> None:
+def plan_batches(recipe: Recipe, examples: list[dict[str, Any]], wrapper: Any,
+                 ranks: Ranks) -> list[list[dict[str, Any]]]:
+    """This process's batches of the run's plan (:mod:`probekit.batching`): all of them in a
+    single process, its share (balanced by padded length) under torchrun."""
+    from . import batching
+    from .distributed import assign
+
+    r = recipe.record
+    lengths = None
+    if ranks.world > 1 or r.max_batch_tokens is not None or r.max_batch_seconds is not None:
+        t0 = time.time()
+        lengths = [batching.example_length(ex, wrapper.text_tokens) for ex in examples]
+        log.info("%sextract: lengths of %d examples measured in %.1f s", ranks.tag,
+                 len(examples), time.time() - t0)
+    batches = batching.plan(examples, r.batch_size, lengths, r.max_batch_tokens,
+                            r.max_batch_seconds, r.sort_window)
+    if ranks.world == 1:
+        return batches
+    length_of = {ex["id"]: n for ex, n in zip(examples, lengths or [])}
+    costs = [batching.padded_cost(b, length_of) for b in batches]
+    owners = assign(costs, ranks.world)
+    mine = [b for b, o in zip(batches, owners) if o == ranks.rank]
+    log.info("%sextract: %d of %d batches (%.0f%% of the padded length)", ranks.tag, len(mine),
+             len(batches), 100 * sum(c for c, o in zip(costs, owners) if o == ranks.rank)
+             / max(sum(costs), 1e-9))
+    return mine
+
+
+def open_writer(recipe: Recipe, out: Path, provenance: dict[str, Any], overwrite: bool,
+                group: Group) -> Any:
+    """This process's writer of ``out/store``; under torchrun rank 0 opens (or deletes, with
+    ``overwrite``) the store first, then the others open theirs."""
+    from .store import StoreWriter
+
+    def open_() -> Any:
+        return StoreWriter(out / "store", backend=recipe.record.backend,
+                           shard_size=recipe.record.shard_size,
+                           recipe_hash=store_recipe_hash(recipe), provenance=provenance,
+                           overwrite=overwrite and group.ranks.main, rank=group.ranks.rank)
+
+    writer = open_() if group.ranks.main else None
+    group.barrier()
+    writer = writer or open_()
+    group.barrier()  # every writer open: what killed runs left is cleaned up
+    return writer
+
+
+def extract(recipe: Recipe, out: Path, quiet: bool = False, overwrite: bool = False,
+            group: Group | None = None) -> None:
     """Record every example of ``recipe`` into ``out/store``, resuming what is there. An example
     that cannot run is skipped with its reason recorded in the store (``data.fail_fast`` stops
     instead); a batch that fails is rerun example by example, so one bad example costs only
     itself, and :data:`CONSECUTIVE_FAILURES` failing in a row stop the run (the model, not the
-    data, is at fault), leaving them to the next run."""
+    data, is at fault), leaving them to the next run. Under torchrun (``group``) each process
+    records its share of the batches as its own writer rank."""
     from tqdm import tqdm
 
     from .data import DataError
     from .provenance import library_versions
-    from .store import StoreWriter
+    from .store import committed_ids
     from .wrappers import describe_inputs, load_model
 
     examples, report = examples_for(recipe)
@@ -202,19 +243,23 @@ def extract(recipe: Recipe, out: Path, quiet: bool = False, overwrite: bool = Fa
                   "stacks": {s: list(spec.stacks[s]) for s in recipe.record.stacks or spec.stacks},
                   "versions": library_versions()}
     fail_fast = recipe.data.fail_fast
-    with StoreWriter(out / "store", backend=recipe.record.backend,
-                     shard_size=recipe.record.shard_size, recipe_hash=store_recipe_hash(recipe),
-                     provenance=provenance, overwrite=overwrite) as writer:
+    group = group or Group(Ranks())
+    ranks = group.ranks
+    with open_writer(recipe, out, provenance, overwrite, group) as writer:
         if writer.repaired:
-            log.warning("extract: %d damaged shard(s) dropped; their %d examples are recomputed",
-                        len(writer.repaired), sum(len(d.ids) for d in writer.repaired))
-        done = set(writer.done_ids)  # stored or skipped by earlier runs
-        todo = [ex for ex in examples if ex["id"] not in done]
-        if not todo:
-            log.info("extract: all %d examples already in the store", len(examples))
+            log.warning("%sextract: %d damaged shard(s) dropped; their %d examples are "
+                        "recomputed", ranks.tag, len(writer.repaired),
+                        sum(len(d.ids) for d in writer.repaired))
+        done = committed_ids(out / "store")  # stored or skipped by earlier runs (every rank)
+        if all(ex["id"] in done for ex in examples):
+            log.info("%sextract: all %d examples already in the store", ranks.tag, len(examples))
             return
-        wrapper = load_model(spec, variant=recipe.model.variant, dtype=recipe.model.dtype)
-        bar = tqdm(total=len(todo), desc="extract", unit="ex", disable=quiet)
+        wrapper = load_model(spec, variant=recipe.model.variant, dtype=recipe.model.dtype,
+                             **placement(recipe, ranks))
+        mine = plan_batches(recipe, examples, wrapper, ranks)
+        todo = sum(ex["id"] not in done for batch in mine for ex in batch)
+        bar = tqdm(total=todo, desc=f"extract{f' r{ranks.rank}' if ranks.world > 1 else ''}",
+                   unit="ex", disable=quiet or ranks.local_rank != 0)
         failing: list[tuple[str, str]] = []  # failed alone, in a row: skipped once one succeeds
 
         def skip(ex_id: str, reason: str) -> None:
@@ -236,7 +281,7 @@ def extract(recipe: Recipe, out: Path, quiet: bool = False, overwrite: bool = Fa
         # Batches are made from every example, so a resumed run pads and computes each example in
         # the same batch as an uninterrupted run (bit for bit the same numbers): a batch with
         # some examples done already runs whole, and only the others are stored or skipped.
-        for batch in batches(examples, recipe.record.batch_size):
+        for batch in mine:
             new = sum(ex["id"] not in done for ex in batch)
             if not new:
                 continue
@@ -289,7 +334,25 @@ def extract(recipe: Recipe, out: Path, quiet: bool = False, overwrite: bool = Fa
         for ex_id, reason in failing:  # the run ended on them: they are bad examples
             skip(ex_id, reason)
         bar.close()
-    log.info("extract: %s", writer.summary())
+    log.info("%sextract: %s", ranks.tag, writer.summary())
+
+
+def placement(recipe: Recipe, ranks: Ranks) -> dict[str, Any]:
+    """Where the weights go: the recipe's device (each torchrun process on its own GPU), or
+    spread over the GPUs (``device_map``), possibly quantized."""
+    from .distributed import device_for
+
+    m = recipe.model
+    if m.device_map and ranks.world > 1:
+        raise ProbekitError("model.device_map spreads one model over the GPUs; under torchrun "
+                            "each process takes one GPU. Use one of the two: remove "
+                            "model.device_map, or start a single process")
+    out: dict[str, Any] = {"device": device_for(m.device or spec_of(recipe).device, ranks)}
+    if m.device_map:
+        out["device_map"] = m.device_map
+    if m.quantize:
+        out["quantize"] = m.quantize
+    return out
 
 
 def _free_memory() -> None:
@@ -854,6 +917,24 @@ def check_stores(recipe: Recipe, out: Path) -> None:
                     "was written")
 
 
+def prepare_output(recipe: Recipe, out: Path, overwrite: bool, check: bool) -> None:
+    """Check the output folder (and its stores, for an extraction), create it and write the
+    resolved recipe."""
+    check_output_folder(out)
+    if check and not overwrite:
+        check_stores(recipe, out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ProbekitError(f"cannot create the output folder {out}: {e.strerror or e}; "
+                            "choose a writable folder with --out") from None
+    if overwrite:
+        (out / "results" / "analysis.hash").unlink(missing_ok=True)
+    (out / "recipe.yaml").write_text(yaml.safe_dump(
+        {**recipe.to_dict(), "hash": recipe.section_hash("data", "model", "record",
+                                                        "analysis")}, sort_keys=False))
+
+
 class RunLog(logging.FileHandler):
     """``run.log``; a write that fails (a full disk) warns once instead of a traceback a line."""
 
@@ -881,35 +962,38 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") ->
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    group = None
     try:
+        ranks = ranks_from_env()
         recipe = load_recipe(args.recipe, args.overrides)
         if args.dry_run:
-            dry_run(recipe, probe=not args.no_probe)
+            if ranks.main:
+                dry_run(recipe, probe=not args.no_probe)
             return 0
         out = args.out or Path("runs") / recipe.name
-        check_output_folder(out)
-        if not args.overwrite and args.stage in ("extract", "all"):
-            check_stores(recipe, out)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ProbekitError(f"cannot create the output folder {out}: {e.strerror or e}; "
-                                "choose a writable folder with --out") from None
+        group = Group(ranks)
+        if ranks.main:  # the others wait for these checks at the first barrier
+            prepare_output(recipe, out, args.overwrite and args.stage in ("extract", "all"),
+                           check=args.stage in ("extract", "all"))
+        group.barrier()
         handler = RunLog(out / "run.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {ranks.tag}"
+                                               "%(message)s"))
         logging.getLogger().addHandler(handler)
-        (out / "recipe.yaml").write_text(yaml.safe_dump(
-            {**recipe.to_dict(), "hash": recipe.section_hash("data", "model", "record",
-                                                            "analysis")}, sort_keys=False))
         t0 = time.time()
         if args.stage in ("extract", "all"):
-            if args.overwrite:
-                (out / "results" / "analysis.hash").unlink(missing_ok=True)
-            extract(recipe, out, args.quiet, args.overwrite)
+            extract(recipe, out, args.quiet, args.overwrite, group)
             if recipe.analysis.control:
-                log.info("extract: the %s control (the same recipe on random weights) into %s",
-                         recipe.analysis.control, out / "control" / "store")
-                extract(control_recipe(recipe), out / "control", args.quiet, args.overwrite)
+                log.info("%sextract: the %s control (the same recipe on random weights) into %s",
+                         ranks.tag, recipe.analysis.control, out / "control" / "store")
+                extract(control_recipe(recipe), out / "control", args.quiet, args.overwrite,
+                        group)
+            group.barrier()  # every process's share is stored (torchrun stops them all if one
+            #                  fails; the same command resumes)
+        if not ranks.main:
+            log.info("%sdone: this process's share is stored; rank 0 analyses and reports",
+                     ranks.tag)
+            return 0
         if args.stage in ("analyze", "all"):
             analyze(recipe, out, args.quiet, verify=args.stage == "analyze")
         if args.stage in ("report", "all"):
@@ -937,6 +1021,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") ->
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
+    finally:
+        if group is not None:
+            group.close()
 
 
 if __name__ == "__main__":

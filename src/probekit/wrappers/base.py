@@ -50,6 +50,41 @@ def from_pretrained(load: Callable[..., Any], checkpoint: str, what: str, **kwar
     return load(checkpoint, **kwargs)
 
 
+def large_model_kwargs(spec: ModelSpec) -> dict[str, Any]:
+    """``from_pretrained`` arguments for a spec's ``device_map`` (accelerate spreads the weights
+    over the GPUs, then the CPU) and ``quantize`` (bitsandbytes 8- or 4-bit weights)."""
+    kwargs: dict[str, Any] = {}
+    if spec.device_map:
+        _require("accelerate", "model.device_map", "pip install accelerate")
+        kwargs["device_map"] = spec.device_map
+    if spec.quantize:
+        _require("bitsandbytes", f"model.quantize={spec.quantize}", "pip install bitsandbytes")
+        if not torch.cuda.is_available():
+            raise ModelLoadError(f"model.quantize={spec.quantize} needs a CUDA GPU (bitsandbytes) "
+                                 "and none is visible; remove model.quantize to run unquantized")
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_8bit=spec.quantize == "8bit", load_in_4bit=spec.quantize == "4bit")
+        kwargs.setdefault("device_map", {"": str(pick_device(spec.device))})
+    return kwargs
+
+
+def _require(package: str, what: str, fix: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(package) is None:
+        raise ModelLoadError(f"{what} needs the package {package}, which is not installed: {fix}")
+
+
+def place(model: nn.Module, spec: ModelSpec) -> nn.Module:
+    """``model`` on the spec's device, unless ``from_pretrained`` already placed it
+    (``device_map``, quantized weights)."""
+    if getattr(model, "hf_device_map", None) or getattr(model, "is_quantized", False):
+        return model
+    return model.to(pick_device(spec.device))
+
+
 def hub_cached(repo: str, filename: str = "config.json", revision: str | None = None) -> bool:
     """Whether ``repo`` (a hub id; a local folder counts) has ``filename`` locally; no network."""
     if os.path.isdir(repo):
@@ -392,7 +427,7 @@ def transformers_parts(spec: ModelSpec, variant: str | None, extractor_class: st
     else:
         model = from_pretrained(model_cls.from_pretrained, spec.checkpoint,
                                 f"{spec.model_class} checkpoint", revision=spec.revision,
-                                torch_dtype=dtype)
+                                torch_dtype=dtype, **large_model_kwargs(spec))
         source = spec.processor or spec.checkpoint
         tokenizer = (from_pretrained(transformers.AutoTokenizer.from_pretrained, source,
                                      f"tokenizer of {spec.name}") if with_tokenizer else None)
@@ -401,4 +436,8 @@ def transformers_parts(spec: ModelSpec, variant: str | None, extractor_class: st
     if variant == "random":  # the same architecture, tokenizer and features; random weights
         torch.manual_seed(int(spec.tiny.get("seed", 0)))
         model = model_cls(model.config).to(dtype)
-    return model.to(pick_device(spec.device)), tokenizer, extractor
+        if spec.device_map:
+            from accelerate import dispatch_model, infer_auto_device_map
+
+            model = dispatch_model(model, infer_auto_device_map(model))
+    return place(model, spec), tokenizer, extractor

@@ -35,7 +35,8 @@ import torch.nn as nn
 from einops import rearrange
 
 from ..errors import ProbekitError, RecordingError
-from .base import ModelInputs, ModelLoadError, Wrapper, from_pretrained, hub_cached, pick_device
+from .base import (ModelInputs, ModelLoadError, Wrapper, from_pretrained, hub_cached,
+                   large_model_kwargs, pick_device)
 from .beats import BEATs, BEATsConfig, config_from_checkpoint
 from .spec import ModelSpec, Options, SpecError
 
@@ -190,7 +191,8 @@ def build_model(spec: ModelSpec, variant: str | None,
                                 "Whisper feature extractor")
     beats = load_beats(opts.beats_checkpoint)
     llm = from_pretrained(transformers.LlamaForCausalLM.from_pretrained, spec.checkpoint,
-                          "LLaMA/Vicuna checkpoint", torch_dtype=dtype)
+                          "LLaMA/Vicuna checkpoint", torch_dtype=dtype,
+                          **large_model_kwargs(spec))
     tokenizer = from_pretrained(transformers.AutoTokenizer.from_pretrained, spec.checkpoint,
                                 "LLaMA tokenizer", use_fast=False)
     qcfg = transformers.Blip2QFormerConfig(
@@ -200,7 +202,20 @@ def build_model(spec: ModelSpec, variant: str | None,
     model = SALMONNModel(whisper, beats, transformers.Blip2QFormerModel(qcfg),
                          _lora(llm, opts), llm.config.hidden_size)
     load_salmonn_checkpoint(model, opts.salmonn_checkpoint)
-    return model.to(pick_device(spec.device)).eval(), tokenizer, extractor
+    return place_salmonn(model, llm, spec).eval(), tokenizer, extractor
+
+
+def place_salmonn(model: SALMONNModel, llm: nn.Module, spec: ModelSpec) -> SALMONNModel:
+    """The encoders and adapters on the spec's device; the LLM there too, unless
+    ``from_pretrained`` spread or quantized it (then the rest goes to its first device)."""
+    if not (getattr(llm, "hf_device_map", None) or getattr(llm, "is_quantized", False)):
+        return model.to(pick_device(spec.device))
+    first = next(p.device for p in llm.parameters() if p.device.type != "meta")
+    for name, child in model.named_children():
+        if name != "llm":
+            child.to(first)
+    model.speech_query_tokens.data = model.speech_query_tokens.data.to(first)
+    return model
 
 
 def _torch_file(path: str, what: str) -> dict[str, Any]:

@@ -97,6 +97,10 @@ class Sonar(Wrapper):
               dtype: torch.dtype = torch.float32) -> "Sonar":
         from fairseq2.nn import BatchLayout  # noqa: F401  (fails early without fairseq2)
 
+        if spec.device_map or spec.quantize:
+            raise ModelLoadError(f"{spec.name}: device_map and quantize are for transformers "
+                                 "models; SONAR's encoders (under 1.5 B parameters each) fit one "
+                                 "GPU: remove model.device_map / model.quantize")
         if variant == "tiny":
             text, tokenizer = _tiny_text(spec.tiny)
             return cls(spec, variant, text.to(dtype), tokenizer,

@@ -34,6 +34,8 @@ class ModelSpec:
     revision: str = "main"
     dtype: str = "float32"
     device: str = "auto"
+    device_map: str | None = None     # "auto": weights spread over the GPUs (accelerate)
+    quantize: str | None = None       # "8bit" | "4bit": LLM weights through bitsandbytes
     modalities: dict[str, list[str]] = field(default_factory=lambda: {"text": []})
     # modality -> the stacks it runs through (YAML: a list means every stack for each modality)
     processor: str | None = None      # hub id or path of the tokenizer / feature extractor

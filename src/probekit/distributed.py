@@ -1,0 +1,113 @@
+"""Data-parallel extraction under ``torchrun``: which process this is, a barrier, and the split
+of a run's batches across processes.
+
+``torchrun --nproc-per-node N -m probekit.run RECIPE`` starts N copies of the run. Each reads
+its rank from the environment torchrun sets (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``), records
+the batches :func:`assign` gives it into the one store as its own writer rank, and waits at a
+barrier; rank 0 then analyses and reports. The batches are planned from every example before
+they are split, so each example is computed in the same batch whatever the number of processes:
+the store equals a single-process run's, value for value. The barrier uses the gloo backend
+(CPU), which needs no GPU communication library and works across nodes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import heapq
+import logging
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+log = logging.getLogger("probekit")
+
+# A process that finishes its share early waits at the barrier for the slowest one.
+BARRIER_HOURS = float(os.environ.get("PROBEKIT_BARRIER_HOURS", "72"))
+
+
+@dataclass(frozen=True)
+class Ranks:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def tag(self) -> str:
+        """A log prefix: empty in a single process."""
+        return f"[rank {self.rank}/{self.world}] " if self.world > 1 else ""
+
+
+def ranks_from_env() -> Ranks:
+    """This process's place, from the variables torchrun (or SLURM through torchrun) sets."""
+    from .errors import ProbekitError
+
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    except ValueError as e:
+        raise ProbekitError(f"RANK, WORLD_SIZE and LOCAL_RANK must be integers ({e}); start "
+                            "data-parallel runs with torchrun") from None
+    if not 0 <= rank < world:
+        raise ProbekitError(f"RANK={rank} is not below WORLD_SIZE={world}; start data-parallel "
+                            "runs with torchrun")
+    return Ranks(rank, world, local)
+
+
+class Group:
+    """The process group of a data-parallel run (nothing in a single process)."""
+
+    def __init__(self, ranks: Ranks):
+        self.ranks = ranks
+        self.started = False
+        if ranks.world > 1:
+            import torch.distributed as dist
+
+            if not dist.is_initialized():
+                dist.init_process_group("gloo", rank=ranks.rank, world_size=ranks.world,
+                                        timeout=datetime.timedelta(hours=BARRIER_HOURS))
+                self.started = True
+
+    def barrier(self) -> None:
+        if self.ranks.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.started:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+            self.started = False
+
+
+def assign(costs: Sequence[float], world: int) -> list[int]:
+    """The rank of each batch: the costliest batches first, each to the least-loaded rank
+    (ties: the lower rank), so that every rank gets about the same padded length, not the same
+    count. Deterministic: every rank computes the same answer."""
+    owner = [0] * len(costs)
+    loads = [(0.0, r) for r in range(world)]
+    for i in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
+        load, r = heapq.heappop(loads)
+        owner[i] = r
+        heapq.heappush(loads, (load + float(costs[i]), r))
+    return owner
+
+
+def device_for(device: str, ranks: Ranks) -> str:
+    """The device a rank runs on: its own GPU (``cuda:LOCAL_RANK``) when the model's device is
+    a GPU (or ``auto`` with GPUs), else ``device`` unchanged."""
+    if ranks.world == 1 or device not in ("auto", "cuda"):
+        return device
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu" if device == "auto" else device
+    index = ranks.local_rank % torch.cuda.device_count()
+    torch.cuda.set_device(index)
+    return f"cuda:{index}"
