@@ -219,3 +219,36 @@ def test_quantize_without_its_package_or_gpu_says_how():
         pytest.skip("bitsandbytes and a GPU: quantization is possible here")
     with pytest.raises(ModelLoadError, match=match):
         large_model_kwargs(spec)
+
+
+def test_token_stride_and_max_positions_keep_every_kth_valid_position():
+    from probekit import Recorder
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 6), torch.nn.Tanh(), torch.nn.Linear(6, 6))
+    x = torch.randn(3, 11, 6)
+    lengths = [11, 7, 2]
+    mask = (torch.arange(11)[None] < torch.tensor(lengths)[:, None]).long()
+    with torch.no_grad():
+        first = torch.nn.functional.linear(x, model[0].weight, model[0].bias)
+        last = torch.nn.functional.linear(torch.tanh(first), model[2].weight, model[2].bias)
+        for stride, most in ((3, None), (2, 2), (1, 4)):
+            with Recorder(model, ["0", "2"], pool="none", token_stride=stride,
+                          max_positions=most) as rec:
+                rec.set_mask(mask)
+                model(x)
+            for name, full in (("0", first), ("2", last)):
+                for i, n in enumerate(lengths):
+                    want = full[i, :n][::stride][:most]
+                    assert torch.equal(rec[name][i], want), (name, i, stride, most)
+
+
+def test_rank_variables_without_torchrun_give_one_clear_message(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("MASTER_ADDR", "MASTER_PORT")}
+    done = subprocess.run([sys.executable, "-m", "probekit.run", str(ROOT / "recipes/demo.yaml"),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                          cwd=ROOT, env={**env, "WORLD_SIZE": "2", "RANK": "1"}, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: cannot join the 2 processes of this run as rank 1")
+    assert "torchrun" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()  # nothing written

@@ -68,8 +68,17 @@ class Group:
             import torch.distributed as dist
 
             if not dist.is_initialized():
-                dist.init_process_group("gloo", rank=ranks.rank, world_size=ranks.world,
-                                        timeout=datetime.timedelta(hours=BARRIER_HOURS))
+                try:
+                    dist.init_process_group("gloo", rank=ranks.rank, world_size=ranks.world,
+                                            timeout=datetime.timedelta(hours=BARRIER_HOURS))
+                except (ValueError, RuntimeError) as e:
+                    from .errors import ProbekitError
+
+                    raise ProbekitError(
+                        f"cannot join the {ranks.world} processes of this run as rank "
+                        f"{ranks.rank}: {str(e).splitlines()[0]}. Start data-parallel runs with "
+                        "torchrun (it sets MASTER_ADDR and MASTER_PORT), or unset WORLD_SIZE "
+                        "and RANK for a single process") from None
                 self.started = True
 
     def barrier(self) -> None:

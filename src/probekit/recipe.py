@@ -75,6 +75,8 @@ class RecordSection:
     max_batch_seconds: Optional[float] = None  # speech: a batch's padded seconds at most this
     sort_window: int = 1000               # with a budget: sorted by length within windows of
                                           # this many examples (of one language and modality)
+    token_stride: int = 1                 # pool none: every token_stride-th valid position,
+    max_positions: Optional[int] = None   # at most max_positions of them
 
 
 @dataclass
@@ -151,7 +153,8 @@ LATER_DEFAULTS = {
              "code_switch": dataclasses.asdict(CodeSwitchSection())},
     "analysis": {"code_switched": [], "length_bins": dataclasses.asdict(LengthBinsSection())},
     "model": {"quantize": None},
-    "record": {"max_batch_tokens": None, "max_batch_seconds": None, "sort_window": 1000}}
+    "record": {"max_batch_tokens": None, "max_batch_seconds": None, "sort_window": 1000,
+               "token_stride": 1, "max_positions": None}}
 PLACEMENT = ("device", "device_map")
 
 
@@ -225,12 +228,14 @@ def check_recipe(recipe: Recipe) -> None:
         raise RecipeError(f"{where}: name: {recipe.name!r} names the output folder runs/NAME; use "
                           "letters, digits, '.', '_' and '-' (no '/', not starting with '.')")
     r = recipe.record
-    for key in ("batch_size", "shard_size", "sort_window", "max_batch_tokens",
-                "max_batch_seconds"):
-        if getattr(r, key) is not None and getattr(r, key) <= 0:
-            raise RecipeError(f"{where}: record.{key}: a positive number"
-                              + (" (or null: no budget)" if key.startswith("max_") else "")
-                              + f"; got {getattr(r, key)}")
+    for key in ("batch_size", "shard_size", "sort_window", "token_stride", "max_positions",
+                "max_batch_tokens", "max_batch_seconds"):
+        value = getattr(r, key)
+        if value is not None and (value <= 0 if key == "max_batch_seconds" else value < 1):
+            raise RecipeError(f"{where}: record.{key}: "
+                              + ("above 0" if key == "max_batch_seconds" else "at least 1")
+                              + (", or null for none" if key.startswith("max_") else "")
+                              + f"; got {value}")
     data = recipe.data
     if data.max_sentences is not None and data.max_sentences < 1:
         raise RecipeError(f"{where}: data.max_sentences: at least 1, or null for every sentence; "

@@ -102,19 +102,26 @@ class Recorder:
         backend: ``"hooks"`` (plain forward hooks) or ``"nnsight"`` (trace with nnsight; run the
             forward pass with :meth:`run`).
         unwrap: picks the hidden states out of a module output (default :func:`unwrap`).
+        token_stride, max_positions: with ``pool="none"``, keep every ``token_stride``-th valid
+            position, at most ``max_positions`` of them (fewer bytes when the disk is the limit).
     """
 
     def __init__(self, module: nn.Module, layers: Pattern | Sequence[Pattern] | None = None, *,
                  pool: str = "mean", dtype: str | torch.dtype | None = None,
                  device: str | torch.device | None = "cpu", repeats: str = "error",
                  require_lengths: bool = True, backend: str = "hooks",
-                 unwrap: Callable[[Any], torch.Tensor] = unwrap):
+                 unwrap: Callable[[Any], torch.Tensor] = unwrap, token_stride: int = 1,
+                 max_positions: int | None = None):
         if pool not in POOLS:
             raise RecordingError(f"pool must be one of {', '.join(POOLS)}; got {pool!r}")
         if repeats not in ("error", "all"):
             raise RecordingError(f"repeats must be 'error' or 'all'; got {repeats!r}")
         if backend not in ("hooks", "nnsight"):
             raise RecordingError(f"backend must be 'hooks' or 'nnsight'; got {backend!r}")
+        if token_stride < 1 or (max_positions is not None and max_positions < 1):
+            raise RecordingError(f"token_stride and max_positions must be at least 1; got "
+                                 f"{token_stride} and {max_positions}")
+        self.positions = slice(0, max_positions and max_positions * token_stride, token_stride)
         self.module = module
         self.layers = resolve_layers(module, layers)
         self.pool = pool
@@ -258,10 +265,12 @@ class Recorder:
             # one non-blocking copy of the padded output; valid rows are cut out when read
             host = self._to_storage(x)
             cpu_mask = None if host_mask is None else host_mask.cpu()
-            return _Deferred(lambda: [host[i] if cpu_mask is None else host[i][cpu_mask[i]]
-                                      for i in range(host.shape[0])])
+            keep = self.positions
+            return _Deferred(lambda: [(host[i] if cpu_mask is None else host[i][cpu_mask[i]])
+                                      [keep] for i in range(host.shape[0])])
         pooled = pool_output(x, self.pool, mask)
         if self.pool == "none":
+            pooled = [p[self.positions] for p in pooled]
             lengths = [p.shape[0] for p in pooled]
             flat = self._to_storage(torch.cat(pooled, dim=0))
             return list(torch.split(flat, lengths, dim=0))

@@ -133,7 +133,8 @@ def record_batch(wrapper: Any, batch: list[dict[str, Any]], record: Any) -> Any:
     """One batch through the model under a Recorder (whose hooks leave whatever happens)."""
     from .batch import capture
 
-    rec, _ = capture(wrapper, batch, record.stacks, pool=record.pool, dtype=record.dtype)
+    rec, _ = capture(wrapper, batch, record.stacks, pool=record.pool, dtype=record.dtype,
+                     token_stride=record.token_stride, max_positions=record.max_positions)
     return rec.collect()
 
 

@@ -1,0 +1,142 @@
+"""GPU check, under 5 minutes: probekit's recordings on a GPU against a float64 CPU
+recomputation, then the throughput table of benchmarks/throughput.py at the released width.
+
+It needs only torch and transformers, besides probekit's own dependencies (no fairseq2, no
+nnsight). Run it from a checkout, where it finds probekit in src/. Two mid-sized models, with
+random weights of the transformers classes:
+
+- SeamlessM4T v2 text-to-text: 24 + 24 blocks, width 1024 (about 700 M parameters);
+- a LLaMA decoder (as SALMONN's LLM): 16 blocks, width 2048 (about 800 M parameters).
+
+Each is run in float32 (TF32 off) and bfloat16 on the GPU, on a right-padded batch of
+different lengths, recorded by probekit's Recorder (mean over valid positions). The reference
+is the same model in float64 on the CPU. There it runs on each example alone (no padding), with
+forward hooks written here and the mean taken here. The script prints the largest relative
+error per block and passes when every block is within the dtype's tolerance.
+
+    python benchmarks/gpu_check.py [--skip-table]
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 6e-2}
+
+
+def seamless(device):
+    from throughput import build
+
+    model = build(1024, 24, "cpu")
+    blocks = ["text_encoder.layers.*", "text_decoder.layers.*"]
+
+    def run(m, ids, mask):
+        return m(input_ids=ids, attention_mask=mask, decoder_input_ids=ids,
+                 decoder_attention_mask=mask)
+    return "SeamlessM4T v2 text 24+24 x 1024", model, blocks, run
+
+
+def llama(device):
+    from transformers import LlamaConfig, LlamaModel
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=4096, hidden_size=2048, intermediate_size=5504,
+                      num_hidden_layers=16, num_attention_heads=16, num_key_value_heads=16,
+                      max_position_embeddings=512, pad_token_id=0)
+    model = LlamaModel(cfg).eval()
+
+    def run(m, ids, mask):
+        return m(input_ids=ids, attention_mask=mask)
+    return "LLaMA decoder 16 x 2048", model, ["layers.*"], run
+
+
+def reference(model, names, run, ids, lengths):
+    """Per block, each example's mean over its valid positions: float64, CPU, one example at a
+    time, hooks written here."""
+    ref = model.to("cpu", torch.float64)
+    modules = dict(ref.named_modules())
+    out = {n: [] for n in names}
+    handles = []
+    current = {}
+    for n in names:
+        def hook(_m, _i, output, n=n):
+            h = output[0] if isinstance(output, tuple) else output
+            current[n] = h[0].mean(dim=0)
+        handles.append(modules[n].register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            for row, n_valid in zip(ids, lengths):
+                x = row[:n_valid][None]
+                run(ref, x, torch.ones_like(x))
+                for n in names:
+                    out[n].append(current[n].clone())
+    finally:
+        for h in handles:
+            h.remove()
+    return {n: torch.stack(v) for n, v in out.items()}
+
+
+def check(make, device, n=4):
+    from probekit import Recorder, resolve_layers
+
+    label, model, patterns, run = make(device)
+    names = resolve_layers(model, patterns)
+    g = torch.Generator().manual_seed(1)
+    lengths = [57, 23, 40, 9][:n]
+    ids = torch.randint(4, 4096, (n, max(lengths)), generator=g)
+    mask = (torch.arange(ids.shape[1])[None] < torch.tensor(lengths)[:, None]).long()
+    ids = ids * mask
+    expected = reference(model, names, run, ids, lengths)
+    ok = True
+    for dtype in (torch.float32, torch.bfloat16):
+        m = model.to(device, dtype)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        with torch.no_grad(), Recorder(m, names, pool="mean", dtype="float32") as rec:
+            rec.set_mask(mask)
+            run(m, ids.to(device), mask.to(device))
+            got = rec.collect().resolve()
+        worst = 0.0
+        for name in names:
+            e = expected[name]
+            err = (got[name].double() - e).norm(dim=1) / e.norm(dim=1)
+            worst = max(worst, float(err.max()))
+        passed = worst <= TOLERANCE[dtype]
+        ok &= passed
+        print(f"{label:36s} {str(dtype).removeprefix('torch.'):9s} {len(names):3d} blocks: "
+              f"largest relative error {worst:.2e} (tolerance {TOLERANCE[dtype]:.0e}) "
+              f"{'ok' if passed else 'FAIL'}")
+    del model
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--skip-table", action="store_true")
+    args = ap.parse_args()
+    t0 = time.time()
+    print(f"torch {torch.__version__}, device {args.device}"
+          + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""))
+    ok = all([check(seamless, args.device), check(llama, args.device)])
+    print(f"values: {'all within tolerance' if ok else 'FAILED'} ({time.time() - t0:.0f} s)")
+    if not args.skip_table:
+        import throughput
+
+        sys.argv = [sys.argv[0], "--device", args.device, "--width", "1024", "--batch-size",
+                    "64", "--batches", "8", "--shard-size", "256", "--dtype", "bfloat16"]
+        throughput.main()
+    print(f"total {time.time() - t0:.0f} s")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
