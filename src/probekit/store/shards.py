@@ -42,32 +42,42 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
 
 
 # -- writing ---------------------------------------------------------------------------------
-def write_shard(path: Path, backend: str, examples: dict[str, list[Any]],
-                layers: dict[str, LayerArrays], compression: str | None = None) -> str:
-    """Write a complete shard to ``path``, fsynced (the caller renames it into place); returns
-    its SHA-256. The file is built in memory and written with plain writes, so that a full disk
-    is one clean ``OSError``, never a failing flush inside HDF5 (which can crash the process)."""
+def shard_bytes(backend: str, examples: dict[str, list[Any]], layers: dict[str, LayerArrays],
+                compression: str | None = None) -> Any:
+    """A complete shard file, built in memory: written with plain writes (:func:`write_bytes`),
+    a full disk is one clean ``OSError``, never a failing flush inside HDF5 (which can crash
+    the process)."""
     if backend == "hdf5":
-        data = _hdf5_bytes(examples, layers, compression)
-    elif backend == "safetensors":
-        data = _safetensors_bytes(examples, layers)
-    else:
-        raise ValueError(f"unknown backend {backend!r}")
+        return _hdf5_bytes(examples, layers, compression)
+    if backend == "safetensors":
+        return _safetensors_bytes(examples, layers)
+    raise ValueError(f"unknown backend {backend!r}")
+
+
+def digest(data: Any) -> str:
+    """The SHA-256 of a shard's bytes, as the manifest lists it."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_bytes(path: Path, data: Any) -> None:
+    """Write ``data`` to ``path``, fsynced (the caller renames it into place)."""
     with open(path, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-    return hashlib.sha256(data).hexdigest()
 
 
 def _hdf5_bytes(examples: dict[str, list[Any]], layers: dict[str, LayerArrays],
-                compression: str | None) -> bytes:
+                compression: str | None) -> memoryview:
+    import io
+
     import h5py
 
     opts: dict[str, Any] = {"track_times": False}
     if compression:
         opts.update(compression=compression, shuffle=True)
-    with h5py.File("shard.h5", "w", libver="latest", driver="core", backing_store=False) as f:
+    image = io.BytesIO()  # HDF5 writes into memory through Python (no copy of the image after)
+    with h5py.File(image, "w", libver="latest") as f:
         ex = f.create_group("examples", track_order=True)
         for col, values in examples.items():
             if col in ("length", "duration"):
@@ -90,8 +100,7 @@ def _hdf5_bytes(examples: dict[str, list[Any]], layers: dict[str, LayerArrays],
             if arr.kind == "tokens":
                 g.create_dataset("lengths", data=arr.lengths.astype(np.int64), track_times=False)
                 g.create_dataset("offsets", data=_offsets(arr.lengths), track_times=False)
-        f.flush()
-        return f.id.get_file_image()
+    return image.getbuffer()
 
 
 def _safetensors_bytes(examples: dict[str, list[Any]], layers: dict[str, LayerArrays]) -> bytes:

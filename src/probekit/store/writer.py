@@ -34,7 +34,7 @@ from ..errors import RecipeMismatchError, StoreError, StoreLockedError, write_fa
 from ..provenance import run_context
 from . import layout
 from .integrity import damaged_shards
-from .shards import LayerArrays, write_shard
+from .shards import LayerArrays, digest, shard_bytes, write_bytes
 
 log = logging.getLogger("probekit.store")
 
@@ -122,6 +122,8 @@ class StoreWriter:
         self.recipe_hash, self.compression = recipe_hash, compression
         self._lock_file: Any = None
         self._pool = ThreadPoolExecutor(max_workers=1) if background else None
+        self._io = ThreadPoolExecutor(max_workers=1) if background else None
+        self._io_pending: Future | None = None
         self._inflight: deque[Future] = deque()
         self._failed: BaseException | None = None
         self.max_pending = 2
@@ -363,9 +365,15 @@ class StoreWriter:
             raise
 
     def _drain(self) -> None:
-        """Wait for every queued task; raise the first failure."""
+        """Wait for every queued task and shard write; raise the first failure."""
         while self._inflight:
             self._inflight.popleft().result()
+        if self._io_pending is not None:
+            pending, self._io_pending = self._io_pending, None
+            try:
+                pending.result()
+            except BaseException as e:
+                self._failed = self._failed or e
         if self._failed is not None:
             raise self._failed
 
@@ -416,18 +424,38 @@ class StoreWriter:
 
     def _commit(self, table: dict[str, list[Any]], layers: dict[str, LayerArrays],
                 skips: list[dict[str, str]]) -> None:
+        """Build the shard here; write, fsync and list it in the I/O thread while the next one
+        is built (at most one waits there)."""
+        n = len(table.get("id", []))
         name = layout.shard_name(self.rank, self._next_index, self.backend)
+        try:
+            data = shard_bytes(self.backend, table, layers, self.compression) if n else b""
+        except Exception as e:
+            raise StoreError(f"cannot build shard {name} of store {self.root}: {e}") from None
+        if n:
+            self._next_index += 1
+        if self._io is None:
+            self._publish(name, data, table, layers, skips)
+            return
+        if self._io_pending is not None:
+            self._io_pending.result()  # the previous shard's failure is raised here
+        self._io_pending = self._io.submit(self._publish, name, data, table, layers, skips)
+
+    def _publish(self, name: str, data: Any, table: dict[str, list[Any]],
+                 layers: dict[str, LayerArrays], skips: list[dict[str, str]]) -> None:
+        """Write the shard under a temporary name, fsync, rename, then list it (and ``skips``)
+        in the manifest, written atomically."""
         final = self.root / name
         tmp = final.with_name(f".tmp-{final.name}")
         n = len(table.get("id", []))
         listed = False
         try:
             if n:
-                digest = write_shard(tmp, self.backend, table, layers, self.compression)
+                write_bytes(tmp, data)
                 os.replace(tmp, final)
                 layout.fsync_dir(final.parent)
                 self.manifest["shards"].append(
-                    {"file": name, "n": n, "bytes": final.stat().st_size, "sha256": digest,
+                    {"file": name, "n": n, "bytes": final.stat().st_size, "sha256": digest(data),
                      "layers": list(layers), "examples": table})
                 listed = True
             self.manifest["skipped"] += skips
@@ -439,12 +467,12 @@ class StoreWriter:
                 final.unlink(missing_ok=True)
             if skips:
                 del self.manifest["skipped"][len(self.manifest["skipped"]) - len(skips):]
-            raise StoreError(
+            error = StoreError(
                 f"cannot write shard {name} of store {self.root}: {write_failure(e)}. The "
                 f"{self.n_committed} examples in committed shards are intact; fix this and run "
-                "the same command again to resume") from None
-        if n:
-            self._next_index += 1
+                "the same command again to resume")
+            self._failed = self._failed or error
+            raise error from None
         self.done_ids.update(table.get("id", []))
         self.done_ids.update(s["id"] for s in skips)
 
@@ -481,8 +509,9 @@ class StoreWriter:
                     log.debug("closing %s after a failure: %s", self.root, e)
         finally:
             self._closed = True
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
+            for pool in (self._pool, self._io):
+                if pool is not None:
+                    pool.shutdown(wait=True)
             self._unlock()
 
     def _check_open(self) -> None:
