@@ -14,7 +14,7 @@ is the same model in float64 on the CPU. There it runs on each example alone (no
 forward hooks written here and the mean taken here. The script prints the largest relative
 error per block and passes when every block is within the dtype's tolerance.
 
-    python benchmarks/gpu_check.py [--skip-table]
+    python benchmarks/gpu_check.py [--skip-table] [--small]
 """
 
 import argparse
@@ -30,30 +30,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 6e-2}
 
 
+SMALL = False  # --small: the same classes, narrower and shallower (a quick run of this script)
+
+
 def seamless(device):
     from throughput import build
 
-    model = build(1024, 24, "cpu")
+    width, depth = (128, 4) if SMALL else (1024, 24)
+    model = build(width, depth, "cpu")
     blocks = ["text_encoder.layers.*", "text_decoder.layers.*"]
 
     def run(m, ids, mask):
         return m(input_ids=ids, attention_mask=mask, decoder_input_ids=ids,
                  decoder_attention_mask=mask)
-    return "SeamlessM4T v2 text 24+24 x 1024", model, blocks, run
+    return f"SeamlessM4T v2 text {depth}+{depth} x {width}", model, blocks, run
 
 
 def llama(device):
     from transformers import LlamaConfig, LlamaModel
 
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=4096, hidden_size=2048, intermediate_size=5504,
-                      num_hidden_layers=16, num_attention_heads=16, num_key_value_heads=16,
+    width, depth = (128, 4) if SMALL else (2048, 16)
+    cfg = LlamaConfig(vocab_size=4096, hidden_size=width, intermediate_size=width * 11 // 4,
+                      num_hidden_layers=depth, num_attention_heads=16, num_key_value_heads=16,
                       max_position_embeddings=512, pad_token_id=0)
     model = LlamaModel(cfg).eval()
 
     def run(m, ids, mask):
         return m(input_ids=ids, attention_mask=mask)
-    return "LLaMA decoder 16 x 2048", model, ["layers.*"], run
+    return f"LLaMA decoder {depth} x {width}", model, ["layers.*"], run
 
 
 def reference(model, names, run, ids, lengths):
@@ -69,6 +74,8 @@ def reference(model, names, run, ids, lengths):
             h = output[0] if isinstance(output, tuple) else output
             current[n] = h[0].mean(dim=0)
         handles.append(modules[n].register_forward_hook(hook))
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # transformers builds its masks in the default dtype
     try:
         with torch.no_grad():
             for row, n_valid in zip(ids, lengths):
@@ -77,6 +84,7 @@ def reference(model, names, run, ids, lengths):
                 for n in names:
                     out[n].append(current[n].clone())
     finally:
+        torch.set_default_dtype(default)
         for h in handles:
             h.remove()
     return {n: torch.stack(v) for n, v in out.items()}
@@ -122,7 +130,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--skip-table", action="store_true")
+    ap.add_argument("--small", action="store_true", help="narrow models: checks the script")
     args = ap.parse_args()
+    global SMALL
+    SMALL = args.small
     t0 = time.time()
     print(f"torch {torch.__version__}, device {args.device}"
           + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""))
@@ -133,6 +144,9 @@ def main():
 
         sys.argv = [sys.argv[0], "--device", args.device, "--width", "1024", "--batch-size",
                     "64", "--batches", "8", "--shard-size", "256", "--dtype", "bfloat16"]
+        if args.small:
+            sys.argv = [sys.argv[0], "--device", args.device, "--width", "128", "--layers", "4",
+                        "--batches", "2", "--disk-mib", "64", "--no-memory"]
         throughput.main()
     print(f"total {time.time() - t0:.0f} s")
     sys.exit(0 if ok else 1)
