@@ -194,8 +194,8 @@ def test_device_map_loads_a_dispatched_model_with_the_same_outputs(tmp_path):
                                device_map="auto")
     kwargs = large_model_kwargs(spec)
     assert kwargs == {"device_map": "auto"}
-    dispatched = transformers.WhisperModel.from_pretrained(tmp_path, **kwargs)
-    assert dispatched.hf_device_map and place(dispatched, spec) is dispatched
+    dispatched = place(transformers.WhisperModel.from_pretrained(tmp_path, **kwargs), spec)
+    assert {p.device.type for p in dispatched.parameters()} == {"cpu"}  # one device here
     plain = transformers.WhisperModel.from_pretrained(tmp_path)
     feats, ids = torch.randn(2, 8, 40), torch.tensor([[1, 2, 3], [4, 5, 6]])
     with torch.no_grad():
@@ -252,3 +252,25 @@ def test_rank_variables_without_torchrun_give_one_clear_message(tmp_path):
     assert done.stderr.startswith("error: cannot join the 2 processes of this run as rank 1")
     assert "torchrun" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_the_gpu_check_script_runs_here_on_narrow_models():
+    """benchmarks/gpu_check.py --small: its float64 reference agrees with the recordings (the
+    script is for GPUs; here it runs on the CPU, so that it cannot rot)."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks/gpu_check.py"), "--small",
+                           "--skip-table", "--device", "cpu"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert "values: all within tolerance" in done.stdout
+    assert done.stdout.count(" ok\n") == 4
+
+
+def test_a_model_spread_over_devices_is_left_where_it_is():
+    from probekit.wrappers import load_spec
+    from probekit.wrappers.base import place
+
+    spec = dataclasses.replace(load_spec("whisper"), device="cpu")
+    spread = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2, device="meta"))
+    assert place(spread, spec) is spread and spread[1].weight.device.type == "meta"
+    whole = torch.nn.Linear(2, 2, dtype=torch.float64)
+    assert place(whole, spec) is whole  # one device: moved (to where it is)

@@ -80,9 +80,17 @@ def _require(package: str, what: str, fix: str) -> None:
 def place(model: nn.Module, spec: ModelSpec) -> nn.Module:
     """``model`` on the spec's device, unless ``from_pretrained`` already placed it
     (``device_map``, quantized weights)."""
-    if getattr(model, "hf_device_map", None) or getattr(model, "is_quantized", False):
+    if placed(model):
         return model
     return model.to(pick_device(spec.device))
+
+
+def placed(model: nn.Module) -> bool:
+    """Whether ``from_pretrained`` placed ``model`` itself: spread over several devices
+    (``device_map``; moving it would undo that), or quantized (bitsandbytes weights cannot be
+    moved)."""
+    spread = len({p.device for p in model.parameters()}) > 1
+    return spread or bool(getattr(model, "is_quantized", False))
 
 
 def hub_cached(repo: str, filename: str = "config.json", revision: str | None = None) -> bool:

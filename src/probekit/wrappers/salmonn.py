@@ -36,7 +36,7 @@ from einops import rearrange
 
 from ..errors import ProbekitError, RecordingError
 from .base import (ModelInputs, ModelLoadError, Wrapper, from_pretrained, hub_cached,
-                   large_model_kwargs, pick_device)
+                   large_model_kwargs, pick_device, placed)
 from .beats import BEATs, BEATsConfig, config_from_checkpoint
 from .spec import ModelSpec, Options, SpecError
 
@@ -208,7 +208,7 @@ def build_model(spec: ModelSpec, variant: str | None,
 def place_salmonn(model: SALMONNModel, llm: nn.Module, spec: ModelSpec) -> SALMONNModel:
     """The encoders and adapters on the spec's device; the LLM there too, unless
     ``from_pretrained`` spread or quantized it (then the rest goes to its first device)."""
-    if not (getattr(llm, "hf_device_map", None) or getattr(llm, "is_quantized", False)):
+    if not placed(llm):
         return model.to(pick_device(spec.device))
     first = next(p.device for p in llm.parameters() if p.device.type != "meta")
     for name, child in model.named_children():
