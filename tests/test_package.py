@@ -88,11 +88,11 @@ def lock(path: Path) -> dict[str, Version]:
 
 def legs() -> dict[str, list[str]]:
     """Each lock file and the extras the Makefile installs with it."""
-    makefile = (ROOT / "Makefile").read_text().replace("$(COMMA)", ",")
-    found = dict(re.findall(r"\$\(call venv,[^,]+,requirements/([\w.-]+\.lock),([\w,]*)\)",
-                            makefile))
+    makefile = (ROOT / "Makefile").read_text()  # extras are joined by $(COMMA), arguments by ,
+    found = dict(re.findall(
+        r"\$\(call venv,[^,]+,requirements/([\w.-]+\.lock),((?:\w|\$\(COMMA\))*)[,)]", makefile))
     assert set(found) == {"reference.lock", "current.lock"}, found
-    return {name: [e for e in extras.split(",") if e] for name, extras in found.items()}
+    return {name: [e for e in extras.split("$(COMMA)") if e] for name, extras in found.items()}
 
 
 # (a) dependencies against imports
