@@ -3,7 +3,8 @@ memory. It prints a table and asserts nothing.
 
 The model is a SeamlessM4T v2 text encoder + decoder: the transformers class with random
 weights and the real block count (24 + 24). The default width (512) runs on 2 CPU cores; the
-released width is ``--width 1024`` (on a GPU). The same batches are timed for each mode:
+released width is ``--width 1024`` (on a GPU). The same batches are timed for each mode, the
+modes interleaved over ``--rounds`` rounds (default 3) and the median of the rounds shown:
 
 - bare: the forward pass alone;
 - output_hidden_states: transformers' own hidden states of every block, mean-pooled over the
@@ -26,6 +27,8 @@ import argparse
 import json
 import os
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -182,6 +185,8 @@ def main():
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--batches", type=int, default=6)
     ap.add_argument("--shard-size", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="times every mode runs (interleaved); the table shows the medians")
     ap.add_argument("--disk-mib", type=int, default=1024,
                     help="MiB the store writes (and the disk test file) for the disk rows")
     ap.add_argument("--tmp", default=None, help="folder on the disk to measure (default: TMPDIR)")
@@ -204,16 +209,21 @@ def main():
         modes.append("nnsight")
     except ImportError:
         print("(nnsight is not installed: its row is left out)")
-    results = {}
+    runs = {mode: [] for mode in modes}
+    disks, writers = [], []
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
-        for mode in modes + ["bare"]:  # bare again: the best of two
-            s, peak = timed(mode, model, batches, args, Path(tmp))
-            if mode not in results or s < results[mode][0]:
-                results[mode] = (s, peak)
-        token_bytes = sum(p.stat().st_size for p in (Path(tmp) / "tokens+store" / "shards")
-                          .iterdir())
-        writer, written = store_bandwidth(model, batches, args, Path(tmp))
-        disk = disk_bandwidth(Path(tmp), int(written))  # as many bytes as the store wrote
+        for r in range(args.rounds):  # modes interleaved, so that drifts of the machine
+            for mode in modes:        # fall on every mode alike; the median of the rounds
+                runs[mode].append(timed(mode, model, batches, args, Path(tmp) / f"{r}"))
+            token_bytes = sum(p.stat().st_size for p in (Path(tmp) / f"{r}" / "tokens+store"
+                                                         / "shards").iterdir())
+            writer, written = store_bandwidth(model, batches, args, Path(tmp) / f"{r}")
+            writers.append(writer)
+            disks.append(disk_bandwidth(Path(tmp), int(written)))  # as many bytes as the store
+            shutil.rmtree(Path(tmp) / f"{r}")
+    results = {mode: (statistics.median(s for s, _ in v), max(p for _, p in v))
+               for mode, v in runs.items()}
+    disk, writer = statistics.median(disks), statistics.median(writers)
     bare = results["bare"][0]
     print(f"\n{'mode':24s} {'ms/batch':>9s} {'examples/s':>11s} {'vs bare':>8s} "
           f"{'peak GPU MiB':>13s}")
@@ -222,7 +232,9 @@ def main():
         print(f"{mode:24s} {s * 1e3:9.1f} {args.batch_size / s:11.1f} {s / bare:8.3f} "
               f"{peak:13.0f}")
     end_to_end = token_bytes / 2**20 / (results["tokens+store"][0] * args.batches)
-    print(f"\ndisk: sequential write with fsync       {disk:8.0f} MiB/s ({written:.0f} MiB)")
+    print(f"\nmedians of {args.rounds} rounds; disk and writer rows per round: "
+          + ", ".join(f"{d:.0f}/{w:.0f}" for d, w in zip(disks, writers)) + " MiB/s")
+    print(f"disk: sequential write with fsync       {disk:8.0f} MiB/s ({written:.0f} MiB)")
     print(f"store: token-level shards, writer only  {writer:8.0f} MiB/s ({written:.0f} MiB) = "
           f"{100 * writer / disk:.0f}% of the disk")
     print(f"store: token-level, with the forward    {end_to_end:8.0f} MiB/s = "

@@ -247,6 +247,7 @@ cp -r "$MNT/out/store" "$OUT/store"
 """
 
 
+@pytest.mark.reference_leg  # the store's own full-disk test runs on both legs
 def test_a_run_on_a_full_disk_stops_with_one_message_and_resumes_identically(tmp_path):
     mnt, out = tmpfs_folders(tmp_path)
     root = Path(__file__).resolve().parent.parent

@@ -87,6 +87,7 @@ def test_rerun_reuses_the_store_and_the_results(demo_run):
     assert "already in the store" in again.stderr and "up to date" in again.stderr
 
 
+@pytest.mark.reference_leg  # the store-level kill -9 tests run on both legs
 def test_kill_9_during_extraction_then_rerun_gives_the_same_results(demo_run, tmp_path):
     out, _ = demo_run
     killed = tmp_path / "killed"
@@ -114,6 +115,7 @@ def test_kill_9_during_extraction_then_rerun_gives_the_same_results(demo_run, tm
                 np.testing.assert_array_equal(a.read(layer, ids=ids), b.read(layer, ids=ids))
 
 
+@pytest.mark.reference_leg  # the estimate's logic; the current leg runs --dry-run elsewhere
 def test_dry_run_estimates_the_time_of_what_the_run_computes(demo_run):
     out, _ = demo_run
     done = run(DEMO, "--dry-run")

@@ -91,6 +91,15 @@ def test_two_processes_write_the_store_of_one(single, tmp_path):
     three, _, store = store_values(out / "store")
     assert store.complete and all(np.array_equal(one[k], three[k]) for k in one)
 
+    # rank 1 lost a shard and one process resumes: rank 0 checks and closes rank 1 and records
+    # what it lacks (without that, the store would list the lost examples and stay incomplete)
+    sorted((out / "store" / "shards").glob("r1-*"))[-1].unlink()
+    done = run(SMALL + ["--out", str(out), "--stage", "extract"])
+    assert "writer rank 1 of an earlier run with more processes checked (1 damaged" in done.stderr
+    four, _, store = store_values(out / "store")
+    assert store.complete and sorted(four) == sorted(one)
+    assert all(np.array_equal(one[k], four[k]) for k in one)
+
 
 @pytest.mark.reference_leg
 def test_a_batch_budget_changes_the_batches_not_the_values(single, tmp_path):
@@ -134,6 +143,24 @@ def test_budget_batches(window):
     assert sum(len(b) * max(ex["n"] for ex in b) for b in by_count) > padded
     assert [[ex["id"] for ex in b] for b in by_count][0] == [f"eng/text/{i}" for i in range(8)]
     assert plan(list(exs), 8, list(lengths), 100, 150, window) == batches  # deterministic
+
+
+@pytest.mark.parametrize("budget, batch, share", [
+    (None, [9, 10], 6.8 / 10),        # batches 1-4, 5-8, 9-10: 16, 32, 20 padded tokens
+    (20, [6, 5, 4], 6.3 / 6)])        # 10 9 | 8 7 | 6 5 4 | 3 2 1: 20, 16, 18, 9 padded tokens
+def test_the_dry_run_probes_a_planned_batch_and_scales_by_padded_length(budget, batch, share):
+    from types import SimpleNamespace
+
+    from probekit.recipe import load_recipe
+    from probekit.run import probe_batches
+    recipe = load_recipe(ROOT / "recipes/demo.yaml", ["record.batch_size=4"]
+                         + ([f"record.max_batch_tokens={budget}"] if budget else []))
+    exs = [{"id": f"eng/{n}", "lang": "eng", "modality": "text", "text": "x" * n}
+           for n in range(1, 11)]
+    chosen, ratio = probe_batches(recipe, exs, SimpleNamespace(text_tokens=lambda t, _: len(t)))
+    assert list(chosen) == ["text"]  # no speech examples here
+    assert [len(ex["text"]) for ex in chosen["text"]] == batch
+    assert ratio["text"] == pytest.approx(share)
 
 
 def test_assign_balances_padded_length():

@@ -55,6 +55,7 @@ def sample(pop, n, rng):
 
 
 # -- defect 1: intervals ---------------------------------------------------------------------
+@pytest.mark.reference_leg  # numpy/torch arithmetic only: once is enough (43 s)
 def test_half_sampling_interval_covers_the_population_value_where_k_cuts_the_spectrum():
     pop = population()
     k, n = 3, 200  # k inside the 6-dim latent spectrum: the fixed-subspace bootstrap covered ~0.2

@@ -125,6 +125,38 @@ def test_compressed_hdf5_round_trip(tmp_path, compression):
     np.testing.assert_array_equal(s.tokens("t", "eng/4"), tokens[4])
 
 
+def test_a_changed_byte_in_token_rows_fails_the_read_of_that_example_only(tmp_path):
+    import zlib
+
+    import h5py
+    store = tmp_path / "s"
+    meta, _, tokens = random_batch(0, 4)
+    bf = [torch.from_numpy(t.astype(np.float32)).to(torch.bfloat16) for t in tokens]
+    with StoreWriter(store, recipe_hash="r") as w:
+        w.add(meta, {"t": tokens, "bf": bf})
+    shard = next((store / "shards").iterdir())
+    with h5py.File(shard, "r") as f:  # one CRC-32 per example, over its rows as stored
+        assert list(f["layers/t/crc32"][:]) == [zlib.crc32(t.tobytes()) for t in tokens]
+        assert list(f["layers/bf/crc32"][:]) == [
+            zlib.crc32(t.view(torch.int16).numpy().tobytes()) for t in bf]
+        start = f["layers/t/tokens"].id.get_offset()
+    row = len(tokens[0]) + len(tokens[1])  # example 2's first row
+    raw = bytearray(shard.read_bytes())
+    raw[start + row * tokens[0].nbytes // len(tokens[0]) + 3] ^= 0x5A
+    shard.write_bytes(bytes(raw))
+    s = open_store(store)
+    with pytest.raises(StoreError, match=r"is damaged \(layer t rows .* fail their CRC-32\)"
+                                         r".*the same command"):
+        s.tokens("t", "eng/2")
+    for k in (0, 1, 3):
+        np.testing.assert_array_equal(s.tokens("t", f"eng/{k}"), tokens[k])
+        np.testing.assert_array_equal(s.tokens("bf", f"eng/{k}"), bf[k].float().numpy())
+    s.close()
+    with h5py.File(shard, "a") as f:  # shards written before per-example CRCs still read
+        del f["layers/t/crc32"]
+    assert open_store(store).tokens("t", "eng/2").shape == tokens[2].shape
+
+
 def test_opening_reads_metadata_only(tmp_path):
     store = tmp_path / "s"
     with StoreWriter(store, shard_size=2, recipe_hash="r") as w:

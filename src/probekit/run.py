@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from .distributed import Group, Ranks, ranks_from_env
-from .errors import ProbekitError, write_failure
+from .errors import ProbekitError, StoreLockedError, write_failure
 from .recipe import Recipe, load_recipe, resolve_path, spec_of
 
 log = logging.getLogger("probekit")
@@ -206,10 +206,34 @@ def open_writer(recipe: Recipe, out: Path, provenance: dict[str, Any], overwrite
                            overwrite=overwrite and group.ranks.main, rank=group.ranks.rank)
 
     writer = open_() if group.ranks.main else None
+    if writer is not None:
+        adopt_orphans(writer, group.ranks.world)
     group.barrier()
     writer = writer or open_()
     group.barrier()  # every writer open: what killed runs left is cleaned up
     return writer
+
+
+def adopt_orphans(writer: Any, world: int) -> None:
+    """Close the writer ranks of an earlier run with more processes (rank >= ``world``): their
+    shards are checked (a damaged one is dropped, so its examples are redone now), what they
+    left is removed, and they are marked complete; their missing examples are this run's."""
+    from .store import StoreWriter, layout
+
+    for path in layout.manifests(writer.root):
+        rank = int(path.stem.removeprefix("manifest-r"))
+        if rank < world:
+            continue
+        try:
+            orphan = StoreWriter(writer.root, backend=writer.backend, rank=rank,
+                                 recipe_hash=writer.recipe_hash, shard_size=writer.shard_size)
+        except StoreLockedError as e:  # a process of another launch still writes it
+            log.warning("writer rank %d is still held: %s", rank, e)
+            continue
+        orphan.close()
+        log.info("extract: writer rank %d of an earlier run with more processes checked (%d "
+                 "damaged shards dropped) and closed; this run records what it lacks", rank,
+                 len(orphan.repaired))
 
 
 def extract(recipe: Recipe, out: Path, quiet: bool = False, overwrite: bool = False,
@@ -780,6 +804,31 @@ def dry_run(recipe: Recipe, probe: bool = True) -> list[str]:
     return downloads
 
 
+def probe_batches(recipe: Recipe, examples: list[dict[str, Any]], wrapper: Any
+                  ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float]]:
+    """Per modality, a batch of the run's plan to time (the median by padded length) and the
+    ratio of the plan's padded length per example to that batch's: the probe's time per example
+    times the ratio is the plan's, with its batch budgets and its padding."""
+    from .batching import example_length, padded_cost, plan
+
+    r = recipe.record
+    lengths = [example_length(ex, wrapper.text_tokens) for ex in examples]
+    length_of = {ex["id"]: n for ex, n in zip(examples, lengths)}
+    planned = plan(examples, r.batch_size, lengths, r.max_batch_tokens, r.max_batch_seconds,
+                   r.sort_window)
+    batches, share = {}, {}
+    for m in recipe.data.modalities:
+        mine = sorted((padded_cost(b, length_of), k) for k, b in enumerate(planned)
+                      if b[0]["modality"] == m)
+        if not mine:
+            continue
+        cost, k = mine[len(mine) // 2]
+        batches[m] = planned[k]
+        per_example = sum(c for c, _ in mine) / sum(len(planned[j]) for _, j in mine)
+        share[m] = per_example / (cost / len(planned[k])) if cost > 0 else 1.0
+    return batches, share
+
+
 def estimate_time(recipe: Recipe, spec: Any, examples: list[dict[str, Any]],
                   sentences: int, probe: bool, missing: list[str]) -> None:
     """Print the estimated extraction time (a timed probe batch, when ``probe`` and nothing is
@@ -804,27 +853,20 @@ def estimate_time(recipe: Recipe, spec: Any, examples: list[dict[str, Any]],
             start = time.perf_counter()  # as extraction loads it, with the load-time self-check
             wrapper = load_model(spec, variant=recipe.model.variant, dtype=recipe.model.dtype)
             load = time.perf_counter() - start
-            import numpy as np
-
-            rng = np.random.default_rng(recipe.analysis.seed)
-            batches = {}
-            for m in d.modalities:  # examples drawn across languages and lengths
-                pool = [ex for ex in examples if ex["modality"] == m]
-                size = min(recipe.record.batch_size, len(pool))
-                batches[m] = [pool[i] for i in rng.choice(len(pool), size, replace=False)]
+            batches, share = probe_batches(recipe, examples, wrapper)
             found = probe_extraction(batches, lambda ex: admit(ex, wrapper, spec),
                                      lambda batch: record_batch(wrapper, batch, recipe.record))
         except Refused as e:
             print(f"time: extraction not estimated: the probe batch failed ({e})")
         else:
             counts = Counter(ex["modality"] for ex in examples)
-            extraction = load + sum(found.seconds[m] * counts[m] for m in counts)
+            extraction = load + sum(found.seconds[m] * counts[m] * share[m] for m in counts)
             device = next(wrapper.model.parameters()).device
             print(f"time: extraction probe on {device.type} ("
                   + ", ".join(f"{found.examples[m]} {m}: {found.seconds[m] * 1e3:.0f} ms/example"
                               for m in found.seconds)
-                  + f"; loading the model {load:.1f} s): about {duration(extraction)} for "
-                  f"{len(examples)} examples"
+                  + f"; loading the model {load:.1f} s; scaled to the planned batches' padded "
+                  f"length): about {duration(extraction)} for {len(examples)} examples"
                   + (f", {duration(2 * extraction)} with the control" if a.control else ""))
             layers, recorded, widths = list(found.recorded), found.recorded, \
                 list(found.widths.values())

@@ -1,7 +1,8 @@
 """Shard checksums: what a store read gives back is what its writer wrote.
 
 Each committed shard's SHA-256 is recorded in its manifest entry (``sha256sum shards/*`` shows the
-same digests), and HDF5 datasets carry per-chunk Fletcher-32 checksums, checked on every read.
+same digests). In HDF5 shards, pooled arrays carry per-chunk Fletcher-32 checksums and token-level
+arrays a CRC-32 per example, checked on every read.
 A writer checks its shards when it opens a store (a damaged shard is dropped, and the examples it
 held are recomputed by the run); readers check them with ``open_store(path, verify=True)`` or
 ``python -m probekit.store verify DIR``.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,15 +23,23 @@ from .integrity import REPAIR
 
 @dataclass
 class LayerArrays:
-    """One layer's data in a shard: ``data`` is ``(K, D)`` (pooled) or ``(sum T_i, D)`` (tokens)."""
+    """One layer's data in a shard: ``pieces`` (consecutive blocks of rows, e.g. batches) of a
+    ``(K, D)`` array (pooled) or a ``(sum T_i, D)`` array (tokens), joined only where written."""
     kind: str                       # "pooled" | "tokens"
-    data: np.ndarray                # bfloat16 is carried as uint16 words
+    pieces: list[np.ndarray]        # bfloat16 is carried as uint16 words
     dtype: str                      # "float32" | "float16" | "bfloat16" | "float64"
     lengths: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
-        return int(self.data.shape[1])
+        return int(self.pieces[0].shape[1])
+
+    @property
+    def rows(self) -> int:
+        return sum(int(p.shape[0]) for p in self.pieces)
+
+    def joined(self) -> np.ndarray:
+        return self.pieces[0] if len(self.pieces) == 1 else np.concatenate(self.pieces)
 
 
 def _bf16_to_float32(words: np.ndarray) -> np.ndarray:
@@ -39,6 +48,24 @@ def _bf16_to_float32(words: np.ndarray) -> np.ndarray:
 
 def _offsets(lengths: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+
+
+def row_crc32(pieces: list[np.ndarray], lengths: np.ndarray) -> np.ndarray:
+    """The CRC-32 of each example's rows of a token-level array, as stored; ``pieces`` are
+    consecutive blocks of its rows, each holding whole examples."""
+    bounds = _offsets(lengths)
+    starts = _offsets(np.array([p.shape[0] for p in pieces], dtype=np.int64))
+    if bounds[-1] != starts[-1]:
+        raise ValueError(f"the lengths add up to {bounds[-1]} rows, the pieces to {starts[-1]}")
+    out = np.zeros(len(lengths), dtype=np.uint32)
+    for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        if a == b:
+            continue
+        i = int(np.searchsorted(starts, a, side="right")) - 1
+        if b > starts[i + 1]:
+            raise ValueError(f"example {k}'s rows span two pieces")
+        out[k] = zlib.crc32(np.ascontiguousarray(pieces[i][a - starts[i]:b - starts[i]]))
+    return out
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -90,16 +117,28 @@ def _hdf5_bytes(examples: dict[str, list[Any]], layers: dict[str, LayerArrays],
             g = group.create_group(name)
             g.attrs["kind"] = arr.kind
             g.attrs["dtype"] = arr.dtype
-            rows = max(1, min(arr.data.shape[0], (1 << 20) // max(1, arr.data.itemsize * arr.dim)))
-            chunks = (rows, arr.dim) if arr.data.shape[0] else None
-            key = "pooled" if arr.kind == "pooled" else "tokens"
-            # token-level arrays are large and float activations barely compress: stored raw
-            use = opts if chunks and arr.kind == "pooled" else {"track_times": False}
-            # a Fletcher-32 checksum per chunk: a changed byte fails the read of its chunk
-            g.create_dataset(key, data=arr.data, chunks=chunks, fletcher32=bool(chunks), **use)
-            if arr.kind == "tokens":
-                g.create_dataset("lengths", data=arr.lengths.astype(np.int64), track_times=False)
-                g.create_dataset("offsets", data=_offsets(arr.lengths), track_times=False)
+            if arr.kind == "pooled":
+                data = arr.joined()
+                rows = max(1, min(data.shape[0], (1 << 20) // max(1, data.itemsize * arr.dim)))
+                chunks = (rows, arr.dim) if data.shape[0] else None
+                # a Fletcher-32 checksum per chunk: a changed byte fails the read of its chunk
+                g.create_dataset("pooled", data=data, chunks=chunks, fletcher32=bool(chunks),
+                                 **(opts if chunks else {"track_times": False}))
+                continue
+            # token-level arrays are large and barely compress: stored raw and contiguous, with
+            # a CRC-32 per example checked when it is read (Fletcher-32 chunks halved the speed);
+            # the pieces are written in place, never joined in memory
+            ds = g.create_dataset("tokens", shape=(arr.rows, arr.dim), track_times=False,
+                                  dtype=arr.pieces[0].dtype)
+            start = 0
+            for piece in arr.pieces:
+                if piece.shape[0]:
+                    ds.write_direct(np.ascontiguousarray(piece),
+                                    dest_sel=np.s_[start:start + piece.shape[0]])
+                start += piece.shape[0]
+            g.create_dataset("lengths", data=arr.lengths.astype(np.int64), track_times=False)
+            g.create_dataset("offsets", data=_offsets(arr.lengths), track_times=False)
+            g.create_dataset("crc32", data=row_crc32(arr.pieces, arr.lengths), track_times=False)
     return image.getbuffer()
 
 
@@ -110,7 +149,7 @@ def _safetensors_bytes(examples: dict[str, list[Any]], layers: dict[str, LayerAr
     tensors: dict[str, torch.Tensor] = {}
     schema: dict[str, Any] = {}
     for name, arr in layers.items():
-        data = torch.from_numpy(np.ascontiguousarray(arr.data))
+        data = torch.from_numpy(np.ascontiguousarray(arr.joined()))
         if arr.dtype == "bfloat16":
             data = data.view(torch.bfloat16)
         tensors[f"{name}/{'pooled' if arr.kind == 'pooled' else 'tokens'}"] = data
@@ -130,6 +169,7 @@ class ShardReader:
         self.backend = backend
         self.schema = schema
         self._handle: Any = None
+        self._indices: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
 
     def _open(self) -> Any:
         if self._handle is None:
@@ -154,12 +194,17 @@ class ShardReader:
         if self._handle is not None and self.backend == "hdf5":
             self._handle.close()
         self._handle = None
+        self._indices = {}
 
-    def _rows(self, key: str, layer: str, lo: int, hi: int) -> np.ndarray:
+    def _rows(self, key: str, layer: str, lo: int, hi: int,
+              crc: int | None = None) -> np.ndarray:
+        """Rows ``lo:hi`` of a layer's array as float; ``crc``: their stored CRC-32 (HDF5)."""
         h = self._open()
         try:
             if self.backend == "hdf5":
                 data = h["layers"][layer][key][lo:hi]
+                if crc is not None and zlib.crc32(data) != crc:
+                    raise ValueError(f"layer {layer} rows {lo}:{hi} fail their CRC-32")
                 if self.schema[layer]["dtype"] == "bfloat16":
                     data = _bf16_to_float32(data)
                 return data
@@ -177,15 +222,26 @@ class ShardReader:
         return self._rows("pooled", layer, lo, hi)[rows - lo]
 
     def lengths(self, layer: str) -> np.ndarray:
-        h = self._open()
-        try:
-            if self.backend == "hdf5":
-                return h["layers"][layer]["lengths"][:]
-            return h.get_tensor(f"{layer}/lengths").numpy()
-        except (OSError, KeyError, RuntimeError, ValueError) as e:
-            raise self.damaged(e) from None
+        return self._index(layer)[0]
+
+    def _index(self, layer: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """A token-level layer's lengths and per-example CRC-32s (None where not stored)."""
+        if layer not in self._indices:
+            h = self._open()
+            try:
+                if self.backend == "hdf5":
+                    g = h["layers"][layer]
+                    crc = g["crc32"][:] if "crc32" in g else None  # older shards: none
+                    self._indices[layer] = (g["lengths"][:], crc)
+                else:
+                    self._indices[layer] = (h.get_tensor(f"{layer}/lengths").numpy(), None)
+            except (OSError, KeyError, RuntimeError, ValueError) as e:
+                raise self.damaged(e) from None
+        return self._indices[layer]
 
     def tokens(self, layer: str, row: int) -> np.ndarray:
-        """``(T, D)`` token-level array of one row."""
-        offsets = _offsets(self.lengths(layer))
-        return self._rows("tokens", layer, int(offsets[row]), int(offsets[row + 1]))
+        """``(T, D)`` token-level array of one row (its CRC-32 checked where stored)."""
+        lengths, crc = self._index(layer)
+        lo = int(lengths[:row].sum())
+        return self._rows("tokens", layer, lo, lo + int(lengths[row]),
+                          None if crc is None else int(crc[row]))

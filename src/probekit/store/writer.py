@@ -55,7 +55,15 @@ def _to_numpy(x: Any) -> tuple[np.ndarray, str]:
     x = np.asarray(x)
     if x.dtype.kind != "f":
         raise StoreError(f"activations must be floating point, got dtype {x.dtype}")
-    return x, str(x.dtype)
+    return x, x.dtype.name
+
+
+def _joined(pieces: Sequence[Any]) -> Any:
+    """Examples' ``(T_i, D)`` arrays as one ``(sum T_i, D)`` array (tensors joined by torch)."""
+    import torch
+    if all(isinstance(p, torch.Tensor) for p in pieces):
+        return torch.cat([p.detach().cpu() for p in pieces])
+    return np.concatenate([_to_numpy(p)[0] for p in pieces])
 
 
 def _nonfinite_rows(data: np.ndarray, dtype: str) -> np.ndarray:
@@ -76,17 +84,25 @@ _DEFAULTS = {c: (np.nan if c in ("length", "duration") else "") for c in layout.
 
 
 class _Layer:
-    """Accumulates one layer's rows for the shard being filled."""
+    """Accumulates one layer's rows for the shard being filled, as the batches' arrays."""
 
-    def __init__(self, kind: str, dtype: str, dim: int):
-        self.kind, self.dtype, self.dim = kind, dtype, dim
+    def __init__(self, kind: str, dtype: str, empty: np.ndarray):
+        self.kind, self.dtype, self.empty = kind, dtype, empty  # empty: (0, D), stored dtype
         self.parts: list[np.ndarray] = []
         self.lengths: list[int] = []
 
-    def arrays(self) -> LayerArrays:
-        data = np.concatenate(self.parts) if self.parts else np.zeros((0, self.dim))
-        lengths = np.asarray(self.lengths, dtype=np.int64) if self.kind == "tokens" else None
-        return LayerArrays(self.kind, data, self.dtype, lengths)
+    def take(self, rows: int) -> list[np.ndarray]:
+        """Remove and return the first ``rows`` rows, as pieces (views: nothing is copied)."""
+        head: list[np.ndarray] = []
+        while rows > 0:
+            part = self.parts[0]
+            if part.shape[0] <= rows:
+                head.append(self.parts.pop(0))
+            else:
+                head.append(part[:rows])
+                self.parts[0] = part[rows:]
+            rows -= head[-1].shape[0]
+        return head or [self.empty]
 
 
 class StoreWriter:
@@ -123,6 +139,7 @@ class StoreWriter:
         self._lock_file: Any = None
         self._pool = ThreadPoolExecutor(max_workers=1) if background else None
         self._io = ThreadPoolExecutor(max_workers=1) if background else None
+        self._hasher = ThreadPoolExecutor(max_workers=1) if background else None
         self._io_pending: Future | None = None
         self._inflight: deque[Future] = deque()
         self._failed: BaseException | None = None
@@ -294,10 +311,8 @@ class StoreWriter:
             if isinstance(value, (list, tuple)):
                 if len(value) != b:
                     raise StoreError(f"layer {name!r}: {len(value)} token arrays for {b} examples")
-                pieces = [_to_numpy(v) for v in value]
-                dtype = pieces[0][1]
-                lengths = [p.shape[0] for p, _ in pieces]
-                data = np.concatenate([p for p, _ in pieces]) if pieces else None
+                lengths = [int(v.shape[0]) for v in value]
+                data, dtype = _to_numpy(_joined(value))
                 batch[name] = ("tokens", data, dtype, lengths)
             else:
                 data, dtype = _to_numpy(value)
@@ -325,7 +340,7 @@ class StoreWriter:
             row["nonfinite"] = ",".join(bad.get(k, []))
             self._examples.append(row)
         for name, (kind, data, dtype, lengths) in batch.items():
-            layer = self._layers.setdefault(name, _Layer(kind, dtype, data.shape[1]))
+            layer = self._layers.setdefault(name, _Layer(kind, dtype, data[:0]))
             layer.parts.append(data)
             if lengths is not None:
                 layer.lengths += lengths
@@ -399,20 +414,15 @@ class StoreWriter:
         shard_layers: dict[str, LayerArrays] = {}
         remaining: dict[str, _Layer] = {}
         for name, layer in self._layers.items():
-            full = layer.arrays()
-            keep = _Layer(layer.kind, layer.dtype, layer.dim)
             if layer.kind == "pooled":
-                shard_layers[name] = LayerArrays("pooled", full.data[:n], layer.dtype)
-                if len(rest):
-                    keep.parts = [full.data[n:]]
+                shard_layers[name] = LayerArrays("pooled", layer.take(n), layer.dtype)
             else:
-                cut = int(sum(layer.lengths[:n]))
-                shard_layers[name] = LayerArrays("tokens", full.data[:cut], layer.dtype,
-                                                 np.asarray(layer.lengths[:n], dtype=np.int64))
-                if len(rest):
-                    keep.parts, keep.lengths = [full.data[cut:]], layer.lengths[n:]
+                shard_layers[name] = LayerArrays(
+                    "tokens", layer.take(int(sum(layer.lengths[:n]))), layer.dtype,
+                    np.asarray(layer.lengths[:n], dtype=np.int64))
+                layer.lengths = layer.lengths[n:]
             if rest:
-                remaining[name] = keep
+                remaining[name] = layer
         skips = self._skips
         columns = sorted({c for ex in examples for c in ex},
                          key=lambda c: (layout.EXAMPLE_COLUMNS + ("nonfinite",) + (c,)).index(c))
@@ -450,12 +460,14 @@ class StoreWriter:
         n = len(table.get("id", []))
         listed = False
         try:
-            if n:
+            if n:  # hashed while it is written (both release the GIL)
+                sha = self._hasher.submit(digest, data) if self._hasher else None
                 write_bytes(tmp, data)
                 os.replace(tmp, final)
                 layout.fsync_dir(final.parent)
                 self.manifest["shards"].append(
-                    {"file": name, "n": n, "bytes": final.stat().st_size, "sha256": digest(data),
+                    {"file": name, "n": n, "bytes": final.stat().st_size,
+                     "sha256": sha.result() if sha else digest(data),
                      "layers": list(layers), "examples": table})
                 listed = True
             self.manifest["skipped"] += skips
@@ -509,7 +521,7 @@ class StoreWriter:
                     log.debug("closing %s after a failure: %s", self.root, e)
         finally:
             self._closed = True
-            for pool in (self._pool, self._io):
+            for pool in (self._pool, self._io, self._hasher):
                 if pool is not None:
                     pool.shutdown(wait=True)
             self._unlock()
