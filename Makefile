@@ -25,9 +25,9 @@ test-reference: setup
 # virtual environment (resolved against the current lock) and runs the `probekit` command there.
 # Tests marked reference_leg run in the reference leg only: the two extra demo recipes (beyond
 # and paragraphs: about 100 s), a run with a batch budget, the run-level kill -9 and full-disk
-# runs (the store-level ones run on both legs) and the interval-coverage check (about 130 s).
-# The current leg runs the demo, the two-process run and every unit test, so CI stays under
-# 40 minutes.
+# runs (the store-level ones run on both legs), the interval-coverage check, and three runs of
+# probekit's own logic (fail_fast, z-scoring, a store of another recipe): about 200 s. The
+# current leg runs the demo, the two-process run and every unit test, so CI stays near 40 minutes.
 test-current: setup-current
 	PROBEKIT_WHEEL_TEST=1 $(CUR)/bin/python -m pytest -q -m "not real and not reference_leg" $(PYTEST_ARGS)
 

@@ -77,6 +77,7 @@ def test_out_root_and_unwritable_folders_are_refused_without_writing(tmp_path, c
     assert (tmp_path / "file.txt").read_text() == "keep"
 
 
+@pytest.mark.reference_leg  # probekit's own logic, the same on either stack
 def test_a_store_of_another_recipe_is_refused_before_recipe_yaml_and_run_log_change(tmp_path):
     out = tmp_path / "out"
     first = run(DEMO, "data.max_sentences=3", "data.languages=[eng,fra]", *FAST, "--out", out)

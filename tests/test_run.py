@@ -210,6 +210,7 @@ def test_bad_audio_is_skipped_and_reported(tmp_path):
     assert (sims["n"] == 19).all()  # sentence 3 dropped from every language for pairing
 
 
+@pytest.mark.reference_leg  # probekit's own logic, the same on either stack
 def test_fail_fast_stops_at_the_first_bad_clip_and_keeps_what_was_committed(tmp_path):
     recipe = demo_with_bad_clip(tmp_path, b"")
     data = tmp_path / "data"
@@ -258,6 +259,7 @@ def test_too_many_directions_for_the_sentences_are_refused_unless_allowed(demo_r
 ANALYSIS_ONLY = ("analysis.measures=[svcca]", "analysis.n_boot=0")  # what z-scoring changes
 
 
+@pytest.mark.reference_leg  # probekit's own logic, the same on either stack
 def test_zscore_follows_the_spec_per_stack_unless_the_recipe_forces_it(demo_run, tmp_path):
     out, _ = demo_run
     copy = tmp_path / "run"
