@@ -424,8 +424,9 @@ class StoreWriter:
             if rest:
                 remaining[name] = layer
         skips = self._skips
-        columns = sorted({c for ex in examples for c in ex},
-                         key=lambda c: (layout.EXAMPLE_COLUMNS + ("nonfinite",) + (c,)).index(c))
+        known = layout.EXAMPLE_COLUMNS + ("nonfinite",)  # then any others, by name: a set's
+        columns = sorted({c for ex in examples for c in ex},  # order changes between processes
+                         key=lambda c: (known.index(c) if c in known else len(known), c))
         table = {c: [ex.get(c, "") for ex in examples] for c in columns}
         self._layers = remaining
         self._examples = rest
