@@ -221,27 +221,25 @@ class ShardReader:
         lo, hi = int(rows.min()), int(rows.max()) + 1
         return self._rows("pooled", layer, lo, hi)[rows - lo]
 
-    def lengths(self, layer: str) -> np.ndarray:
-        return self._index(layer)[0]
-
     def _index(self, layer: str) -> tuple[np.ndarray, np.ndarray | None]:
-        """A token-level layer's lengths and per-example CRC-32s (None where not stored)."""
+        """A token-level layer's row offsets and per-example CRC-32s (None where not stored),
+        read once."""
         if layer not in self._indices:
             h = self._open()
             try:
                 if self.backend == "hdf5":
                     g = h["layers"][layer]
                     crc = g["crc32"][:] if "crc32" in g else None  # older shards: none
-                    self._indices[layer] = (g["lengths"][:], crc)
+                    self._indices[layer] = (_offsets(g["lengths"][:]), crc)
                 else:
-                    self._indices[layer] = (h.get_tensor(f"{layer}/lengths").numpy(), None)
+                    lengths = h.get_tensor(f"{layer}/lengths").numpy()
+                    self._indices[layer] = (_offsets(lengths), None)
             except (OSError, KeyError, RuntimeError, ValueError) as e:
                 raise self.damaged(e) from None
         return self._indices[layer]
 
     def tokens(self, layer: str, row: int) -> np.ndarray:
         """``(T, D)`` token-level array of one row (its CRC-32 checked where stored)."""
-        lengths, crc = self._index(layer)
-        lo = int(lengths[:row].sum())
-        return self._rows("tokens", layer, lo, lo + int(lengths[row]),
+        offsets, crc = self._index(layer)
+        return self._rows("tokens", layer, int(offsets[row]), int(offsets[row + 1]),
                           None if crc is None else int(crc[row]))
