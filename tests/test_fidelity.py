@@ -2,7 +2,7 @@
 with float32, and each family's known deviations from the released code are the ones documented.
 
 Every shipped spec (tiny variant) runs clips whose lengths hit every remainder of each stack's
-stride in 10 ms frames (:data:`PERIOD`), alone and in a padded batch.
+stride in 10 ms frames (its wrapper's ``STRIDE_PERIOD``), alone and in a padded batch.
 """
 
 import importlib.util
@@ -13,13 +13,9 @@ import torch
 
 from probekit.batch import capture
 from probekit.errors import ProbekitError, RecordingError
-from probekit.wrappers import available_specs, load_model, load_spec
+from probekit.wrappers import Wrapper, available_specs, load_model, load_spec
 
 HOP = 160          # samples per 10 ms fbank / mel frame
-# the period of each family's strides in 10 ms frames: SeamlessM4T stacks 2 frames and its adaptor
-# strides 8 (16); Whisper's encoder strides 2 and SONAR stacks 2 (lengths up to 4 cover them);
-# SALMONN: BEATs' 16-frame patches and the Q-Former's windows of 17 Whisper frames (34)
-PERIOD = {"seamless_m4t": 16, "hf": 4, "sonar": 4, "salmonn": 34}
 
 
 def clip_lengths(period=34):
@@ -52,12 +48,21 @@ def record(wrapper, batch):
     return capture(wrapper, batch, pool="none")[0]
 
 
+def stride_period(wrapper):
+    """The period of the family's strides in 10 ms frames, which the family itself declares
+    (``Wrapper.STRIDE_PERIOD``; the base class's default does not count)."""
+    family = type(wrapper)
+    declared = [c for c in family.__mro__ if c is not Wrapper and "STRIDE_PERIOD" in vars(c)]
+    assert declared, f"{family.__name__} does not declare its STRIDE_PERIOD"
+    return family.STRIDE_PERIOD
+
+
 @pytest.mark.parametrize("name", shipped_specs())
 def test_every_layer_of_every_spec_is_the_same_alone_and_in_a_padded_batch(name):
     wrapper = load_model(name, variant="tiny")
     for modality in wrapper.modalities:
         batch = examples(modality, lang="fra" if wrapper.spec.wrapper == "sonar" else "eng",
-                         period=PERIOD[wrapper.spec.wrapper])
+                         period=stride_period(wrapper))
         layers = wrapper.layers(wrapper.spec.stacks_for(modality))
         # two batch compositions: all clips together, and long/short interleaved in pairs
         together = record(wrapper, batch)
@@ -145,8 +150,8 @@ def test_salmonn_in_half_precision_runs_both_modalities_and_agrees_with_float32(
 
 def test_beats_config_flags_are_read_or_refused(tmp_path):
     from probekit.wrappers import ModelLoadError
-    from probekit.wrappers.beats import RELEASED_DEFAULTS, BEATs, config_from_checkpoint
-    from probekit.wrappers.salmonn import load_beats
+    from probekit.interop.salmonn import load_beats
+    from probekit.nets.beats import RELEASED_DEFAULTS, BEATs, config_from_checkpoint
 
     released = {**RELEASED_DEFAULTS, "input_patch_size": 16, "deep_norm": True,
                 "relative_position_embedding": True, "gru_rel_pos": True, "max_distance": 800,

@@ -11,7 +11,8 @@ import torch.nn as nn
 
 from probekit.errors import ProbekitError
 from probekit.wrappers import load_model, load_spec
-from probekit.wrappers.base import randomize_weights
+from probekit.batch import check_wrapper
+from probekit.wrappers.random_init import randomize_weights
 
 # parameters of the tiny SALMONN that no reset_parameters() writes: the Q-Former query, BEATs'
 # gate scales and LLaMA's RMSNorm weights (those to 1, the others from N(0, 0.02))
@@ -65,7 +66,7 @@ def test_randomize_weights_resets_everything_reproducibly(name, dtype):
     again = params(model)
     varying = [n for n, p in first.items() if p.unique().numel() > 1]  # not reset to a constant
     assert varying and all(not torch.equal(again[n], first[n]) for n in varying)
-    wrapper.self_check()  # still runs: every block fires on a probe example
+    check_wrapper(wrapper)  # still runs: every block fires on a probe example
 
 
 def test_salmonn_fallback_norms_are_one_and_weight_norm_is_resplit():
@@ -87,7 +88,7 @@ def test_a_hf_model_is_reset_by_its_modules_not_the_fallback():
     assert randomize_weights(wrapper.model, 0) == []
     for norm in norms:  # LayerNorm.reset_parameters, not N(0, 0.02)
         assert torch.all(norm.weight == 1) and torch.all(norm.bias == 0)
-    wrapper.self_check()
+    check_wrapper(wrapper)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from probekit.data import load_audio, read_manifest
-from probekit.wrappers.base import ModelLoadError
-from probekit.wrappers.ct2_whisper import find_ct2_whisper, load_ct2_whisper
+from probekit.errors import ModelLoadError
+from probekit.interop.ct2_whisper import find_ct2_whisper, load_ct2_whisper
 
 pytestmark = pytest.mark.real
 ROOT = Path(__file__).resolve().parents[1]

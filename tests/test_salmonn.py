@@ -10,8 +10,9 @@ import torch
 
 from probekit.batch import capture
 from probekit.wrappers import ModelLoadError, load_model
-from probekit.wrappers.beats import BEATs, BEATsConfig
-from probekit.wrappers.salmonn import WINDOW, load_beats, load_salmonn_checkpoint, map_key
+from probekit.interop.salmonn import load_beats, load_salmonn_checkpoint, map_key
+from probekit.nets.beats import BEATs, BEATsConfig
+from probekit.wrappers.salmonn import WINDOW
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DURATIONS = [1.0, 2.2, 0.7]

@@ -23,6 +23,14 @@ class LayerSelectionError(ProbekitError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class SpecError(ProbekitError):
+    """A model spec that cannot be found or read."""
+
+
+class ModelLoadError(ProbekitError):
+    """A checkpoint could not be loaded (offline, missing file, wrong path)."""
+
+
 class RecordingError(ProbekitError):
     """A hooked module produced something the recorder cannot use (shape, mask, repeat)."""
 

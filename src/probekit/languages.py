@@ -178,19 +178,8 @@ class LanguageError(ProbekitError):
     """A language a model does not support, or an unknown code."""
 
 
-def sonar_speech_code(lang: str) -> str:
-    """The suffix of SONAR's speech encoder for ``lang`` (an error if it has none)."""
-    if lang not in SONAR_NLLB:
-        hint = closest(lang, SONAR_NLLB)
-        raise LanguageError(
-            f"SONAR has no speech encoder for {lang!r}"
-            + (f" (did you mean {', '.join(hint)}?)" if hint else "")
-            + f"; it has {len(SONAR_NLLB)}: {' '.join(SONAR_NLLB)}")
-    return lang
-
-
-def sonar_text_code(lang: str) -> str:
-    """SONAR's text encoder language code (NLLB style, e.g. ``eng_Latn``)."""
+def nllb_code(lang: str) -> str:
+    """``lang``'s NLLB code (``eng_Latn``); a code with ``_`` is taken as one already."""
     if "_" in lang:
         return lang
     if lang not in NLLB:
@@ -204,7 +193,7 @@ def language_code(lang: str, scheme: str) -> str:
     if scheme == "iso639_3":
         return lang
     if scheme == "nllb":
-        return sonar_text_code(lang)
+        return nllb_code(lang)
     if scheme == "whisper" and lang == "yue":
         return "yue"
     if scheme in ("iso639_1", "whisper"):

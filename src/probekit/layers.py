@@ -52,9 +52,8 @@ def describe_skeleton(spec: Any) -> list[tuple[str, int, str, str, str]]:
 
 def describe_tiny(spec: Any) -> list[tuple[str, int, str, str, str]]:
     """Rows (stack, index, layer, output shape, length rule) of the tiny variant, from a probe."""
-    from .batch import capture
+    from .batch import capture, probe_example
     from .wrappers import load_model
-    from .wrappers.base import probe_example
 
     wrapper = load_model(spec, variant="tiny")
     shapes: dict[str, str] = {}

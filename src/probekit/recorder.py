@@ -24,22 +24,9 @@ import torch
 import torch.nn as nn
 
 from .blocks import INPUT, Pattern, matcher, module_path, resolve_layers
+from .dtypes import as_dtype
 from .errors import LayerSelectionError, RecordingError, closest
 from .pooling import POOLS, pool as pool_output, valid_mask
-
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
-           "float64": torch.float64}
-
-
-def as_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
-    """A torch dtype from a name such as ``"float16"`` (None keeps the model's dtype)."""
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    try:
-        return _DTYPES[str(dtype).removeprefix("torch.")]
-    except KeyError:
-        raise RecordingError(
-            f"storage dtype {dtype!r} is not one of {', '.join(_DTYPES)}") from None
 
 
 def unwrap(output: Any) -> torch.Tensor:

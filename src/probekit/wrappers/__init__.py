@@ -8,13 +8,25 @@ A new model family subclasses :class:`Wrapper` (see its docstring) and is named 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from .base import ModelInputs, ModelLoadError, Wrapper
+from ..errors import ModelLoadError, SpecError
+from .base import ModelInputs, Wrapper
+from .loading import model_dtype
 from .registry import families, wrapper_class
-from .spec import ModelSpec, Options, SpecError, available_specs, load_spec
+from .spec import ModelSpec, Options, available_specs, read_spec, respec, with_options
 
 VARIANTS = (None, "tiny", "random")
+
+
+def load_spec(spec: str | os.PathLike | ModelSpec, **overrides: Any) -> ModelSpec:
+    """A spec by name (``"seamless_m4t_v2"``) or YAML path, with field overrides, its options
+    typed by its family's ``Options`` class and checked (a loaded spec: overrides applied)."""
+    if isinstance(spec, ModelSpec):
+        return respec(spec, **overrides)
+    raw = read_spec(spec, **overrides)
+    return with_options(raw, wrapper_class(raw.wrapper, raw.path).Options)
 
 
 def load_model(spec: str | ModelSpec, variant: str | None = None, check: bool = True,
@@ -25,12 +37,10 @@ def load_model(spec: str | ModelSpec, variant: str | None = None, check: bool = 
     otherwise the checkpoint is loaded from a local path, the cache, or the hub; ``"random"``
     keeps its architecture, tokenizer and features with random weights seeded by ``tiny.seed`` (a
     control): rebuilt from the config by families that can (hf, seamless_m4t), else reset in place
-    by :meth:`Wrapper.randomize`. ``check`` runs :meth:`Wrapper.self_check` (block counts, every
-    block fires once on a probe example). ``dtype`` (float32 | float16 | bfloat16) sets the
-    weights' precision on any device; without it the spec's dtype is used, in float32 on a CPU
-    (and for the tiny variant)."""
-    from .base import model_dtype
-
+    by :meth:`Wrapper.randomize`. ``check`` runs :func:`probekit.batch.check_wrapper` (block
+    counts, every block fires once on a probe example). ``dtype`` (float32 | float16 | bfloat16)
+    sets the weights' precision on any device; without it the spec's dtype is used, in float32 on
+    a CPU (and for the tiny variant)."""
     spec = load_spec(spec, **overrides)
     if variant not in VARIANTS:
         raise SpecError(f"variant must be one of {', '.join(map(str, VARIANTS))}; got {variant!r}")
@@ -42,8 +52,10 @@ def load_model(spec: str | ModelSpec, variant: str | None = None, check: bool = 
     wrapper = cls.build(spec, variant, model_dtype(spec, dtype))
     if variant == "random" and not cls.RANDOM_AT_BUILD:
         wrapper.randomize(int(spec.tiny.get("seed", 0)))
-    if check:
-        wrapper.self_check()
+    if check:  # beside the recorder it drives; imported here so the wrappers never import it
+        from ..batch import check_wrapper
+
+        check_wrapper(wrapper)
     return wrapper
 
 

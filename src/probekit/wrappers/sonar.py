@@ -29,12 +29,29 @@ import torch
 import torch.nn as nn
 
 from ..data import input_language
-from ..errors import RecordingError
-from ..languages import sonar_speech_code, sonar_text_code
-from .base import (ModelInputs, ModelLoadError, Wrapper, _log_random, hub_reachable, pick_device,
-                   randomize_weights)
-from .spec import ModelSpec, Options, SpecError
+from ..errors import ModelLoadError, RecordingError, SpecError, closest
+from ..languages import NLLB, SONAR_NLLB, LanguageError, nllb_code
+from .base import ModelInputs, Wrapper
+from .loading import hub_reachable, pick_device
+from .random_init import log_random, randomize_weights
+from .spec import ModelSpec, Options
 from .tokenizers import ByteTokenizer
+
+
+def sonar_speech_code(lang: str) -> str:
+    """The suffix of SONAR's speech encoder for ``lang`` (an error if it has none)."""
+    if lang not in SONAR_NLLB:
+        hint = closest(lang, SONAR_NLLB)
+        raise LanguageError(
+            f"SONAR has no speech encoder for {lang!r}"
+            + (f" (did you mean {', '.join(hint)}?)" if hint else "")
+            + f"; it has {len(SONAR_NLLB)}: {' '.join(SONAR_NLLB)}")
+    return lang
+
+
+def sonar_text_code(lang: str) -> str:
+    """SONAR's text encoder language code: NLLB's (``eng_Latn``)."""
+    return nllb_code(lang)
 
 
 class SonarModels(nn.Module):
@@ -76,6 +93,7 @@ class Sonar(Wrapper):
     """SONAR's text encoder and per-language speech encoders (fairseq2)."""
 
     Options = SonarOptions
+    STRIDE_PERIOD = 4  # the frontend stacks 2 fbank frames (lengths up to 4 cover it)
     FIDELITY = (
         "sonar-space's own models, built by its factories and loaded by fairseq2; sentence "
         "embeddings are the model's own output, exactly (tests/test_sonar.py::"
@@ -215,8 +233,6 @@ class Sonar(Wrapper):
     @classmethod
     def supported_languages(cls, spec: ModelSpec, modalities: Sequence[str]) -> set[str]:
         """Text: the languages with an NLLB code; speech: the 57 with a speech encoder."""
-        from ..languages import NLLB, SONAR_NLLB
-
         return set(SONAR_NLLB) if "speech" in modalities else set(NLLB)
 
     @classmethod
@@ -230,7 +246,7 @@ class Sonar(Wrapper):
         """The text encoder from ``seed``; each language's speech encoder (also those loaded
         later) from ``seed`` + its code's CRC32 % 1000, as the tiny variant seeds them."""
         def reset(module: nn.Module, seed: int, what: str) -> None:
-            _log_random(self.spec.name, seed, what, randomize_weights(module, seed))
+            log_random(self.spec.name, seed, what, randomize_weights(module, seed))
 
         speech_seed = lambda code: seed + zlib.crc32(code.encode()) % 1000  # noqa: E731
         reset(self.model.text_encoder, seed, "the text encoder")

@@ -5,6 +5,11 @@ defaults, the stacks to hook (stack name -> layer patterns, in depth order), the
 checkpoint's ``sizes`` (stack -> [recorded layers, width], for dry runs that load nothing) and a
 ``tiny`` variant: a config small enough for CPU tests, built with the same classes and random
 weights.
+
+A spec is read in two steps, so that this module never needs the wrapper registry:
+:func:`read_spec` checks the YAML and returns a :class:`ModelSpec` whose ``options`` is still the
+raw mapping; :func:`with_options` types it with the family's options class and checks it.
+:func:`probekit.wrappers.load_spec`, which knows the families, does both.
 """
 
 from __future__ import annotations
@@ -17,11 +22,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import ProbekitError, closest
-
-
-class SpecError(ProbekitError):
-    """A model spec that cannot be found or read."""
+from ..errors import SpecError, closest
 
 
 @dataclass
@@ -39,7 +40,7 @@ class ModelSpec:
     modalities: dict[str, list[str]] = field(default_factory=lambda: {"text": []})
     # modality -> the stacks it runs through (YAML: a list means every stack for each modality)
     processor: str | None = None      # hub id or path of the tokenizer / feature extractor
-    options: Any = None               # the wrapper's Options dataclass (typed when loaded)
+    options: Any = None               # the wrapper's Options dataclass (raw after read_spec)
     zscore: list[str] = field(default_factory=list)  # stacks analysed z-scored by default (LLMs)
     sizes: dict[str, list[int]] = field(default_factory=dict)  # stack -> [blocks, width] of the
     tiny: dict[str, Any] = field(default_factory=dict)         # released checkpoint (dry runs)
@@ -101,15 +102,21 @@ def available_specs() -> list[str]:
     return sorted(p.stem for p in models_dir().glob("*.yaml"))
 
 
-def load_spec(spec: str | os.PathLike | ModelSpec, **overrides: Any) -> ModelSpec:
-    """A spec by name (``"seamless_m4t_v2"``) or YAML path, with field overrides."""
-    if isinstance(spec, ModelSpec):
-        if not overrides:
-            return spec
-        if isinstance(overrides.get("options"), dict):
-            merged = {**dataclasses.asdict(spec.options), **overrides["options"]}
-            overrides["options"] = typed_options(merged, type(spec.options), spec.path)
-        return dataclasses.replace(spec, **overrides)
+def respec(spec: ModelSpec, **overrides: Any) -> ModelSpec:
+    """A loaded ``spec`` with field overrides; ``options`` merge key by key and are typed by the
+    spec's own options class."""
+    if not overrides:
+        return spec
+    if isinstance(overrides.get("options"), dict):
+        merged = {**dataclasses.asdict(spec.options), **overrides["options"]}
+        overrides["options"] = typed_options(merged, type(spec.options), spec.path)
+    return dataclasses.replace(spec, **overrides)
+
+
+def read_spec(spec: str | os.PathLike, **overrides: Any) -> ModelSpec:
+    """Step one of loading a spec by name (``"seamless_m4t_v2"``) or YAML path, with field
+    overrides: every field checked except ``options``, which stays the raw mapping (or None)
+    until :func:`with_options` types it with the family's options class."""
     path = Path(spec)
     if path.suffix not in (".yaml", ".yml"):
         path = models_dir() / f"{spec}.yaml"
@@ -150,11 +157,14 @@ def load_spec(spec: str | os.PathLike | ModelSpec, **overrides: Any) -> ModelSpe
     if unknown:
         raise SpecError(f"{path}: zscore names stack(s) {', '.join(unknown)} that are not in "
                         f"stacks ({', '.join(data['stacks'])})")
-    from .registry import wrapper_class
+    return ModelSpec(**data, path=str(path))
 
-    data["options"] = typed_options(data.get("options"),
-                                    wrapper_class(data["wrapper"], path).Options, path)
-    spec = ModelSpec(**data, path=str(path))
+
+def with_options(spec: ModelSpec, options_class: type) -> ModelSpec:
+    """Step two: ``spec`` (from :func:`read_spec`) with its raw ``options`` typed as
+    ``options_class`` (the family's ``Wrapper.Options``) and checked."""
+    spec = dataclasses.replace(spec, options=typed_options(spec.options, options_class,
+                                                          spec.path))
     spec.options.check(spec)
     return spec
 

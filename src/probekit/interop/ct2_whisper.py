@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import ModelLoadError
+from ..errors import ModelLoadError
 
 _DTYPES = {0: np.dtype("<f4"), 1: np.dtype("i1"), 2: np.dtype("<i2"), 3: np.dtype("<i4"),
            4: np.dtype("<f2"), 5: np.dtype("<u2")}  # 5: bfloat16, widened by hand

@@ -79,7 +79,7 @@ def config_from_checkpoint(cfg: dict, where: str = "BEATs checkpoint") -> BEATsC
     unknown = sorted(set(cfg) - set(RELEASED_DEFAULTS))
     if unknown:
         raise ProbekitError(f"{where}: unknown cfg flag(s) {', '.join(unknown)}; probekit's BEATs "
-                            "does not implement them (extend probekit.wrappers.beats)")
+                            "does not implement them (extend probekit.nets.beats)")
     full = {**RELEASED_DEFAULTS, **cfg}
     for key, only in _ONLY.items():
         if full[key] != only:
