@@ -6,6 +6,8 @@
 ``probekit store verify DIR``     check a store's shards (``python -m probekit.store``)
 ``probekit specs``                the model specs and recipes this installation knows
 ``probekit options [FAMILY]``     each wrapper family's spec options: type, default, meaning
+``probekit options recipe``       every recipe key: type, default, allowed values, meaning
+                                 (``--markdown``: the table in recipes/README.md)
 
 RECIPE and SPEC are a path or a name shipped with probekit (``demo``, ``seamless_m4t_v2``).
 """
@@ -26,7 +28,33 @@ def _specs() -> int:
     return 0
 
 
+def _recipe_options(args: list[str]) -> int:
+    from .config import as_yaml, markdown_table
+    from .recipe import KEYS
+
+    if args not in ([], ["--markdown"]):
+        print(f"probekit options recipe: unknown arguments {' '.join(args)} (--markdown: the "
+              "keys as a Markdown table)", file=sys.stderr)
+        return 2
+    if args:
+        print(markdown_table(list(KEYS.values())), end="")
+        return 0
+    section = None
+    for key in KEYS.values():
+        name = key.name.rsplit(".", 1)
+        if len(name) == 2 and name[0] != section:
+            section = name[0]
+            print(f"{section}:")
+        allowed = (f"; {'each ' if key.each else ''}one of "
+                   f"{', '.join(as_yaml(c) for c in key.choices)}" if key.choices else "")
+        print(f"{'  ' if len(name) == 2 else ''}{name[-1]} ({key.type}, default "
+              f"{as_yaml(key.default)}{allowed}): {key.doc}")
+    return 0
+
+
 def _options(names: list[str]) -> int:
+    if names[:1] == ["recipe"]:
+        return _recipe_options(names[1:])
     from .config import describe_fields
     from .errors import ProbekitError
     from .wrappers import families, wrapper_class

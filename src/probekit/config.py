@@ -1,7 +1,8 @@
 """Typed configuration: YAML mappings checked into dataclasses (recipes, spec options).
 
 Every field's type is checked; an unknown key is refused with the closest known one. A field's
-``metadata["doc"]`` is its one-line description (shown in errors and listings).
+``metadata["doc"]`` is its one-line description and ``metadata["choices"]`` its allowed values,
+if listed (shown by ``probekit options`` and in the docs' generated tables).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def from_mapping(cls: Any, data: Any, where: str, path: str,
             hint = closest(str(key), names)
             raise error(f"{path}: {where}.{key}: unknown key"
                         + (f"; did you mean {where}.{hint[0]}?" if hint else "")
-                        + f" (valid keys: {', '.join(sorted(names))})")
+                        + (f" (valid keys: {', '.join(sorted(names))})" if names
+                           else f" ({where} takes no keys)"))
         values[key] = _check(hints[key], value, f"{where}.{key}", path, error)
     return cls(**values)
 
@@ -71,3 +73,56 @@ def describe_fields(cls: Any) -> list[tuple[str, str, Any, str]]:
         name = tp.__name__ if isinstance(tp, type) else re.sub(r"\b[\w.]+\.(\w+)", r"\1", str(tp))
         rows.append((f.name, name, default, f.metadata.get("doc", "")))
     return rows
+
+
+class Key(typing.NamedTuple):
+    """One key of a nested configuration (:func:`describe_keys`): its dotted name
+    (``data.code_switch.ratio``), type, default, allowed values (empty: any value of the type),
+    one-line doc, and whether the values are a list's items or a mapping's values (``each``)."""
+
+    name: str
+    type: str
+    default: Any
+    choices: tuple[Any, ...]
+    doc: str
+    each: bool
+
+
+def describe_keys(cls: Any, prefix: str = "", skip: tuple[str, ...] = ()) -> list[Key]:
+    """Every key of dataclass ``cls`` in field order, with the fields of nested dataclasses
+    (sections) under dotted names; a field's ``metadata["choices"]`` are its allowed values."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    keys = []
+    for name, kind, default, doc in describe_fields(cls):
+        if name in skip:
+            continue
+        if dataclasses.is_dataclass(hints[name]):
+            keys += describe_keys(hints[name], f"{prefix}{name}.")
+        else:
+            choices = tuple(fields[name].metadata.get("choices", ()))
+            kinds = {typing.get_origin(t) for t in (hints[name], *typing.get_args(hints[name]))}
+            keys.append(Key(prefix + name, kind, default, choices, doc, bool(kinds & {list, dict})))
+    return keys
+
+
+def as_yaml(value: Any) -> str:
+    """``value`` as YAML on one line (``null``, ``true``, ``[text, speech]``)."""
+    import yaml
+
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix(
+        "...").strip()
+
+
+def markdown_table(keys: list[Key]) -> str:
+    """``keys`` as a Markdown table: key, type, default, allowed values, meaning."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rows = ["| key | type | default | allowed | meaning |", "| --- | --- | --- | --- | --- |"]
+    for k in keys:
+        allowed = ("each: " if k.each and k.choices else "") + ", ".join(
+            f"`{as_yaml(c)}`" for c in k.choices)
+        rows.append(f"| `{k.name}` | {cell(k.type)} | `{cell(as_yaml(k.default))}` | "
+                    f"{cell(allowed)} | {cell(k.doc)} |")
+    return "\n".join(rows) + "\n"

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import yaml
 
-from .config import from_mapping
+from .config import describe_keys, from_mapping
 from .errors import ProbekitError, closest
 from .provenance import stable_hash
 
@@ -23,109 +23,216 @@ class RecipeError(ProbekitError):
     """A recipe that cannot be used as written."""
 
 
+def _doc(text: str, choices: tuple[Any, ...] = ()) -> dict[str, Any]:
+    """A field's metadata: its one-line doc and, if listed, its allowed values."""
+    return {"doc": text, "choices": choices} if choices else {"doc": text}
+
+
+DTYPES = ("float32", "float16", "bfloat16")
+
+
 @dataclass
 class CodeSwitchSection:
-    pairs: list[list[str]] = field(default_factory=list)  # [first language, second language]
-    ratio: float = 0.5                    # share of the sentence in the first language
-    boundary: str = "word"                # word | clause (falls back to word per sentence)
-    audio: Optional[str] = None           # manifest of recorded code-switched speech (lang a>b)
-    alignments: Optional[str] = None      # word end times (sentence, lang, word_ends): clips cut
+    """``data.code_switch``: code-switched inputs (recipes/README.md, "Code-switched inputs")."""
+
+    pairs: list[list[str]] = field(default_factory=list, metadata=_doc(
+        "[first language, second language] pairs of data.languages: each sentence starts in "
+        "the first and goes on in the second."))
+    ratio: float = field(default=0.5, metadata=_doc(
+        "The share of the sentence in the first language, in (0, 1)."))
+    boundary: str = field(default="word", metadata=_doc(
+        "Where the languages switch: at a word, or at the clause boundary nearest the ratio "
+        "(falls back to word per sentence).", ("word", "clause")))
+    audio: Optional[str] = field(default=None, metadata=_doc(
+        "A manifest of recorded code-switched speech (rows of language a>b)."))
+    alignments: Optional[str] = field(default=None, metadata=_doc(
+        "Word end times (sentence, lang, word_ends) to cut and join the clips; not with audio."))
 
 
 @dataclass
 class DataSection:
-    source: str = "manifest"             # manifest | fleurs_local | fleurs
-    path: Optional[str] = None           # manifest file or FLEURS folder (relative to the recipe)
-    languages: list[str] = field(default_factory=list)  # codes, or all / paper30 / family:X ...
-    modalities: list[str] = field(default_factory=lambda: ["text", "speech"])
-    split: str = "test"
-    max_sentences: Optional[int] = None
-    target_language: Optional[str] = None  # decoder target (teacher forcing); default: own
-    fail_fast: bool = False
-    group_sentences: int = 1              # k > 1: paragraphs of k consecutive sentences
-    group_silence: float = 0.3            # seconds of silence between a paragraph's clips
-    documents: Optional[str] = None       # TSV sentence -> document (default: column document)
+    """``data``: the sentences, their languages and modalities."""
+
+    source: str = field(default="manifest", metadata=_doc(
+        "Where the data comes from: a manifest (TSV or JSONL), a local copy of FLEURS, or "
+        "FLEURS from the Hugging Face hub.", ("manifest", "fleurs_local", "fleurs")))
+    path: Optional[str] = field(default=None, metadata=_doc(
+        "The manifest file or FLEURS folder, relative to the recipe."))
+    languages: list[str] = field(default_factory=list, metadata=_doc(
+        "ISO 639-3 codes, or named groups: all, paper30, family:X, genus:X, script:X, ..."))
+    modalities: list[str] = field(default_factory=lambda: ["text", "speech"], metadata=_doc(
+        "The inputs to record.", ("text", "speech")))
+    split: str = field(default="test", metadata=_doc("The FLEURS split to read."))
+    max_sentences: Optional[int] = field(default=None, metadata=_doc(
+        "At most this many sentences (null: every sentence)."))
+    target_language: Optional[str] = field(default=None, metadata=_doc(
+        "The decoder's target language under teacher forcing (default: each example's own)."))
+    fail_fast: bool = field(default=False, metadata=_doc(
+        "Stop at the first bad example instead of skipping it (a rerun resumes)."))
+    group_sentences: int = field(default=1, metadata=_doc(
+        "k > 1: paragraphs of k consecutive sentences of one document instead of sentences."))
+    group_silence: float = field(default=0.3, metadata=_doc(
+        "Seconds of silence between a paragraph's clips."))
+    documents: Optional[str] = field(default=None, metadata=_doc(
+        "A TSV mapping sentence to document (default: the manifest's document column)."))
     code_switch: CodeSwitchSection = field(default_factory=CodeSwitchSection)
 
 
 @dataclass
 class ModelSection:
-    spec: str = ""
-    variant: Optional[str] = None         # "tiny": the small random test model; "random": the
-                                          # checkpoint's architecture with random weights
-    dtype: Optional[str] = None           # weights: float32 | float16 | bfloat16, on any device
-                                          # (default: the spec's; float32 on a CPU)
-    device: Optional[str] = None          # auto | cpu | cuda | cuda:N (default: the spec's);
-                                          # under torchrun each process takes cuda:LOCAL_RANK
-    device_map: Optional[str] = None      # "auto": weights spread over the GPUs (accelerate),
-                                          # for a model larger than one GPU
-    quantize: Optional[str] = None        # "8bit" | "4bit": LLM weights through bitsandbytes
-    overrides: dict[str, Any] = field(default_factory=dict)
+    """``model``: the model spec, its weights and where they run."""
+
+    spec: str = field(default="", metadata=_doc(
+        "The model spec: a name in models/ (seamless_m4t_v2) or a YAML path."))
+    variant: Optional[str] = field(default=None, metadata=_doc(
+        "tiny: the spec's small random test model; random: the checkpoint's architecture with "
+        "random weights; null: the checkpoint.", (None, "tiny", "random")))
+    dtype: Optional[str] = field(default=None, metadata=_doc(
+        "The weights' dtype, on any device (default: the spec's; float32 on a CPU).",
+        (None, *DTYPES)))
+    device: Optional[str] = field(default=None, metadata=_doc(
+        "auto, cpu, cuda or cuda:N (default: the spec's); under torchrun each process takes "
+        "cuda:LOCAL_RANK."))
+    device_map: Optional[str] = field(default=None, metadata=_doc(
+        "Spread the weights over the GPUs (accelerate), for a model larger than one GPU.",
+        (None, "auto", "balanced", "balanced_low_0", "sequential")))
+    quantize: Optional[str] = field(default=None, metadata=_doc(
+        "LLM weights quantized through bitsandbytes.", (None, "8bit", "4bit")))
+    overrides: dict[str, Any] = field(default_factory=dict, metadata=_doc(
+        "Spec fields to change for this recipe, e.g. {options: {max_seconds: 20}}."))
 
 
 @dataclass
 class RecordSection:
-    stacks: Optional[list[str]] = None    # default: every stack of the spec
-    pool: str = "mean"
-    dtype: str = "float16"
-    backend: str = "hdf5"
-    shard_size: int = 256
-    batch_size: int = 8                   # at most this many examples per batch
-    max_batch_tokens: Optional[int] = None     # text: a batch's padded tokens at most this
-    max_batch_seconds: Optional[float] = None  # speech: a batch's padded seconds at most this
-    sort_window: int = 1000               # with a budget: sorted by length within windows of
-                                          # this many examples (of one language and modality)
-    token_stride: int = 1                 # pool none: every token_stride-th valid position,
-    max_positions: Optional[int] = None   # at most max_positions of them
+    """``record``: what is recorded and how it is stored."""
+
+    stacks: Optional[list[str]] = field(default=None, metadata=_doc(
+        "The stacks to record (default: every stack of the spec)."))
+    pool: str = field(default="mean", metadata=_doc(
+        "One vector per example (the mean, first or last valid position), or none: every "
+        "token.", ("mean", "first", "last", "none")))
+    dtype: str = field(default="float16", metadata=_doc("The stored activations' dtype.", DTYPES))
+    backend: str = field(default="hdf5", metadata=_doc(
+        "The store's file format.", ("hdf5", "safetensors")))
+    shard_size: int = field(default=256, metadata=_doc(
+        "Examples per shard (memory holds about one)."))
+    batch_size: int = field(default=8, metadata=_doc("At most this many examples per batch."))
+    max_batch_tokens: Optional[int] = field(default=None, metadata=_doc(
+        "Text: at most this many padded tokens per batch (null: no budget)."))
+    max_batch_seconds: Optional[float] = field(default=None, metadata=_doc(
+        "Speech: at most this many padded seconds per batch (null: no budget)."))
+    sort_window: int = field(default=1000, metadata=_doc(
+        "With a budget: examples sorted by length within windows of this many (of one language "
+        "and modality)."))
+    token_stride: int = field(default=1, metadata=_doc(
+        "Pool none: keep every token_stride-th valid position."))
+    max_positions: Optional[int] = field(default=None, metadata=_doc(
+        "Pool none: keep at most this many positions per example (null: all)."))
 
 
 @dataclass
 class LengthBinsSection:
-    by: Optional[str] = None              # seconds (speech) | tokens | characters; None: off
-    quantiles: int = 3                    # bins of equal count (unless edges are given)
-    edges: list[float] = field(default_factory=list)  # explicit bin edges
-    n: Optional[int] = None               # sentences per bin (default: the smallest bin's)
+    """``analysis.length_bins``: every analysis again per length bin (recipes/README.md)."""
+
+    by: Optional[str] = field(default=None, metadata=_doc(
+        "A sentence's length: seconds (speech duration), tokens or characters; null: no bins.",
+        (None, "seconds", "tokens", "characters")))
+    quantiles: int = field(default=3, metadata=_doc(
+        "Bins of equal count (unless edges are given)."))
+    edges: list[float] = field(default_factory=list, metadata=_doc(
+        "Explicit increasing bin edges, e.g. [0, 5, 10, .inf]."))
+    n: Optional[int] = field(default=None, metadata=_doc(
+        "Sentences per bin (default: as many as the smallest bin holds)."))
 
 
 @dataclass
 class AnalysisSection:
-    measures: list[str] = field(default_factory=lambda: ["svcca"])  # several share decompositions
-    variance: float = 0.99
-    k: Optional[int] = None               # fixed kept directions (wins over variance)
-    zscore: Optional[bool] = None         # None: the spec's zscore stacks (LLMs); else all/none
-    n_perm: int = 20                      # permutations per row: chance level, adjusted score
-    n_boot: int = 0                       # half-samples per row for the interval (0: none)
-    ci: float = 0.95                      # the interval's level
-    intervals: list[str] = field(default_factory=lambda: ["cross_modal"])  # rows that get one
-    seed: int = 0                         # root of every row's own seed (and the control's)
-    allow_large_k: bool = False           # go on (rows flagged) when kx + ky > n / 2
-    depth_alignment: str = "same_index"   # same_index | relative (stacks of unequal depth)
-    control: Optional[str] = None         # random_init: the same recipe on random weights
-    cross_modal: list[list[str]] = field(default_factory=list)   # [speech stack, text stack]
-    cross_lingual: list[str] = field(default_factory=list)       # stacks
-    adaptation_points: dict[str, str] = field(default_factory=dict)  # label -> speech layer
-    adaptation_text_layer: Optional[str] = None  # text side of adaptation (default: last of
-                                                 # the first cross_modal pair's text stack)
-    resource: dict[str, str] = field(default_factory=dict)       # lang -> high | low
-    groups: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {lang: group}
-    code_switched: list[str] = field(default_factory=list)  # stacks: mixed vs monolingual
+    measures: list[Any] = field(default_factory=lambda: ["svcca"], metadata=_doc(
+        "Similarity measures, each a name (svcca, pwcca, linear_cka, rbf_cka, paired_cosine, "
+        "retrieval) or {name: options}, e.g. {rbf_cka: {sigma: 0.5}}; they share decompositions."))
+    variance: float = field(default=0.99, metadata=_doc(
+        "Keep the fewest directions holding this fraction of the variance (unless k is given)."))
+    k: Optional[int] = field(default=None, metadata=_doc(
+        "A fixed number of kept directions (wins over variance)."))
+    zscore: Optional[bool] = field(default=None, metadata=_doc(
+        "Z-score every view (true) or none (false); null: the spec's zscore stacks (LLMs); "
+        "recorded per row."))
+    n_perm: int = field(default=20, metadata=_doc(
+        "Permutations per row: the chance level and the chance-adjusted score."))
+    n_boot: int = field(default=0, metadata=_doc(
+        "Half-samples per row for the interval (0: no interval)."))
+    ci: float = field(default=0.95, metadata=_doc("The interval's level."))
+    intervals: list[str] = field(default_factory=lambda: ["cross_modal"], metadata=_doc(
+        "The analyses whose rows get an interval (cross_lingual: slow).",
+        ("cross_modal", "cross_lingual")))
+    seed: int = field(default=0, metadata=_doc(
+        "The root of every row's own seed (and of the control's)."))
+    allow_large_k: bool = field(default=False, metadata=_doc(
+        "Go on (rows flagged) when kx + ky > n / 2, where chance nears 1."))
+    depth_alignment: str = field(default="same_index", metadata=_doc(
+        "How stacks of unequal depth are paired: refused (same_index), or by relative depth.",
+        ("same_index", "relative")))
+    control: Optional[str] = field(default=None, metadata=_doc(
+        "random_init: the same recipe again on random weights, beside every row.",
+        (None, "random_init")))
+    cross_modal: list[list[str]] = field(default_factory=list, metadata=_doc(
+        "[speech stack, text stack] pairs compared on the same sentences, depth by depth."))
+    cross_lingual: list[str] = field(default_factory=list, metadata=_doc(
+        "Stacks in which every language is compared with every other."))
+    adaptation_points: dict[str, str] = field(default_factory=dict, metadata=_doc(
+        "Label -> speech layer compared with the text side (e.g. before and after an adaptor)."))
+    adaptation_text_layer: Optional[str] = field(default=None, metadata=_doc(
+        "The text side of the adaptation points (default: the last layer of the first "
+        "cross_modal pair's text stack)."))
+    resource: dict[str, str] = field(default_factory=dict, metadata=_doc(
+        "Language -> resource level (default: probekit.languages' levels).", ("high", "low")))
+    groups: dict[str, dict[str, str]] = field(default_factory=dict, metadata=_doc(
+        "Grouping name -> {language: group}: group means beside resource level, family, genus "
+        "and script."))
+    code_switched: list[str] = field(default_factory=list, metadata=_doc(
+        "Stacks in which mixed inputs are compared with monolingual ones (data.code_switch)."))
     length_bins: LengthBinsSection = field(default_factory=lambda: LengthBinsSection())
+    extra: dict[str, dict[str, Any]] = field(default_factory=dict, metadata=_doc(
+        "Analysis name -> its options, for analyses registered by a plugin or a script "
+        "(probekit.pipeline.analyses.register_analysis); each must be registered."))
+
+    @property
+    def measure_names(self) -> list[str]:
+        """The measures' names, in order (an item is a name or ``{name: options}``)."""
+        return [m if isinstance(m, str) else next(iter(m), "") if isinstance(m, dict) else str(m)
+                for m in self.measures]
+
+    @property
+    def measure_choices(self) -> list[tuple[str, Any]]:
+        """``(name, options)`` of each measure, the options as the measure's own dataclass
+        instance (defaults filled in)."""
+        from .analysis import measure, split_measure
+
+        return [(name, measure(name).configure(options, f"analysis.measures[{i}].{name}",
+                                               "recipe", RecipeError))
+                for i, (name, options) in enumerate(map(split_measure, self.measures))]
 
 
 @dataclass
 class ReportSection:
-    figures: bool = True
+    """``report``: what is made of the results."""
+
+    figures: bool = field(default=True, metadata=_doc("Draw the figures (PNG and PDF)."))
 
 
 @dataclass
 class Recipe:
-    name: str = "run"
+    """A recipe: its name and sections (``probekit options recipe`` lists every key)."""
+
+    name: str = field(default="run", metadata=_doc(
+        "The run's name: the default output folder is runs/NAME."))
     data: DataSection = field(default_factory=DataSection)
     model: ModelSection = field(default_factory=ModelSection)
     record: RecordSection = field(default_factory=RecordSection)
     analysis: AnalysisSection = field(default_factory=AnalysisSection)
     report: ReportSection = field(default_factory=ReportSection)
-    path: Optional[str] = None
+    path: Optional[str] = field(default=None, metadata=_doc(
+        "The recipe file, set when it is loaded (not a key of the recipe)."))
 
     def section_hash(self, *sections: str) -> str:
         """Hash of what ``sections`` say about the results (``data.fail_fast`` only says when to
@@ -151,7 +258,8 @@ class Recipe:
 LATER_DEFAULTS = {
     "data": {"group_sentences": 1, "group_silence": 0.3, "documents": None,
              "code_switch": dataclasses.asdict(CodeSwitchSection())},
-    "analysis": {"code_switched": [], "length_bins": dataclasses.asdict(LengthBinsSection())},
+    "analysis": {"code_switched": [], "length_bins": dataclasses.asdict(LengthBinsSection()),
+                 "extra": {}},
     "model": {"quantize": None},
     "record": {"max_batch_tokens": None, "max_batch_seconds": None, "sort_window": 1000,
                "token_stride": 1, "max_positions": None}}
@@ -201,17 +309,13 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     return recipe
 
 
-CHOICES = {"data.source": ("manifest", "fleurs_local", "fleurs"),
-           "record.pool": ("mean", "first", "last", "none"),
-           "record.dtype": ("float32", "float16", "bfloat16"),
-           "record.backend": ("hdf5", "safetensors"),
-           "model.variant": (None, "tiny", "random"),
-           "model.dtype": (None, "float32", "float16", "bfloat16"),
-           "model.device_map": (None, "auto", "balanced", "balanced_low_0", "sequential"),
-           "model.quantize": (None, "8bit", "4bit"),
-           "analysis.depth_alignment": ("same_index", "relative"),
-           "analysis.control": (None, "random_init")}
-INTERVAL_ANALYSES = ("cross_modal", "cross_lingual")
+# Every key (``probekit options recipe``) and every allowed-value list, from the fields' metadata
+# (a list's or a mapping's: those of its items); a section's own single values are checked first.
+KEYS = {key.name: key for key in describe_keys(Recipe, skip=("path",))}
+ALLOWED = {name: key.choices for name, key in KEYS.items() if key.choices}
+CHOICES = {name: ALLOWED[name] for name, key in KEYS.items()
+           if key.choices and not key.each and name.count(".") == 1}
+INTERVAL_ANALYSES = ALLOWED["analysis.intervals"]
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -247,7 +351,7 @@ def check_recipe(recipe: Recipe) -> None:
         twice = sorted({v for v in values if values.count(v) > 1})
         if twice:
             raise RecipeError(f"{where}: data.{key}: {', '.join(twice)} listed twice")
-    bad = [m for m in data.modalities if m not in ("text", "speech")]
+    bad = [m for m in data.modalities if m not in ALLOWED["data.modalities"]]
     if bad or not data.modalities:
         raise RecipeError(
             f"{where}: data.modalities: use text and/or speech, got {data.modalities}")
@@ -325,7 +429,7 @@ def check_recipe(recipe: Recipe) -> None:
             raise RecipeError(f"{where}: analysis.adaptation_points.{label}: {layer!r} is in no "
                               f"stack of {spec.name}; give a layer name such as "
                               f"{spec.stacks[next(iter(spec.stacks))][0]!r}")
-    bad = {k: v for k, v in a.resource.items() if v not in ("high", "low")}
+    bad = {k: v for k, v in a.resource.items() if v not in ALLOWED["analysis.resource"]}
     if bad:
         raise RecipeError(f"{where}: analysis.resource: levels are 'high' or 'low'; got {bad}")
     for name, groups in a.groups.items():
@@ -393,9 +497,6 @@ def data_languages(recipe: Recipe) -> set[str] | None:
     return {code for code, config in FLEURS.items() if (root / config).is_dir()}
 
 
-INPUT_CHOICES = {"boundary": ("word", "clause"), "by": (None, "seconds", "tokens", "characters")}
-
-
 def _check_inputs(recipe: Recipe, spec: Any, where: str) -> None:
     """Paragraphs, code switching and length bins."""
     d, a = recipe.data, recipe.analysis
@@ -410,7 +511,7 @@ def _check_inputs(recipe: Recipe, spec: Any, where: str) -> None:
         value = getattr(cs, key.split(".")[1]) if "." in key else getattr(d, key)
         if value and not resolve_path(recipe, value).is_file():
             raise RecipeError(f"{where}: data.{key}: {resolve_path(recipe, value)} does not exist")
-    if cs.boundary not in INPUT_CHOICES["boundary"]:
+    if cs.boundary not in ALLOWED["data.code_switch.boundary"]:
         raise RecipeError(f"{where}: data.code_switch.boundary: {cs.boundary!r} is not one of "
                           "word, clause")
     if not 0 < cs.ratio < 1:
@@ -434,7 +535,7 @@ def _check_inputs(recipe: Recipe, spec: Any, where: str) -> None:
                               f"{stack!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
                               + f" (stacks: {', '.join(spec.stacks)})")
     b = a.length_bins
-    if b.by not in INPUT_CHOICES["by"]:
+    if b.by not in ALLOWED["analysis.length_bins.by"]:
         raise RecipeError(f"{where}: analysis.length_bins.by: {b.by!r} is not one of seconds "
                           "(speech duration), tokens, characters")
     if b.by == "seconds" and "speech" not in d.modalities:
@@ -452,17 +553,26 @@ def _check_inputs(recipe: Recipe, spec: Any, where: str) -> None:
 
 
 def _check_statistics(a: AnalysisSection, where: str) -> None:
-    from .analysis import MEASURES
+    from .analysis import MEASURES, AnalysisError, split_measure
 
-    bad = [m for m in a.measures if m not in MEASURES]
-    if bad or not a.measures:
+    items = []
+    for i, item in enumerate(a.measures):
+        try:
+            items.append(split_measure(item))
+        except AnalysisError as e:
+            raise RecipeError(f"{where}: analysis.measures[{i}]: {e}") from None
+    names = [name for name, _ in items]
+    bad = [m for m in names if m not in MEASURES]
+    if bad or not names:
         hint = closest(bad[0], MEASURES) if bad else []
         raise RecipeError(f"{where}: analysis.measures: "
                           + (f"unknown measure {bad[0]!r}" + (f"; did you mean {hint[0]!r}?"
                              if hint else "") if bad else "list at least one measure")
                           + f" (measures: {', '.join(MEASURES)})")
-    if len(set(a.measures)) != len(a.measures):
-        raise RecipeError(f"{where}: analysis.measures: {a.measures} names a measure twice")
+    if len(set(names)) != len(names):
+        raise RecipeError(f"{where}: analysis.measures: {names} names a measure twice")
+    for i, (name, options) in enumerate(items):  # unknown option: the closest; wrong type
+        MEASURES[name].configure(options, f"analysis.measures[{i}].{name}", where, RecipeError)
     if a.k is not None and a.k < 1:
         raise RecipeError(f"{where}: analysis.k: kept directions must be at least 1; got {a.k}")
     if not 0 < a.variance <= 1:

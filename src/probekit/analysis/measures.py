@@ -60,6 +60,23 @@ def svcca_from_bases(bx: Basis, by: Basis, variance: float = 0.99, k: int | None
                       "k": k}, rho=rho.cpu().numpy(), k=(kx, ky))
 
 
+def svcca_many_from_bases(ba: Basis, kx: int, others: list[tuple[Basis, int]]) -> list[float]:
+    """SVCCA of view ``a`` with each of ``others`` (its basis and kept directions): one product
+    ``U_a^T [U_b1 U_b2 ...]`` for all of them (the views' k come from the caller)."""
+    if not others:
+        return []
+    products = ba.u[:, :kx].T @ torch.cat([bb.u[:, :ky] for bb, ky in others], 1)
+    scores, start = [], 0
+    for _, ky in others:
+        m = products[:, start:start + ky]
+        start += ky
+        if kx > ky:
+            m = m.T
+        rho = torch.sqrt(torch.clamp(torch.linalg.eigvalsh(m @ m.T), 0, 1))
+        scores.append(float(rho.mean()))
+    return scores
+
+
 def _pair(x: Any, y: Any, dtype: str, device: str | None) -> tuple[torch.Tensor, torch.Tensor]:
     tx = as_matrix(x, dtype, device, "x")
     ty = as_matrix(y, dtype, device or str(tx.device), "y")
@@ -202,16 +219,5 @@ def retrieval_accuracy(x: Any, y: Any, *, centred: bool = True, dtype: str = "fl
                       {"centred": centred, "chance": 1.0 / len(tx)})
 
 
-MEASURES = {"svcca": svcca, "pwcca": pwcca, "linear_cka": linear_cka, "rbf_cka": rbf_cka,
-            "paired_cosine": paired_cosine, "retrieval": retrieval_accuracy}
-
-
-def similarity(measure: str, x: Any, y: Any, **options: Any) -> Similarity:
-    """Compute ``measure`` (one of :data:`MEASURES`) between paired views."""
-    if measure not in MEASURES:
-        raise AnalysisError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
-    return MEASURES[measure](x, y, **options)
-
-
-__all__ = ["AnalysisError", "MEASURES", "Similarity", "linear_cka", "paired_cosine", "pwcca",
-           "rbf_cka", "retrieval_accuracy", "similarity", "svcca"]
+__all__ = ["AnalysisError", "Similarity", "linear_cka", "paired_cosine", "pwcca", "rbf_cka",
+           "retrieval_accuracy", "svcca"]
