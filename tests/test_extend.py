@@ -241,7 +241,7 @@ def test_layers_offline_is_one_clear_message(monkeypatch, capsys, tmp_path):
 
 # -- the comparison plan ---------------------------------------------------------------------
 def test_the_plan_is_a_pure_function_of_recipe_spec_and_store_index():
-    from probekit.analysis import plan
+    from probekit.pipeline.analyses import plan
     from probekit.recipe import AnalysisSection
 
     stacks = {"speech": ["enc.s.*"], "text": ["enc.t.*"], "dec": ["dec.*"]}

@@ -152,12 +152,14 @@ def test_the_dry_run_probes_a_planned_batch_and_scales_by_padded_length(budget, 
     from types import SimpleNamespace
 
     from probekit.recipe import load_recipe
-    from probekit.run import probe_batches
+    from probekit.pipeline import resolve_run
+    from probekit.pipeline.dry_run import probe_batches
     recipe = load_recipe(ROOT / "recipes/demo.yaml", ["record.batch_size=4"]
                          + ([f"record.max_batch_tokens={budget}"] if budget else []))
     exs = [{"id": f"eng/{n}", "lang": "eng", "modality": "text", "text": "x" * n}
            for n in range(1, 11)]
-    chosen, ratio = probe_batches(recipe, exs, SimpleNamespace(text_tokens=lambda t, _: len(t)))
+    chosen, ratio = probe_batches(resolve_run(recipe), exs,
+                                  SimpleNamespace(text_tokens=lambda t, _: len(t)))
     assert list(chosen) == ["text"]  # no speech examples here
     assert [len(ex["text"]) for ex in chosen["text"]] == batch
     assert ratio["text"] == pytest.approx(share)
@@ -179,17 +181,20 @@ def test_assign_balances_padded_length():
 def test_recipe_device_map_under_torchrun_is_refused():
     from probekit.errors import ProbekitError
     from probekit.recipe import load_recipe
-    from probekit.run import placement
+    from probekit.pipeline.extract import placement
 
-    recipe = load_recipe(ROOT / "recipes/demo.yaml", ["model.device_map=auto"])
+    model = load_recipe(ROOT / "recipes/demo.yaml", ["model.device_map=auto"]).model
     with pytest.raises(ProbekitError, match="each process takes one GPU"):
-        placement(recipe, Ranks(0, 2, 0))
-    assert placement(recipe, Ranks())["device_map"] == "auto"
+        placement(model, "auto", Ranks(0, 2, 0))
+    assert placement(model, "auto", Ranks())["device_map"] == "auto"
 
 
 def test_placement_is_not_part_of_the_store_hash_but_quantization_is():
     from probekit.recipe import load_recipe
-    from probekit.run import store_recipe_hash
+    from probekit.pipeline import resolve_run
+
+    def store_recipe_hash(recipe):
+        return resolve_run(recipe).store_hash
 
     base = store_recipe_hash(load_recipe(ROOT / "recipes/demo.yaml"))
     assert store_recipe_hash(load_recipe(ROOT / "recipes/demo.yaml",
@@ -206,7 +211,7 @@ def test_device_map_loads_a_dispatched_model_with_the_same_outputs(tmp_path):
     import transformers
 
     from probekit.wrappers import load_spec
-    from probekit.wrappers.base import large_model_kwargs, place
+    from probekit.wrappers.loading import large_model_kwargs, place
 
     config = transformers.WhisperConfig(d_model=16, encoder_layers=2, decoder_layers=2,
                                         encoder_attention_heads=2, decoder_attention_heads=2,
@@ -235,7 +240,7 @@ def test_quantize_without_its_package_or_gpu_says_how():
     import importlib.util
 
     from probekit.wrappers import ModelLoadError, load_spec
-    from probekit.wrappers.base import large_model_kwargs
+    from probekit.wrappers.loading import large_model_kwargs
 
     spec = dataclasses.replace(load_spec("salmonn"), quantize="8bit")
     if importlib.util.find_spec("bitsandbytes") is None:
@@ -294,7 +299,7 @@ def test_the_gpu_check_script_runs_here_on_narrow_models():
 
 def test_a_model_spread_over_devices_is_left_where_it_is():
     from probekit.wrappers import load_spec
-    from probekit.wrappers.base import place
+    from probekit.wrappers.loading import place
 
     spec = dataclasses.replace(load_spec("whisper"), device="cpu")
     spread = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2, device="meta"))

@@ -13,21 +13,21 @@ drawn with (derived from the comparer's seed and the row's key, so rows are inde
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import warnings
-from typing import Any, Callable, Hashable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Hashable, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
 
 from .basis import AnalysisError, Basis, ConstantViewError, as_matrix, check_pair, centre, decompose
-from .measures import MEASURES, pwcca_from_bases
-from .stats import (Null, adjust, half_sampling, permutation_null, pwcca_null, row_seed,
-                    subsample_fraction, svcca_null)
+from .rows import ComparerRow
+from .registry import Measure, describe_options, measure, split_measure
+from .stats import Null, adjust, half_sampling, permutation_null, row_seed, subsample_fraction
 
 Key = Hashable
 log = logging.getLogger("probekit.analysis")
-BASIS_MEASURES = ("svcca", "pwcca")
 
 
 @contextlib.contextmanager
@@ -61,8 +61,10 @@ class Comparer:
 
     Args:
         load: returns the ``(n, d)`` array of a view.
-        measures: names in :data:`probekit.analysis.MEASURES` (one name or a list); the
-            decompositions are shared by all of them.
+        measures: measures of :data:`probekit.analysis.MEASURES`, one or a list, each a name,
+            ``(name, options)`` or ``{name: options}`` (options: a mapping or the measure's
+            options dataclass); the decompositions are shared by all of them. Rows show
+            options that differ from the defaults in ``measure_options`` (``sigma=0.5``).
         variance, k: the SVCCA/PWCCA truncation rule (fixed ``k`` wins).
         zscore: z-score each feature first (recommended for LLM hidden states, whose few
             "massive activation" features otherwise take all of the variance); or a function
@@ -73,26 +75,29 @@ class Comparer:
         seed: the root of every row's own seed.
         allow_large_k: when kx + ky > n / 2, where canonical correlations approach 1 for any
             data, go on and flag the row ``large_k`` instead of refusing.
-        options: extra keyword arguments of the non-CCA measures (e.g. ``debiased``).
+        options: options for every measure that takes them (e.g. ``debiased``), under each
+            measure's own options (kept for older callers).
     """
 
-    def __init__(self, load: Callable[[Key], Any], measures: str | Sequence[str] = "svcca", *,
+    def __init__(self, load: Callable[[Key], Any], measures: Any = "svcca", *,
                  variance: float = 0.99, k: int | None = None,
                  zscore: bool | Callable[[Key], bool] = False,
                  dtype: str = "float64", device: str | None = None, n_perm: int = 0,
                  n_boot: int = 0, ci: float = 0.95, seed: int = 0, allow_large_k: bool = False,
                  options: dict | None = None):
-        self.measures = [measures] if isinstance(measures, str) else list(measures)
-        unknown = [m for m in self.measures if m not in MEASURES]
-        if unknown or not self.measures:
-            raise AnalysisError(f"unknown measure {unknown[0] if unknown else None!r}; choose "
-                                f"from {', '.join(MEASURES)}")
+        one = isinstance(measures, (str, dict)) or (isinstance(measures, tuple) and len(
+            measures) == 2 and isinstance(measures[0], str) and not isinstance(measures[1], str))
+        items = [measures] if one else list(measures)
+        if not items:
+            raise AnalysisError("Comparer: name at least one measure")
+        self.options = dict(options or {})
+        self.choices = _choose(items, self.options)  # name -> (Measure, options instance)
+        self.measures = list(self.choices)
         self.load = load
         self.variance, self.k, self.zscore = variance, k, zscore
         self.dtype, self.device = dtype, device
         self.n_perm, self.n_boot, self.ci, self.seed = n_perm, n_boot, ci, seed
         self.allow_large_k = allow_large_k
-        self.options = dict(options or {})
         self._bases: dict[Key, Basis] = {}
         self._arrays: dict[Key, np.ndarray] = {}
 
@@ -118,16 +123,16 @@ class Comparer:
     def _z(self, key: Key) -> bool:
         return bool(self.zscore(key)) if callable(self.zscore) else bool(self.zscore)
 
-    def compare(self, a: Key, b: Key) -> list[dict[str, Any]]:
+    def compare(self, a: Key, b: Key) -> list[ComparerRow]:
         """Rows (one per measure): score, chance, adjusted score, interval, how computed."""
         return self.compare_many(a, [b])
 
-    def compare_many(self, a: Key, bs: list[Key]) -> list[dict[str, Any]]:
+    def compare_many(self, a: Key, bs: list[Key]) -> list[ComparerRow]:
         """Compare view ``a`` with each of ``bs``: rows for each ``b`` in order, one per measure."""
-        rows: dict[tuple[Key, str], dict[str, Any]] = {}
+        rows: dict[tuple[Key, str], ComparerRow] = {}
         with torch_single_thread(self.device):
             for measure in self.measures:
-                if measure in BASIS_MEASURES:
+                if self.choices[measure][0].uses_bases:
                     found = self._with_bases(measure, a, bs)
                 else:
                     found = [self._with_arrays(measure, a, b) for b in bs]
@@ -136,45 +141,48 @@ class Comparer:
 
     # -- rows --------------------------------------------------------------------------------
     def _row(self, measure: str, a: Key, b: Key, score: float, n: int, kx: Any = np.nan,
-             ky: Any = np.nan, flags: Sequence[str] = ()) -> dict[str, Any]:
+             ky: Any = np.nan, flags: Sequence[str] = ()) -> ComparerRow:
         za, zb = self._z(a), self._z(b)
-        row = {"a": a, "b": b, "measure": measure, "score": score, "n": n, "kx": kx, "ky": ky,
-               "zscore": za if za == zb else ("a only" if za else "b only"),
-               "dtype": self.dtype, "variance": np.nan, "k": np.nan,
-               "chance": np.nan, "chance_std": np.nan, "adjusted": np.nan, "z": np.nan,
-               "score_bc": np.nan, "ci_low": np.nan, "ci_high": np.nan, "ci_sd": np.nan,
-               "adjusted_ci_low": np.nan, "adjusted_ci_high": np.nan,
-               "ci_level": self.ci if self.n_boot else np.nan,
-               "ci_method": _method(self.n_boot, 0.5) if self.n_boot else "",
-               "n_perm": self.n_perm, "n_boot": self.n_boot, "seed": self.seed,
-               "row_seed": row_seed(self.seed, measure, a, b), "flags": ";".join(flags)}
-        if measure in BASIS_MEASURES:
-            row.update(variance=np.nan if self.k else self.variance,
-                       k=self.k if self.k else np.nan)
+        m, options = self.choices[measure]
+        row: ComparerRow = {
+            "a": a, "b": b, "measure": measure, "measure_options": describe_options(options),
+            "score": score, "n": n, "kx": kx, "ky": ky,
+            "zscore": za if za == zb else ("a only" if za else "b only"),
+            "dtype": self.dtype, "variance": np.nan, "k": np.nan,
+            "chance": np.nan, "chance_std": np.nan, "adjusted": np.nan, "z": np.nan,
+            "score_bc": np.nan, "ci_low": np.nan, "ci_high": np.nan, "ci_sd": np.nan,
+            "adjusted_ci_low": np.nan, "adjusted_ci_high": np.nan,
+            "ci_level": self.ci if self.n_boot else np.nan,
+            "ci_method": _method(self.n_boot, 0.5) if self.n_boot else "",
+            "n_perm": self.n_perm, "n_boot": self.n_boot, "seed": self.seed,
+            "row_seed": row_seed(self.seed, measure, a, b), "flags": ";".join(flags)}
+        if m.uses_bases:
+            row.update({"variance": np.nan if self.k else self.variance,
+                        "k": self.k if self.k else np.nan})
         return row
 
-    def _dead(self, measure: str, a: Key, b: Key, error: ConstantViewError) -> dict[str, Any]:
+    def _dead(self, measure: str, a: Key, b: Key, error: ConstantViewError) -> ComparerRow:
         log.warning("%s of %s and %s: %s; the row is NaN, flagged constant_view", measure, a, b,
                     error)
         return self._row(measure, a, b, np.nan, len(self.array(a)), flags=["constant_view"])
 
-    def _finish(self, row: dict[str, Any], null: Null | None,
-                fn: Callable[[np.ndarray, np.ndarray], float], a: Key, b: Key) -> dict[str, Any]:
+    def _finish(self, row: ComparerRow, null: Null | None,
+                fn: Callable[[np.ndarray, np.ndarray], float], a: Key, b: Key) -> ComparerRow:
         """Add the chance level, the adjusted scores and the interval to a row."""
         if null is not None:
-            row.update(chance=null.mean, chance_std=null.std)
+            row.update({"chance": null.mean, "chance_std": null.std})
             row["adjusted"], row["z"] = adjust(row["score"], null)
         if self.n_boot:
-            fraction = subsample_fraction(row["kx"] if row["measure"] in BASIS_MEASURES else None,
-                                          row["ky"], row["n"])
+            bases = self.choices[row["measure"]][0].uses_bases
+            fraction = subsample_fraction(row["kx"] if bases else None, row["ky"], row["n"])
             iv = half_sampling(fn, self.array(a), self.array(b), self.n_boot, self.ci,
                                row["row_seed"] + 1, score=row["score"], fraction=fraction)
-            row.update(score_bc=iv.centre, ci_low=iv.low, ci_high=iv.high, ci_sd=iv.sd,
-                       ci_method=_method(self.n_boot, fraction))
+            row.update({"score_bc": iv.centre, "ci_low": iv.low, "ci_high": iv.high,
+                        "ci_sd": iv.sd, "ci_method": _method(self.n_boot, fraction)})
             if null is not None and null.mean < 1:
                 half = (iv.high - iv.low) / 2 / (1 - null.mean)
-                row.update(adjusted_ci_low=row["adjusted"] - half,
-                           adjusted_ci_high=row["adjusted"] + half)
+                row.update({"adjusted_ci_low": row["adjusted"] - half,
+                            "adjusted_ci_high": row["adjusted"] + half})
         return row
 
     def _check_k(self, measure: str, a: Key, b: Key, kx: int, ky: int, n: int) -> list[str]:
@@ -190,14 +198,15 @@ class Comparer:
                 "go on with such rows flagged large_k")
         return ["large_k"]
 
-    # -- SVCCA and PWCCA: shared decompositions ------------------------------------------------
-    def _with_bases(self, measure: str, a: Key, bs: list[Key]) -> list[dict[str, Any]]:
+    # -- measures from the shared decompositions (SVCCA, PWCCA) --------------------------------
+    def _with_bases(self, measure: str, a: Key, bs: list[Key]) -> list[ComparerRow]:
+        m, options = self.choices[measure]
         try:
             ba = self.basis(a)
         except ConstantViewError as e:
             return [self._dead(measure, a, b, e) for b in bs]
         kx = ba.keep(self.variance, self.k)
-        rows: list[dict[str, Any] | None] = [None] * len(bs)
+        rows: list[ComparerRow | None] = [None] * len(bs)
         live = []
         for i, b in enumerate(bs):
             try:
@@ -209,36 +218,31 @@ class Comparer:
                 raise AnalysisError(f"views {a!r} and {b!r} have {ba.n} and {bb.n} examples; "
                                     "they must be paired")
             live.append((i, b, bb, bb.keep(self.variance, self.k)))
-        if measure == "svcca" and live:
-            products = ba.u[:, :kx].T @ torch.cat([bb.u[:, :ky] for _, _, bb, ky in live], 1)
-            start = 0
-            for i, b, bb, ky in live:
-                m = products[:, start:start + ky]
-                start += ky
-                if kx > ky:
-                    m = m.T
-                rho = torch.sqrt(torch.clamp(torch.linalg.eigvalsh(m @ m.T), 0, 1))
-                rows[i] = self._basis_row(measure, a, b, float(rho.mean()), ba, bb, kx, ky)
+        if m.many_from_bases is not None:  # one product for all of bs
+            scores = m.many_from_bases(ba, kx, [(bb, ky) for _, _, bb, ky in live])
         else:
-            for i, b, bb, ky in live:
-                score = pwcca_from_bases(ba, bb, self.variance, self.k).score
-                rows[i] = self._basis_row(measure, a, b, score, ba, bb, kx, ky)
+            kw = m.keywords(options)
+            scores = [float(m.from_bases(ba, bb, self.variance, self.k, **kw))  # type: ignore[misc]
+                      for _, _, bb, _ in live]
+        for (i, b, bb, ky), score in zip(live, scores):
+            rows[i] = self._basis_row(measure, a, b, score, ba, bb, kx, ky)
         return rows  # type: ignore[return-value]
 
     def _basis_row(self, measure: str, a: Key, b: Key, score: float, ba: Basis, bb: Basis,
-                   kx: int, ky: int) -> dict[str, Any]:
+                   kx: int, ky: int) -> ComparerRow:
         flags = self._check_k(measure, a, b, kx, ky, ba.n)
         row = self._row(measure, a, b, score, ba.n, kx, ky, flags)
+        m, options = self.choices[measure]
         null = None
-        if self.n_perm:
-            if measure == "svcca":
-                null = svcca_null(ba, bb, kx, ky, self.n_perm, row["row_seed"])
-            else:
-                null = pwcca_null(ba, bb, self.variance, self.k, self.n_perm, row["row_seed"])
+        if self.n_perm and m.exact_null is not None:
+            null = m.exact_null(ba, bb, kx, ky, self.variance, self.k, self.n_perm,
+                                row["row_seed"], **m.keywords(options))
+        elif self.n_perm:
+            null = self._permuted(measure, a, b, row["row_seed"])
         return self._finish(row, null, self._resample_fn(measure, a, b), a, b)
 
     # -- other measures: recomputed from the arrays ------------------------------------------
-    def _with_arrays(self, measure: str, a: Key, b: Key) -> dict[str, Any]:
+    def _with_arrays(self, measure: str, a: Key, b: Key) -> ComparerRow:
         x, y = self.array(a), self.array(b)
         check_pair(as_matrix(x, name=str(a)), as_matrix(y, name=str(b)))
         fn = self._resample_fn(measure, a, b)
@@ -247,23 +251,26 @@ class Comparer:
         except ConstantViewError as e:
             return self._dead(measure, a, b, e)
         row = self._row(measure, a, b, score, len(x))
-        null = None
-        if self.n_perm:
-            xs, ys = self._prepared(x, a), self._prepared(y, b)  # permuting rows keeps these
-            plain = self._measure(measure)
-            null = permutation_null(plain, xs, ys, self.n_perm, row["row_seed"])
+        null = self._permuted(measure, a, b, row["row_seed"]) if self.n_perm else None
         return self._finish(row, null, fn, a, b)
 
+    def _permuted(self, measure: str, a: Key, b: Key, seed: int) -> Null:
+        """The generic permutation null: the measure recomputed on row-shuffled views."""
+        xs, ys = self._prepared(self.array(a), a), self._prepared(self.array(b), b)  # permuting
+        return permutation_null(self._measure(measure), xs, ys, self.n_perm, seed)  # keeps these
+
     def _measure(self, measure: str) -> Callable[[np.ndarray, np.ndarray], float]:
-        fn = MEASURES[measure]
-        if measure in BASIS_MEASURES:
+        m, options = self.choices[measure]
+        kw = dict(m.keywords(options), dtype=self.dtype, device=self.device)
+        if m.uses_bases:
+            kw.update(variance=self.variance, k=self.k)
+
             def quiet(x: np.ndarray, y: np.ndarray) -> float:
                 with warnings.catch_warnings():  # k is checked (and flagged) on the full rows
                     warnings.simplefilter("ignore")
-                    return fn(x, y, variance=self.variance, k=self.k, dtype=self.dtype,
-                              device=self.device).score
+                    return float(m.compute(x, y, **kw))
             return quiet
-        return lambda x, y: fn(x, y, dtype=self.dtype, device=self.device, **self.options).score
+        return lambda x, y: float(m.compute(x, y, **kw))
 
     def _prepared(self, x: np.ndarray, key: Key) -> np.ndarray:
         return centre(torch.from_numpy(x), True).numpy() if self._z(key) else x
@@ -274,3 +281,51 @@ class Comparer:
         plain = self._measure(measure)
         return lambda x, y: plain(self._prepared(x, a), self._prepared(y, b))
 
+
+
+def _choose(items: Sequence[Any], common: dict[str, Any]) -> dict[str, tuple[Measure, Any]]:
+    """Each measure with its options instance; ``common`` options go to every measure that
+    takes them (a measure's own options win)."""
+    chosen: dict[str, tuple[Measure, Any]] = {}
+    for item in items:
+        name, options = split_measure(item)
+        m = measure(name)
+        if name in chosen:
+            raise AnalysisError(f"Comparer: measure {name!r} is named twice")
+        if common and not isinstance(options, m.options):
+            fields = {f.name for f in dataclasses.fields(m.options)}
+            options = {**{k: v for k, v in common.items() if k in fields}, **(options or {})}
+        chosen[name] = (m, m.configure(options, name, "Comparer"))
+    taken = {f.name for m, _ in chosen.values() for f in dataclasses.fields(m.options)}
+    for key in common:
+        if key not in taken:
+            raise AnalysisError(f"Comparer: option {key!r} is taken by none of the measures "
+                                f"{', '.join(chosen)}")
+    return chosen
+
+
+class AnalysisSettings(Protocol):
+    """What :func:`comparer_for` reads: a recipe's ``analysis`` section."""
+    measures: Sequence[Any]
+    variance: float
+    k: int | None
+    n_perm: int
+    n_boot: int
+    ci: float
+    intervals: Sequence[str]
+    seed: int
+    allow_large_k: bool
+
+
+def comparer_for(analysis: AnalysisSettings, views: Callable[[Key], Any], *,
+                 zscore: bool | Callable[[Key], bool] = False, intervals: bool = False,
+                 analysis_name: str = "", **overrides: Any) -> Comparer:
+    """The :class:`Comparer` a recipe's ``analysis`` section asks for, on ``views``: intervals
+    (``n_boot`` half-samples) only when ``intervals`` and ``analysis_name`` is one of
+    ``analysis.intervals``. ``overrides`` replace any other Comparer argument (e.g. ``k``)."""
+    settings: dict[str, Any] = dict(
+        variance=analysis.variance, k=analysis.k, zscore=zscore, n_perm=analysis.n_perm,
+        n_boot=analysis.n_boot if intervals and analysis_name in analysis.intervals else 0,
+        ci=analysis.ci, seed=analysis.seed, allow_large_k=analysis.allow_large_k)
+    settings.update(overrides)
+    return Comparer(views, settings.pop("measures", list(analysis.measures)), **settings)

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+
+from ..analysis.plan import Comparison
 
 
 @dataclass
@@ -47,23 +50,20 @@ class AnalysisCost:
     rows_with_intervals: int = 0
 
 
-def analysis_cost(comparisons: Sequence[Any], languages: Sequence[str], intervals: Sequence[str],
-                  n_boot: int, mixed_pairs: int = 0) -> AnalysisCost:
-    """Counts for the ``comparisons`` of :func:`probekit.analysis.plan` over ``languages``: a
-    cross-modal or adaptation pair is a row per language, a cross-lingual layer a row per pair of
-    languages, a code-switched layer two rows per pair of mixed languages (``mixed_pairs``);
-    each comparison decomposes its own views."""
-    cost, n_lang = AnalysisCost(), len(languages)
+def analysis_cost(comparisons: Sequence[Comparison], languages: Sequence[str],
+                  intervals: Sequence[str], n_boot: int, mixed_pairs: int = 0) -> AnalysisCost:
+    """Counts for the ``comparisons`` of :func:`probekit.pipeline.analyses.plan` over
+    ``languages`` and ``mixed_pairs`` code-switched pairs, as each analysis counts them
+    (:meth:`~probekit.pipeline.analyses.Analysis.cost`); each comparison decomposes its own
+    views."""
+    from .analyses import analysis_of
+
+    cost = AnalysisCost()
     for c in comparisons:
-        if c.analysis == "cross_lingual":
-            rows, views = len(c.layers) * n_lang * (n_lang - 1) // 2, len(c.layers) * n_lang
-        elif c.analysis == "code_switched":
-            rows, views = 2 * len(c.layers) * mixed_pairs, 3 * len(c.layers) * mixed_pairs
-        else:
-            rows, views = len(c.pairs) * n_lang, 2 * len(c.pairs) * n_lang
-        kind = "cross_modal" if c.analysis == "adaptation" else c.analysis
+        analysis = analysis_of(c)
+        rows, views = analysis.cost(c, len(languages), mixed_pairs)
         cost.views += views
-        if n_boot and kind in intervals:
+        if n_boot and analysis.interval_name in intervals:
             cost.rows_with_intervals += rows
         else:
             cost.rows += rows
@@ -90,7 +90,7 @@ def time_comparisons(analysis: Any, n: int, width: int, repeats: int = 3,
     ``n`` sentences by ``width`` features: the best of up to ``repeats`` (fewer once ``budget``
     seconds are spent). Permutations and interval draws are timed on at most 4 of each and
     scaled (each one redoes the same work)."""
-    from .analysis import Comparer
+    from ..analysis import Comparer, comparer_for
 
     rng = np.random.default_rng(0)
     views = {i: rng.standard_normal((n, width)) for i in range(2 * repeats)}
@@ -98,9 +98,8 @@ def time_comparisons(analysis: Any, n: int, width: int, repeats: int = 3,
     perms, draws = min(analysis.n_perm, 4), min(analysis.n_boot, 4)
 
     def comparer(n_perm: int, n_boot: int) -> Comparer:
-        return Comparer(views.__getitem__, analysis.measures, variance=analysis.variance, k=k,
-                        n_perm=n_perm, n_boot=n_boot, ci=analysis.ci, seed=analysis.seed,
-                        allow_large_k=True)
+        return comparer_for(analysis, views.__getitem__, k=k, n_perm=n_perm, n_boot=n_boot,
+                            allow_large_k=True, zscore=False)
 
     def timed(c: Comparer, a: int, b: int) -> float:
         c.basis(a), c.basis(b)
@@ -137,29 +136,13 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def figures_count(comparisons: Sequence[Any], measures: Sequence[str], groupings: int = 1,
-                  family_distance: bool = False, length_bins: bool = False) -> int:
-    """Figures the report stage draws for ``comparisons`` (see ``run.write_figures``), with
-    group means by ``groupings`` ways of grouping languages (and by family distance), and the
-    length-bin figure."""
-    per_measure = sum(1 for c in comparisons if c.analysis in ("cross_modal", "cross_lingual"))
-    kinds = {c.analysis for c in comparisons}
-    per_measure += groupings * len(kinds & {"cross_modal", "cross_lingual"})  # group means
-    per_measure += family_distance and "cross_lingual" in kinds
-    per_measure += {"cross_modal", "cross_lingual"} <= kinds               # modality gap
-    per_measure += "adaptation" in kinds
-    per_measure += "code_switched" in kinds
-    per_measure += length_bins and "cross_modal" in kinds
-    return per_measure * len(measures) + (len(measures) > 1)              # measure agreement
-
-
 def time_figure(languages: int = 10, depths: int = 4) -> float:
     """Seconds to draw and save (PNG and PDF) one layer-curve figure of ``languages`` lines
     (after one untimed, which pays for the imports and the font cache)."""
     import tempfile
     from pathlib import Path
 
-    from .report import plot_layer_curves, save_figure, table
+    from ..report import plot_layer_curves, save_figure, table
 
     rows = [{"analysis": "cross_modal", "measure": "svcca", "depth": d, "lang_a": f"l{i}",
              "adjusted": 0.5, "adjusted_ci_low": 0.4, "adjusted_ci_high": 0.6}

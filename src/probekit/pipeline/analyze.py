@@ -1,0 +1,146 @@
+"""The analyze stage: similarities of the run's stores (and of its control's), the tables made
+from them, written to ``results/``; skipped when the results are up to date."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ..store import Store
+from .analyses import RowContext, Rows, TableContext, Tables
+from .context import Run
+from .groups import distance_classes, groupings, resource_levels
+
+log = logging.getLogger("probekit")
+
+
+def similarities(run: Run, store: Store, intervals: bool, quiet: bool, label: str,
+                 sentences: Any = None) -> Rows:
+    """Every analysis's rows of one store (:mod:`.analyses`), on ``sentences`` only when given
+    (a length bin); ``intervals``: half-sampling intervals where ``analysis.intervals`` asks."""
+    from tqdm import tqdm
+
+    from ..analysis import Comparer, comparer_for, paired_views
+    from ..analysis.plan import stack_layers
+    from .analyses import analysis_of, plan, registered
+
+    spec, a = run.spec, run.recipe.analysis
+    langs = run.data.languages
+
+    def views_of(languages: list[str], modalities: list[str]) -> Any:
+        views = paired_views(store, languages, modalities)
+        return views if sentences is None else views.subset(sentences)
+
+    views = views_of(langs, run.data.modalities)
+    log.info("analyze%s: %d sentences paired across every language and modality (%d dropped)",
+             label, len(views.sentences), views.dropped)
+    zscored = {layer for stack in spec.zscore for layer in
+               stack_layers(spec.stacks.get(stack, []), store.layers)}
+    zscore = a.zscore if a.zscore is not None else (lambda key: key[0] in zscored)
+
+    def comparer(analysis: str, on: Any = views) -> Comparer:
+        return comparer_for(a, on, zscore=zscore, intervals=intervals, analysis_name=analysis)
+
+    pairs = run.data.code_switch.pairs
+    comparisons = plan(a, spec.stacks, run.data.modalities, store.layers,
+                       lambda layer: set(store.recorded(layer)["modality"]), pairs)
+    ctx = RowContext(langs, views_of, comparer, lambda n: bar.update(n), pairs,
+                     set(zip(store.examples["lang"].astype(str), store.examples["modality"])))
+    bar = tqdm(total=sum(analysis_of(c).layers_done(c, ctx) for c in comparisons),
+               desc=f"analyze{label}", unit="layer", disable=quiet)
+    rows: Rows = {x.name: [] for x in registered()}
+    for c in comparisons:
+        rows[c.analysis] += analysis_of(c).rows(c, ctx)
+    bar.close()
+    return rows
+
+
+def analyze(run: Run, quiet: bool = False, verify: bool = True) -> None:
+    """Every analysis's tables of the run's stores (:mod:`.analyses`), written to
+    ``results/``; skipped when they are up to date. ``verify`` checks every shard's checksum
+    first (an extraction in the same command has just checked them)."""
+    from ..store import open_store
+    from .analyses import registered
+
+    recipe = run.recipe
+    store = open_store(run.store)
+    control = open_store(run.control.store) if run.control is not None else None
+    key = recipe.section_hash("analysis", "model") + f"-{len(store)}-{store.recipe_hash}" + (
+        f"-{len(control)}-{control.recipe_hash}" if control is not None else "")
+    stamp = run.out / "results" / "analysis.hash"
+    if stamp.exists() and stamp.read_text() == key:
+        log.info("analyze: results are up to date")
+        return
+    if verify:  # every shard's checksum, each byte read once
+        for s in (store, control):
+            if s is not None:
+                s.check()
+    rows = _with_control(run, store, control, True, quiet)
+    ctx = table_context(run, store, lambda sentences, label: _with_control(
+        run, store, control, False, quiet, sentences, label))
+    analyses = registered()
+    tables: Tables = {"similarities": [r for x in analyses if x.similarities
+                                       for r in rows[x.name]]}
+    for x in analyses:
+        tables.update(x.tables(rows, ctx))
+    write_tables(run, tables)
+    stamp.write_text(key)
+    log.info("analyze: %s", ", ".join(f"{k} {len(v)} rows" for k, v in tables.items() if v))
+
+
+def table_context(run: Run, store: Store | None = None,
+                  rows_in: Callable[[Any, str], Rows] | None = None) -> TableContext:
+    """What the analyses' tables (and the dry run's figure count) are made with."""
+    a, langs = run.recipe.analysis, run.data.languages
+    return TableContext(a, langs, run.data.modalities, resource_levels(langs, a),
+                        groupings(langs, a), distance_classes(langs) > 1, store, rows_in)
+
+
+def write_tables(run: Run, tables: Rows) -> None:
+    """Each table as CSV (and Parquet) in ``results/``, stamped with what made it; the group
+    means also as paper tables (Markdown and LaTeX), one per grouping."""
+    import pandas as pd
+
+    from ..report import paper_table, to_latex, to_markdown, write_table
+
+    spec, a, results = run.spec, run.recipe.analysis, run.out / "results"
+    stamp_columns = {  # what made every table: model, weights, recipe
+        "model": run.model_label, "checkpoint": spec.checkpoint,
+        "revision": "random weights" if run.random_weights else spec.revision,
+        "recipe_hash": run.recipe.section_hash("data", "model", "record", "analysis")}
+    for name, table_rows in tables.items():
+        if not table_rows:
+            continue
+        df = pd.DataFrame(table_rows)
+        for i, (column, value) in enumerate(stamp_columns.items()):
+            df.insert(1 + i, column, value)
+        if "ci_level" not in df:
+            df["ci_level"] = a.ci
+        write_table(df, results / name)
+        if name == "group_means":  # as paper tables: one per grouping
+            md, tex = [], []
+            for (grouping, kind), part in df.groupby(["grouping", "analysis"], sort=False):
+                wide = paper_table(part)
+                what = kind.replace("_", "-")
+                md.append(f"## {what} by {grouping}\n\n{to_markdown(wide)}")
+                tex.append(to_latex(wide, (
+                    f"{run.model_label} ({spec.checkpoint}): mean chance-adjusted {what} "
+                    f"similarity by {grouping}, {a.ci:.0%} t-intervals over languages (none for "
+                    f"fewer than 3); control: {a.control or 'none'}")))
+            (results / "group_means.md").write_text("\n".join(md))
+            (results / "group_means.tex").write_text("\n".join(tex))
+
+
+def _with_control(run: Run, store: Store, control: Store | None, intervals: bool, quiet: bool,
+                  sentences: Any = None, label: str = "") -> Rows:
+    """:func:`similarities` of the store, with the control store's scores beside each row."""
+    from ..analysis import with_control
+
+    rows = similarities(run, store, intervals, quiet, label, sentences)
+    if control is not None and run.control is not None:
+        name = str(run.recipe.analysis.control)
+        other = similarities(run.control, control, False, quiet,
+                              f"{label} (control: {name})", sentences)
+        rows = {k: with_control(v, other[k], name) for k, v in rows.items()}
+    return rows

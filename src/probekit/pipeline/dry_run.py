@@ -1,0 +1,221 @@
+"""``--dry-run``: validate, resolve the data, say what would be recorded and what is missing,
+and estimate the run's time (:mod:`.estimate`), without writing anything."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+from ..errors import ProbekitError
+from ..wrappers import Wrapper
+from .context import Run
+from .extract import record_batch
+from .inputs import Example, admit, examples_for, fleurs_configs
+
+
+def dry_run(run: Run, probe: bool = True) -> list[str]:
+    """Print what the run would record and what is missing, and estimate its time: when the
+    weights and the data are here (and ``probe``), a timed probe batch of each modality, and the
+    analysis timed on views of its size. Returns what must be downloaded first (empty when the
+    run can start here)."""
+    from ..analysis.plan import stack_layers
+    from ..wrappers import fidelity, load_model, wrapper_class
+
+    recipe, spec, d, r = run.recipe, run.spec, run.data, run.recipe.record
+    tiny = recipe.model.variant == "tiny"
+    print(f"recipe {recipe.path}: model {spec.name} "
+          f"({'tiny random weights' if tiny else spec.checkpoint})")
+    downloads: list[str] = []
+    examples: list[Example] = []
+    sentences = 0
+    if d.source == "fleurs":
+        from ..data import FLEURS_REPO, fleurs_missing
+        missing = fleurs_missing(fleurs_configs(d.languages), d.split)
+        if missing:
+            downloads.append(f"dataset {FLEURS_REPO} (split {d.split}): {len(missing)} files "
+                             f"not cached, e.g. {', '.join(missing[:2])}")
+    if not downloads:
+        examples, rep = examples_for(d)
+        sentences = rep["sentences"]
+        unit = "paragraphs" if d.group_sentences > 1 else "sentences"
+        mixed = sum(rep.get("code_switched", {}).values())
+        print(f"data: {len(examples)} examples = {rep['sentences']} {unit} x "
+              f"{len(d.languages)} languages x {len(d.modalities)} modalities"
+              + (f" + {mixed} code-switched" if mixed else "")
+              + f" ({rep['dropped_not_in_every_language']} {unit} not in every language "
+              "dropped)")
+    else:
+        print(f"data: {d.source}, split {d.split}, {len(d.languages)} languages "
+              f"({' '.join(d.languages)}) x {' + '.join(d.modalities)}; counted after download")
+    stacks = r.stacks or list(spec.stacks)
+    width_bytes = {"float32": 4, "float16": 2, "bfloat16": 2}[r.dtype]
+    per_example = 0
+    layer_names = load_model(spec, "tiny", check=False).layers(stacks) if tiny else []
+    for stack in stacks:
+        if tiny:
+            names = stack_layers(spec.stacks[stack], layer_names)
+            print(f"  record {stack}: {len(names)} layers ({', '.join(names[:2])}"
+                  f"{', ...' if len(names) > 2 else ''}), pool {r.pool}")
+        elif stack in spec.sizes:
+            blocks, width = spec.sizes[stack]
+            per_example += blocks * width * width_bytes
+            print(f"  record {stack}: {blocks} layer{'s' if blocks > 1 else ''} x {width} "
+                  f"({', '.join(spec.stacks[stack])}), pool {r.pool}")
+        else:
+            print(f"  record {stack}: {', '.join(spec.stacks[stack])}, pool {r.pool}")
+    if not tiny:
+        by_origin: dict[str, list[str]] = {}
+        needs = wrapper_class(spec.wrapper, spec.path).required_weights(
+            spec, d.languages, "speech" in d.modalities)
+        for name, origin, available in needs:
+            state = {True: "available here", False: "NOT available here",
+                     None: "fetched on first use if not cached"}[available]
+            by_origin.setdefault(f"{origin}, {state}", []).append(name)
+            if available is False:
+                downloads.append(f"weights {name} ({origin})")
+        for origin, names in by_origin.items():
+            print(f"weights ({origin}): {', '.join(names)}")
+    a = recipe.analysis
+    print(f"analysis: {', '.join(a.measure_names)}, "
+          + (f"k={a.k}" if a.k else f"{a.variance:g} variance rule")
+          + f", chance from {a.n_perm} permutations per row"
+          + (f", {a.ci:.0%} half-sampling intervals ({a.n_boot} draws) on "
+             f"{', '.join(a.intervals)} rows" if a.n_boot else ", no intervals"))
+    if a.control:
+        print(f"control: {a.control}: the same recipe on {spec.name}'s architecture with random "
+              f"weights, extracted again into OUT/control/store (doubles the extraction time)")
+    for line in fidelity(spec):
+        print(f"fidelity ({spec.wrapper}): {line}")
+    if per_example:
+        n = len(examples) or 1000 * len(d.languages) * len(d.modalities)
+        tokens = " per token" if r.pool == "none" else ""
+        print(f"estimated store size: up to {n * per_example / 1e9:.1f} GB{tokens} "
+              f"for {n} examples "
+              f"({per_example / 1e6:.2f} MB each, {r.dtype}"
+              f"{'; at 1000 sentences' if not examples else ''})")
+    estimate_time(run, examples, sentences, probe, downloads)
+    if downloads:
+        print("to download before this recipe can run here (each is fetched once and cached):")
+        for item in downloads:
+            print(f"  - {item}")
+    else:
+        print("ready: everything this recipe needs is available here")
+    return downloads
+
+
+def probe_batches(run: Run, examples: list[Example], wrapper: Any
+                  ) -> tuple[dict[str, list[Example]], dict[str, float]]:
+    """Per modality, a batch of the run's plan to time (the median by padded length) and the
+    ratio of the plan's padded length per example to that batch's: the probe's time per example
+    times the ratio is the plan's, with its batch budgets and its padding."""
+    from ..batching import example_length, padded_cost, plan
+
+    r = run.recipe.record
+    lengths = [example_length(ex, wrapper.text_tokens) for ex in examples]
+    length_of = {ex["id"]: n for ex, n in zip(examples, lengths)}
+    planned = plan(examples, r.batch_size, lengths, r.max_batch_tokens, r.max_batch_seconds,
+                   r.sort_window)
+    batches, share = {}, {}
+    for m in run.data.modalities:
+        mine = sorted((padded_cost(b, length_of), k) for k, b in enumerate(planned)
+                      if b[0]["modality"] == m)
+        if not mine:
+            continue
+        cost, k = mine[len(mine) // 2]
+        batches[m] = planned[k]
+        per_example = sum(c for c, _ in mine) / sum(len(planned[j]) for _, j in mine)
+        share[m] = per_example / (cost / len(planned[k])) if cost > 0 else 1.0
+    return batches, share
+
+
+def _probe_extraction(run: Run, examples: list[Example]) -> tuple[float, Any, Wrapper, float]:
+    """Load the model as extraction does and time a planned batch of each modality: the
+    seconds to load, the probe, the wrapper and the extraction estimate."""
+    from ..wrappers import load_model
+    from .estimate import probe_extraction
+
+    recipe, spec = run.recipe, run.spec
+    if recipe.model.variant != "tiny":
+        print("time: loading the weights for a probe batch (--no-probe skips it)")
+    start = time.perf_counter()  # as extraction loads it, with the load-time self-check
+    wrapper = load_model(spec, variant=recipe.model.variant, dtype=recipe.model.dtype)
+    load = time.perf_counter() - start
+    batches, share = probe_batches(run, examples, wrapper)
+    found = probe_extraction(batches, lambda ex: admit(ex, wrapper, spec),
+                             lambda batch: record_batch(wrapper, batch, recipe.record))
+    counts = Counter(ex["modality"] for ex in examples)
+    return load, found, wrapper, load + sum(found.seconds[m] * counts[m] * share[m]
+                                            for m in counts)
+
+
+def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool,
+                  missing: list[str]) -> None:
+    """Print the estimated extraction time (a timed probe batch, when ``probe`` and nothing is
+    ``missing``), analysis time and figure time (see :mod:`.estimate`)."""
+    from .analyses import plan, registered
+    from .analyze import table_context
+    from .estimate import analysis_cost, duration, time_comparisons, time_figure
+
+    spec, d, a = run.spec, run.data, run.recipe.analysis
+    layers: list[str] = []
+    recorded: dict[str, set[str]] = {}
+    widths = [width for _, width in spec.sizes.values()]
+    extraction = None
+    if probe and examples and not missing:
+        try:
+            load, found, wrapper, extraction = _probe_extraction(run, examples)
+        except ProbekitError as e:
+            print(f"time: extraction not estimated: the probe batch failed ({e})")
+        else:
+            device = next(wrapper.model.parameters()).device
+            print(f"time: extraction probe on {device.type} ("
+                  + ", ".join(f"{found.examples[m]} {m}: {found.seconds[m] * 1e3:.0f} ms/example"
+                              for m in found.seconds)
+                  + f"; loading the model {load:.1f} s; scaled to the planned batches' padded "
+                  f"length): about {duration(extraction)} for {len(examples)} examples"
+                  + (f", {duration(2 * extraction)} with the control" if a.control else ""))
+            layers, recorded, widths = list(found.recorded), found.recorded, \
+                list(found.widths.values())
+            if a.control:
+                extraction *= 2
+    elif not probe:
+        print("time: extraction not estimated (--no-probe)")
+    else:
+        print(f"time: extraction not estimated until the {'data' if not examples else 'weights'} "
+              "are here")
+    if layers:
+        comparisons = plan(a, spec.stacks, d.modalities, layers,
+                           lambda layer: recorded.get(layer, set()), d.code_switch.pairs)
+    else:  # sizes from the spec; every stack counted on every modality (an upper bound)
+        comparisons = plan(a, {s: [f"{s}.*"] for s in spec.sizes}, d.modalities,
+                           [f"{s}.{i}" for s, (blocks, _) in spec.sizes.items()
+                            for i in range(blocks)], lambda layer: set(d.modalities),
+                           d.code_switch.pairs)
+    if not widths:
+        print("time: analysis not estimated (the spec gives no sizes; run it where the weights "
+              "are)")
+        return
+    n = sentences or 350
+    cost = analysis_cost(comparisons, d.languages, a.intervals, a.n_boot,
+                         len(d.code_switch.pairs))
+    times = time_comparisons(a, n, max(widths))
+    analysis = times.total(cost) + (times.total(cost, intervals=False) if a.control else 0)
+    lb = a.length_bins
+    bins = (len(lb.edges) - 1 if lb.edges else lb.quantiles) if lb.by else 0
+    analysis += bins * times.total(cost, intervals=False) * (2 if a.control else 1)  # an upper
+    # bound: each bin is the whole analysis again on fewer sentences, without intervals
+    print(f"time: analysis of {cost.rows + cost.rows_with_intervals} rows "
+          f"({cost.rows_with_intervals} with {a.n_boot}-draw intervals) x {len(a.measure_names)} "
+          f"measure(s), {cost.views} views to decompose, timed here on n={n}"
+          f"{'' if sentences else ' (assumed: the data is not here)'} x {max(widths)} views: "
+          f"about {duration(analysis)}{' with the control' if a.control else ''}"
+          + (f", with every analysis again in each of {bins} length bins" if bins else ""))
+    ctx = table_context(run)  # the same analyses that draw them count the figures
+    figures = (sum(x.count_figures(comparisons, len(a.measure_names), ctx) for x in registered())
+               if run.recipe.report.figures else 0)
+    drawing = figures * time_figure(len(d.languages)) if figures else 0.0
+    if figures:
+        print(f"time: {figures} figures (PNG and PDF): about {duration(drawing)}")
+    if extraction is not None:
+        print(f"time: about {duration(extraction + analysis + drawing)} in all on this machine")

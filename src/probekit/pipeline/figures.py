@@ -1,0 +1,52 @@
+"""The report stage: figures of the result tables (PNG and PDF), and the closing summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ProbekitError
+from .context import Run
+from .groups import resource_levels
+
+
+def write_figures(run: Run) -> list[Path]:
+    """The figures of every analysis (:mod:`.analyses`) from ``run.out/results`` into
+    ``run.out/figures``."""
+    from .. import report as R
+    from ..languages import family, genus
+    from .analyses import Results, registered
+
+    folder = run.out / "results"
+    langs = run.data.languages
+    if not (folder / "similarities.csv").exists():
+        raise ProbekitError(f"no results in {folder}; run the analyze stage first")
+    resource = resource_levels(langs, run.recipe.analysis)
+    families = {lang: family(lang) or "unknown family" for lang in langs}
+    by_family = len(set(families.values())) > 1
+    order = sorted(langs, key=lambda lang: (
+        (families[lang], genus(lang)) if by_family else (), resource[lang], lang))
+    # the first measure's figures have no suffix
+    results = Results(folder, resource, order, families if by_family else None)
+    written: list[Path] = []
+    for analysis in registered():
+        for stem, make in analysis.figures(results):
+            written += R.save_figure(make(), run.out / "figures" / stem)
+    return written
+
+
+def summary(out: Path) -> str:
+    """The closing summary: mean scores over languages per measure, analysis, stack, modality
+    (speech and text apart) and depth."""
+    import pandas as pd
+
+    sims = out / "results" / "similarities.csv"
+    if not sims.exists():
+        return ""
+    df = pd.read_csv(sims)
+    columns = [c for c in ("adjusted", "control_adjusted", "score", "chance") if c in df]
+    df["modality"] = df["modality_a"].where(df["modality_a"] == df["modality_b"],
+                                            df["modality_a"] + "~" + df["modality_b"])
+    table = df.groupby(["measure", "analysis", "stack", "modality", "depth"])[columns].mean()
+    return ("mean over languages, each modality apart (adjusted = (score - chance) / "
+            "(1 - chance); control: the same recipe on random weights)\n"
+            + table.round(3).to_string())

@@ -1,0 +1,103 @@
+"""The run's examples (from a manifest, a FLEURS folder or the hub; grouped into paragraphs,
+code-switched, given decoder targets), and the admission of each one before it runs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from .. import data as D
+from ..recipe import DataSection
+from ..wrappers import ModelSpec, Wrapper
+from ..wrappers.spec import limit
+
+log = logging.getLogger("probekit")
+
+Example = dict[str, Any]
+
+
+def examples_for(d: DataSection) -> tuple[list[Example], dict[str, Any]]:
+    """Every example of the (resolved) data section, and the counts of what was read, dropped
+    and made (``sentences``, ``dropped_not_in_every_language``, ``empty_text``,
+    ``code_switched``)."""
+    if d.source == "manifest":
+        rows = D.read_manifest(Path(str(d.path)))
+    else:
+        configs = fleurs_configs(d.languages)
+        rows = (D.read_fleurs_local(Path(str(d.path)), configs, d.split)
+                if d.source == "fleurs_local" else D.read_fleurs_hub(configs, d.split))
+    if d.group_sentences > 1:  # paragraphs of k consecutive sentences of one document
+        from ..transforms import group_sentences, read_documents
+
+        documents = read_documents(d.documents) if d.documents else None
+        rows, grouped = group_sentences(rows, d.languages, d.group_sentences, d.group_silence,
+                                        documents)
+        if not grouped["paragraphs"]:
+            raise D.DataError(f"data.group_sentences: {d.group_sentences}: no run of "
+                              f"{d.group_sentences} consecutive sentences of one document is in "
+                              "every language; lower it, or check the sentence ids and documents")
+        log.info("data: %d paragraphs of %d sentences (%d sentences left over at documents' "
+                 "ends or gaps)", grouped["paragraphs"], d.group_sentences,
+                 grouped["sentences_dropped"])
+    examples, report = D.parallel_examples(rows, d.languages, d.modalities, d.max_sentences)
+    cs = d.code_switch
+    if cs.pairs:
+        from ..transforms import code_switched
+
+        mixed, made = code_switched(examples, cs.pairs, cs.ratio, cs.boundary, d.modalities,
+                                    audio=cs.audio, alignments=cs.alignments)
+        examples += mixed
+        report["code_switched"] = made
+    if d.target_language:
+        texts = {(ex["lang"], ex["sentence"]): ex["text"] for ex in examples}
+        for ex in examples:
+            ex["target_lang"] = d.target_language
+            ex["target_text"] = texts.get((d.target_language, ex["sentence"]), ex["text"])
+    return examples, report
+
+
+def describe(d: DataSection, report: dict[str, Any]) -> str:
+    """One line on what :func:`examples_for` read."""
+    unit = "paragraphs" if d.group_sentences > 1 else "sentences"
+    mixed = sum(report.get("code_switched", {}).values())
+    return (f"data: {report['sentences']} {unit} x {len(d.languages)} languages x "
+            f"{len(d.modalities)} modalities"
+            + (f" + {mixed} code-switched examples" if "code_switched" in report else "")
+            + f"; {report['dropped_not_in_every_language']} {unit} missing in some language "
+            f"dropped everywhere; {report['empty_text']} empty texts")
+
+
+def fleurs_configs(langs: list[str]) -> dict[str, str]:
+    from ..languages import fleurs_config
+
+    return {lang: fleurs_config(lang) for lang in langs}
+
+
+def admit(ex: Example, wrapper: Wrapper, spec: ModelSpec) -> Example:
+    """``ex`` ready to run (its audio loaded), or a DataError saying why it cannot run: a clip
+    that is not a regular file, unreadable, non-finite, silent, too short or too long; a text
+    (or decoder target) of more tokens than the model takes."""
+    most = int(limit(spec, "max_text_tokens"))
+    ex = dict(ex)
+    for key in ("text", "target_text"):
+        text = ex.get(key)
+        if text and (key == "text" or len(text) > most):  # a token has at least one character;
+            try:                                           # the text's count is stored
+                n = wrapper.text_tokens(text, D.input_language(ex) if key == "text"
+                                        else ex["target_lang"])
+            except NotImplementedError:  # a model without a tokenizer (speech only)
+                if len(text) > most:  # a token has at least one character
+                    raise
+                continue
+            if n > most:
+                raise D.DataError(f"{key.replace('_', ' ')} of {n} tokens ({len(text)} "
+                                  f"characters) is longer than the model takes ({most}, "
+                                  "options.max_text_tokens)")
+            if key == "text":
+                ex["length"] = n  # tokens of the text (of a clip's transcript, for speech)
+    if ex["modality"] == "speech":
+        ex["audio"] = D.load_example_audio(ex, limit(spec, "max_seconds"),
+                                           limit(spec, "min_seconds"))
+        ex["duration"] = ex["audio"].size / 16000
+    return ex
