@@ -169,7 +169,7 @@ class BEATsEncoder(nn.Module):
     def forward(self, x: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
         if padding is not None:
             x = x.masked_fill(padding[..., None], 0.0)
-        pos = self.pos_conv(x.transpose(1, 2))
+        pos = self.positions(x.transpose(1, 2))
         if self.trim:
             pos = pos[..., :-self.trim]
         x = self.layer_norm(x + F.gelu(pos).transpose(1, 2))
@@ -177,6 +177,23 @@ class BEATsEncoder(nn.Module):
         for layer in self.layers:
             x = layer(x, padding, bias)
         return x
+
+    def positions(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolutional position embedding of ``x`` (B, D, N). In bfloat16 on a CPU (or
+        under bfloat16 autocast there) it is computed in float32 and returned in bfloat16: oneDNN's AMX kernels return wrong values for grouped bfloat16
+        convolutions with few channels per group (relative error about 1 at 4 or 8 channels
+        per group, torch 2.9 and 2.13, seen on a Sapphire Rapids CPU)."""
+        autocast = (torch.is_autocast_enabled("cpu")
+                    and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+        if x.device.type != "cpu" or not (x.dtype == torch.bfloat16 or autocast):
+            return self.pos_conv(x)
+        conv = self.pos_conv[0]
+        with torch.autocast("cpu", enabled=False):
+            weight = torch._weight_norm(conv.weight_v.float(), conv.weight_g.float(), 2)
+            bias = conv.bias.float() if conv.bias is not None else None
+            pos = F.conv1d(x.float(), weight, bias, conv.stride, conv.padding, conv.dilation,
+                           conv.groups)
+        return pos.to(torch.bfloat16)
 
 
 class BEATs(nn.Module):
