@@ -180,9 +180,10 @@ class BEATsEncoder(nn.Module):
 
     def positions(self, x: torch.Tensor) -> torch.Tensor:
         """The convolutional position embedding of ``x`` (B, D, N). In bfloat16 on a CPU (or
-        under bfloat16 autocast there) it is computed in float32 and returned in bfloat16: oneDNN's AMX kernels return wrong values for grouped bfloat16
-        convolutions with few channels per group (relative error about 1 at 4 or 8 channels
-        per group, torch 2.9 and 2.13, seen on a Sapphire Rapids CPU)."""
+        under bfloat16 autocast there) it is computed in float32 and returned in bfloat16:
+        oneDNN's AMX kernels return wrong values for grouped bfloat16 convolutions with few
+        channels per group (relative error about 1 at 4 or 8 channels per group, torch 2.9 and
+        2.13, seen on a Sapphire Rapids CPU)."""
         autocast = (torch.is_autocast_enabled("cpu")
                     and torch.get_autocast_dtype("cpu") == torch.bfloat16)
         if x.device.type != "cpu" or not (x.dtype == torch.bfloat16 or autocast):
