@@ -14,9 +14,12 @@ demo: setup
 
 test: lint test-reference test-current
 
-# ruff (pinned in both locks): pyflakes and pycodestyle rules, lines of at most 100 characters.
+# ruff and mypy (pinned in both locks; settings in pyproject.toml): ruff's pyflakes, pycodestyle,
+# bugbear, pyupgrade, simplify and import-order rules (lines of at most 100 characters) over the
+# whole tree, then mypy over src/.
 lint: setup
 	$(REF)/bin/python -m ruff check src tests examples benchmarks setup.py
+	$(REF)/bin/python -m mypy
 
 test-reference: setup
 	$(REF)/bin/python -m pytest -q $(PYTEST_ARGS)

@@ -78,7 +78,7 @@ def reference(model, names, run, ids, lengths):
     torch.set_default_dtype(torch.float64)  # transformers builds its masks in the default dtype
     try:
         with torch.no_grad():
-            for row, n_valid in zip(ids, lengths):
+            for row, n_valid in zip(ids, lengths, strict=True):
                 x = row[:n_valid][None]
                 run(ref, x, torch.ones_like(x))
                 for n in names:

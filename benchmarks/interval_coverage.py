@@ -87,8 +87,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from probekit.analysis.basis import as_matrix, decompose  # noqa: E402
-from probekit.analysis.measures import (linear_cka, pwcca, pwcca_from_bases, svcca,  # noqa: E402
-                                        svcca_from_bases)
+from probekit.analysis.measures import linear_cka, pwcca, pwcca_from_bases, svcca, svcca_from_bases  # noqa: E402
 from probekit.analysis.stats import half_sampling, subsample_fraction  # noqa: E402
 
 L, D_FEAT, SIGMA = 20, 128, 1.0
@@ -302,7 +301,7 @@ def run_n(names, pops, n, reps, draws, seed, a, b):
             fn = fns[name]
             sim = fn(x, y)
             fraction = FRACTION or subsample_fraction(*(sim.k or (None, None)), n)
-            iv = half_sampling(lambda u, v: fn(u, v).score, x, y, n_draws=draws, ci=CI,
+            iv = half_sampling(lambda u, v, fn=fn: fn(u, v).score, x, y, n_draws=draws, ci=CI,
                                seed=hs_seed, score=sim.score, fraction=fraction)
             rec = recs[name]
             for key, val in (("score", sim.score), ("centre", iv.centre), ("low", iv.low),
@@ -369,7 +368,7 @@ def main():
     # large-sample check of the closed forms (plain numpy, independent of probekit)
     t0 = time.perf_counter()
     big_x, big_y = sample(np.random.default_rng(987654321), 100_000, a, b)
-    big = dict(zip(("svcca_k20", "pwcca_k20"), numpy_svcca_pwcca(big_x, big_y, 20)))
+    big = dict(zip(("svcca_k20", "pwcca_k20"), numpy_svcca_pwcca(big_x, big_y, 20), strict=True))
     big["svcca_k10"] = numpy_svcca_pwcca(big_x, big_y, 10)[0]
     big["linear_cka"] = numpy_linear_cka(big_x, big_y)
     del big_x, big_y

@@ -85,9 +85,9 @@ def main():
     decompose_s = compare_s = 0.0
     scores = []
     ks = []
-    for layer in range(args.layers):
+    for _ in range(args.layers):
         views = make_layer(rng, langs, mods, args.n, args.d)
-        comparer = Comparer(lambda key: views[key], "svcca", device=args.device)
+        comparer = Comparer(lambda key, views=views: views[key], "svcca", device=args.device)
         sync(args.device)
         t0 = time.perf_counter()
         for key in views:

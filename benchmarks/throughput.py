@@ -233,7 +233,7 @@ def main():
               f"{peak:13.0f}")
     end_to_end = token_bytes / 2**20 / (results["tokens+store"][0] * args.batches)
     print(f"\nmedians of {args.rounds} rounds; disk and writer rows per round: "
-          + ", ".join(f"{d:.0f}/{w:.0f}" for d, w in zip(disks, writers)) + " MiB/s")
+          + ", ".join(f"{d:.0f}/{w:.0f}" for d, w in zip(disks, writers, strict=True)) + " MiB/s")
     print(f"disk: sequential write with fsync       {disk:8.0f} MiB/s ({written:.0f} MiB)")
     print(f"store: token-level shards, writer only  {writer:8.0f} MiB/s ({written:.0f} MiB) = "
           f"{100 * writer / disk:.0f}% of the disk")

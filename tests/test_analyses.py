@@ -8,8 +8,15 @@ from probekit.analysis import svcca
 from probekit.analysis.grid import Comparer
 from probekit.analysis.paper import cross_lingual, cross_modal, length_adaptation, modality_gap
 from probekit.analysis.views import paired_views
-from probekit.report import (plot_adaptation_bars, plot_language_matrix, plot_layer_curves,
-                             plot_modality_gap, save_figure, table, write_table)
+from probekit.report import (
+    plot_adaptation_bars,
+    plot_language_matrix,
+    plot_layer_curves,
+    plot_modality_gap,
+    save_figure,
+    table,
+    write_table,
+)
 
 LANGS = ["eng", "fra", "swh", "yor"]
 DEPTH = 4

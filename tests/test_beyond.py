@@ -10,14 +10,37 @@ import pytest
 import soundfile
 
 from probekit import StoreWriter, open_store
-from probekit.analysis import (Comparer, code_switched, code_switching, family_distance_means,
-                               make_bins, paired_views, sentence_lengths, svcca)
+from probekit.analysis import (
+    Comparer,
+    code_switched,
+    code_switching,
+    family_distance_means,
+    make_bins,
+    paired_views,
+    sentence_lengths,
+    svcca,
+)
 from probekit.data import DataError, load_example_audio
-from probekit.languages import (DISTANCES, FLEURS, PAPER_LANGUAGES, REGISTRY, LanguageError,
-                                expand_languages, family, family_distance, genus, script)
+from probekit.languages import (
+    DISTANCES,
+    FLEURS,
+    PAPER_LANGUAGES,
+    REGISTRY,
+    LanguageError,
+    expand_languages,
+    family,
+    family_distance,
+    genus,
+    script,
+)
 from probekit.recipe import load_recipe
-from probekit.transforms import (code_switched as mix, group_sentences, switch_point,
-                                 switch_text, units)
+from probekit.transforms import (
+    code_switched as mix,
+    group_sentences,
+    switch_point,
+    switch_text,
+    units,
+)
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 

@@ -138,7 +138,7 @@ def test_generate_and_ctranslate2_agree(original, tmp_path):
     prompt = [SOT, EN, TRANSCRIBE, NO_TS]
     results = whisper.generate(storage, [prompt] * 2, beam_size=1, max_length=8,
                                return_logits_vocab=True)
-    for b, (row, result) in enumerate(zip(ours.tolist(), results)):
+    for b, (row, result) in enumerate(zip(ours.tolist(), results, strict=True)):
         tokens = result.sequences_ids[0]
         assert tokens and [t for t in row if t < EOS][:len(tokens)] == tokens
         with torch.no_grad():

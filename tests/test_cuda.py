@@ -3,9 +3,9 @@
 
 import pytest
 import torch
+from tiny import padded_ids, seamless_v2_text_model
 
 from probekit import Recorder
-from tiny import padded_ids, seamless_v2_text_model
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -26,7 +26,7 @@ def test_cuda_recording_lands_on_cpu_unchanged(pool):
     for name, on_gpu in results[None].items():
         on_cpu = results["cpu"][name]
         if pool == "none":
-            for a, b in zip(on_cpu, on_gpu):
+            for a, b in zip(on_cpu, on_gpu, strict=True):
                 assert a.device.type == "cpu" and b.device.type == "cuda"
                 assert torch.equal(a, b.cpu())
         else:

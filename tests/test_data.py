@@ -14,8 +14,7 @@ import pytest
 import soundfile
 
 import probekit
-from probekit.data import (DataError, load_audio, parallel_examples, read_fleurs_local,
-                           read_manifest)
+from probekit.data import DataError, load_audio, parallel_examples, read_fleurs_local, read_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {"eng": "en_us", "fra": "fr_fr", "swh": "sw_ke"}

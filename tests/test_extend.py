@@ -133,7 +133,7 @@ def test_figures_are_written_when_asked(plugin_path, tmp_path):
 # -- convolutional speech encoders from YAML -------------------------------------------------
 def conv_lengths(samples: int, config) -> int:
     """Independent: each convolution of the front end maps L to floor((L - k) / s) + 1."""
-    for k, s in zip(config.conv_kernel, config.conv_stride):
+    for k, s in zip(config.conv_kernel, config.conv_stride, strict=True):
         samples = (samples - k) // s + 1
     return samples
 

@@ -149,9 +149,9 @@ def test_salmonn_in_half_precision_runs_both_modalities_and_agrees_with_float32(
     assert_close_in_precision(salmonn, half, tolerance=0.03, period=4)
 
 def test_beats_config_flags_are_read_or_refused(tmp_path):
-    from probekit.wrappers import ModelLoadError
     from probekit.interop.salmonn import load_beats
     from probekit.nets.beats import RELEASED_DEFAULTS, BEATs, config_from_checkpoint
+    from probekit.wrappers import ModelLoadError
 
     released = {**RELEASED_DEFAULTS, "input_patch_size": 16, "deep_norm": True,
                 "relative_position_embedding": True, "gru_rel_pos": True, "max_distance": 800,

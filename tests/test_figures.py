@@ -12,9 +12,18 @@ from scipy.stats import t as student_t
 
 from probekit.analysis import group_means
 from probekit.languages import PAPER_LANGUAGES, resource_level
-from probekit.report import (language_colours, paper_table, plot_group_means,
-                             plot_language_matrix, plot_layer_curves, plot_modality_gap,
-                             save_figure, table, to_latex, to_markdown)
+from probekit.report import (
+    language_colours,
+    paper_table,
+    plot_group_means,
+    plot_language_matrix,
+    plot_layer_curves,
+    plot_modality_gap,
+    save_figure,
+    table,
+    to_latex,
+    to_markdown,
+)
 
 DEPTHS = 4
 GROUPS = {lang: resource_level(lang) for lang in PAPER_LANGUAGES}

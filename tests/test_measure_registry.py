@@ -7,8 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from probekit.analysis import (MEASURES, AnalysisError, Comparer, Measure, comparer_for,
-                               rbf_cka, register_measure, similarity, svcca)
+from probekit.analysis import (
+    MEASURES,
+    AnalysisError,
+    Comparer,
+    Measure,
+    comparer_for,
+    rbf_cka,
+    register_measure,
+    similarity,
+    svcca,
+)
 from probekit.analysis.registry import RBFCKAOptions
 from probekit.recipe import RecipeError, load_recipe
 

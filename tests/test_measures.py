@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from probekit.analysis import (AnalysisError, decompose, linear_cka, paired_cosine, pwcca,
-                               rbf_cka, retrieval_accuracy, svcca, svcca_null)
+from probekit.analysis import (
+    AnalysisError,
+    decompose,
+    linear_cka,
+    paired_cosine,
+    pwcca,
+    rbf_cka,
+    retrieval_accuracy,
+    svcca,
+    svcca_null,
+)
 from probekit.analysis.basis import as_matrix
 
 
@@ -80,7 +89,7 @@ def shared_latent(n=400, dx=60, dy=40, latent=12, noise=0.3, seed=0):
 CASES = {
     "shared latent": shared_latent(),
     "offset and scaled": tuple(a * s + o for a, s, o in zip(shared_latent(seed=1), (1e3, 1e-2),
-                                                            (50.0, -7.0))),
+                                                            (50.0, -7.0), strict=True)),
     "n < d": shared_latent(n=60, dx=200, dy=150, latent=8, seed=2),
 }
 

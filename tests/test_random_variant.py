@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn as nn
 
+from probekit.batch import check_wrapper
 from probekit.errors import ProbekitError
 from probekit.wrappers import load_model, load_spec
-from probekit.batch import check_wrapper
 from probekit.wrappers.random_init import randomize_weights
 
 # parameters of the tiny SALMONN that no reset_parameters() writes: the Q-Former query, BEATs'
@@ -125,7 +125,7 @@ def test_random_salmonn_loads_the_checkpoint_then_resets_it(monkeypatch, caplog)
     assert "8 parameter(s) without a reset_parameters() got the fallback init" in caplog.text
     twice = load_model("salmonn", variant="random", options={"llm_span": "all"})
     assert all(torch.equal(p, q) for p, q in zip(wrapper.model.parameters(),
-                                                 twice.model.parameters()))
+                                                 twice.model.parameters(), strict=True))
 
 
 def test_random_sonar_resets_every_language_even_those_loaded_later(monkeypatch):

@@ -59,11 +59,12 @@ def test_whisper_base_transcribes_the_english_demo():
         with torch.no_grad():
             out = model.generate(features, language="en", task="transcribe")
         hypotheses += tokenizer.batch_decode(out, skip_special_tokens=True)
-    errors = [edit_distance(words(r["text"]), words(h)) for r, h in zip(rows, hypotheses)]
+    errors = [edit_distance(words(r["text"]), words(h))
+              for r, h in zip(rows, hypotheses, strict=True)]
     wer = sum(errors) / sum(len(words(r["text"])) for r in rows)
     print(f"\nWhisper base (CTranslate2 -> transformers {model.dtype}) on {len(rows)} English demo "
           f"clips: WER {wer:.3f}; load {loaded:.1f} s, total {time.perf_counter() - start:.1f} s")
-    for e, r, h in sorted(zip(errors, rows, hypotheses), key=lambda x: -x[0])[:5]:
+    for e, r, h in sorted(zip(errors, rows, hypotheses, strict=True), key=lambda x: -x[0])[:5]:
         print(f"  {e} errors: {r['text']!r} -> {h.strip()!r}")
     assert wer < 0.25
 

@@ -34,12 +34,12 @@ def test_options_recipe_lists_every_section_key_default_choices_and_doc():
         assert section in lines
     assert ("  pool (str, default mean; one of mean, first, last, none): One vector per example "
             "(the mean, first or last valid position), or none: every token.") in lines
-    assert any(line.startswith("  quantize (Optional[str], default null; one of null, 8bit, 4bit)")
+    assert any(line.startswith("  quantize (str | None, default null; one of null, 8bit, 4bit)")
                for line in lines)
     assert any(line.startswith("  intervals (list[str], default [cross_modal]; each one of "
                                "cross_modal, cross_lingual)") for line in lines)
     assert any(line.startswith("name (str, default run): ") for line in lines)
-    assert not any(line.startswith(("path ", "  path (Optional[str], default null): The recipe"))
+    assert not any(line.startswith(("path ", "  path (str | None, default null): The recipe"))
                    for line in lines)  # Recipe.path is set on load, not a key
     assert len([line for line in lines if not line.endswith(":")]) == len(KEYS)
     assert cli("options", "recipe", "--html")[0] == 2

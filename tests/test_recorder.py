@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from tiny import padded_ids, seamless_v2_text_model
 
 from probekit import Recorder, block_lists, resolve_layers
 from probekit.errors import LayerSelectionError, RecordingError
-from tiny import padded_ids, seamless_v2_text_model
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_nnsight_backend_equals_hooks(encoder):
             results[backend] = {n: rec[n] for n in rec.names}
     assert list(results["hooks"]) == list(results["nnsight"])
     for name, tokens in results["hooks"].items():
-        for a, b in zip(tokens, results["nnsight"][name]):
+        for a, b in zip(tokens, results["nnsight"][name], strict=True):
             assert torch.equal(a, b)
 
 
@@ -96,7 +96,7 @@ def test_collect_keeps_a_pass_while_the_next_one_runs(encoder):
     for name in rec.names:
         assert [t.shape[0] for t in first[name]] == [4, 6, 2]
         assert [t.shape[0] for t in rec[name]] == [5, 3, 6]
-        for a, b in zip(first[name], expected[name]):
+        for a, b in zip(first[name], expected[name], strict=True):
             assert torch.equal(a, b)
 
 
@@ -126,10 +126,9 @@ class Chain(nn.Module):
 
 def test_hooks_removed_even_when_forward_raises():
     model = Chain()
-    with pytest.raises(RuntimeError):
-        with Recorder(model, require_lengths=False) as rec:
-            assert all(len(b._forward_hooks) == 1 for b in model.blocks)
-            model(torch.randn(2, 5, 3))  # wrong width: the forward pass raises
+    with pytest.raises(RuntimeError), Recorder(model, require_lengths=False) as rec:
+        assert all(len(b._forward_hooks) == 1 for b in model.blocks)
+        model(torch.randn(2, 5, 3))  # wrong width: the forward pass raises
     assert all(len(b._forward_hooks) == 0 for b in model.blocks)
     assert len(model._forward_pre_hooks) == 0
     assert rec.layers == ["blocks.0", "blocks.1", "blocks.2"]
@@ -138,9 +137,8 @@ def test_hooks_removed_even_when_forward_raises():
 def test_repeated_module_is_an_error_or_recorded_per_call():
     model = Chain(reuse=True)
     x = torch.randn(1, 4, 8)
-    with pytest.raises(RecordingError, match="ran more than once"):
-        with Recorder(model):
-            model(x)
+    with pytest.raises(RecordingError, match="ran more than once"), Recorder(model):
+        model(x)
     with Recorder(model, repeats="all") as rec:
         model(x)
     assert rec.calls == {"blocks.0": 2, "blocks.1": 1, "blocks.2": 1}
@@ -154,21 +152,18 @@ def test_repeated_module_is_an_error_or_recorded_per_call():
 
 def test_padded_batch_without_lengths_is_refused():
     model = Chain()
-    with pytest.raises(RecordingError, match="no valid lengths"):
-        with Recorder(model):
-            model(torch.randn(2, 4, 8))
+    with pytest.raises(RecordingError, match="no valid lengths"), Recorder(model):
+        model(torch.randn(2, 4, 8))
 
 
 def test_mask_of_wrong_length_is_an_error_not_broadcast():
     model = Chain()
-    with pytest.raises(RecordingError, match=r"mask has shape \(2, 3\)"):
-        with Recorder(model) as rec:
-            rec.set_mask(torch.ones(2, 3))
-            model(torch.randn(2, 4, 8))
-    with pytest.raises(RecordingError, match="1..4"):
-        with Recorder(model) as rec:
-            rec.set_lengths([4, 6])
-            model(torch.randn(2, 4, 8))
+    with pytest.raises(RecordingError, match=r"mask has shape \(2, 3\)"), Recorder(model) as rec:
+        rec.set_mask(torch.ones(2, 3))
+        model(torch.randn(2, 4, 8))
+    with pytest.raises(RecordingError, match="1..4"), Recorder(model) as rec:
+        rec.set_lengths([4, 6])
+        model(torch.randn(2, 4, 8))
 
 
 def test_layer_patterns():

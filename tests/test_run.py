@@ -109,7 +109,7 @@ def test_kill_9_during_extraction_then_rerun_gives_the_same_results(demo_run, tm
     a, b = probekit.open_store(out / "store"), probekit.open_store(killed / "store")
     assert b.complete and list(a.examples["id"]) == list(b.examples["id"])
     for layer in a.layers:
-        for modality in ("text", "speech"):
+        for modality in ("text", "speech"):  # noqa: B007 (the query's @modality)
             ids = list(a.recorded(layer).query("modality == @modality")["id"])
             if ids:
                 np.testing.assert_array_equal(a.read(layer, ids=ids), b.read(layer, ids=ids))

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from probekit.batch import capture
-from probekit.wrappers import ModelLoadError, load_model
 from probekit.interop.salmonn import load_beats, load_salmonn_checkpoint, map_key
 from probekit.nets.beats import BEATs, BEATsConfig
+from probekit.wrappers import ModelLoadError, load_model
 from probekit.wrappers.salmonn import WINDOW
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -79,7 +79,7 @@ def test_speech_pass_fires_every_block_once_with_real_lengths(salmonn):
     assert lengths["qformer"].tolist() == windows == lengths["llm"].tolist()
     # the LLM span is exactly the speech positions that hold real audio
     llm = raw["llm.base_model.model.model.layers.1"]
-    head = 1 + len("USER: <Speech>".encode())  # BOS + byte tokens of the text before <SpeechHere>
+    head = 1 + len(b"USER: <Speech>")  # BOS + byte tokens of the text before <SpeechHere>
     for i, n in enumerate(windows):
         torch.testing.assert_close(rec["llm.base_model.model.model.layers.1"][i],
                                    llm[i, head:head + n], rtol=0, atol=0)
@@ -96,7 +96,7 @@ def test_text_pass_pools_over_the_transcript_only(salmonn):
     finally:
         for h in hooks:
             h.remove()
-    head = 1 + len("USER: <Speech>".encode())
+    head = 1 + len(b"USER: <Speech>")
     out = raw["llm.base_model.model.model.layers.0"].double()
     for i, ex in enumerate(batch):
         n = len(ex["text"].encode())

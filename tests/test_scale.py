@@ -40,7 +40,7 @@ def store_values(path):
     out = {}
     for layer in store.layers:
         ids = list(store.recorded(layer)["id"])
-        for i, row in zip(ids, store.read(layer, ids=ids)):
+        for i, row in zip(ids, store.read(layer, ids=ids), strict=True):
             out[(i, layer)] = row
     return out, store.examples.set_index("id").sort_index(), store
 
@@ -151,9 +151,9 @@ def test_budget_batches(window):
 def test_the_dry_run_probes_a_planned_batch_and_scales_by_padded_length(budget, batch, share):
     from types import SimpleNamespace
 
-    from probekit.recipe import load_recipe
     from probekit.pipeline import resolve_run
     from probekit.pipeline.dry_run import probe_batches
+    from probekit.recipe import load_recipe
     recipe = load_recipe(ROOT / "recipes/demo.yaml", ["record.batch_size=4"]
                          + ([f"record.max_batch_tokens={budget}"] if budget else []))
     exs = [{"id": f"eng/{n}", "lang": "eng", "modality": "text", "text": "x" * n}
@@ -170,7 +170,7 @@ def test_assign_balances_padded_length():
     costs = list(rng.integers(1, 1000, 57).astype(float))
     for world in (1, 2, 3, 8):
         owner = assign(costs, world)
-        loads = [sum(c for c, o in zip(costs, owner) if o == r) for r in range(world)]
+        loads = [sum(c for c, o in zip(costs, owner, strict=True) if o == r) for r in range(world)]
         assert sum(loads) == sum(costs) and all(0 <= o < world for o in owner)
         # greedy longest-first: no rank exceeds the average by more than the largest batch
         assert max(loads) <= sum(costs) / world + max(costs)
@@ -180,8 +180,8 @@ def test_assign_balances_padded_length():
 
 def test_recipe_device_map_under_torchrun_is_refused():
     from probekit.errors import ProbekitError
-    from probekit.recipe import load_recipe
     from probekit.pipeline.extract import placement
+    from probekit.recipe import load_recipe
 
     model = load_recipe(ROOT / "recipes/demo.yaml", ["model.device_map=auto"]).model
     with pytest.raises(ProbekitError, match="each process takes one GPU"):
@@ -190,8 +190,8 @@ def test_recipe_device_map_under_torchrun_is_refused():
 
 
 def test_placement_is_not_part_of_the_store_hash_but_quantization_is():
-    from probekit.recipe import load_recipe
     from probekit.pipeline import resolve_run
+    from probekit.recipe import load_recipe
 
     def store_recipe_hash(recipe):
         return resolve_run(recipe).store_hash

@@ -8,10 +8,24 @@ import numpy as np
 import pytest
 import torch
 
-from probekit.analysis import (AnalysisError, Comparer, ConstantViewError, LargeKError,
-                               align_depths, decompose, half_sampling, length_adaptation,
-                               linear_cka, measure_agreement, modality_gap, pwcca, rbf_cka,
-                               subsample_fraction, svcca, with_control)
+from probekit.analysis import (
+    AnalysisError,
+    Comparer,
+    ConstantViewError,
+    LargeKError,
+    align_depths,
+    decompose,
+    half_sampling,
+    length_adaptation,
+    linear_cka,
+    measure_agreement,
+    modality_gap,
+    pwcca,
+    rbf_cka,
+    subsample_fraction,
+    svcca,
+    with_control,
+)
 from probekit.analysis.basis import as_matrix
 
 
@@ -230,7 +244,7 @@ def test_depth_alignment_refuses_or_maps_by_fraction():
                                               ("a3", "b6")]
     assert align_depths(b, a, "relative") == [("b0", "a0"), ("b2", "a1"), ("b4", "a2"),
                                               ("b6", "a3")]
-    assert align_depths(a, a[::-1], "same_index") == list(zip(a, a[::-1]))
+    assert align_depths(a, a[::-1], "same_index") == list(zip(a, a[::-1], strict=True))
 
 
 # -- defect 6: float32 error, RBF bandwidth --------------------------------------------------

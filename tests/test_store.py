@@ -291,12 +291,12 @@ def test_nonfinite_activations_are_flagged_and_reported(tmp_path, caplog):
     bf = torch.from_numpy(pooled).to(torch.bfloat16)
     bf[3, 0] = -float("inf")
     huge = np.full((4, 6), 6e307)  # row sums overflow, values are finite: not flagged
-    with caplog.at_level(logging.WARNING, logger="probekit.store"):
-        with StoreWriter(store, recipe_hash="r") as w:
-            w.add(meta, {"a": pooled, "b": tokens, "c": bf, "d": huge})
-            w.flush()  # batches are checked in the writer thread
-            assert sorted(w.nonfinite) == [("eng/1", "b"), ("eng/2", "a"), ("eng/2", "c"),
-                                           ("eng/3", "c")]
+    with (caplog.at_level(logging.WARNING, logger="probekit.store"),
+          StoreWriter(store, recipe_hash="r") as w):
+        w.add(meta, {"a": pooled, "b": tokens, "c": bf, "d": huge})
+        w.flush()  # batches are checked in the writer thread
+        assert sorted(w.nonfinite) == [("eng/1", "b"), ("eng/2", "a"), ("eng/2", "c"),
+                                       ("eng/3", "c")]
     assert "eng/2 has NaN/inf" in caplog.text
     s = open_store(store)
     assert list(s.examples["nonfinite"]) == ["", "b", "a,c", "c"]

@@ -4,8 +4,8 @@ trained offline in tests/toy_tokenizers.py), against what each model's own ``gen
 import numpy as np
 import pytest
 import torch
-
 import toy_tokenizers as toys
+
 from probekit.batch import capture
 from probekit.wrappers import load_spec
 from probekit.wrappers.hf import HFModel
@@ -56,7 +56,7 @@ def test_seamless_source_has_no_padding_inside_a_sentence(seamless):
     lengths = {len(tok(t, src_lang="eng", padding=False)["input_ids"]) for t in texts}
     assert any(n % 2 for n in lengths)  # an odd length: the case HF's default padding breaks
     batch = seamless._text(texts, ["eng"] * len(texts))
-    for row, mask, text in zip(batch["input_ids"], batch["attention_mask"], texts):
+    for row, mask, text in zip(batch["input_ids"], batch["attention_mask"], texts, strict=True):
         ids = row[mask.bool()].tolist()
         pieces = tok.convert_tokens_to_ids(tok.tokenize(text))
         assert ids == [tok.convert_tokens_to_ids("__eng__")] + pieces + [tok.eos_token_id]
@@ -116,7 +116,7 @@ def test_whisper_text_runs_the_decoder_alone_on_the_same_tokens(whisper):
     first, lengths = first_decoder_input(
         wrapper.model, wrapper.model.decoder,
         lambda: capture(wrapper, batch, ["decoder"], pool="mean")[1].lengths)
-    for row, text, n in zip(first, SENTENCES["eng"], lengths["decoder"].tolist()):
+    for row, text, n in zip(first, SENTENCES["eng"], lengths["decoder"].tolist(), strict=True):
         assert row[:n].tolist() == wrapper.decoder_ids(text, "eng")
 
 

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
+import toy_tokenizers as tt
 import transformers
 from transformers import AutoTokenizer
-
-import toy_tokenizers as tt
 
 TEXT = "Bonjour le monde, ça va?"
 

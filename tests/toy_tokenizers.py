@@ -14,6 +14,7 @@ import io
 import json
 import re
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 CORPUS = {
@@ -236,7 +237,7 @@ def byte_bpe(words, n_merges: int = 64) -> tuple[list[str], list[tuple[str, str]
     for _ in range(n_merges):
         pairs = Counter()
         for w, n in counts.items():
-            for pair in zip(w, w[1:]):
+            for pair in pairwise(w):
                 pairs[pair] += n
         if not pairs:
             break

@@ -12,7 +12,8 @@ one probe example per modality through :func:`capture`.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -20,7 +21,7 @@ from .errors import RecordingError
 from .recorder import Recorder
 
 
-def capture(wrapper: Any, batch: Sequence[dict[str, Any]], stacks: Sequence[str] | None = None,
+def capture(wrapper: Any, batch: Sequence[Mapping[str, Any]], stacks: Sequence[str] | None = None,
             **options: Any) -> tuple[Recorder, Any]:
     """Record ``stacks`` (all by default) of ``wrapper`` on ``batch``. ``options`` go to the
     :class:`Recorder` (``pool``, ``dtype``, ...). Returns the Recorder (its values outlive it)

@@ -15,16 +15,18 @@ processes share it, so an example is computed in the same batch in every case.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
 
-Batch = list[dict[str, Any]]
+from .data import Example
+
+Batch = list[Example]
 
 # Speech lengths are in seconds and text lengths in tokens. To balance processes, one second
 # costs as much as 50 tokens (speech encoders run at 50 frames a second before downsampling).
 FRAMES_PER_SECOND = 50.0
 
 
-def example_length(ex: dict[str, Any], count_tokens: Callable[[str, str], int]) -> float:
+def example_length(ex: Example, count_tokens: Callable[[str, str], int]) -> float:
     """An example's length: seconds of audio (read from the files' headers) or tokens of
     text. ``count_tokens(text, lang)`` counts tokens; where it cannot, characters are counted.
     A clip that cannot be read counts 0 (it is refused, with its reason, when it runs)."""
@@ -37,15 +39,15 @@ def example_length(ex: dict[str, Any], count_tokens: Callable[[str, str], int]) 
         return float(len(text))
 
 
-def audio_seconds(ex: dict[str, Any]) -> float:
+def audio_seconds(ex: Example) -> float:
     import soundfile
 
     paths = ex["audio_path"]
     if isinstance(paths, str):
         paths = [paths]
-    spans = ex.get("audio_spans") or [(0.0, None)] * len(paths)
+    spans = ex.get("audio_spans") or [[0.0, None]] * len(paths)
     total = float(ex.get("audio_gap", 0.0)) * (len(paths) - 1)
-    for path, (start, end) in zip(paths, spans):
+    for path, (start, end) in zip(paths, spans, strict=False):
         try:
             seconds = soundfile.info(path).duration
         except Exception:
@@ -54,12 +56,12 @@ def audio_seconds(ex: dict[str, Any]) -> float:
     return max(total, 0.0)
 
 
-def plan(examples: Sequence[dict[str, Any]], batch_size: int,
+def plan(examples: Sequence[Example], batch_size: int,
          lengths: Sequence[float] | None = None, max_tokens: int | None = None,
          max_seconds: float | None = None, sort_window: int = 1000) -> list[Batch]:
     """The run's batches (see the module's docstring). ``lengths``, one per example, are needed
     only with a budget."""
-    groups: "OrderedDict[tuple[str, str], list[int]]" = OrderedDict()
+    groups: OrderedDict[tuple[str, str], list[int]] = OrderedDict()
     for i, ex in enumerate(examples):
         groups.setdefault((ex["modality"], ex["lang"]), []).append(i)
     out: list[Batch] = []

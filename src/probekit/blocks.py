@@ -13,7 +13,7 @@ Patterns (any mix, in a list):
   ``[..]`` a character set: ``"text_encoder.layers.*"``;
 - a regular expression with the prefix ``re:``, matched against the whole path:
   ``"re:.*layers\\.(0|5)"``;
-- a callable ``f(name, module) -> bool``.
+- a callable ``f(name, module) -> bool`` (``module`` is None where names alone are matched).
 
 A string pattern ending in ``:input`` selects the *input* of the matched modules instead of their
 output (e.g. ``"speech_encoder.adapter:input"``: what enters the length adaptor); such layers are
@@ -23,13 +23,14 @@ named ``<module path>:input``.
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Sequence, Union
+from collections.abc import Callable, Iterable, Sequence
 
 import torch.nn as nn
 
 from .errors import LayerSelectionError, closest
 
-Pattern = Union[str, Callable[[str, nn.Module], bool]]
+LayerTest = Callable[[str, nn.Module | None], bool]  # None: a name without its module
+Pattern = str | LayerTest
 INPUT = ":input"
 
 _LEAF_TYPES = (nn.Linear, nn.Embedding, nn.LayerNorm, nn.Dropout, nn.Identity,
@@ -84,7 +85,7 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
-def matcher(pattern: Pattern) -> Callable[[str, nn.Module], bool]:
+def matcher(pattern: Pattern) -> LayerTest:
     """A predicate ``f(name, module)`` for one pattern (path, glob, ``re:`` regex or callable)."""
     if callable(pattern):
         return pattern

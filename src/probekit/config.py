@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import types
 import typing
 from typing import Any
 
@@ -41,7 +42,7 @@ def _check(tp: Any, value: Any, where: str, path: str, error: type[ProbekitError
     args = typing.get_args(tp)
     if dataclasses.is_dataclass(tp):
         return from_mapping(tp, value, where, path, error)
-    if origin is typing.Union:
+    if origin is typing.Union or origin is types.UnionType:  # Optional[X] and X | None
         if value is None and type(None) in args:
             return None
         return _check(next(a for a in args if a is not type(None)), value, where, path, error)

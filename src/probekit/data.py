@@ -20,8 +20,9 @@ import json
 import logging
 import os
 import stat
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, TypedDict, cast
 
 import numpy as np
 
@@ -33,6 +34,32 @@ SAMPLE_RATE = 16000
 
 class DataError(ProbekitError):
     """Data that cannot be read as asked (missing file, bad column, unreadable audio)."""
+
+
+class Example(TypedDict, total=False):
+    """One example: a plain dict with these keys where they apply (a row's other plain columns,
+    e.g. FLEURS' ``transcription`` and ``gender`` or a paragraph's ``document``, ride along)."""
+    id: str                       # lang/modality/sentence
+    sentence: str                 # the parallel item, shared across languages and modalities
+    lang: str                     # ISO 639-3, or ``a>b`` for a code-switched example
+    modality: str                 # text | speech
+    text: str
+    source: str
+    audio_path: str | list[str]   # a list: parts joined (paragraphs, code-switched speech)
+    audio_spans: list[list[Any]]  # each part's [start, end] in seconds (end None: the clip's)
+    audio_gap: float              # seconds of silence between parts
+    input_lang: str               # the language a model is told (code-switched: the first)
+    target_lang: str              # the decoder's target language under teacher forcing
+    target_text: str
+    switch_from: str              # code-switched: the pair, the ratio, the units kept of each
+    switch_to: str
+    switch_ratio: float
+    switch_unit_a: int
+    switch_unit_b: int
+    switch_boundary: str          # word | clause
+    length: int                   # set when admitted: tokens of the text
+    duration: float               # set when admitted: seconds of audio
+    audio: np.ndarray             # set when admitted: the clip, mono float32 at 16 kHz
 
 
 def read_manifest(path: str | Path) -> list[dict[str, Any]]:
@@ -128,8 +155,9 @@ def unpack_fleurs(tsv: str | Path, archive: str | Path, root: str | Path, config
         try:
             with tarfile.open(archive) as tar:
                 for member in tar:
-                    if member.isfile() and member.name.endswith(".wav"):
-                        source = tar.extractfile(member)
+                    wav = member.isfile() and member.name.endswith(".wav")
+                    source = tar.extractfile(member) if wav else None
+                    if source is not None:
                         with open(tmp / Path(member.name).name, "wb") as f:
                             shutil.copyfileobj(source, f)
             tmp.rename(audio)
@@ -154,7 +182,8 @@ def read_fleurs_hub(configs: dict[str, str], split: str,
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:
-        raise DataError("the 'fleurs' source needs huggingface_hub: pip install huggingface_hub")
+        raise DataError("the 'fleurs' source needs huggingface_hub: pip install huggingface_hub"
+                        ) from None
     root = Path(root) if root else fleurs_cache_root()
     for lang, config in configs.items():
         paths = []
@@ -175,7 +204,7 @@ def read_fleurs_hub(configs: dict[str, str], split: str,
 
 
 def parallel_examples(rows: Iterable[dict[str, Any]], langs: list[str], modalities: list[str],
-                      max_sentences: int | None = None) -> tuple[list[dict[str, Any]], dict]:
+                      max_sentences: int | None = None) -> tuple[list[Example], dict]:
     """Examples for every (sentence, language, modality) of the sentences present in every
     language (one row per sentence and language: the first), and a report of what was dropped."""
     by_lang: dict[str, dict[str, dict[str, Any]]] = {lang: {} for lang in langs}
@@ -198,12 +227,12 @@ def parallel_examples(rows: Iterable[dict[str, Any]], langs: list[str], modaliti
     full = sorted(set.intersection(*(set(r) for r in by_lang.values())), key=lambda s: (len(s), s))
     union = set.union(*(set(r) for r in by_lang.values()))
     common = full[:max_sentences] if max_sentences else full
-    examples = []
+    examples: list[Example] = []
     for lang in langs:
         for s in common:
             row = by_lang[lang][s]
             for modality in modalities:
-                ex = {"id": f"{lang}/{modality}/{s}", "sentence": s, "lang": lang,
+                ex: dict[str, Any] = {"id": f"{lang}/{modality}/{s}", "sentence": s, "lang": lang,
                       "modality": modality, "text": row["text"], "source": row.get("source", "")}
                 ex.update({k: v for k, v in row.items()  # e.g. FLEURS' transcription, gender
                            if k not in ex and k not in ("audio", "sentence", "lang", "audio_gap")
@@ -212,19 +241,19 @@ def parallel_examples(rows: Iterable[dict[str, Any]], langs: list[str], modaliti
                     ex["audio_path"] = row["audio"]  # a list: parts joined (group_sentences)
                     if "audio_gap" in row:
                         ex["audio_gap"] = row["audio_gap"]
-                examples.append(ex)
+                examples.append(cast(Example, ex))
     report = {"sentences": len(common), "dropped_not_in_every_language": len(union) - len(full),
               "empty_text": empty}
     return examples, report
 
 
-def input_language(ex: dict[str, Any]) -> str:
+def input_language(ex: Mapping[str, Any]) -> str:
     """The language a model is told an example is in: its own, or for a code-switched example
     (``lang`` = ``eng>fra``) the language it starts in (``input_lang``)."""
     return ex.get("input_lang") or ex["lang"]
 
 
-def load_example_audio(ex: dict[str, Any], max_seconds: float = 30.0,
+def load_example_audio(ex: Example, max_seconds: float = 30.0,
                        min_seconds: float = 0.1) -> np.ndarray:
     """An example's clip (:func:`load_audio`), or the concatenation of its parts when
     ``audio_path`` is a list: each part cut to its ``audio_spans`` entry (``[start, end]`` in
@@ -232,10 +261,10 @@ def load_example_audio(ex: dict[str, Any], max_seconds: float = 30.0,
     paths = ex["audio_path"]
     if isinstance(paths, str):
         return load_audio(paths, max_seconds, min_seconds)
-    spans = ex.get("audio_spans") or [(0.0, None)] * len(paths)
+    spans = ex.get("audio_spans") or [[0.0, None]] * len(paths)
     gap = np.zeros(int(round(float(ex.get("audio_gap", 0.0)) * SAMPLE_RATE)), np.float32)
     parts = []
-    for i, (path, (start, end)) in enumerate(zip(paths, spans)):
+    for i, (path, (start, end)) in enumerate(zip(paths, spans, strict=False)):
         wave = _read_clip(path)
         a = int(round(start * SAMPLE_RATE))
         b = wave.size if end is None else int(round(end * SAMPLE_RATE))

@@ -16,8 +16,8 @@ import datetime
 import heapq
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 log = logging.getLogger("probekit")
 

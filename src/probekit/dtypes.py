@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import overload
+
 import torch
 
 from .errors import RecordingError
@@ -10,6 +12,10 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
           "float64": torch.float64}
 
 
+@overload
+def as_dtype(dtype: str | torch.dtype) -> torch.dtype: ...
+@overload
+def as_dtype(dtype: None) -> None: ...
 def as_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
     """A torch dtype from a name such as ``"float16"`` (None keeps the model's dtype)."""
     if dtype is None or isinstance(dtype, torch.dtype):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import errno
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 
 class ProbekitError(Exception):

@@ -74,7 +74,8 @@ ISO639_1 = dict(zip(
     "ben bos bul ces cmn guj heb hin hrv jpn kan lao lit lvs mal mar mkd mlt npi ory pan pol rus "
     "slk slv snd srp tam tel tha ukr urd vie".split(),
     "ar ca cy da de en et fi fr id it ko nl fa pt ro es sw tl tr uz as be bn bs bg cs zh gu he hi "
-    "hr ja kn lo lt lv ml mr mk mt ne or pa pl ru sk sl sd sr ta te th uk ur vi".split()))
+    "hr ja kn lo lt lv ml mr mk mt ne or pa pl ru sk sl sd sr ta te th uk ur vi".split(),
+    strict=True))
 SCHEMES = ("iso639_3", "iso639_1", "whisper", "nllb")
 
 SONAR_NLLB = {code: nllb for code, (nllb, _fleurs) in LANGUAGES.items()}
@@ -244,7 +245,7 @@ def main() -> None:
         rows = describe(expand_languages(sys.argv[1:]) or None)
     except LanguageError as e:
         print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(2) from None
     cols = list(rows[0])
     width = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
     print("  ".join(c.ljust(width[c]) for c in cols))

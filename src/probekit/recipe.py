@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -43,9 +44,9 @@ class CodeSwitchSection:
     boundary: str = field(default="word", metadata=_doc(
         "Where the languages switch: at a word, or at the clause boundary nearest the ratio "
         "(falls back to word per sentence).", ("word", "clause")))
-    audio: Optional[str] = field(default=None, metadata=_doc(
+    audio: str | None = field(default=None, metadata=_doc(
         "A manifest of recorded code-switched speech (rows of language a>b)."))
-    alignments: Optional[str] = field(default=None, metadata=_doc(
+    alignments: str | None = field(default=None, metadata=_doc(
         "Word end times (sentence, lang, word_ends) to cut and join the clips; not with audio."))
 
 
@@ -56,16 +57,16 @@ class DataSection:
     source: str = field(default="manifest", metadata=_doc(
         "Where the data comes from: a manifest (TSV or JSONL), a local copy of FLEURS, or "
         "FLEURS from the Hugging Face hub.", ("manifest", "fleurs_local", "fleurs")))
-    path: Optional[str] = field(default=None, metadata=_doc(
+    path: str | None = field(default=None, metadata=_doc(
         "The manifest file or FLEURS folder, relative to the recipe."))
     languages: list[str] = field(default_factory=list, metadata=_doc(
         "ISO 639-3 codes, or named groups: all, paper30, family:X, genus:X, script:X, ..."))
     modalities: list[str] = field(default_factory=lambda: ["text", "speech"], metadata=_doc(
         "The inputs to record.", ("text", "speech")))
     split: str = field(default="test", metadata=_doc("The FLEURS split to read."))
-    max_sentences: Optional[int] = field(default=None, metadata=_doc(
+    max_sentences: int | None = field(default=None, metadata=_doc(
         "At most this many sentences (null: every sentence)."))
-    target_language: Optional[str] = field(default=None, metadata=_doc(
+    target_language: str | None = field(default=None, metadata=_doc(
         "The decoder's target language under teacher forcing (default: each example's own)."))
     fail_fast: bool = field(default=False, metadata=_doc(
         "Stop at the first bad example instead of skipping it (a rerun resumes)."))
@@ -73,7 +74,7 @@ class DataSection:
         "k > 1: paragraphs of k consecutive sentences of one document instead of sentences."))
     group_silence: float = field(default=0.3, metadata=_doc(
         "Seconds of silence between a paragraph's clips."))
-    documents: Optional[str] = field(default=None, metadata=_doc(
+    documents: str | None = field(default=None, metadata=_doc(
         "A TSV mapping sentence to document (default: the manifest's document column)."))
     code_switch: CodeSwitchSection = field(default_factory=CodeSwitchSection)
 
@@ -84,19 +85,19 @@ class ModelSection:
 
     spec: str = field(default="", metadata=_doc(
         "The model spec: a name in models/ (seamless_m4t_v2) or a YAML path."))
-    variant: Optional[str] = field(default=None, metadata=_doc(
+    variant: str | None = field(default=None, metadata=_doc(
         "tiny: the spec's small random test model; random: the checkpoint's architecture with "
         "random weights; null: the checkpoint.", (None, "tiny", "random")))
-    dtype: Optional[str] = field(default=None, metadata=_doc(
+    dtype: str | None = field(default=None, metadata=_doc(
         "The weights' dtype, on any device (default: the spec's; float32 on a CPU).",
         (None, *DTYPES)))
-    device: Optional[str] = field(default=None, metadata=_doc(
+    device: str | None = field(default=None, metadata=_doc(
         "auto, cpu, cuda or cuda:N (default: the spec's); under torchrun each process takes "
         "cuda:LOCAL_RANK."))
-    device_map: Optional[str] = field(default=None, metadata=_doc(
+    device_map: str | None = field(default=None, metadata=_doc(
         "Spread the weights over the GPUs (accelerate), for a model larger than one GPU.",
         (None, "auto", "balanced", "balanced_low_0", "sequential")))
-    quantize: Optional[str] = field(default=None, metadata=_doc(
+    quantize: str | None = field(default=None, metadata=_doc(
         "LLM weights quantized through bitsandbytes.", (None, "8bit", "4bit")))
     overrides: dict[str, Any] = field(default_factory=dict, metadata=_doc(
         "Spec fields to change for this recipe, e.g. {options: {max_seconds: 20}}."))
@@ -106,7 +107,7 @@ class ModelSection:
 class RecordSection:
     """``record``: what is recorded and how it is stored."""
 
-    stacks: Optional[list[str]] = field(default=None, metadata=_doc(
+    stacks: list[str] | None = field(default=None, metadata=_doc(
         "The stacks to record (default: every stack of the spec)."))
     pool: str = field(default="mean", metadata=_doc(
         "One vector per example (the mean, first or last valid position), or none: every "
@@ -117,16 +118,16 @@ class RecordSection:
     shard_size: int = field(default=256, metadata=_doc(
         "Examples per shard (memory holds about one)."))
     batch_size: int = field(default=8, metadata=_doc("At most this many examples per batch."))
-    max_batch_tokens: Optional[int] = field(default=None, metadata=_doc(
+    max_batch_tokens: int | None = field(default=None, metadata=_doc(
         "Text: at most this many padded tokens per batch (null: no budget)."))
-    max_batch_seconds: Optional[float] = field(default=None, metadata=_doc(
+    max_batch_seconds: float | None = field(default=None, metadata=_doc(
         "Speech: at most this many padded seconds per batch (null: no budget)."))
     sort_window: int = field(default=1000, metadata=_doc(
         "With a budget: examples sorted by length within windows of this many (of one language "
         "and modality)."))
     token_stride: int = field(default=1, metadata=_doc(
         "Pool none: keep every token_stride-th valid position."))
-    max_positions: Optional[int] = field(default=None, metadata=_doc(
+    max_positions: int | None = field(default=None, metadata=_doc(
         "Pool none: keep at most this many positions per example (null: all)."))
 
 
@@ -134,14 +135,14 @@ class RecordSection:
 class LengthBinsSection:
     """``analysis.length_bins``: every analysis again per length bin (recipes/README.md)."""
 
-    by: Optional[str] = field(default=None, metadata=_doc(
+    by: str | None = field(default=None, metadata=_doc(
         "A sentence's length: seconds (speech duration), tokens or characters; null: no bins.",
         (None, "seconds", "tokens", "characters")))
     quantiles: int = field(default=3, metadata=_doc(
         "Bins of equal count (unless edges are given)."))
     edges: list[float] = field(default_factory=list, metadata=_doc(
         "Explicit increasing bin edges, e.g. [0, 5, 10, .inf]."))
-    n: Optional[int] = field(default=None, metadata=_doc(
+    n: int | None = field(default=None, metadata=_doc(
         "Sentences per bin (default: as many as the smallest bin holds)."))
 
 
@@ -152,9 +153,9 @@ class AnalysisSection:
         "retrieval) or {name: options}, e.g. {rbf_cka: {sigma: 0.5}}; they share decompositions."))
     variance: float = field(default=0.99, metadata=_doc(
         "Keep the fewest directions holding this fraction of the variance (unless k is given)."))
-    k: Optional[int] = field(default=None, metadata=_doc(
+    k: int | None = field(default=None, metadata=_doc(
         "A fixed number of kept directions (wins over variance)."))
-    zscore: Optional[bool] = field(default=None, metadata=_doc(
+    zscore: bool | None = field(default=None, metadata=_doc(
         "Z-score every view (true) or none (false); null: the spec's zscore stacks (LLMs); "
         "recorded per row."))
     n_perm: int = field(default=20, metadata=_doc(
@@ -172,7 +173,7 @@ class AnalysisSection:
     depth_alignment: str = field(default="same_index", metadata=_doc(
         "How stacks of unequal depth are paired: refused (same_index), or by relative depth.",
         ("same_index", "relative")))
-    control: Optional[str] = field(default=None, metadata=_doc(
+    control: str | None = field(default=None, metadata=_doc(
         "random_init: the same recipe again on random weights, beside every row.",
         (None, "random_init")))
     cross_modal: list[list[str]] = field(default_factory=list, metadata=_doc(
@@ -181,7 +182,7 @@ class AnalysisSection:
         "Stacks in which every language is compared with every other."))
     adaptation_points: dict[str, str] = field(default_factory=dict, metadata=_doc(
         "Label -> speech layer compared with the text side (e.g. before and after an adaptor)."))
-    adaptation_text_layer: Optional[str] = field(default=None, metadata=_doc(
+    adaptation_text_layer: str | None = field(default=None, metadata=_doc(
         "The text side of the adaptation points (default: the last layer of the first "
         "cross_modal pair's text stack)."))
     resource: dict[str, str] = field(default_factory=dict, metadata=_doc(
@@ -231,7 +232,7 @@ class Recipe:
     record: RecordSection = field(default_factory=RecordSection)
     analysis: AnalysisSection = field(default_factory=AnalysisSection)
     report: ReportSection = field(default_factory=ReportSection)
-    path: Optional[str] = field(default=None, metadata=_doc(
+    path: str | None = field(default=None, metadata=_doc(
         "The recipe file, set when it is loaded (not a key of the recipe)."))
 
     def section_hash(self, *sections: str) -> str:
@@ -255,7 +256,7 @@ class Recipe:
 
 # Keys added after recipes had hashes, at their defaults: left out of the hash, so that stores
 # and results made before them stay current.
-LATER_DEFAULTS = {
+LATER_DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {"group_sentences": 1, "group_silence": 0.3, "documents": None,
              "code_switch": dataclasses.asdict(CodeSwitchSection())},
     "analysis": {"code_switched": [], "length_bins": dataclasses.asdict(LengthBinsSection()),
@@ -401,7 +402,7 @@ def check_recipe(recipe: Recipe) -> None:
         if len(pair) != 2 or any(s not in spec.stacks for s in pair):
             raise RecipeError(f"{where}: analysis.cross_modal: each entry is [speech stack, text "
                               f"stack] from {', '.join(spec.stacks)}; got {pair}")
-        for stack, modality in zip(pair, ("speech", "text")):
+        for stack, modality in zip(pair, ("speech", "text"), strict=True):
             if stack not in spec.stacks_for(modality) or modality not in data.modalities:
                 raise RecipeError(
                     f"{where}: analysis.cross_modal: {pair} needs {stack!r} run on {modality}, "
@@ -429,9 +430,9 @@ def check_recipe(recipe: Recipe) -> None:
             raise RecipeError(f"{where}: analysis.adaptation_points.{label}: {layer!r} is in no "
                               f"stack of {spec.name}; give a layer name such as "
                               f"{spec.stacks[next(iter(spec.stacks))][0]!r}")
-    bad = {k: v for k, v in a.resource.items() if v not in ALLOWED["analysis.resource"]}
-    if bad:
-        raise RecipeError(f"{where}: analysis.resource: levels are 'high' or 'low'; got {bad}")
+    levels = {k: v for k, v in a.resource.items() if v not in ALLOWED["analysis.resource"]}
+    if levels:
+        raise RecipeError(f"{where}: analysis.resource: levels are 'high' or 'low'; got {levels}")
     for name, groups in a.groups.items():
         if name == "resource" or not name.isidentifier():
             raise RecipeError(f"{where}: analysis.groups.{name}: a grouping's name is a word "
@@ -541,7 +542,7 @@ def _check_inputs(recipe: Recipe, spec: Any, where: str) -> None:
     if b.by == "seconds" and "speech" not in d.modalities:
         raise RecipeError(f"{where}: analysis.length_bins.by: seconds measures speech, and "
                           "data.modalities has none; use tokens or characters")
-    if b.edges and (len(b.edges) < 3 or any(y <= x for x, y in zip(b.edges, b.edges[1:]))):
+    if b.edges and (len(b.edges) < 3 or any(y <= x for x, y in pairwise(b.edges))):
         raise RecipeError(f"{where}: analysis.length_bins.edges: at least 3 increasing edges "
                           f"(2 bins), e.g. [0, 5, 10, .inf]; got {b.edges}")
     if not b.edges and b.quantiles < 2:

@@ -16,9 +16,9 @@ module must run exactly once per pass unless ``repeats="all"``, which keeps ever
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from collections.abc import Iterator, Mapping
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -57,8 +57,10 @@ class _Validity:
     fills: bool = False
     cache: dict = field(default_factory=dict)
 
-    def on(self, batch: int, time: int, device: torch.device, where: str) -> torch.Tensor | None:
-        """The (B, T) mask on ``device``, made once per shape and device (no per-layer copies)."""
+    def on(self, batch: int, time: int, device: torch.device, where: str
+           ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The (B, T) mask on ``device`` and where it was made (None: every position is valid),
+        made once per shape and device (no per-layer copies)."""
         key = (batch, time, str(device))
         if key not in self.cache:
             if self.fills and self.lengths is not None and int(self.lengths.max()) != time:
@@ -131,7 +133,7 @@ class Recorder:
         self._active = False
 
     # -- context manager -------------------------------------------------------------------
-    def __enter__(self) -> "Recorder":
+    def __enter__(self) -> Recorder:
         if self._active:
             raise RecordingError("this Recorder is already active; do not nest it in itself")
         self._active = True
@@ -256,10 +258,10 @@ class Recorder:
             return _Deferred(lambda: [(host[i] if cpu_mask is None else host[i][cpu_mask[i]])
                                       [keep] for i in range(host.shape[0])])
         pooled = pool_output(x, self.pool, mask)
-        if self.pool == "none":
-            pooled = [p[self.positions] for p in pooled]
-            lengths = [p.shape[0] for p in pooled]
-            flat = self._to_storage(torch.cat(pooled, dim=0))
+        if isinstance(pooled, list):  # pool none
+            kept = [p[self.positions] for p in pooled]
+            lengths = [p.shape[0] for p in kept]
+            flat = self._to_storage(torch.cat(kept, dim=0))
             return list(torch.split(flat, lengths, dim=0))
         return self._to_storage(pooled)
 
@@ -303,7 +305,7 @@ class Recorder:
             cache = tracer.cache(modules=[_envoy(traced, name) for name in self.layers],
                                  device=self.device)
             output = nnsight.save(traced.output)
-        for key in cache.keys():  # execution order
+        for key in cache.keys():  # noqa: SIM118 (execution order; a CacheView iterates by index)
             name = key.removeprefix("model.")
             if name not in self._modules:
                 continue
@@ -341,7 +343,7 @@ class Recorder:
         """``(name, recorded)`` for every layer of the last pass, in execution order."""
         return [(name, self[name]) for name in self.names]
 
-    def collect(self) -> "Recording":
+    def collect(self) -> Recording:
         """The last pass's results (call it after the pass) without waiting for device-to-host
         copies: hand it to ``StoreWriter.add`` and the writer thread waits, while this thread
         runs the next pass (which starts a new Recording)."""

@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,7 @@ def language_colours(langs, groups=None) -> dict[str, tuple[Any, str]]:
     for lang in langs:
         by_group.setdefault(str(groups.get(lang, "other")), []).append(lang)
     out = {}
-    for g, (group, members) in enumerate(sorted(by_group.items())):
+    for g, (_, members) in enumerate(sorted(by_group.items())):
         cmap = matplotlib.colormaps[GROUP_MAPS[g % len(GROUP_MAPS)]]
         shades = np.linspace(0.45, 0.95, max(len(members), 2))
         for i, lang in enumerate(members):
@@ -176,7 +177,7 @@ def plot_group_means(df, title: str = ""):
     import matplotlib.ticker
     from matplotlib.figure import Figure
 
-    panels = list(dict.fromkeys(zip(df["stack"], df["modality"])))
+    panels = list(dict.fromkeys(zip(df["stack"], df["modality"], strict=True)))
     fig = Figure(figsize=(4.2 * len(panels) + 0.6, 4.2))
     summary = {WITHIN, BETWEEN}
     groups = sorted(set(df["group"]) - summary)
@@ -241,7 +242,9 @@ def plot_language_matrix(df, depth: int, modality: str, title: str = "", order=N
                     figsize=(2.6 + size, 1.6 + size))
     ax.title.set_fontsize(8)
     import matplotlib
+    from matplotlib.colors import Normalize
 
+    norm: Normalize
     if kind:  # anchored at chance: white at 0, red above, blue below (clipped at -0.25)
         cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="lightgrey")
         norm = matplotlib.colors.TwoSlopeNorm(vmin=-0.25, vcenter=0.0, vmax=1.0)
@@ -290,7 +293,7 @@ def plot_code_switching(df, title: str = "code-switched inputs vs their two lang
     import matplotlib.ticker
     from matplotlib.figure import Figure
 
-    panels = list(dict.fromkeys(zip(df["stack"], df["modality"])))
+    panels = list(dict.fromkeys(zip(df["stack"], df["modality"], strict=True)))
     fig = Figure(figsize=(4.2 * len(panels) + 0.6, 4.2))
     r = df.iloc[0]
     model = f"{r['model']}: " if "model" in df else ""
@@ -332,7 +335,7 @@ def plot_length_bins(df, title: str = "cross-modal similarity by length"):
     last = df[df["analysis"] == "cross_modal"]
     last = last[last["depth"] == last.groupby("stack")["depth"].transform("max")]
     df = pd.concat([df[df["analysis"] != "cross_modal"], last])
-    panels = list(dict.fromkeys(zip(df["stack"], df["point"])))
+    panels = list(dict.fromkeys(zip(df["stack"], df["point"], strict=True)))
     bins = df.drop_duplicates("bin_index").sort_values("bin_index")
     fig = Figure(figsize=(3.8 * len(panels) + 0.6, 4.2))
     r = df.iloc[0]
@@ -501,7 +504,7 @@ def paper_table(df):
     keys = ["analysis", "stack", "modality", "measure", "depth"]
     out = []
     for key, sub in df.groupby(keys, sort=False):
-        row = dict(zip(keys, key))
+        row = dict(zip(keys, key, strict=True))
         row["stack"] = stack_label(row["stack"])
         for _, r in sub.iterrows():
             row[f"{r['group']} (n={int(r['n_langs'])})"] = (

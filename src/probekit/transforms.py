@@ -11,10 +11,12 @@ from __future__ import annotations
 import csv
 import logging
 import re
+from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, cast
 
-from .data import DataError, read_manifest
+from .data import DataError, Example, read_manifest
 
 log = logging.getLogger("probekit.data")
 
@@ -163,16 +165,16 @@ def read_alignments(path: str | Path) -> dict[tuple[str, str], list[float]]:
         except (KeyError, ValueError, TypeError):
             raise DataError(f"{path}:{i}: an alignment row has sentence, lang and word_ends "
                             "(end times in seconds, space separated)") from None
-        if any(b <= a for a, b in zip(ends, ends[1:])):
+        if any(b <= a for a, b in pairwise(ends)):
             raise DataError(f"{path}:{i}: word_ends must increase")
         out[key] = ends
     return out
 
 
-def code_switched(examples: Sequence[dict[str, Any]], pairs: Sequence[Sequence[str]],
+def code_switched(examples: Sequence[Example], pairs: Sequence[Sequence[str]],
                   ratio: float = 0.5, boundary: str = "word", modalities: Sequence[str] = ("text",),
                   audio: str | Path | None = None, alignments: str | Path | None = None
-                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                  ) -> tuple[list[Example], dict[str, Any]]:
     """Code-switched examples of every sentence of ``examples`` for each pair ``(a, b)``: the
     sentence starts in ``a`` and goes on in ``b`` at the switch point (:func:`switch_point`).
     Their ``lang`` is ``a>b`` and ``input_lang`` is ``a`` (the language a model is told).
@@ -187,12 +189,12 @@ def code_switched(examples: Sequence[dict[str, Any]], pairs: Sequence[Sequence[s
     clips = {(ex["lang"], ex["sentence"]): ex["audio_path"] for ex in examples
              if ex["modality"] == "speech"}
     sentences = list(dict.fromkeys(ex["sentence"] for ex in examples))
-    recorded = {}
+    recorded: dict[tuple[str, str], dict[str, Any]] = {}
     if audio:
-        for row in read_manifest(audio):
-            recorded[(str(row["lang"]), str(row["sentence"]))] = row
+        for line in read_manifest(audio):
+            recorded[(str(line["lang"]), str(line["sentence"]))] = line
     ends = read_alignments(alignments) if alignments else {}
-    out: list[dict[str, Any]] = []
+    out: list[Example] = []
     made = {"text": 0, "speech": 0}
     for a, b in pairs:
         name = pair_name(a, b)
@@ -202,8 +204,9 @@ def code_switched(examples: Sequence[dict[str, Any]], pairs: Sequence[Sequence[s
             row = recorded.get((name, s))
             ka, kb, used = switch_point(text[(a, s)], a, text[(b, s)], b, ratio, boundary)
             cs_text = switch_text(text[(a, s)], a, text[(b, s)], b, ka, kb)
-            info = {"switch_from": a, "switch_to": b, "switch_ratio": float(ratio),
-                    "switch_unit_a": ka, "switch_unit_b": kb, "switch_boundary": used}
+            info: dict[str, Any] = {
+                "switch_from": a, "switch_to": b, "switch_ratio": float(ratio),
+                "switch_unit_a": ka, "switch_unit_b": kb, "switch_boundary": used}
             if row is not None:  # a recording: its own text and switch point where given
                 cs_text = str(row["text"])
                 info.update({k: type(v)(row[k]) for k, v in info.items()
@@ -211,7 +214,7 @@ def code_switched(examples: Sequence[dict[str, Any]], pairs: Sequence[Sequence[s
             base = {"sentence": s, "lang": name, "input_lang": a, "text": cs_text,
                     "source": "code-switched", **info}
             if "text" in modalities:
-                out.append({"id": f"{name}/text/{s}", "modality": "text", **base})
+                out.append(cast(Example, {"id": f"{name}/text/{s}", "modality": "text", **base}))
                 made["text"] += 1
             if "speech" not in modalities:
                 continue
@@ -230,7 +233,8 @@ def code_switched(examples: Sequence[dict[str, Any]], pairs: Sequence[Sequence[s
                           "audio_spans": [[0.0, ea[ka - 1]], [eb[kb - 1], None]],
                           "audio_gap": 0.0}
             if speech:
-                out.append({"id": f"{name}/speech/{s}", "modality": "speech", **base, **speech})
+                out.append(cast(Example, {"id": f"{name}/speech/{s}", "modality": "speech", **base,
+                                          **speech}))
                 made["speech"] += 1
     if "speech" in modalities and not made["speech"] and pairs:
         log.warning("code switching: no code-switched speech (give data.code_switch.audio, a "

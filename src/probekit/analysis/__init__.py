@@ -4,17 +4,44 @@ Analysis reads arrays (from a store or anywhere); it never imports the recorder 
 """
 
 from .basis import AnalysisError, Basis, ConstantViewError, decompose
-from .measures import (Similarity, linear_cka, paired_cosine, pwcca, rbf_cka, retrieval_accuracy,
-                       svcca)
-from .registry import MEASURES, Measure, measure, register_measure, similarity, split_measure
-from .grid import Comparer, LargeKError, comparer_for
 from .bins import LengthBin, make_bins, sentence_lengths
-from .paper import (FAMILY_DISTANCE, align_depths, code_switched, code_switching, cross_lingual,
-                    cross_modal, family_distance_means, group_means, length_adaptation,
-                    measure_agreement, modality_gap, with_control)
+from .grid import Comparer, LargeKError, comparer_for
+from .measures import (
+    Similarity,
+    linear_cka,
+    paired_cosine,
+    pwcca,
+    rbf_cka,
+    retrieval_accuracy,
+    svcca,
+)
+from .paper import (
+    FAMILY_DISTANCE,
+    align_depths,
+    code_switched,
+    code_switching,
+    cross_lingual,
+    cross_modal,
+    family_distance_means,
+    group_means,
+    length_adaptation,
+    measure_agreement,
+    modality_gap,
+    with_control,
+)
 from .plan import Comparison
-from .stats import (Interval, Null, adjust, half_sampling, permutation_null, pwcca_null,
-                    row_seed, subsample_fraction, svcca_null)
+from .registry import MEASURES, Measure, measure, register_measure, similarity, split_measure
+from .stats import (
+    Interval,
+    Null,
+    adjust,
+    half_sampling,
+    permutation_null,
+    pwcca_null,
+    row_seed,
+    subsample_fraction,
+    svcca_null,
+)
 from .views import PairedViews, paired_views
 
 __all__ = ["AnalysisError", "Basis", "Comparer", "Comparison", "align_depths",

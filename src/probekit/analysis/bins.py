@@ -8,8 +8,9 @@ its text's tokens in the model's tokenizer (``tokens``) or its text's characters
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ def make_bins(lengths: dict[str, float], by: str, sentences: Sequence[str],
         last = i == len(cuts) - 2
         inside = (values >= cuts[i]) & ((values <= cuts[i + 1]) if last else
                                         (values < cuts[i + 1]))
-        members.append([s for s, keep in zip(have, inside) if keep])
+        members.append([s for s, keep in zip(have, inside, strict=True) if keep])
     sizes = [len(m) for m in members]
     take = n if n is not None else min(sizes)
     if take < fewest or min(sizes) < take:

@@ -16,14 +16,15 @@ import contextlib
 import dataclasses
 import logging
 import warnings
-from typing import Any, Callable, Hashable, Iterable, Iterator, Protocol, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from .basis import AnalysisError, Basis, ConstantViewError, as_matrix, check_pair, centre, decompose
-from .rows import ComparerRow
+from .basis import AnalysisError, Basis, ConstantViewError, as_matrix, centre, check_pair, decompose
 from .registry import Measure, describe_options, measure, split_measure
+from .rows import ComparerRow
 from .stats import Null, adjust, half_sampling, permutation_null, row_seed, subsample_fraction
 
 Key = Hashable
@@ -136,7 +137,7 @@ class Comparer:
                     found = self._with_bases(measure, a, bs)
                 else:
                     found = [self._with_arrays(measure, a, b) for b in bs]
-                rows.update({(b, measure): row for b, row in zip(bs, found)})
+                rows.update({(b, measure): row for b, row in zip(bs, found, strict=True)})
         return [rows[(b, m)] for b in bs for m in self.measures]
 
     # -- rows --------------------------------------------------------------------------------
@@ -220,13 +221,13 @@ class Comparer:
             live.append((i, b, bb, bb.keep(self.variance, self.k)))
         if m.many_from_bases is not None:  # one product for all of bs
             scores = m.many_from_bases(ba, kx, [(bb, ky) for _, _, bb, ky in live])
-        else:
+        else:  # the ignore below: a measure that uses_bases has from_bases
             kw = m.keywords(options)
             scores = [float(m.from_bases(ba, bb, self.variance, self.k, **kw))  # type: ignore[misc]
                       for _, _, bb, _ in live]
-        for (i, b, bb, ky), score in zip(live, scores):
+        for (i, b, bb, ky), score in zip(live, scores, strict=True):
             rows[i] = self._basis_row(measure, a, b, score, ba, bb, kx, ky)
-        return rows  # type: ignore[return-value]
+        return rows  # type: ignore[return-value]  # every slot is filled above
 
     def _basis_row(self, measure: str, a: Key, b: Key, score: float, ba: Basis, bb: Basis,
                    kx: int, ky: int) -> ComparerRow:
@@ -305,16 +306,25 @@ def _choose(items: Sequence[Any], common: dict[str, Any]) -> dict[str, tuple[Mea
 
 
 class AnalysisSettings(Protocol):
-    """What :func:`comparer_for` reads: a recipe's ``analysis`` section."""
-    measures: Sequence[Any]
-    variance: float
-    k: int | None
-    n_perm: int
-    n_boot: int
-    ci: float
-    intervals: Sequence[str]
-    seed: int
-    allow_large_k: bool
+    """What :func:`comparer_for` reads: a recipe's ``analysis`` section (read-only)."""
+    @property
+    def measures(self) -> Sequence[Any]: ...
+    @property
+    def variance(self) -> float: ...
+    @property
+    def k(self) -> int | None: ...
+    @property
+    def n_perm(self) -> int: ...
+    @property
+    def n_boot(self) -> int: ...
+    @property
+    def ci(self) -> float: ...
+    @property
+    def intervals(self) -> Sequence[str]: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def allow_large_k(self) -> bool: ...
 
 
 def comparer_for(analysis: AnalysisSettings, views: Callable[[Key], Any], *,

@@ -14,8 +14,16 @@ from typing import Any
 
 import torch
 
-from .basis import (AnalysisError, Basis, ConstantViewError, as_matrix, check_pair,
-                    constant_message, decompose, is_constant)
+from .basis import (
+    AnalysisError,
+    Basis,
+    ConstantViewError,
+    as_matrix,
+    check_pair,
+    constant_message,
+    decompose,
+    is_constant,
+)
 
 
 @dataclass

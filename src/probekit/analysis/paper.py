@@ -20,13 +20,15 @@ tell the same story.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, cast
 
 import numpy as np
 
 from .basis import AnalysisError
 from .grid import Comparer
+from .rows import ComparerRow, GroupMeanRow, SimilarityRow
 
 ALIGNMENTS = ("same_index", "relative")
 ROW_KEY = ("analysis", "stack", "depth", "layer_a", "layer_b", "lang_a", "lang_b", "modality_a",
@@ -44,7 +46,7 @@ def align_depths(layers_a: Sequence[str], layers_b: Sequence[str], how: str = "s
     if not la or not lb:
         raise AnalysisError(f"no recorded layers for {names[0] if not la else names[1]}")
     if len(la) == len(lb):
-        return list(zip(la, lb))
+        return list(zip(la, lb, strict=True))
     if how == "same_index":
         raise AnalysisError(
             f"{names[0]} has {len(la)} blocks and {names[1]} has {len(lb)}: pairing them by index "
@@ -60,11 +62,11 @@ def align_depths(layers_a: Sequence[str], layers_b: Sequence[str], how: str = "s
 
 def cross_modal(comparer: Comparer, layer_pairs: Sequence[tuple[str, str]],
                 langs: Sequence[str], stack: str = "",
-                progress: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
+                progress: Callable[[], Any] | None = None) -> list[SimilarityRow]:
     """``layer_pairs[i] = (speech_layer, text_layer)`` at depth i (see :func:`align_depths`); the
     same name twice for a stack that both modalities run through (a shared decoder or LLM).
     ``progress()`` is called after each depth."""
-    rows = []
+    rows: list[SimilarityRow] = []
     for depth, (speech_layer, text_layer) in enumerate(layer_pairs):
         for lang in langs:
             for row in comparer.compare((speech_layer, lang, "speech"), (text_layer, lang, "text")):
@@ -78,10 +80,10 @@ def cross_modal(comparer: Comparer, layer_pairs: Sequence[tuple[str, str]],
 
 def cross_lingual(comparer: Comparer, layers: Sequence[str], langs: Sequence[str],
                   modality: str, stack: str = "", against: str | None = None,
-                  progress: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
+                  progress: Callable[[], Any] | None = None) -> list[SimilarityRow]:
     """Every pair of languages (or every language against ``against``) at each layer;
     ``progress()`` is called after each layer."""
-    rows = []
+    rows: list[SimilarityRow] = []
     for depth, layer in enumerate(layers):
         if against is None:
             todo = {a: [b for b in langs if b > a] for a in langs}
@@ -90,8 +92,9 @@ def cross_lingual(comparer: Comparer, layers: Sequence[str], langs: Sequence[str
         for a, bs in todo.items():
             for row in comparer.compare_many((layer, a, modality),
                                              [(layer, b, modality) for b in bs]):
+                _, lang_b, _ = cast(tuple[str, str, str], row["b"])  # the key given above
                 rows.append(_tidy(row, "cross_lingual", stack, depth, len(layers), layer, layer,
-                                  a, row["b"][1], modality, modality))
+                                  a, lang_b, modality, modality))
         comparer.forget()
         if progress:
             progress()
@@ -122,7 +125,7 @@ def _mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float
 
 
 def group_means(rows: Sequence[Mapping[str, Any]], groups: Mapping[str, str],
-                grouping: str = "resource", level: float = 0.95) -> list[dict[str, Any]]:
+                grouping: str = "resource", level: float = 0.95) -> list[GroupMeanRow]:
     """Mean chance-adjusted score per analysis, stack, modality, measure, depth and group of
     languages (``groups``: language -> group), with a ``level`` t-interval over languages.
 
@@ -148,7 +151,8 @@ FAMILY_DISTANCE = "family_distance"
 
 
 def family_distance_means(rows: Sequence[Mapping[str, Any]], distance: Callable[[str, str], Any],
-                          names: Mapping[int, str], level: float = 0.95) -> list[dict[str, Any]]:
+                          names: Mapping[int, str], level: float = 0.95
+                          ) -> list[GroupMeanRow]:
     """Cross-lingual rows grouped by how related the pair's languages are (``distance(a, b)``:
     0, 1, 2 or None, named by ``names``, e.g. same genus / same family / different families), in
     the format of :func:`group_means` (grouping :data:`FAMILY_DISTANCE`)."""
@@ -162,14 +166,14 @@ def family_distance_means(rows: Sequence[Mapping[str, Any]], distance: Callable[
 
 def _class_means(rows: Sequence[Mapping[str, Any]],
                  classes: Callable[[Mapping[str, Any]], list[str]], grouping: str,
-                 level: float) -> list[dict[str, Any]]:
+                 level: float) -> list[GroupMeanRow]:
     """Rows per class (``classes(row)``) at each analysis, stack, modality, measure and depth:
     each language's mean over its rows in the class, then the t-interval over languages."""
     def modality(r: Mapping[str, Any]) -> str:
         a, b = r["modality_a"], r.get("modality_b", r["modality_a"])
         return a if a == b else f"{a}~{b}"
 
-    out = []
+    out: list[GroupMeanRow] = []
     keyed: dict[tuple, list[Mapping[str, Any]]] = {}
     for r in rows:
         keyed.setdefault((r["analysis"], r["stack"], modality(r), r["measure"], r["depth"]),
@@ -203,10 +207,10 @@ def _mean(rows: Sequence[Mapping[str, Any]], column: str) -> float:
 
 def code_switched(comparer: Comparer, layers: Sequence[str], first: str, second: str,
                   mixed: str, modality: str, stack: str = "",
-                  progress: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
+                  progress: Callable[[], Any] | None = None) -> list[SimilarityRow]:
     """Per layer: the code-switched examples (language ``mixed``, e.g. ``eng>fra``) against
     the same sentences in ``first`` and in ``second``, on one modality."""
-    return [dict(r, analysis="code_switched") for r in
+    return [{**r, "analysis": "code_switched"} for r in
             cross_lingual(comparer, layers, [first, second], modality, stack, against=mixed,
                           progress=progress)]
 
@@ -293,16 +297,17 @@ def modality_gap(cross_modal_rows: Sequence[Mapping[str, Any]],
 
 
 def with_control(rows: Sequence[Mapping[str, Any]], control_rows: Sequence[Mapping[str, Any]],
-                 label: str = "random_init") -> list[dict[str, Any]]:
+                 label: str = "random_init") -> list[SimilarityRow]:
     """``rows`` with the matching control row's score, chance and adjusted score beside each
     (``control_score``, ``control_chance``, ``control_adjusted``; NaN where none matches)."""
     found = {tuple(r[k] for k in ROW_KEY): r for r in control_rows}
     out = []
     for r in rows:
         c = found.get(tuple(r[k] for k in ROW_KEY), {})
-        out.append({**r, "control": label, "control_score": c.get("score", np.nan),
-                    "control_chance": c.get("chance", np.nan),
-                    "control_adjusted": c.get("adjusted", np.nan)})
+        out.append(cast(SimilarityRow, {
+            **r, "control": label, "control_score": c.get("score", np.nan),
+            "control_chance": c.get("chance", np.nan),
+            "control_adjusted": c.get("adjusted", np.nan)}))
     return out
 
 
@@ -328,9 +333,9 @@ def measure_agreement(rows: Sequence[Mapping[str, Any]], column: str = "adjusted
     curve (cross-modal: a language's scores over depth) and of each language-by-language
     matrix (cross-lingual: the pairs' scores at one layer), averaged over curves or matrices."""
     measures = list(dict.fromkeys(r["measure"] for r in rows))
-    groups = {"layer curves": (("analysis", "stack", "lang_a", "lang_b", "modality_a"), "depth"),
-              "language matrices": (("analysis", "stack", "depth", "modality_a"),
-                                    ("lang_a", "lang_b"))}
+    groups: dict[str, tuple[tuple[str, ...], str | tuple[str, ...]]] = {
+        "layer curves": (("analysis", "stack", "lang_a", "lang_b", "modality_a"), "depth"),
+        "language matrices": (("analysis", "stack", "depth", "modality_a"), ("lang_a", "lang_b"))}
     out = []
     for kind, (by, within) in groups.items():
         want = "cross_modal" if kind == "layer curves" else "cross_lingual"
@@ -356,10 +361,10 @@ def measure_agreement(rows: Sequence[Mapping[str, Any]], column: str = "adjusted
     return out
 
 
-def _tidy(row: dict[str, Any], analysis: str, stack: str, depth: int, depths: int, layer_a: str,
-          layer_b: str, lang_a: str, lang_b: str, mod_a: str, mod_b: str) -> dict[str, Any]:
-    row = {k: v for k, v in row.items() if k not in ("a", "b")}
-    return {"analysis": analysis, "stack": stack, "depth": depth,
+def _tidy(row: ComparerRow, analysis: str, stack: str, depth: int, depths: int, layer_a: str,
+          layer_b: str, lang_a: str, lang_b: str, mod_a: str, mod_b: str) -> SimilarityRow:
+    scores = {k: v for k, v in row.items() if k not in ("a", "b")}
+    return cast(SimilarityRow, {"analysis": analysis, "stack": stack, "depth": depth,
             "rel_depth": depth / (depths - 1) if depths > 1 else 1.0, "layer_a": layer_a,
             "layer_b": layer_b, "lang_a": lang_a, "lang_b": lang_b, "modality_a": mod_a,
-            "modality_b": mod_b, **row}
+            "modality_b": mod_b, **scores})

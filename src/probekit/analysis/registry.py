@@ -21,14 +21,25 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 from ..config import from_mapping
 from ..errors import ProbekitError, closest
 from .basis import AnalysisError, Basis
-from .measures import (Similarity, linear_cka, paired_cosine, pwcca, pwcca_from_bases, rbf_cka,
-                       retrieval_accuracy, svcca, svcca_from_bases, svcca_many_from_bases)
+from .measures import (
+    Similarity,
+    linear_cka,
+    paired_cosine,
+    pwcca,
+    pwcca_from_bases,
+    rbf_cka,
+    retrieval_accuracy,
+    svcca,
+    svcca_from_bases,
+    svcca_many_from_bases,
+)
 from .stats import Null, pwcca_null, svcca_null
 
 PLACEMENT = ("dtype", "device")  # passed to a measure's function when it takes them
@@ -97,10 +108,10 @@ class Measure:
     """
     name: str
     fn: Callable[..., Any]
-    options: Optional[type] = None
-    from_bases: Optional[FromBases] = None
-    many_from_bases: Optional[ManyFromBases] = None
-    exact_null: Optional[ExactNull] = None
+    options: type = None  # type: ignore[assignment]  # None: made from fn in __post_init__
+    from_bases: FromBases | None = None
+    many_from_bases: ManyFromBases | None = None
+    exact_null: ExactNull | None = None
     doc: str = ""
 
     def __post_init__(self) -> None:
@@ -133,7 +144,7 @@ class Measure:
 
     def compute(self, x: Any, y: Any, **kwargs: Any) -> Any:
         """``fn(x, y, **kwargs)``, leaving out ``dtype`` / ``device`` where ``fn`` lacks them."""
-        for name in self._drop:  # type: ignore[attr-defined]
+        for name in self._drop:  # type: ignore[attr-defined]  # set in __post_init__
             kwargs.pop(name, None)
         return self.fn(x, y, **kwargs)
 

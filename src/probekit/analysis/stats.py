@@ -19,9 +19,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -132,7 +133,7 @@ def half_sampling(measure: Callable[[Any, Any], float], x: Any, y: Any, n_draws:
     return Interval(centre - z * sd, centre + z * sd, centre, sd, ci, draws)
 
 
-def subsample_fraction(kx: int | None = None, ky: int | None = None, n: int = 0) -> float:
+def subsample_fraction(kx: float | None = None, ky: float | None = None, n: int = 0) -> float:
     """The share of examples in each draw: a half, or more when the kept directions need it, so
     that a draw keeps ``kx + ky <= m / 2`` like the full sample (at most 0.9: the bias correction
     multiplies by ``m / (n - m)``)."""

@@ -4,8 +4,9 @@ modality, so that any two views can be compared row by row."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ class PairedViews:
     def modalities(self) -> list[str]:
         return sorted({mod for _, mod in self.ids})
 
-    def subset(self, sentences: Sequence[str]) -> "PairedViews":
+    def subset(self, sentences: Sequence[str]) -> PairedViews:
         """The same views on ``sentences`` only (in their order here)."""
         keep = set(sentences)
         index = [i for i, s in enumerate(self.sentences) if s in keep]
@@ -65,7 +66,8 @@ def paired_views(store: Any, langs: Sequence[str] | None = None,
             if sub.empty:
                 raise AnalysisError(f"the store has no {mod} examples in {lang!r}")
             sub = sub.drop_duplicates("sentence")  # one recording per sentence
-            groups[(lang, mod)] = dict(zip(sub["sentence"].astype(str), sub["id"].astype(str)))
+            groups[(lang, mod)] = dict(zip(sub["sentence"].astype(str), sub["id"].astype(str),
+                                           strict=True))
     common = set.intersection(*(set(g) for g in groups.values()))
     union = set.union(*(set(g) for g in groups.values()))
     sentences = sorted(common, key=lambda s: (len(s), s))

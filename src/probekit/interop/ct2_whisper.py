@@ -52,8 +52,9 @@ import torch
 
 from ..errors import ModelLoadError
 
-_DTYPES = {0: np.dtype("<f4"), 1: np.dtype("i1"), 2: np.dtype("<i2"), 3: np.dtype("<i4"),
-           4: np.dtype("<f2"), 5: np.dtype("<u2")}  # 5: bfloat16, widened by hand
+_DTYPES: dict[int, np.dtype] = {
+    0: np.dtype("<f4"), 1: np.dtype("i1"), 2: np.dtype("<i2"), 3: np.dtype("<i4"),
+    4: np.dtype("<f2"), 5: np.dtype("<u2")}  # 5: bfloat16, widened by hand
 # Option scalars of the Whisper spec: name -> the value this mapping needs (None: any).
 _OPTIONS = {"encoder/num_heads": None, "decoder/num_heads": None, "decoder/pre_norm": 1,
             "decoder/activation": 3, "decoder/scale_embeddings": 0, "decoder/alibi": 0,
@@ -164,7 +165,7 @@ def _state_dict(v: dict[str, np.ndarray], n_enc: int, n_dec: int,
 
     def fused(hf: str, projections: str, ct: str) -> None:
         weights, biases = (take(f"{ct}/{p}").chunk(len(projections)) for p in ("weight", "bias"))
-        for p, w, b in zip(projections, weights, biases):
+        for p, w, b in zip(projections, weights, biases, strict=False):
             sd[f"{hf}.{p}_proj.weight"] = w
             if p != "k":
                 sd[f"{hf}.{p}_proj.bias"] = b
@@ -232,8 +233,12 @@ def load_ct2_whisper(folder: str | Path,
     CTranslate2 Whisper folder, ready for ``model.generate(features, language="en",
     task="transcribe")`` offline. Raises :class:`ModelLoadError` naming any missing, unknown or
     unreadable variable."""
-    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor,
-                              WhisperForConditionalGeneration)
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+    )
 
     folder = Path(folder)
     path = folder / "model.bin"
@@ -309,7 +314,8 @@ def load_ct2_whisper(folder: str | Path,
         no_timestamps_token_id=ids["no_timestamps"], prev_sot_token_id=ids["prev"],
         max_initial_timestamp_index=50,
         alignment_heads=[list(h) for h in ct2.get("alignment_heads") or []])
-    return model.to(dtype).eval(), tok, WhisperFeatureExtractor(feature_size=n_mels)
+    model = model.to(dtype)  # type: ignore[arg-type]  # transformers types .to's wrapper wrongly
+    return model.eval(), tok, WhisperFeatureExtractor(feature_size=n_mels)
 
 
 def _write_atomically(sources: list[Path], target: Path) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn as nn
@@ -173,7 +174,7 @@ class BEATsEncoder(nn.Module):
         if self.trim:
             pos = pos[..., :-self.trim]
         x = self.layer_norm(x + F.gelu(pos).transpose(1, 2))
-        bias = self.layers[0].self_attn.position_bias(x.shape[1])
+        bias = cast(BEATsLayer, self.layers[0]).self_attn.position_bias(x.shape[1])
         for layer in self.layers:
             x = layer(x, padding, bias)
         return x
@@ -188,9 +189,10 @@ class BEATsEncoder(nn.Module):
                     and torch.get_autocast_dtype("cpu") == torch.bfloat16)
         if x.device.type != "cpu" or not (x.dtype == torch.bfloat16 or autocast):
             return self.pos_conv(x)
-        conv = self.pos_conv[0]
+        conv = cast(nn.Conv1d, self.pos_conv[0])
+        v, g = cast(torch.Tensor, conv.weight_v), cast(torch.Tensor, conv.weight_g)  # weight_norm's
         with torch.autocast("cpu", enabled=False):
-            weight = torch._weight_norm(conv.weight_v.float(), conv.weight_g.float(), 2)
+            weight = torch._weight_norm(v.float(), g.float(), 2)
             bias = conv.bias.float() if conv.bias is not None else None
             pos = F.conv1d(x.float(), weight, bias, conv.stride, conv.padding, conv.dilation,
                            conv.groups)

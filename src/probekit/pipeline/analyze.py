@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..store import Store
-from .analyses import RowContext, Rows, TableContext, Tables
+from .analyses import Row, RowContext, Rows, TableContext, Tables
 from .context import Run
 from .groups import distance_classes, groupings, resource_levels
 
@@ -46,10 +46,11 @@ def similarities(run: Run, store: Store, intervals: bool, quiet: bool, label: st
     comparisons = plan(a, spec.stacks, run.data.modalities, store.layers,
                        lambda layer: set(store.recorded(layer)["modality"]), pairs)
     ctx = RowContext(langs, views_of, comparer, lambda n: bar.update(n), pairs,
-                     set(zip(store.examples["lang"].astype(str), store.examples["modality"])))
+                     set(zip(store.examples["lang"].astype(str), store.examples["modality"],
+                             strict=True)))
     bar = tqdm(total=sum(analysis_of(c).layers_done(c, ctx) for c in comparisons),
                desc=f"analyze{label}", unit="layer", disable=quiet)
-    rows: Rows = {x.name: [] for x in registered()}
+    rows: dict[str, list[Row]] = {x.name: [] for x in registered()}
     for c in comparisons:
         rows[c.analysis] += analysis_of(c).rows(c, ctx)
     bar.close()
@@ -97,7 +98,7 @@ def table_context(run: Run, store: Store | None = None,
                         groupings(langs, a), distance_classes(langs) > 1, store, rows_in)
 
 
-def write_tables(run: Run, tables: Rows) -> None:
+def write_tables(run: Run, tables: Tables) -> None:
     """Each table as CSV (and Parquet) in ``results/``, stamped with what made it; the group
     means also as paper tables (Markdown and LaTeX), one per grouping."""
     import pandas as pd

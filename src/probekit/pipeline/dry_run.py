@@ -113,7 +113,7 @@ def probe_batches(run: Run, examples: list[Example], wrapper: Any
 
     r = run.recipe.record
     lengths = [example_length(ex, wrapper.text_tokens) for ex in examples]
-    length_of = {ex["id"]: n for ex, n in zip(examples, lengths)}
+    length_of = {ex["id"]: n for ex, n in zip(examples, lengths, strict=True)}
     planned = plan(examples, r.batch_size, lengths, r.max_batch_tokens, r.max_batch_seconds,
                    r.sort_window)
     batches, share = {}, {}

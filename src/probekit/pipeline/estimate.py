@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..analysis.plan import Comparison
+from ..data import Example
 
 
 @dataclass
@@ -23,8 +24,8 @@ class Probe:
     widths: dict[str, int] = field(default_factory=dict)          # layer -> width
 
 
-def probe_extraction(batches: dict[str, list[dict[str, Any]]], prepare: Callable[[dict], dict],
-                     forward: Callable[[list[dict]], dict[str, Any]]) -> Probe:
+def probe_extraction(batches: dict[str, list[Example]], prepare: Callable[[Example], Example],
+                     forward: Callable[[list[Example]], dict[str, Any]]) -> Probe:
     """Time one batch per modality: ``prepare`` each example (read its audio, check it), then
     ``forward`` the batch (returning the recorded ``{layer: array}``). A batch of two runs first,
     untimed, so one-off costs (lazy initialisation, first allocations) are left out."""
@@ -93,7 +94,8 @@ def time_comparisons(analysis: Any, n: int, width: int, repeats: int = 3,
     from ..analysis import Comparer, comparer_for
 
     rng = np.random.default_rng(0)
-    views = {i: rng.standard_normal((n, width)) for i in range(2 * repeats)}
+    views: dict[Hashable, np.ndarray] = {i: rng.standard_normal((n, width))
+                                         for i in range(2 * repeats)}
     k = min(analysis.k, min(n, width) // 2) if analysis.k else None
     perms, draws = min(analysis.n_perm, 4), min(analysis.n_boot, 4)
 

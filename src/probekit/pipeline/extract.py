@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import ProbekitError, StoreLockedError
 from ..distributed import Ranks
+from ..errors import ProbekitError, StoreLockedError
 from ..recipe import ModelSection, RecordSection
 from ..store import StoreWriter
 from ..wrappers import Wrapper
@@ -221,7 +221,7 @@ def plan_batches(run: Run, examples: list[Example], wrapper: Wrapper) -> list[Ba
     from ..distributed import assign
 
     r, ranks = run.recipe.record, run.ranks
-    lengths: list[int] = []
+    lengths: list[float] = []
     if ranks.world > 1 or r.max_batch_tokens is not None or r.max_batch_seconds is not None:
         t0 = time.time()
         lengths = [batching.example_length(ex, wrapper.text_tokens) for ex in examples]
@@ -231,12 +231,13 @@ def plan_batches(run: Run, examples: list[Example], wrapper: Wrapper) -> list[Ba
                             r.max_batch_seconds, r.sort_window)
     if ranks.world == 1:
         return batches
-    length_of = {ex["id"]: n for ex, n in zip(examples, lengths)}
+    length_of = {ex["id"]: n for ex, n in zip(examples, lengths, strict=True)}
     costs = [batching.padded_cost(b, length_of) for b in batches]
     owners = assign(costs, ranks.world)
-    mine = [b for b, o in zip(batches, owners) if o == ranks.rank]
+    mine = [b for b, o in zip(batches, owners, strict=True) if o == ranks.rank]
     log.info("%sextract: %d of %d batches (%.0f%% of the padded length)", ranks.tag, len(mine),
-             len(batches), 100 * sum(c for c, o in zip(costs, owners) if o == ranks.rank)
+             len(batches),
+             100 * sum(c for c, o in zip(costs, owners, strict=True) if o == ranks.rank)
              / max(sum(costs), 1e-9))
     return mine
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .. import data as D
+from ..data import Example
 from ..recipe import DataSection
 from ..wrappers import ModelSpec, Wrapper
 from ..wrappers.spec import limit
 
 log = logging.getLogger("probekit")
-
-Example = dict[str, Any]
 
 
 def examples_for(d: DataSection) -> tuple[list[Example], dict[str, Any]]:
@@ -79,7 +78,8 @@ def admit(ex: Example, wrapper: Wrapper, spec: ModelSpec) -> Example:
     that is not a regular file, unreadable, non-finite, silent, too short or too long; a text
     (or decoder target) of more tokens than the model takes."""
     most = int(limit(spec, "max_text_tokens"))
-    ex = dict(ex)
+    ex = ex.copy()
+    key: Literal["text", "target_text"]
     for key in ("text", "target_text"):
         text = ex.get(key)
         if text and (key == "text" or len(text) > most):  # a token has at least one character;

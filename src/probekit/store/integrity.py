@@ -11,10 +11,10 @@ held are recomputed by the run); readers check them with ``open_store(path, veri
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
-
+from typing import Any
 
 REPAIR = ("run the extraction that made the store again (the same command): it checks every shard "
           "and recomputes just the examples of damaged ones")

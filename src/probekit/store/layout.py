@@ -68,11 +68,6 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def fsync_file(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
 def _publish_json(path: Path, data: Any, exclusive: bool) -> bool:
     """Write JSON to a temporary file, fsync it, then move it to ``path`` in one step:
     replacing any old file, or (``exclusive``) only if ``path`` does not exist yet."""

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, overload
 
 import numpy as np
 
@@ -25,13 +26,17 @@ from .integrity import REPAIR, Damage, damaged_shards
 from .shards import ShardReader
 
 
-def open_store(path: str | os.PathLike, verify: bool = False) -> "Store":
+def open_store(path: str | os.PathLike, verify: bool = False) -> Store:
     """Open the store at ``path`` for reading (lazy: reads metadata only). ``verify`` also checks
     every shard's SHA-256 (reads every byte once) and refuses a damaged store."""
     return Store(path, verify=verify)
 
 
 
+@overload
+def _as_list(v: None) -> None: ...
+@overload
+def _as_list(v: Any) -> list[Any]: ...
 def _as_list(v: Any) -> list[Any] | None:
     if v is None:
         return None
@@ -79,9 +84,9 @@ class Store:
                 self.schema[name] = info
             for entry in data["shards"]:
                 shard_no = len(self._shards)
-                path = self.root / entry["file"]
                 self._entries.append(entry)
-                self._shards.append(ShardReader(path, self.backend, self.schema))
+                self._shards.append(ShardReader(self.root / entry["file"], self.backend,
+                                                self.schema))
                 self._shard_layers.append(set(entry.get("layers", data.get("layers") or {})))
                 frame = pd.DataFrame(entry["examples"])
                 frame["shard"] = shard_no
@@ -280,7 +285,7 @@ class Store:
         rows = self._holding([layer], self.select(lang, modality, ids),
                              ids is None and modality is None)
         return [self._shards[int(s)].tokens(layer, int(r))
-                for s, r in zip(rows["shard"], rows["row"])]
+                for s, r in zip(rows["shard"], rows["row"], strict=True)]
 
     def to_torch(self, layer: str, **selection: Any):
         """:meth:`read` as a torch tensor."""
@@ -364,7 +369,7 @@ class Store:
         for shard in self._shards:
             shard.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -12,6 +12,7 @@ import json
 import os
 import zlib
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,12 @@ class LayerArrays:
     def joined(self) -> np.ndarray:
         return self.pieces[0] if len(self.pieces) == 1 else np.concatenate(self.pieces)
 
+    def row_lengths(self) -> np.ndarray:
+        """Each example's rows (a tokens layer)."""
+        if self.lengths is None:
+            raise ValueError(f"a {self.kind} layer has no row lengths")
+        return self.lengths
+
 
 def _bf16_to_float32(words: np.ndarray) -> np.ndarray:
     return (words.astype(np.uint32) << 16).view(np.float32)
@@ -58,13 +65,13 @@ def row_crc32(pieces: list[np.ndarray], lengths: np.ndarray) -> np.ndarray:
     if bounds[-1] != starts[-1]:
         raise ValueError(f"the lengths add up to {bounds[-1]} rows, the pieces to {starts[-1]}")
     out = np.zeros(len(lengths), dtype=np.uint32)
-    for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+    for k, (a, b) in enumerate(pairwise(bounds)):
         if a == b:
             continue
         i = int(np.searchsorted(starts, a, side="right")) - 1
         if b > starts[i + 1]:
             raise ValueError(f"example {k}'s rows span two pieces")
-        out[k] = zlib.crc32(np.ascontiguousarray(pieces[i][a - starts[i]:b - starts[i]]))
+        out[k] = zlib.crc32(np.ascontiguousarray(pieces[i][a - starts[i]:b - starts[i]]).data)
     return out
 
 
@@ -136,9 +143,10 @@ def _hdf5_bytes(examples: dict[str, list[Any]], layers: dict[str, LayerArrays],
                     ds.write_direct(np.ascontiguousarray(piece),
                                     dest_sel=np.s_[start:start + piece.shape[0]])
                 start += piece.shape[0]
-            g.create_dataset("lengths", data=arr.lengths.astype(np.int64), track_times=False)
-            g.create_dataset("offsets", data=_offsets(arr.lengths), track_times=False)
-            g.create_dataset("crc32", data=row_crc32(arr.pieces, arr.lengths), track_times=False)
+            lengths = arr.row_lengths()
+            g.create_dataset("lengths", data=lengths.astype(np.int64), track_times=False)
+            g.create_dataset("offsets", data=_offsets(lengths), track_times=False)
+            g.create_dataset("crc32", data=row_crc32(arr.pieces, lengths), track_times=False)
     return image.getbuffer()
 
 
@@ -154,7 +162,7 @@ def _safetensors_bytes(examples: dict[str, list[Any]], layers: dict[str, LayerAr
             data = data.view(torch.bfloat16)
         tensors[f"{name}/{'pooled' if arr.kind == 'pooled' else 'tokens'}"] = data
         if arr.kind == "tokens":
-            tensors[f"{name}/lengths"] = torch.from_numpy(arr.lengths.astype(np.int64))
+            tensors[f"{name}/lengths"] = torch.from_numpy(arr.row_lengths().astype(np.int64))
         schema[name] = {"kind": arr.kind, "dtype": arr.dtype}
     meta = {"probekit": json.dumps({"examples": examples, "layers": schema}, default=str)}
     return save(tensors, metadata=meta)

@@ -24,9 +24,10 @@ import shutil
 import socket
 import time
 from collections import deque
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -206,7 +207,7 @@ class StoreWriter:
 
     def _lock(self) -> None:
         path = layout.lock_path(self.root, self.rank)
-        f = open(path, "a+")
+        f = open(path, "a+")  # noqa: SIM115 (held open while writing: the lock lives with it)
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -265,7 +266,8 @@ class StoreWriter:
         self.manifest["complete"] = False
         self.nonfinite: list[tuple[str, str]] = [
             (i, layer) for s in self.manifest["shards"]
-            for i, layers in zip(s["examples"]["id"], s["examples"]["nonfinite"]) if layers
+            for i, layers in zip(s["examples"]["id"], s["examples"]["nonfinite"], strict=False)
+            if layers
             for layer in layers.split(",")]
 
     # -- writing -----------------------------------------------------------------------------
@@ -286,9 +288,9 @@ class StoreWriter:
         array (pooled) or a list of B ``(T_i, D)`` arrays (token level)."""
         self._check_open()
         b = len(examples)
-        ids = [str(ex["id"]) if "id" in ex else None for ex in examples]
-        if None in ids:
+        if any("id" not in ex for ex in examples):
             raise StoreError("every example needs an 'id' field")
+        ids = [str(ex["id"]) for ex in examples]
         for i in ids:
             if i in self.done_ids or i in self._buffer_ids:
                 raise StoreError(f"example id {i!r} is already in store {self.root}; ids must be "
@@ -322,13 +324,13 @@ class StoreWriter:
                 batch[name] = ("pooled", data, dtype, None)
         self._check_schema(batch)
         bad: dict[int, list[str]] = {}
-        for name, (kind, data, dtype, lengths) in batch.items():
+        for name, (_, data, dtype, sizes) in batch.items():
             rows = _nonfinite_rows(data, dtype)
-            if kind == "tokens":
-                bounds = np.concatenate([[0], np.cumsum(lengths)])
+            if sizes is not None:  # tokens
+                bounds = np.concatenate([[0], np.cumsum(sizes)])
                 rows = np.array([rows[bounds[k]:bounds[k + 1]].any() for k in range(b)], dtype=bool)
-            for k in np.flatnonzero(rows):
-                bad.setdefault(int(k), []).append(name)
+            for row_no in np.flatnonzero(rows):
+                bad.setdefault(int(row_no), []).append(name)
         for k, names in bad.items():
             log.warning("example %s has NaN/inf activations in %d layer(s): %s",
                         ids[k], len(names), ", ".join(names[:5]))
@@ -339,11 +341,11 @@ class StoreWriter:
             row["id"] = ids[k]
             row["nonfinite"] = ",".join(bad.get(k, []))
             self._examples.append(row)
-        for name, (kind, data, dtype, lengths) in batch.items():
+        for name, (kind, data, dtype, sizes) in batch.items():
             layer = self._layers.setdefault(name, _Layer(kind, dtype, data[:0]))
             layer.parts.append(data)
-            if lengths is not None:
-                layer.lengths += lengths
+            if sizes is not None:
+                layer.lengths += sizes
         while len(self._examples) >= self.shard_size:
             self._write(self.shard_size)
 
@@ -531,7 +533,7 @@ class StoreWriter:
         if self._closed:
             raise StoreError(f"the writer of {self.root} is closed")
 
-    def __enter__(self) -> "StoreWriter":
+    def __enter__(self) -> StoreWriter:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:

@@ -9,8 +9,9 @@ example) beside the recorder, in :func:`probekit.batch.check_wrapper`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -100,7 +101,7 @@ class Wrapper(ABC):
     @classmethod
     @abstractmethod
     def build(cls, spec: ModelSpec, variant: str | None = None,
-              dtype: torch.dtype = torch.float32) -> "Wrapper":
+              dtype: torch.dtype = torch.float32) -> Wrapper:
         """The wrapper of ``spec``: the released checkpoint (``variant=None``), its architecture
         with random weights (``"random"``), or the spec's ``tiny`` config (random weights)."""
 
@@ -119,12 +120,13 @@ class Wrapper(ABC):
                          speech: bool = True) -> list[tuple[str, str, bool | None]]:
         """What loading the released ``spec`` needs: ``(name, where it comes from, available
         here)``; available is None when it cannot be told without the network."""
-        needs = [weights_source(spec.checkpoint, spec.revision)]
+        needs: list[tuple[str, str, bool | None]] = [weights_source(spec.checkpoint,
+                                                                     spec.revision)]
         if spec.processor:
             needs.append(weights_source(spec.processor))
         return needs
 
-    @classmethod
+    @classmethod  # noqa: B027 (an optional check: by default every language passes)
     def check_languages(cls, spec: ModelSpec, languages: Sequence[str],
                         modalities: Sequence[str]) -> None:
         """Refuse (with a :class:`ProbekitError`) languages the model cannot take."""

@@ -7,8 +7,9 @@ lists them).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from ..data import input_language
 from ..errors import RecordingError, SpecError
 from ..languages import language_code
 from .base import ModelInputs, Wrapper
-from .loading import transformers_parts, transformers_skeleton
+from .loading import Reader, transformers_parts, transformers_skeleton
 from .spec import ModelSpec, Options
 from .tokenizers import ByteTokenizer, pad_rows
 
@@ -64,7 +65,7 @@ class HFOptions(Options):
         "doc": "stack -> the config attribute holding its depth (checked when the model loads)"})
     lengths: dict[str, LengthRule] = field(default_factory=dict, metadata={
         "doc": "stack -> {rule, stride, method, fills}: how its valid lengths are computed"})
-    feature_extractor: Optional[str] = field(default=None, metadata={
+    feature_extractor: str | None = field(default=None, metadata={
         "doc": "the transformers feature-extractor class for speech (e.g. "
                "WhisperFeatureExtractor, Wav2Vec2FeatureExtractor)"})
     extractor_options: dict[str, Any] = field(default_factory=dict, metadata={
@@ -113,11 +114,11 @@ def routes_of(spec: ModelSpec) -> dict[str, str]:
     return routes
 
 
-def ct2_reader(spec: ModelSpec, dtype: torch.dtype) -> Callable[[type], tuple[nn.Module, Any, Any]]:
+def ct2_reader(spec: ModelSpec, dtype: torch.dtype) -> Reader:
     """How ``spec``'s released checkpoint is read when it is a CTranslate2 (faster-whisper)
     folder: converted to transformers' Whisper, then the model class itself or its
     ``options.submodule`` (see :func:`~probekit.wrappers.loading.transformers_parts`)."""
-    def read(model_cls: type) -> tuple[nn.Module, Any, Any]:
+    def read(model_cls: type[nn.Module]) -> tuple[nn.Module, Any, Any]:
         from ..interop.ct2_whisper import load_ct2_whisper, resolve_ct2_whisper
 
         full, tokenizer, extractor = load_ct2_whisper(resolve_ct2_whisper(spec.checkpoint), dtype)
@@ -144,6 +145,9 @@ class HFModel(Wrapper):
         "Whisper from a CTranslate2 (faster-whisper) checkpoint: logits equal the original "
         "transformers model's (tests/test_ct2_whisper.py::test_logits_match_the_original); real "
         "Whisper base transcribes the demo's English clips (make check-real)")
+
+    model: Any  # a transformers model: its config's fields and submodules are untyped
+
     def __init__(self, model, spec: ModelSpec, tokenizer, extractor, variant: str | None = None):
         self.routes = routes_of(spec)
         super().__init__(model, spec, variant)
@@ -153,7 +157,7 @@ class HFModel(Wrapper):
 
     @classmethod
     def build(cls, spec: ModelSpec, variant: str | None = None,
-              dtype: torch.dtype = torch.float32) -> "HFModel":
+              dtype: torch.dtype = torch.float32) -> HFModel:
         text = "text" in spec.modalities or any("decoder" in r for r in routes_of(spec).values())
         ct2 = spec.options.checkpoint_format == "ctranslate2"
         model, tokenizer, extractor = transformers_parts(
@@ -194,7 +198,7 @@ class HFModel(Wrapper):
         if isinstance(self.tokenizer, ByteTokenizer):
             return self.tokenizer.source(texts, langs)
         rows = []
-        for text, lang in zip(texts, langs):
+        for text, lang in zip(texts, langs, strict=True):
             if self.text_format == "translation":
                 self.tokenizer.src_lang = self._lang_token_checked(lang)
             rows.append(list(self.tokenizer(text)["input_ids"]))
@@ -228,7 +232,8 @@ class HFModel(Wrapper):
     def _decoder(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, torch.Tensor]:
         if isinstance(self.tokenizer, ByteTokenizer):
             return self.tokenizer.decoder_inputs(texts, langs)
-        return pad_rows([self.decoder_ids(t, lang) for t, lang in zip(texts, langs)], self._pad_id)
+        return pad_rows([self.decoder_ids(t, lang) for t, lang in zip(texts, langs, strict=True)],
+                        self._pad_id)
 
     @property
     def _pad_id(self) -> int:

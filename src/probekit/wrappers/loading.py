@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -16,6 +17,9 @@ import torch.nn as nn
 from ..dtypes import as_dtype
 from ..errors import ModelLoadError
 from .spec import ModelSpec
+
+# reads a checkpoint not in transformers' format: model class -> model, tokenizer, extractor
+Reader = Callable[[type[nn.Module]], tuple[nn.Module, Any, Any]]
 
 
 def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
@@ -147,7 +151,7 @@ def transformers_skeleton(spec: ModelSpec) -> nn.Module:
 
 def transformers_parts(spec: ModelSpec, variant: str | None, extractor_class: str | None,
                        dtype: torch.dtype = torch.float32, with_tokenizer: bool = True,
-                       released: Callable[[type], tuple[nn.Module, Any, Any]] | None = None
+                       released: Reader | None = None
                        ) -> tuple[nn.Module, Any, Any]:
     """Model, tokenizer and feature extractor of a transformers spec: the tiny variant (random
     seeded weights from ``tiny.config``, a byte tokenizer, a default extractor) or the checkpoint,
@@ -160,6 +164,7 @@ def transformers_parts(spec: ModelSpec, variant: str | None, extractor_class: st
 
     model_cls = getattr(transformers, spec.model_class)
     extractor_cls = getattr(transformers, extractor_class) if extractor_class else None
+    tokenizer: Any
     if variant == "tiny":
         config = model_cls.config_class(**spec.tiny.get("config", {}))
         torch.manual_seed(int(spec.tiny.get("seed", 0)))
@@ -179,7 +184,7 @@ def transformers_parts(spec: ModelSpec, variant: str | None, extractor_class: st
         tokenizer = (from_pretrained(transformers.AutoTokenizer.from_pretrained, source,
                                      f"tokenizer of {spec.name}") if with_tokenizer else None)
         extractor = (from_pretrained(extractor_cls.from_pretrained, source, extractor_class)
-                     if extractor_cls else None)
+                     if extractor_cls and extractor_class else None)
     if variant == "random":  # the same architecture, tokenizer and features; random weights
         torch.manual_seed(int(spec.tiny.get("seed", 0)))
         model = model_cls(model.config).to(dtype)

@@ -4,6 +4,7 @@ in place of the released ones, reset in place for families that cannot rebuild f
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 import torch
 import torch.nn as nn
@@ -32,7 +33,7 @@ def randomize_weights(module: nn.Module, seed: int) -> list[str]:
             if parametrize.is_parametrized(mod):  # reset the computed tensors, write them back
                 with parametrize.cached():
                     reset()
-                    for name in mod.parametrizations:
+                    for name in cast(nn.ModuleDict, mod.parametrizations):
                         setattr(mod, name, getattr(mod, name))
             else:
                 reset()

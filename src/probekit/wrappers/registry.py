@@ -39,7 +39,7 @@ def families() -> dict[str, str]:
     return {**plugins(), **BUILTIN}
 
 
-def wrapper_class(name: Any, where: Path | str = "spec") -> Any:
+def wrapper_class(name: Any, where: Path | str | None = "spec") -> Any:
     """The wrapper class ``name`` stands for (see the module docstring)."""
     if not isinstance(name, str) or not name:
         raise SpecError(f"{where}: wrapper: name a wrapper family ({', '.join(families())}) "
@@ -55,7 +55,7 @@ def wrapper_class(name: Any, where: Path | str = "spec") -> Any:
     return _load(target, name, str(where))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(target: str, name: str, where: str) -> Any:
     from .base import Wrapper
 

@@ -24,8 +24,9 @@ Released checkpoint keys map to probekit's modules in :mod:`probekit.interop.sal
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -76,8 +77,8 @@ class SALMONNOptions(Options):
 
 
 class SALMONNModel(nn.Module):
-    def __init__(self, whisper: nn.Module, beats: BEATs, qformer: nn.Module, llm: nn.Module,
-                 llm_width: int):
+    # whisper, qformer and llm are transformers models (their configs' fields are untyped)
+    def __init__(self, whisper: Any, beats: BEATs, qformer: Any, llm: Any, llm_width: int):
         super().__init__()
         whisper_width = whisper.config.d_model
         q_width = qformer.config.hidden_size
@@ -121,6 +122,8 @@ class SALMONNModel(nn.Module):
         with torch.autocast(self.speech_llama_proj.weight.device.type, dtype=dtype, enabled=half):
             if speech is not None:
                 inputs_embeds, attention_mask = assemble(self.speech_embeddings(**speech))
+            if inputs_embeds is None:
+                raise TypeError("SALMONNModel: give inputs_embeds or speech")
             return self.llm(inputs_embeds=inputs_embeds.to(dtype), attention_mask=attention_mask)
 
 
@@ -145,7 +148,8 @@ def build_model(spec: ModelSpec, variant: str | None,
         beats = BEATs(BEATsConfig(**tiny["beats"]))
         qcfg = transformers.Blip2QFormerConfig(**tiny["qformer"])
         llm_cfg = transformers.LlamaConfig(**tiny["llm"])
-        llm = transformers.LlamaForCausalLM(llm_cfg).to(dtype)
+        llm = transformers.LlamaForCausalLM(llm_cfg)
+        llm = llm.to(dtype)  # type: ignore[arg-type]  # transformers types .to's wrapper wrongly
         from .tokenizers import ByteTokenizer
         tokenizer = ByteTokenizer(llm_cfg.vocab_size, 0, llm_cfg.eos_token_id or 2,
                                   llm_cfg.bos_token_id or 1)
@@ -192,6 +196,8 @@ def place_salmonn(model: SALMONNModel, llm: nn.Module, spec: ModelSpec) -> SALMO
 class SALMONN(Wrapper):
     """SALMONN: Whisper + BEATs -> window Q-Former -> LLaMA/Vicuna with LoRA."""
 
+    model: SALMONNModel
+
     Options = SALMONNOptions
     STRIDE_PERIOD = 34  # BEATs' 16-frame patches; Q-Former windows of 17 Whisper frames (x 2)
     FIDELITY = (
@@ -215,7 +221,7 @@ class SALMONN(Wrapper):
 
     @classmethod
     def build(cls, spec: ModelSpec, variant: str | None = None,
-              dtype: torch.dtype = torch.float32) -> "SALMONN":
+              dtype: torch.dtype = torch.float32) -> SALMONN:
         model, tokenizer, extractor = build_model(spec, variant, dtype)
         return cls(model, spec, tokenizer, extractor, variant)
 
@@ -310,7 +316,7 @@ class SALMONN(Wrapper):
     def _llm_mask(self, spans: list[tuple[int, int]], totals: list[int]) -> torch.Tensor:
         """LLM positions pooled: the content span (or the whole prompt with llm_span: all)."""
         mask = torch.zeros(len(spans), max(totals), dtype=torch.bool)
-        for i, ((lo, hi), total) in enumerate(zip(spans, totals)):
+        for i, ((lo, hi), total) in enumerate(zip(spans, totals, strict=True)):
             mask[i, :total] = self.span == "all"
             mask[i, lo:hi] = True
         return mask

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,6 +39,8 @@ from .tokenizers import ByteTokenizer, pad_rows
 
 class SeamlessM4T(Wrapper):
     """SeamlessM4T (v1 or v2 by ``model_class``), for speech and text input."""
+
+    model: Any  # a transformers model: its config's fields and submodules are untyped
 
     RANDOM_AT_BUILD = True
     STRIDE_PERIOD = 16  # 2 fbank frames stacked, then the adaptor's stride 8
@@ -58,7 +61,7 @@ class SeamlessM4T(Wrapper):
 
     @classmethod
     def build(cls, spec: ModelSpec, variant: str | None = None,
-              dtype: torch.dtype = torch.float32) -> "SeamlessM4T":
+              dtype: torch.dtype = torch.float32) -> SeamlessM4T:
         model, tokenizer, extractor = transformers_parts(spec, variant,
                                                          "SeamlessM4TFeatureExtractor", dtype)
         return cls(model, spec, tokenizer, extractor, variant)
@@ -74,7 +77,7 @@ class SeamlessM4T(Wrapper):
         # the tokenizer pads to an even length by default: never inside an example's length
         rows = [self.tokenizer(t, src_lang=lang, padding=False,
                                pad_to_multiple_of=None)["input_ids"]
-                for t, lang in zip(texts, langs)]
+                for t, lang in zip(texts, langs, strict=True)]
         return pad_rows(rows, self.tokenizer.pad_token_id)
 
     def _target(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -84,7 +87,7 @@ class SeamlessM4T(Wrapper):
             return self.tokenizer.decoder_inputs(texts, langs)
         rows = []
         start = self.model.config.decoder_start_token_id
-        for t, lang in zip(texts, langs):
+        for t, lang in zip(texts, langs, strict=True):
             labels = list(self.tokenizer(text_target=t, tgt_lang=lang, padding=False,
                                          pad_to_multiple_of=None)["input_ids"])
             if labels and labels[-1] == self.tokenizer.eos_token_id:

@@ -19,9 +19,10 @@ import dataclasses
 import hashlib
 import os
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -100,6 +101,9 @@ class Sonar(Wrapper):
         "test_text_embedding_is_the_models_own, tests/test_sonar.py::"
         "test_speech_lengths_follow_frame_stacking_and_embeddings_match)",
         Wrapper.BATCH_INDEPENDENT)
+
+    model: SonarModels
+
     def __init__(self, spec: ModelSpec, variant: str | None, text_encoder: nn.Module,
                  text_tokenizer: Any, load_speech: Any):
         self._load_speech = load_speech
@@ -112,7 +116,7 @@ class Sonar(Wrapper):
 
     @classmethod
     def build(cls, spec: ModelSpec, variant: str | None = None,
-              dtype: torch.dtype = torch.float32) -> "Sonar":
+              dtype: torch.dtype = torch.float32) -> Sonar:
         from fairseq2.nn import BatchLayout  # noqa: F401  (fails early without fairseq2)
 
         if spec.device_map or spec.quantize:
@@ -215,7 +219,7 @@ class Sonar(Wrapper):
         except ImportError:
             return [(n, "fairseq2 assets: install probekit[sonar]", False) for n in names]
         store, cache = get_asset_store(), fairseq2_cache()
-        needs = []
+        needs: list[tuple[str, str, bool | None]] = []
         for name in names:
             card = store.maybe_retrieve_card(name)
             if card is None:
@@ -264,9 +268,10 @@ class Sonar(Wrapper):
     def _tokens(self, texts: Sequence[str], langs: Sequence[str]) -> list[torch.Tensor]:
         if isinstance(self.text_tokenizer, ByteTokenizer):
             return [torch.tensor([self.text_tokenizer.lang_id(lang)] + self.text_tokenizer.tokens(t)
-                                 + [self.text_tokenizer.eos_id]) for t, lang in zip(texts, langs)]
+                                 + [self.text_tokenizer.eos_id])
+                    for t, lang in zip(texts, langs, strict=True)]
         return [self.text_tokenizer.create_encoder(mode="source", lang=sonar_text_code(lang))(t)
-                for t, lang in zip(texts, langs)]
+                for t, lang in zip(texts, langs, strict=True)]
 
     def text_tokens(self, text: str, lang: str) -> int:
         return int(self._tokens([text], [lang])[0].numel()) - 2  # the language tag and </s>

@@ -67,7 +67,7 @@ class Options:
     max_text_tokens: int = field(default=1024, metadata={
         "doc": "longer texts (and decoder targets) are skipped, counted by the model's tokenizer"})
 
-    def check(self, spec: "ModelSpec") -> None:
+    def check(self, spec: ModelSpec) -> None:
         """Refuse values that are of the right type but unusable (raise :class:`SpecError`)."""
         for name in ("max_seconds", "min_seconds", "max_text_tokens"):
             if not getattr(self, name) > 0:
@@ -77,12 +77,12 @@ class Options:
             raise SpecError(f"{spec.path}: options.min_seconds must be below options.max_seconds")
 
 
-def limit(spec: "ModelSpec", name: str) -> float:
+def limit(spec: ModelSpec, name: str) -> float:
     """An input limit of ``spec`` (``max_seconds``, ``min_seconds``, ``max_text_tokens``)."""
     return getattr(spec.options, name)
 
 
-def typed_options(raw: Any, options_class: type, path: Path | str) -> Any:
+def typed_options(raw: Any, options_class: type, path: Path | str | None) -> Any:
     """A spec's ``options`` mapping as the wrapper's options dataclass: unknown names refused
     with the closest known one, values of the wrong type with what was expected."""
     from ..config import from_mapping

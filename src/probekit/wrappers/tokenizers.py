@@ -8,7 +8,7 @@ It follows SeamlessM4T's conventions: source ``[lang] tokens </s>``; decoder inp
 from __future__ import annotations
 
 import zlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -46,8 +46,8 @@ class ByteTokenizer:
 
     def source(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, torch.Tensor]:
         return self._batch([[self.lang_id(lang)] + self.tokens(t) + [self.eos_id]
-                            for t, lang in zip(texts, langs)])
+                            for t, lang in zip(texts, langs, strict=True)])
 
     def decoder_inputs(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, torch.Tensor]:
         return self._batch([[self.start_id, self.lang_id(lang)] + self.tokens(t)
-                            for t, lang in zip(texts, langs)])
+                            for t, lang in zip(texts, langs, strict=True)])

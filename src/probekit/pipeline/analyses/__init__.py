@@ -17,8 +17,17 @@ from ...blocks import stack_layers
 from ...recipe import AnalysisSection
 from .adaptation import Adaptation
 from .agreement import MeasureAgreement
-from .base import (Analysis, Figure, PlanContext, Results, Row, RowContext, Rows,
-                   TableContext, Tables)
+from .base import (
+    Analysis,
+    Figure,
+    PlanContext,
+    Results,
+    Row,
+    RowContext,
+    Rows,
+    TableContext,
+    Tables,
+)
 from .code_switching import CodeSwitched
 from .cross_lingual import CrossLingual
 from .cross_modal import CrossModal

@@ -4,12 +4,22 @@ high-resource languages)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from ...analysis import cross_modal, length_adaptation
 from ...analysis.plan import Comparison
-from .base import (Analysis, Figure, PlanContext, Results, Row, RowContext, Rows, TableContext,
-                   Tables, per_measure)
+from .base import (
+    Analysis,
+    Figure,
+    PlanContext,
+    Results,
+    Row,
+    RowContext,
+    Rows,
+    TableContext,
+    Tables,
+    per_measure,
+)
 
 
 class Adaptation(Analysis):
@@ -27,7 +37,7 @@ class Adaptation(Analysis):
     def interval_name(self) -> str:
         return "cross_modal"  # its rows are cross-modal rows
 
-    def rows(self, c: Comparison, ctx: RowContext) -> list[Row]:
+    def rows(self, c: Comparison, ctx: RowContext) -> Sequence[Row]:
         return cross_modal(ctx.comparer(self.interval_name), c.pairs, ctx.languages,
                            stack=self.name)
 

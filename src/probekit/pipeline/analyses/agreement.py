@@ -16,7 +16,7 @@ class MeasureAgreement(Analysis):
     def tables(self, rows: Rows, ctx: TableContext) -> Tables:
         if len(ctx.analysis.measure_names) < 2:
             return {}
-        return {self.name: measure_agreement(rows["cross_modal"] + rows["cross_lingual"])}
+        return {self.name: measure_agreement([*rows["cross_modal"], *rows["cross_lingual"]])}
 
     def figures(self, results: Results) -> Iterator[Figure]:
         from ...report import plot_measure_agreement

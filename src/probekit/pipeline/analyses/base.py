@@ -5,17 +5,18 @@ compute and draw them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 from ...analysis.plan import Comparison
 from ...recipe import AnalysisSection
 
-Row = dict[str, Any]
-Rows = dict[str, list[Row]]          # analysis name -> its similarity rows
-Tables = dict[str, list[Row]]        # table name -> rows (results/NAME.csv)
+Row = Mapping[str, Any]              # a table's row: a SimilarityRow, a GroupMeanRow, ...
+Rows = Mapping[str, Sequence[Row]]   # analysis name -> its similarity rows
+Tables = dict[str, Sequence[Row]]    # table name -> rows (results/NAME.csv)
 Figure = tuple[str, Callable[[], Any]]  # file stem in figures/, a function making the figure
 
 
@@ -107,7 +108,7 @@ class Analysis:
     def plan(self, ctx: PlanContext) -> list[Comparison]:
         return []
 
-    def rows(self, c: Comparison, ctx: RowContext) -> list[Row]:
+    def rows(self, c: Comparison, ctx: RowContext) -> Sequence[Row]:
         raise NotImplementedError(f"analysis {self.name!r} plans comparisons but computes no "
                                   "rows")
 
@@ -144,4 +145,4 @@ def per_measure(table: Any, stem: str, plot: Callable[[Any], Any],
     if table is None:
         return
     for measure, sub in table.groupby("measure"):
-        yield f"{stem}{results.suffix(measure)}", (lambda sub=sub: plot(sub))
+        yield f"{stem}{results.suffix(measure)}", partial(plot, sub)

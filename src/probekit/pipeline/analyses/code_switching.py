@@ -9,8 +9,18 @@ from collections.abc import Iterator
 from ...analysis import code_switched, code_switching
 from ...analysis.plan import Comparison
 from ...transforms import pair_name
-from .base import (Analysis, Figure, PlanContext, Results, Row, RowContext, Rows, TableContext,
-                   Tables, per_measure)
+from .base import (
+    Analysis,
+    Figure,
+    PlanContext,
+    Results,
+    Row,
+    RowContext,
+    Rows,
+    TableContext,
+    Tables,
+    per_measure,
+)
 from .cross_lingual import per_modality
 
 log = logging.getLogger("probekit")

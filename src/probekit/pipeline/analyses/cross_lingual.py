@@ -3,7 +3,8 @@ and its language-by-language matrix at the last layer."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from functools import partial
 
 from ...analysis import cross_lingual
 from ...analysis.plan import Comparison
@@ -29,7 +30,7 @@ class CrossLingual(Analysis):
     def plan(self, ctx: PlanContext) -> list[Comparison]:
         return per_modality(self.name, ctx.analysis.cross_lingual, ctx)
 
-    def rows(self, c: Comparison, ctx: RowContext) -> list[Row]:
+    def rows(self, c: Comparison, ctx: RowContext) -> Sequence[Row]:
         return cross_lingual(ctx.comparer(self.name), c.layers, ctx.languages, c.modality,
                              stack=c.stack, progress=lambda: ctx.progress(1))
 
@@ -47,9 +48,8 @@ class CrossLingual(Analysis):
             for modality, part in sub.groupby("modality_a"):
                 depth = int(part["depth"].max())
                 yield (f"cross_lingual_{stack}_{modality}_last{results.suffix(measure)}",
-                       lambda part=part, depth=depth, modality=modality: plot_language_matrix(
-                           part, depth, modality, order=results.order,
-                           blocks=results.families))
+                       partial(plot_language_matrix, part, depth, modality,
+                               order=results.order, blocks=results.families))
 
     def count_figures(self, comparisons: list[Comparison], measures: int,
                       ctx: TableContext) -> int:

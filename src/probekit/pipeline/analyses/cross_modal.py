@@ -3,7 +3,8 @@ paper's convergence over layers), and its layer-curve figures."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from functools import partial
 
 from ...analysis import cross_modal
 from ...analysis.paper import align_depths
@@ -22,7 +23,7 @@ class CrossModal(Analysis):
                     align_depths(of[sp], of[tx], a.depth_alignment, (sp, tx))))
                 for sp, tx in a.cross_modal]
 
-    def rows(self, c: Comparison, ctx: RowContext) -> list[Row]:
+    def rows(self, c: Comparison, ctx: RowContext) -> Sequence[Row]:
         return cross_modal(ctx.comparer(self.name), c.pairs, ctx.languages, stack=c.stack,
                            progress=lambda: ctx.progress(1))
 
@@ -38,8 +39,8 @@ class CrossModal(Analysis):
         for (measure, stack), sub in df[df["analysis"] == self.name].groupby(
                 ["measure", "stack"]):
             yield (f"cross_modal_{stack.replace('~', '-')}{results.suffix(measure)}",
-                   lambda sub=sub, stack=stack: plot_layer_curves(
-                       sub, f"speech vs text, {stack_label(stack)}", groups=results.resource))
+                   partial(plot_layer_curves, sub, f"speech vs text, {stack_label(stack)}",
+                           groups=results.resource))
 
     def count_figures(self, comparisons: list[Comparison], measures: int,
                       ctx: TableContext) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from functools import partial
 
 from ...analysis import family_distance_means, group_means
 from ...analysis.plan import Comparison
@@ -42,7 +43,7 @@ class GroupMeans(Analysis):
                 ["measure", "analysis", "grouping"], sort=False):
             by = "" if grouping == "resource" else f"_by_{grouping}"
             yield (f"group_means_{analysis}{by}{results.suffix(measure)}",
-                   lambda sub=sub: plot_group_means(sub))
+                   partial(plot_group_means, sub))
 
     def count_figures(self, comparisons: list[Comparison], measures: int,
                       ctx: TableContext) -> int:

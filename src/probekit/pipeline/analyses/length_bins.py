@@ -6,8 +6,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from ...analysis import (AnalysisError, group_means, length_adaptation, make_bins, paired_views,
-                         sentence_lengths)
+from ...analysis import (
+    AnalysisError,
+    group_means,
+    length_adaptation,
+    make_bins,
+    paired_views,
+    sentence_lengths,
+)
 from ...analysis.plan import Comparison
 from .base import Analysis, Figure, Results, Row, Rows, TableContext, Tables, per_measure
 
