@@ -17,12 +17,9 @@ opens the store (``repaired`` lists them), and its examples are redone by the ca
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import shutil
-import socket
-import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,10 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RecipeMismatchError, StoreError, StoreLockedError, write_failure
+from ..errors import RecipeMismatchError, StoreError, write_failure
 from ..provenance import run_context
 from . import layout
-from .integrity import damaged_shards
+from .locks import check_free, hold
+from .manifest import committed_ids, open_manifest
+from .rows import LayerRows, joined, nonfinite_rows, to_numpy
 from .shards import LayerArrays, digest, shard_bytes, write_bytes
 
 log = logging.getLogger("probekit.store")
@@ -42,68 +41,7 @@ log = logging.getLogger("probekit.store")
 BACKENDS = ("hdf5", "safetensors")
 
 
-def _to_numpy(x: Any) -> tuple[np.ndarray, str]:
-    """A numpy array and its storage dtype name (bfloat16 becomes uint16 words)."""
-    try:
-        import torch
-        if isinstance(x, torch.Tensor):
-            x = x.detach()
-            if x.dtype == torch.bfloat16:
-                return x.cpu().contiguous().view(torch.uint16).numpy(), "bfloat16"
-            x = x.cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        raise StoreError(f"activations must be floating point, got dtype {x.dtype}")
-    return x, x.dtype.name
-
-
-def _joined(pieces: Sequence[Any]) -> Any:
-    """Examples' ``(T_i, D)`` arrays as one ``(sum T_i, D)`` array (tensors joined by torch)."""
-    import torch
-    if all(isinstance(p, torch.Tensor) for p in pieces):
-        return torch.cat([p.detach().cpu() for p in pieces])
-    return np.concatenate([_to_numpy(p)[0] for p in pieces])
-
-
-def _nonfinite_rows(data: np.ndarray, dtype: str) -> np.ndarray:
-    """Rows holding a NaN or inf (16-bit formats by their exponent bits, which is fast)."""
-    if dtype in ("bfloat16", "float16"):
-        words = data if dtype == "bfloat16" else data.view(np.uint16)
-        exponent = 0x7F80 if dtype == "bfloat16" else 0x7C00
-        return ((words & exponent) == exponent).any(axis=-1)
-    with np.errstate(over="ignore", invalid="ignore"):  # a row sum of finite values is finite
-        suspect = ~np.isfinite(data.sum(axis=-1, dtype=np.float64))  # unless they are huge
-    rows = np.flatnonzero(suspect)
-    out = np.zeros(data.shape[0], dtype=bool)
-    out[rows] = ~np.isfinite(data[rows]).all(axis=-1)
-    return out
-
-
 _DEFAULTS = {c: (np.nan if c in ("length", "duration") else "") for c in layout.EXAMPLE_COLUMNS}
-
-
-class _Layer:
-    """Accumulates one layer's rows for the shard being filled, as the batches' arrays."""
-
-    def __init__(self, kind: str, dtype: str, empty: np.ndarray):
-        self.kind, self.dtype, self.empty = kind, dtype, empty  # empty: (0, D), stored dtype
-        self.parts: list[np.ndarray] = []
-        self.lengths: list[int] = []
-
-    def take(self, rows: int) -> list[np.ndarray]:
-        """Remove and return the first ``rows`` rows, as pieces (views: nothing is copied)."""
-        head: list[np.ndarray] = []
-        while rows > 0:
-            part = self.parts[0]
-            if part.shape[0] <= rows:
-                head.append(self.parts.pop(0))
-            else:
-                head.append(part[:rows])
-                self.parts[0] = part[rows:]
-            rows -= head[-1].shape[0]
-        return head or [self.empty]
 
 
 class StoreWriter:
@@ -190,14 +128,7 @@ class StoreWriter:
                              "choose a writable folder (--out)") from None
 
     def _delete_store(self) -> None:
-        for lock in (self.root / "locks").glob("*.lock"):
-            with open(lock, "a") as f:
-                try:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    raise StoreLockedError(
-                        f"cannot overwrite store {self.root}: a process is writing it "
-                        f"({lock.read_text().strip() or 'unknown'})") from None
+        check_free(self.root, "overwrite")
         log.warning("overwriting store %s", self.root)
         for p in self.root.iterdir():
             if p.is_file() and layout.is_store_entry(p.name):
@@ -206,27 +137,7 @@ class StoreWriter:
             shutil.rmtree(self.root / sub, ignore_errors=True)
 
     def _lock(self) -> None:
-        path = layout.lock_path(self.root, self.rank)
-        f = open(path, "a+")  # noqa: SIM115 (held open while writing: the lock lives with it)
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            f.close()
-            raise StoreLockedError(
-                f"store {self.root} is being written by {holder} as writer rank {self.rank}; "
-                "wait for it to finish (or stop it), write to another folder, or give cooperating "
-                "writers distinct ranks (rank=...)") from None
-        self._lock_file = f
-        try:
-            f.seek(0)
-            f.truncate()
-            f.write(f"pid {os.getpid()} on {socket.gethostname()} since "
-                    f"{time.strftime('%H:%M:%S')}")
-            f.flush()
-        except OSError as e:  # the lock is held; only the note of who holds it is missing
-            log.debug("cannot note the lock holder in %s: %s", path, e)
+        self._lock_file = hold(self.root, self.rank)
 
     def _unlock(self) -> None:
         if self._lock_file is not None:
@@ -234,46 +145,16 @@ class StoreWriter:
             self._lock_file = None
 
     def _load_manifest(self) -> None:
-        """Read this rank's manifest, drop the shards that fail their check (their examples are
-        redone) and remove the files a killed run left."""
-        path = layout.manifest_path(self.root, self.rank)
-        if path.exists():
-            self.manifest = layout.read_json(path)
-        else:
-            self.manifest = {"rank": self.rank, "layers": None, "shards": [], "skipped": [],
-                             "complete": False}
-        self.repaired = damaged_shards(self.root, self.manifest["shards"])
-        if self.repaired:
-            bad = {d.file for d in self.repaired}
-            for d in self.repaired:
-                log.warning("store %s: shard %s; its examples will be recomputed",
-                            self.root, d.describe())
-            self.manifest["shards"] = [s for s in self.manifest["shards"] if s["file"] not in bad]
-            self.manifest["complete"] = False
-            layout.write_json_atomic(path, self.manifest)
-        committed = {s["file"] for s in self.manifest["shards"]}
-        for leftover in (self.root / "shards").iterdir():
-            if layout.is_rank_shard(leftover.name, self.rank) and \
-                    f"shards/{leftover.name}" not in committed:
-                log.info("removing %s, left by an interrupted run", leftover)
-                leftover.unlink()
-        for leftover in self.root.glob(f".manifest-r{self.rank}.json.tmp-*"):
-            leftover.unlink()
-        self._next_index = 1 + max((layout.shard_index(s["file"]) for s in self.manifest["shards"]),
-                                   default=-1)
-        self.done_ids: set[str] = {i for s in self.manifest["shards"] for i in s["examples"]["id"]}
-        self.done_ids.update(s["id"] for s in self.manifest["skipped"])
-        self.manifest["complete"] = False
-        self.nonfinite: list[tuple[str, str]] = [
-            (i, layer) for s in self.manifest["shards"]
-            for i, layers in zip(s["examples"]["id"], s["examples"]["nonfinite"], strict=False)
-            if layers
-            for layer in layers.split(",")]
+        """This rank's manifest (:func:`~.manifest.open_manifest`): damaged shards dropped
+        (``repaired``; their examples are redone), what a killed run left removed."""
+        m = open_manifest(self.root, self.rank)
+        self.manifest, self.repaired, self.done_ids = m.data, m.repaired, m.done_ids
+        self.nonfinite, self._next_index = m.nonfinite, m.next_index
 
     # -- writing -----------------------------------------------------------------------------
     def _reset_buffer(self) -> None:
         self._examples: list[dict[str, Any]] = []
-        self._layers: dict[str, _Layer] = {}
+        self._layers: dict[str, LayerRows] = {}
         self._skips: list[dict[str, str]] = []
         self._buffer_ids: set[str] = set()
 
@@ -314,10 +195,10 @@ class StoreWriter:
                 if len(value) != b:
                     raise StoreError(f"layer {name!r}: {len(value)} token arrays for {b} examples")
                 lengths = [int(v.shape[0]) for v in value]
-                data, dtype = _to_numpy(_joined(value))
+                data, dtype = to_numpy(joined(value))
                 batch[name] = ("tokens", data, dtype, lengths)
             else:
-                data, dtype = _to_numpy(value)
+                data, dtype = to_numpy(value)
                 if data.ndim != 2 or data.shape[0] != b:
                     raise StoreError(f"layer {name!r}: expected a ({b}, D) array for {b} examples, "
                                      f"got shape {tuple(data.shape)}")
@@ -325,7 +206,7 @@ class StoreWriter:
         self._check_schema(batch)
         bad: dict[int, list[str]] = {}
         for name, (_, data, dtype, sizes) in batch.items():
-            rows = _nonfinite_rows(data, dtype)
+            rows = nonfinite_rows(data, dtype)
             if sizes is not None:  # tokens
                 bounds = np.concatenate([[0], np.cumsum(sizes)])
                 rows = np.array([rows[bounds[k]:bounds[k + 1]].any() for k in range(b)], dtype=bool)
@@ -342,7 +223,7 @@ class StoreWriter:
             row["nonfinite"] = ",".join(bad.get(k, []))
             self._examples.append(row)
         for name, (kind, data, dtype, sizes) in batch.items():
-            layer = self._layers.setdefault(name, _Layer(kind, dtype, data[:0]))
+            layer = self._layers.setdefault(name, LayerRows(kind, dtype, data[:0]))
             layer.parts.append(data)
             if sizes is not None:
                 layer.lengths += sizes
@@ -414,7 +295,7 @@ class StoreWriter:
         """Write the first ``n`` buffered examples (and pending skips) as a shard."""
         examples, rest = self._examples[:n], self._examples[n:]
         shard_layers: dict[str, LayerArrays] = {}
-        remaining: dict[str, _Layer] = {}
+        remaining: dict[str, LayerRows] = {}
         for name, layer in self._layers.items():
             if layer.kind == "pooled":
                 shard_layers[name] = LayerArrays("pooled", layer.take(n), layer.dtype)
@@ -549,13 +430,4 @@ class StoreWriter:
                 "skipped": len(self.manifest["skipped"]), "nonfinite": len(self.nonfinite)}
 
 
-def committed_ids(path: str | os.PathLike) -> set[str]:
-    """Ids already stored or skipped in a store (all ranks), without opening it for writing."""
-    root = Path(path)
-    out: set[str] = set()
-    for m in layout.manifests(root):
-        data = layout.read_json(m)
-        out.update(i for s in data["shards"] for i in s["examples"]["id"])
-        out.update(s["id"] for s in data["skipped"])
-    return out
-
+__all__ = ["BACKENDS", "StoreWriter", "committed_ids"]
