@@ -23,6 +23,10 @@ class LayerSelectionError(ProbekitError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class RecipeError(ProbekitError):
+    """A recipe that cannot be used as written."""
+
+
 class SpecError(ProbekitError):
     """A model spec that cannot be found or read."""
 
