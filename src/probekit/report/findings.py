@@ -1,0 +1,194 @@
+"""Figures of the findings built on the rows: code switching, length bins, length adaptation by
+resource level, the modality gap against the language gap, and agreement between measures."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..analysis.paper import FEWEST_FOR_AN_INTERVAL, MEAN_CI
+from .common import axes, langs_label, stack_label
+
+
+def plot_code_switching(df, title: str = "code-switched inputs vs their two languages"):
+    """A ``code_switching`` table of one measure, per depth: one panel per stack and modality,
+    the mixed inputs' chance-adjusted similarity to the language they start in (solid) and to
+    the one they go on in (dash-dot), a colour per pair of languages; controls dotted in the
+    same colour, chance (0) a thin black line."""
+    import matplotlib.ticker
+    from matplotlib.figure import Figure
+
+    panels = list(dict.fromkeys(zip(df["stack"], df["modality"], strict=True)))
+    fig = Figure(figsize=(4.2 * len(panels) + 0.6, 4.2))
+    r = df.iloc[0]
+    model = f"{r['model']}: " if "model" in df else ""
+    fig.suptitle(f"{model}{title}, {r['measure']}\nchance-adjusted score; solid: to the first "
+                 "language, dash-dot: to the second; dotted: random-weights control", fontsize=9)
+    mixes = list(dict.fromkeys(df["mixed"]))
+    for p, (stack, modality) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), p + 1)
+        part = df[(df["stack"] == stack) & (df["modality"] == modality)]
+        for m, mixed in enumerate(mixes):
+            sub = part[part["mixed"] == mixed].sort_values("depth")
+            if not len(sub):
+                continue
+            first, second = sub["first"].iloc[0], sub["second"].iloc[0]
+            for side, style, lang in (("first", "o-", first), ("second", "s-.", second)):
+                ax.plot(sub["depth"], sub[f"to_{side}"], style, ms=3, color=f"C{m}",
+                        label=f"{mixed} vs {lang}")
+                control = f"to_{side}_control"
+                if control in sub and sub[control].notna().any():
+                    ax.plot(sub["depth"], sub[control], ":", color=f"C{m}", lw=1)
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set_title(f"{stack_label(stack)} ({modality})", fontsize=8)
+        ax.set_xlabel("depth (block index)")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.legend(fontsize=7)
+    fig.axes[0].set_ylabel("chance-adjusted score")
+    fig.tight_layout()
+    return fig
+
+
+def plot_length_bins(df, title: str = "cross-modal similarity by length"):
+    """A ``length_bins`` table of one measure: one panel per point (the adaptation points, e.g.
+    before and after the length adaptor, and the last block of each cross-modal stack), the
+    length bins on x, one line per resource level with its interval over languages, its
+    control dashed in the same colour, chance (0) dotted."""
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    last = df[df["analysis"] == "cross_modal"]
+    last = last[last["depth"] == last.groupby("stack")["depth"].transform("max")]
+    df = pd.concat([df[df["analysis"] != "cross_modal"], last])
+    panels = list(dict.fromkeys(zip(df["stack"], df["point"], strict=True)))
+    bins = df.drop_duplicates("bin_index").sort_values("bin_index")
+    fig = Figure(figsize=(3.8 * len(panels) + 0.6, 4.2))
+    r = df.iloc[0]
+    model = f"{r['model']}: " if "model" in df else ""
+    fig.suptitle(f"{model}{title}, {r['measure']}, {int(r['n_sentences'])} sentences per bin\n"
+                 f"mean chance-adjusted score, {float(r['ci_level']):.0%} {MEAN_CI}; dashed: "
+                 "random-weights control; dotted: chance", fontsize=9)
+    for p, (stack, point) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), p + 1)
+        part = df[(df["stack"] == stack) & (df["point"] == point)]
+        for g, group in enumerate(sorted(set(part["group"]))):
+            sub = part[part["group"] == group].sort_values("bin_index")
+            ax.errorbar(sub["bin_index"], sub["adjusted"],
+                        yerr=[sub["adjusted"] - sub["ci_low"], sub["ci_high"] - sub["adjusted"]],
+                        fmt="o-", ms=4, capsize=3, color=f"C{g}",
+                        label=f"{group} ({langs_label(sub)})")
+            if sub["control_adjusted"].notna().any():
+                ax.plot(sub["bin_index"], sub["control_adjusted"], "--", color=f"C{g}", lw=1)
+        ax.axhline(0, color="k", ls=":", lw=1)
+        where = point if stack == "adaptation" else f"{stack_label(stack)}, {point}"
+        ax.set_title(where, fontsize=8)
+        ax.set_xticks(list(bins["bin_index"]), list(bins["length_bin"]), fontsize=7)
+        ax.set_xlabel(f"length bin ({bins['bin_unit'].iloc[0]})")
+        ax.legend(fontsize=7)
+    fig.axes[0].set_ylabel("chance-adjusted score")
+    fig.tight_layout()
+    return fig
+
+
+def plot_adaptation_bars(df, title: str = "cross-modal similarity by resource level"):
+    """Bars per point (e.g. before / after the length adaptor), grouped by resource level: the
+    mean chance-adjusted score over languages with its interval, the control as a grey diamond."""
+    points = list(dict.fromkeys(df["point"]))
+    levels = sorted(df["resource"].unique())
+    measure = df["measure"].iloc[0] if "measure" in df else "score"
+    model = f"{df['model'].iloc[0]}: " if "model" in df else ""
+    fig, ax = axes(f"{model}{title} ({measure})\nmean over languages, 95% {MEAN_CI}; "
+                    "diamond: random-weights control; dotted: chance", "",
+                    f"chance-adjusted {measure}")
+    ax.title.set_fontsize(9)
+    width = 0.8 / max(len(levels), 1)
+    for j, level in enumerate(levels):
+        sub = df[df["resource"] == level].set_index("point").reindex(points)
+        x = np.arange(len(points)) + (j - (len(levels) - 1) / 2) * width
+        err = np.vstack([sub["adjusted"] - sub["ci_low"], sub["ci_high"] - sub["adjusted"]])
+        if "n_langs" in sub and sub["n_langs"].max() < FEWEST_FOR_AN_INTERVAL:
+            err[:] = 0  # the table keeps the interval; drawn, it would say nothing
+        n = f" ({langs_label(sub)})" if "n_langs" in sub else ""
+        ax.bar(x, sub["adjusted"], width, yerr=np.nan_to_num(err), capsize=3,
+               label=f"{level}-resource{n}")
+        if "control_adjusted" in sub:
+            ax.scatter(x, sub["control_adjusted"], marker="D", s=30, color="0.3", zorder=3)
+    if "control_adjusted" in df and df["control_adjusted"].notna().any():
+        ax.scatter([], [], marker="D", s=30, color="0.3", label="random-weights control")
+    ax.axhline(0, color="k", ls=":", lw=1)
+    ax.set_xticks(range(len(points)), points)
+    ax.set_ylim(min(-0.1, float(np.nanmin(df["adjusted"])) - 0.05), 1.02)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_modality_gap(df, title: str = "modality gap vs language gap"):
+    """One panel per cross-modal stack pair, per depth: chance-adjusted cross-modal similarity
+    (same language, speech vs text) against cross-lingual similarity on each side (same
+    modality, language pairs), each with its interval over languages and its random-weights
+    control (dashed, same colour); chance (0) dotted."""
+    import matplotlib.ticker
+    from matplotlib.figure import Figure
+
+    stacks = list(dict.fromkeys(df["stack"]))
+    fig = Figure(figsize=(4.6 * len(stacks) + 0.6, 4.4))
+    r = df.iloc[0]
+    model = f"{r['model']}: " if "model" in df else ""
+    level = f"{float(r['ci_level']):.0%} {r['ci_method']}" if "ci_method" in df else "intervals"
+    fig.suptitle(f"{model}{title}, {r['measure']}\nmean chance-adjusted score, {level}; "
+                 "dashed: random-weights control; dotted: chance", fontsize=9)
+    for p, stack in enumerate(stacks):
+        ax = fig.add_subplot(1, len(stacks), p + 1)
+        sub = df[df["stack"] == stack].sort_values("depth")
+        speech, _, text = str(stack).partition("~")
+        text = text or speech
+        for col, colour, label in (
+                ("cross_modal", "C0", "speech vs text, same language"),
+                ("cross_lingual_speech", "C1", f"across languages, speech ({stack_label(speech)})"),
+                ("cross_lingual_text", "C2", f"across languages, text ({stack_label(text)})")):
+            if col not in sub or sub[col].isna().all():
+                continue
+            ax.plot(sub["depth"], sub[col], "o-", ms=3, color=colour, label=label)
+            ax.fill_between(sub["depth"], sub[f"{col}_ci_low"], sub[f"{col}_ci_high"],
+                            alpha=0.2, color=colour)
+            control = f"{col}_control"
+            if control in sub and sub[control].notna().any():
+                ax.plot(sub["depth"], sub[control], "--", color=colour, lw=1)
+        ax.axhline(0, color="k", ls=":", lw=1)
+        ax.set_title(stack_label(stack), fontsize=8)
+        ax.set_xlabel("depth (block index)")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        values = sub[[c for c in ("cross_modal", "cross_lingual_speech", "cross_lingual_text")
+                      if c in sub]].values
+        ax.set_ylim(min(-0.1, float(np.nanmin(values)) - 0.05), 1.02)
+        ax.legend(fontsize=6)
+    fig.axes[0].set_ylabel("chance-adjusted score")
+    fig.tight_layout()
+    return fig
+
+
+def plot_measure_agreement(df, title: str = "agreement between measures"):
+    """Mean Spearman correlation between measures, of layer-wise curves and of
+    language-by-language matrices (1: the measures rank layers / language pairs alike)."""
+    measures = list(dict.fromkeys([*df["measure_a"], *df["measure_b"]]))
+    kinds = list(dict.fromkeys(df["kind"]))
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.2 * len(kinds) + 0.8, 3.8))
+    for i, kind in enumerate(kinds):
+        ax = fig.add_subplot(1, len(kinds), i + 1)
+        mat = np.eye(len(measures))
+        for _, r in df[df["kind"] == kind].iterrows():
+            a, b = measures.index(r["measure_a"]), measures.index(r["measure_b"])
+            mat[a, b] = mat[b, a] = r["spearman_mean"]
+        im = ax.imshow(mat, vmin=-1, vmax=1, cmap="RdBu_r")
+        for a in range(len(measures)):
+            for b in range(len(measures)):
+                ax.text(b, a, f"{mat[a, b]:.2f}", ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(len(measures)), measures, rotation=45, fontsize=7)
+        ax.set_yticks(range(len(measures)), measures, fontsize=7)
+        ax.set_title(f"{kind}: Spearman", fontsize=9)
+    fig.subplots_adjust(left=0.12, wspace=0.45, bottom=0.2)
+    fig.colorbar(im, ax=fig.axes, fraction=0.03)
+    fig.suptitle(title, fontsize=10)
+    return fig
