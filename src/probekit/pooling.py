@@ -11,10 +11,10 @@ from typing import Literal
 
 import torch
 
+from .choices import POOLS
 from .errors import RecordingError
 
-Pool = Literal["mean", "first", "last", "none"]
-POOLS = ("mean", "first", "last", "none")
+Pool = Literal["mean", "first", "last", "none"]  # POOLS, for the type checker
 
 
 def valid_mask(lengths: torch.Tensor | None, mask: torch.Tensor | None, batch: int, time: int,

@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .choices import ALIGNMENTS, BACKENDS, DTYPES, POOLS
 from .config import describe_keys
 from .errors import RecipeError
 from .provenance import stable_hash
@@ -20,7 +21,6 @@ def _doc(text: str, choices: tuple[Any, ...] = ()) -> dict[str, Any]:
     return {"doc": text, "choices": choices} if choices else {"doc": text}
 
 
-DTYPES = ("float32", "float16", "bfloat16")
 
 
 @dataclass
@@ -102,10 +102,10 @@ class RecordSection:
         "The stacks to record (default: every stack of the spec)."))
     pool: str = field(default="mean", metadata=_doc(
         "One vector per example (the mean, first or last valid position), or none: every "
-        "token.", ("mean", "first", "last", "none")))
+        "token.", POOLS))
     dtype: str = field(default="float16", metadata=_doc("The stored activations' dtype.", DTYPES))
     backend: str = field(default="hdf5", metadata=_doc(
-        "The store's file format.", ("hdf5", "safetensors")))
+        "The store's file format.", BACKENDS))
     shard_size: int = field(default=256, metadata=_doc(
         "Examples per shard (memory holds about one)."))
     batch_size: int = field(default=8, metadata=_doc("At most this many examples per batch."))
@@ -163,7 +163,7 @@ class AnalysisSection:
         "Go on (rows flagged) when kx + ky > n / 2, where chance nears 1."))
     depth_alignment: str = field(default="same_index", metadata=_doc(
         "How stacks of unequal depth are paired: refused (same_index), or by relative depth.",
-        ("same_index", "relative")))
+        ALIGNMENTS))
     control: str | None = field(default=None, metadata=_doc(
         "random_init: the same recipe again on random weights, beside every row.",
         (None, "random_init")))

@@ -26,11 +26,11 @@ from typing import Any, cast
 
 import numpy as np
 
+from ..choices import ALIGNMENTS
 from .basis import AnalysisError
 from .grid import Comparer
 from .rows import ComparerRow, GroupMeanRow, SimilarityRow
 
-ALIGNMENTS = ("same_index", "relative")
 ROW_KEY = ("analysis", "stack", "depth", "layer_a", "layer_b", "lang_a", "lang_b", "modality_a",
            "modality_b", "measure")
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..choices import BACKENDS
 from ..errors import RecipeMismatchError, StoreError, write_failure
 from ..provenance import run_context
 from . import layout
@@ -38,7 +39,6 @@ from .shards import LayerArrays, digest, shard_bytes, write_bytes
 
 log = logging.getLogger("probekit.store")
 
-BACKENDS = ("hdf5", "safetensors")
 
 
 _DEFAULTS = {c: (np.nan if c in ("length", "duration") else "") for c in layout.EXAMPLE_COLUMNS}
