@@ -11,7 +11,8 @@ from functools import cached_property
 from pathlib import Path
 
 from ..distributed import Group, Ranks
-from ..recipe import DataSection, Recipe, resolve_path, spec_of
+from ..recipe import resolve_path, spec_of
+from ..recipe_schema import DataSection, Recipe
 from ..wrappers import ModelSpec
 
 
@@ -75,8 +76,7 @@ def resolve_run(recipe: Recipe, out: Path | None = None, group: Group | None = N
 
 def check_extra(recipe: Recipe) -> None:
     """Every analysis ``analysis.extra`` names is registered (:mod:`.analyses`)."""
-    from ..errors import closest
-    from ..recipe import RecipeError
+    from ..errors import RecipeError, closest
     from .analyses import registered
 
     known = [a.name for a in registered()]

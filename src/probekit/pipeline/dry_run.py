@@ -104,7 +104,7 @@ def dry_run(run: Run, probe: bool = True) -> list[str]:
     return downloads
 
 
-def probe_batches(run: Run, examples: list[Example], wrapper: Any
+def probe_batches(run: Run, examples: list[Example], wrapper: Wrapper
                   ) -> tuple[dict[str, list[Example]], dict[str, float]]:
     """Per modality, a batch of the run's plan to time (the median by padded length) and the
     ratio of the plan's padded length per example to that batch's: the probe's time per example

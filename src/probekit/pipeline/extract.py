@@ -13,7 +13,7 @@ from typing import Any
 
 from ..distributed import Ranks
 from ..errors import ProbekitError, StoreLockedError
-from ..recipe import ModelSection, RecordSection
+from ..recipe_schema import ModelSection, RecordSection
 from ..store import StoreWriter
 from ..wrappers import Wrapper
 from .context import Run

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from ..recipe import AnalysisSection
+from ..recipe_schema import AnalysisSection
 
 
 def resource_levels(langs: list[str], a: AnalysisSection) -> dict[str, str]:

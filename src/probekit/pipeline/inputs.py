@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from .. import data as D
 from ..data import Example
-from ..recipe import DataSection
+from ..recipe_schema import DataSection
 from ..wrappers import ModelSpec, Wrapper
 from ..wrappers.spec import limit
 

@@ -14,7 +14,7 @@ from importlib import metadata
 
 from ...analysis.plan import Comparison
 from ...blocks import stack_layers
-from ...recipe import AnalysisSection
+from ...recipe_schema import AnalysisSection
 from .adaptation import Adaptation
 from .agreement import MeasureAgreement
 from .base import (

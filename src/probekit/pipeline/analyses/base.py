@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ...analysis.plan import Comparison
-from ...recipe import AnalysisSection
+from ...recipe_schema import AnalysisSection
 
 Row = Mapping[str, Any]              # a table's row: a SimilarityRow, a GroupMeanRow, ...
 Rows = Mapping[str, Sequence[Row]]   # analysis name -> its similarity rows
