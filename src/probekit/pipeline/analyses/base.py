@@ -86,6 +86,14 @@ class Results:
             self._cache[name] = pd.read_csv(path) if path.exists() else None
         return self._cache[name]
 
+    def similarities_of(self, analysis: str) -> Iterator[tuple[str, str, Any]]:
+        """``(measure, stack, rows)`` of ``analysis`` in ``similarities.csv``."""
+        df = self.table("similarities")
+        if df is None:
+            return
+        for (measure, stack), sub in df[df["analysis"] == analysis].groupby(["measure", "stack"]):
+            yield str(measure), str(stack), sub
+
     def suffix(self, measure: str) -> str:
         """The file name suffix of a measure's figures (none for the recipe's first)."""
         return "" if measure == self.first_measure else f"_{measure}"

@@ -40,11 +40,7 @@ class CrossLingual(Analysis):
     def figures(self, results: Results) -> Iterator[Figure]:
         from ...report import plot_language_matrix
 
-        df = results.table("similarities")
-        if df is None:
-            return
-        for (measure, stack), sub in df[df["analysis"] == self.name].groupby(
-                ["measure", "stack"]):
+        for measure, stack, sub in results.similarities_of(self.name):
             for modality, part in sub.groupby("modality_a"):
                 depth = int(part["depth"].max())
                 yield (f"cross_lingual_{stack}_{modality}_last{results.suffix(measure)}",

@@ -33,11 +33,7 @@ class CrossModal(Analysis):
     def figures(self, results: Results) -> Iterator[Figure]:
         from ...report import plot_layer_curves, stack_label
 
-        df = results.table("similarities")
-        if df is None:
-            return
-        for (measure, stack), sub in df[df["analysis"] == self.name].groupby(
-                ["measure", "stack"]):
+        for measure, stack, sub in results.similarities_of(self.name):
             yield (f"cross_modal_{stack.replace('~', '-')}{results.suffix(measure)}",
                    partial(plot_layer_curves, sub, f"speech vs text, {stack_label(stack)}",
                            groups=results.resource))
