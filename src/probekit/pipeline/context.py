@@ -5,15 +5,15 @@ every stage reads it and none resolves the recipe again."""
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from ..distributed import Group, Ranks
-from ..recipe import resolve_path, spec_of
+from ..recipe import spec_of
 from ..recipe_schema import DataSection, Recipe
 from ..wrappers import ModelSpec
+from .inputs import data_root, resolved_data
 
 
 @dataclass(frozen=True)
@@ -92,31 +92,6 @@ def check_extra(recipe: Recipe) -> None:
 
 def _run(recipe: Recipe, data: DataSection, out: Path, group: Group) -> Run:
     return Run(recipe, spec_of(recipe), data, data_root(data), out, group)
-
-
-def resolved_data(recipe: Recipe) -> DataSection:
-    """The recipe's data section with its paths (data, documents, code-switched audio and
-    alignments) absolute, resolved against the recipe's folder."""
-    d = recipe.data
-
-    def absolute(value: str | None) -> str | None:
-        return str(resolve_path(recipe, value)) if value else value
-
-    cs = dataclasses.replace(d.code_switch, audio=absolute(d.code_switch.audio),
-                             alignments=absolute(d.code_switch.alignments))
-    return dataclasses.replace(d, path=absolute(d.path), documents=absolute(d.documents),
-                               code_switch=cs)
-
-
-def data_root(data: DataSection) -> Path:
-    """The folder audio paths are stored relative to (recorded once, in the store's
-    provenance)."""
-    from ..data import fleurs_cache_root
-
-    if data.source == "fleurs" or not data.path:
-        return fleurs_cache_root()
-    path = Path(data.path)
-    return Path(os.path.abspath(path if data.source == "fleurs_local" else path.parent))
 
 
 def control_recipe(recipe: Recipe, spec: ModelSpec) -> Recipe:

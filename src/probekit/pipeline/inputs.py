@@ -1,19 +1,48 @@
-"""The run's examples (from a manifest, a FLEURS folder or the hub; grouped into paragraphs,
-code-switched, given decoder targets), and the admission of each one before it runs."""
+"""The run's data: the recipe's data section resolved once (absolute paths, the data root), its
+examples (from a manifest, a FLEURS folder or the hub; grouped into paragraphs, code-switched,
+given decoder targets), and the admission of each one before it runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 from .. import data as D
 from ..data import Example
-from ..recipe_schema import DataSection
+from ..recipe import resolve_path
+from ..recipe_schema import DataSection, Recipe
 from ..wrappers import ModelSpec, Wrapper
 from ..wrappers.spec import limit
 
 log = logging.getLogger("probekit")
+
+
+def resolved_data(recipe: Recipe) -> DataSection:
+    """The recipe's data section with its paths (data, documents, code-switched audio and
+    alignments) absolute, resolved against the recipe's folder."""
+    d = recipe.data
+
+    def absolute(value: str | None) -> str | None:
+        return str(resolve_path(recipe, value)) if value else value
+
+    cs = dataclasses.replace(d.code_switch, audio=absolute(d.code_switch.audio),
+                             alignments=absolute(d.code_switch.alignments))
+    return dataclasses.replace(d, path=absolute(d.path), documents=absolute(d.documents),
+                               code_switch=cs)
+
+
+def data_root(data: DataSection) -> Path:
+    """The folder audio paths are stored relative to (recorded once, in the store's
+    provenance)."""
+    from ..data import fleurs_cache_root
+
+    if data.source == "fleurs" or not data.path:
+        return fleurs_cache_root()
+    path = Path(data.path)
+    return Path(os.path.abspath(path if data.source == "fleurs_local" else path.parent))
 
 
 def examples_for(d: DataSection) -> tuple[list[Example], dict[str, Any]]:
