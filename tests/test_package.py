@@ -34,7 +34,7 @@ MODULE_OF = {"pyyaml": "yaml", "sonar-space": "sonar", "huggingface-hub": "huggi
 INDIRECT = {"sentencepiece": "transformers reads the sentencepiece tokenizers of the shipped "
                              "specs (SeamlessM4T, LLaMA/Vicuna) with it and does not require it"}
 # Imported by src/probekit, declared nowhere, each with its reason.
-UNDECLARED = {"pyarrow": "report.py writes parquet besides CSV only when pyarrow imports"}
+UNDECLARED = {"pyarrow": "report.tables writes parquet besides CSV only when pyarrow imports"}
 # Extras that are tools for the tests, not features of probekit.
 TOOLING = {"test"}
 # What the wheel must carry besides the Python modules (checked against the checkout's folders).
