@@ -54,7 +54,8 @@ def test_every_recipe_key_has_a_doc_and_every_choice_list_is_in_the_fields():
         "analysis.intervals"] == ("cross_modal", "cross_lingual")
     assert ALLOWED["data.code_switch.boundary"] == ("word", "clause")
     assert set(CHOICES) | {"data.modalities", "analysis.intervals", "analysis.resource",
-                           "data.code_switch.boundary", "analysis.length_bins.by"} == set(ALLOWED)
+                           "data.code_switch.boundary", "analysis.length_bins.by",
+                           "analysis.claims.score"} == set(ALLOWED)
     # the metadata adds nothing to the hashed content
     assert dataclasses.asdict(Recipe())["record"]["pool"] == "mean"
 

@@ -24,7 +24,9 @@ from .recipe_schema import (
     LATER_DEFAULTS,
     PLACEMENT,
     AnalysisSection,
+    ClaimsSection,
     CodeSwitchSection,
+    ContrastSpec,
     DataSection,
     LengthBinsSection,
     ModelSection,
@@ -75,6 +77,32 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     recipe.path = str(path)
     check_recipe(recipe)
     return recipe
+
+def check_claims(a: AnalysisSection, languages: list[str], where: str) -> None:
+    """``analysis.claims`` and ``analysis.contrasts``: values the claims stage can use."""
+    if a.claims.score not in ALLOWED["analysis.claims.score"]:
+        raise RecipeError(f"{where}: analysis.claims.score: {a.claims.score!r} is not one of "
+                          "score, adjusted")
+    if any(k < 1 for k in a.claims.robust_k):
+        raise RecipeError(f"{where}: analysis.claims.robust_k: each k at least 1; got "
+                          f"{a.claims.robust_k}")
+    pairs = [f"{sp}~{tx}" for sp, tx in a.cross_modal]
+    for i, c in enumerate(a.contrasts):
+        at = f"{where}: analysis.contrasts[{i}]"
+        if c.kind not in ("difference", "trend", "gap", "spread"):
+            raise RecipeError(f"{at}.kind: {c.kind!r} is not one of difference, trend, gap, "
+                              "spread")
+        if not pairs:
+            raise RecipeError(f"{at}: contrasts compare cross-modal rows; analysis.cross_modal "
+                              "names no [speech stack, text stack] pair")
+        if c.stack and c.stack not in pairs:
+            raise RecipeError(f"{at}.stack: {c.stack!r} is not one of the cross_modal pairs "
+                              f"{', '.join(pairs)}")
+        if c.lang is not None and c.lang not in languages:
+            raise RecipeError(f"{at}.lang: {c.lang!r} is not one of data.languages")
+        if c.kind != "trend" and not c.depths:
+            raise RecipeError(f"{at}.depths: kind {c.kind} needs a depth, e.g. [-1, 0]")
+
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -294,6 +322,7 @@ def _check_inputs(recipe: Recipe, spec: Any, where: str) -> None:
             raise RecipeError(f"{where}: analysis.code_switched: {spec.name} has no stack "
                               f"{stack!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
                               + f" (stacks: {', '.join(spec.stacks)})")
+    check_claims(a, d.languages, where)
     b = a.length_bins
     if b.by not in ALLOWED["analysis.length_bins.by"]:
         raise RecipeError(f"{where}: analysis.length_bins.by: {b.by!r} is not one of seconds "
@@ -372,6 +401,6 @@ def resolve_path(recipe: Recipe, value: str) -> Path:
 
 
 __all__ = ["ALLOWED", "CHOICES", "INTERVAL_ANALYSES", "KEYS", "LATER_DEFAULTS", "PLACEMENT",
-           "AnalysisSection", "CodeSwitchSection", "DataSection", "LengthBinsSection",
-           "ModelSection", "Recipe", "RecipeError", "RecordSection", "ReportSection",
-           "check_recipe", "load_recipe", "resolve_path", "spec_of"]
+           "AnalysisSection", "ClaimsSection", "CodeSwitchSection", "ContrastSpec", "DataSection",
+           "LengthBinsSection", "ModelSection", "Recipe", "RecipeError", "RecordSection",
+           "ReportSection", "check_recipe", "load_recipe", "resolve_path", "spec_of"]

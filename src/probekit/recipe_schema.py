@@ -138,6 +138,43 @@ class LengthBinsSection:
 
 
 @dataclass
+class ClaimsSection:
+    """``analysis.claims``: the paper's four findings as contrasts (results/claims.csv)."""
+
+    enabled: bool = field(default=True, metadata=_doc(
+        "Build the claims table when the rows allow it (cross_modal; cross_lingual on both "
+        "stacks of a pair; two adaptation points)."))
+    score: str = field(default="score", metadata=_doc(
+        "The rows' column the claims compare: the raw score or the chance-adjusted score.",
+        ("score", "adjusted")))
+    robust_k: list[int] = field(default_factory=lambda: [10, 20, 40], metadata=_doc(
+        "SVCCA at each fixed k (those with 2k <= n/2) for the robust column."))
+    robust_zscored_cka: bool = field(default=True, metadata=_doc(
+        "Also z-scored linear CKA for the robust column."))
+    spectrum_null: bool = field(default=True, metadata=_doc(
+        "Each claim again on spectrum-matched Gaussian views (spectrum_effect)."))
+
+
+@dataclass
+class ContrastSpec:
+    """One item of ``analysis.contrasts`` (results/contrasts.csv)."""
+
+    name: str = field(default="", metadata=_doc("The contrast's label in the table."))
+    kind: str = field(default="difference", metadata=_doc(
+        "difference: cross-modal at depths[0] minus depths[1]; trend: cross-modal slope over "
+        "relative depth; gap: cross-lingual minus cross-modal at depths[0]; spread: "
+        "cross-lingual text minus speech at depths[0].",
+        ("difference", "trend", "gap", "spread")))
+    stack: str = field(default="", metadata=_doc(
+        "A cross_modal pair as 'speech_stack~text_stack' (default: the first)."))
+    depths: list[int] = field(default_factory=lambda: [-1, 0], metadata=_doc(
+        "Depth indices (negative: from the last)."))
+    lang: str | None = field(default=None, metadata=_doc(
+        "One language: paired subsampling over its sentences; null: the mean over languages "
+        "with a delete-one-language jackknife."))
+
+
+@dataclass
 class AnalysisSection:
     measures: list[Any] = field(default_factory=lambda: ["svcca"], metadata=_doc(
         "Similarity measures, each a name (svcca, pwcca, linear_cka, rbf_cka, paired_cosine, "
@@ -184,6 +221,9 @@ class AnalysisSection:
     code_switched: list[str] = field(default_factory=list, metadata=_doc(
         "Stacks in which mixed inputs are compared with monolingual ones (data.code_switch)."))
     length_bins: LengthBinsSection = field(default_factory=lambda: LengthBinsSection())
+    claims: ClaimsSection = field(default_factory=lambda: ClaimsSection())
+    contrasts: list[ContrastSpec] = field(default_factory=list, metadata=_doc(
+        "Paired contrasts of the rows (kind, stack, depths, lang), Holm-adjusted together."))
     extra: dict[str, dict[str, Any]] = field(default_factory=dict, metadata=_doc(
         "Analysis name -> its options, for analyses registered by a plugin or a script "
         "(probekit.pipeline.analyses.register_analysis); each must be registered."))

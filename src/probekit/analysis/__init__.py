@@ -5,7 +5,9 @@ Analysis reads arrays (from a store or anywhere); it never imports the recorder 
 
 from .basis import AnalysisError, Basis, ConstantViewError, decompose
 from .bins import LengthBin, make_bins, sentence_lengths
-from .grid import Comparer, LargeKError, comparer_for
+from .claims import CLAIMS, claims_table
+from .contrast import Contrast, benjamini_hochberg, depth_weights, holm, jackknife, paired_contrast
+from .grid import OUTLIER_SHARE, Comparer, LargeKError, comparer_for
 from .measures import (
     Similarity,
     linear_cka,
@@ -24,6 +26,7 @@ from .paper import (
     cross_modal,
     family_distance_means,
     group_means,
+    language_mean,
     length_adaptation,
     measure_agreement,
     modality_gap,
@@ -31,11 +34,15 @@ from .paper import (
 )
 from .plan import Comparison
 from .registry import MEASURES, Measure, measure, register_measure, similarity, split_measure
+from .simulate import SharedViews, SpectrumMatched
+from .spectra import spectrum
 from .stats import (
+    ESTIMAND,
     Interval,
     Null,
     adjust,
     half_sampling,
+    p_perm,
     permutation_null,
     pwcca_null,
     row_seed,
@@ -44,7 +51,10 @@ from .stats import (
 )
 from .views import PairedViews, paired_views
 
-__all__ = ["AnalysisError", "Basis", "Comparer", "Comparison", "align_depths",
+__all__ = ["CLAIMS", "ESTIMAND", "OUTLIER_SHARE", "Contrast", "SharedViews", "SpectrumMatched",
+           "benjamini_hochberg", "claims_table", "depth_weights", "holm", "jackknife",
+           "language_mean", "p_perm", "paired_contrast", "spectrum",
+           "AnalysisError", "Basis", "Comparer", "Comparison", "align_depths",
            "Measure", "comparer_for", "measure", "register_measure", "split_measure",
            "FAMILY_DISTANCE", "LengthBin", "code_switched", "code_switching",
            "family_distance_means", "make_bins", "sentence_lengths",

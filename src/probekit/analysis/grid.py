@@ -6,8 +6,11 @@ returns one result row per measure; ``compare_many(a, bs)`` batches the products
 
 Every row carries the score, its permutation chance level, the chance-adjusted score
 ``(s - chance) / (1 - chance)`` and a z-score against the null, a half-sampling interval (method and
-level recorded), the kept directions, warning flags, and the seed its chance and interval were
-drawn with (derived from the comparer's seed and the row's key, so rows are independent).
+level recorded), the permutation p-value, the kept directions, warning flags (``large_k``,
+``constant_view``, ``outlier_feature``: one feature of a view that is not z-scored holds more than
+:data:`OUTLIER_SHARE` of its variance, so that feature alone drives SVCCA's top direction and
+linear CKA), and the seed its chance and interval were drawn with (derived from the comparer's
+seed and the row's key, so rows are independent).
 """
 
 from __future__ import annotations
@@ -25,7 +28,16 @@ import torch
 from .basis import AnalysisError, Basis, ConstantViewError, as_matrix, centre, check_pair, decompose
 from .registry import Measure, describe_options, measure, split_measure
 from .rows import ComparerRow
-from .stats import Null, adjust, half_sampling, permutation_null, row_seed, subsample_fraction
+from .stats import (
+    ESTIMAND,
+    Null,
+    adjust,
+    half_sampling,
+    p_perm,
+    permutation_null,
+    row_seed,
+    subsample_fraction,
+)
 
 Key = Hashable
 log = logging.getLogger("probekit.analysis")
@@ -48,9 +60,19 @@ def torch_single_thread(device: str | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+OUTLIER_SHARE = 0.25  # one feature holding more of a view's variance flags its rows
+
+
 def _method(draws: int, fraction: float) -> str:
     what = "half-sampling" if fraction == 0.5 else f"subsampling {fraction:.2f} n"
-    return f"{what} x{draws}, bias-corrected"
+    return f"{what} x{draws} around the score: {ESTIMAND}"
+
+
+def largest_feature_share(x: np.ndarray) -> float:
+    """The share of a view's total variance held by its largest feature (column)."""
+    var = np.var(x, axis=0)
+    total = float(var.sum())
+    return float(var.max() / total) if total > 0 else float("nan")
 
 
 class LargeKError(AnalysisError):
@@ -101,6 +123,7 @@ class Comparer:
         self.allow_large_k = allow_large_k
         self._bases: dict[Key, Basis] = {}
         self._arrays: dict[Key, np.ndarray] = {}
+        self._shares: dict[Key, float] = {}
 
     def basis(self, key: Key) -> Basis:
         """The decomposition of a view (computed on first use)."""
@@ -120,6 +143,20 @@ class Comparer:
         keep = set(keep)
         self._bases = {k: v for k, v in self._bases.items() if k in keep}
         self._arrays = {k: v for k, v in self._arrays.items() if k in keep}
+        self._shares = {k: v for k, v in self._shares.items() if k in keep}
+
+    def feature_share(self, key: Key) -> float:
+        """The share of view ``key``'s variance held by its largest feature (as loaded)."""
+        if key not in self._shares:
+            self._shares[key] = largest_feature_share(self.array(key))
+        return self._shares[key]
+
+    def _outlier(self, key: Key) -> bool:
+        return not self._z(key) and self.feature_share(key) > OUTLIER_SHARE
+
+    def zscored(self, key: Key) -> bool:
+        """Whether view ``key`` is z-scored before it is compared."""
+        return self._z(key)
 
     def _z(self, key: Key) -> bool:
         return bool(self.zscore(key)) if callable(self.zscore) else bool(self.zscore)
@@ -145,13 +182,15 @@ class Comparer:
              ky: Any = np.nan, flags: Sequence[str] = ()) -> ComparerRow:
         za, zb = self._z(a), self._z(b)
         m, options = self.choices[measure]
+        if np.isfinite(score) and (self._outlier(a) or self._outlier(b)):
+            flags = [*flags, "outlier_feature"]
         row: ComparerRow = {
             "a": a, "b": b, "measure": measure, "measure_options": describe_options(options),
             "score": score, "n": n, "kx": kx, "ky": ky,
             "zscore": za if za == zb else ("a only" if za else "b only"),
             "dtype": self.dtype, "variance": np.nan, "k": np.nan,
             "chance": np.nan, "chance_std": np.nan, "adjusted": np.nan, "z": np.nan,
-            "score_bc": np.nan, "ci_low": np.nan, "ci_high": np.nan, "ci_sd": np.nan,
+            "p_perm": np.nan, "ci_low": np.nan, "ci_high": np.nan, "ci_sd": np.nan,
             "adjusted_ci_low": np.nan, "adjusted_ci_high": np.nan,
             "ci_level": self.ci if self.n_boot else np.nan,
             "ci_method": _method(self.n_boot, 0.5) if self.n_boot else "",
@@ -173,12 +212,13 @@ class Comparer:
         if null is not None:
             row.update({"chance": null.mean, "chance_std": null.std})
             row["adjusted"], row["z"] = adjust(row["score"], null)
+            row["p_perm"] = p_perm(row["score"], null)
         if self.n_boot:
             bases = self.choices[row["measure"]][0].uses_bases
             fraction = subsample_fraction(row["kx"] if bases else None, row["ky"], row["n"])
             iv = half_sampling(fn, self.array(a), self.array(b), self.n_boot, self.ci,
                                row["row_seed"] + 1, score=row["score"], fraction=fraction)
-            row.update({"score_bc": iv.centre, "ci_low": iv.low, "ci_high": iv.high,
+            row.update({"ci_low": iv.low, "ci_high": iv.high,
                         "ci_sd": iv.sd, "ci_method": _method(self.n_boot, fraction)})
             if null is not None and null.mean < 1:
                 half = (iv.high - iv.low) / 2 / (1 - null.mean)
@@ -240,13 +280,13 @@ class Comparer:
                                 row["row_seed"], **m.keywords(options))
         elif self.n_perm:
             null = self._permuted(measure, a, b, row["row_seed"])
-        return self._finish(row, null, self._resample_fn(measure, a, b), a, b)
+        return self._finish(row, null, self.resample_function(measure, a, b), a, b)
 
     # -- other measures: recomputed from the arrays ------------------------------------------
     def _with_arrays(self, measure: str, a: Key, b: Key) -> ComparerRow:
         x, y = self.array(a), self.array(b)
         check_pair(as_matrix(x, name=str(a)), as_matrix(y, name=str(b)))
-        fn = self._resample_fn(measure, a, b)
+        fn = self.resample_function(measure, a, b)
         try:
             score = fn(x, y)
         except ConstantViewError as e:
@@ -276,9 +316,10 @@ class Comparer:
     def _prepared(self, x: np.ndarray, key: Key) -> np.ndarray:
         return centre(torch.from_numpy(x), True).numpy() if self._z(key) else x
 
-    def _resample_fn(self, measure: str, a: Key, b: Key) -> Callable[[np.ndarray, np.ndarray],
-                                                                       float]:
-        """The measure on raw rows, z-scoring each view (where asked) on those rows."""
+    def resample_function(self, measure: str, a: Key,
+                          b: Key) -> Callable[[np.ndarray, np.ndarray], float]:
+        """The measure of views ``a`` and ``b`` as a function of their raw rows, z-scoring each
+        (where asked) on those rows: what intervals and paired contrasts redo in each draw."""
         plain = self._measure(measure)
         return lambda x, y: plain(self._prepared(x, a), self._prepared(y, b))
 

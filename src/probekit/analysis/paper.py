@@ -20,6 +20,7 @@ tell the same story.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
 from typing import Any, cast
@@ -30,6 +31,8 @@ from ..choices import ALIGNMENTS
 from .basis import AnalysisError
 from .grid import Comparer
 from .rows import ComparerRow, GroupMeanRow, SimilarityRow
+
+log = logging.getLogger("probekit.analysis")
 
 ROW_KEY = ("analysis", "stack", "depth", "layer_a", "layer_b", "lang_a", "lang_b", "modality_a",
            "modality_b", "measure")
@@ -102,6 +105,8 @@ def cross_lingual(comparer: Comparer, layers: Sequence[str], langs: Sequence[str
 
 
 MEAN_CI = "t-interval over languages"
+GROUP_CI = ("delete-one-language jackknife (t, L - 1 df): generalises over languages, at these "
+            "sentences, n and k")
 FEWEST_FOR_AN_INTERVAL = 3  # languages: with 2, a t-interval spans 12.7 standard errors, and
                             # a single pair's two languages share one mean
 
@@ -127,14 +132,16 @@ def _mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float
 def group_means(rows: Sequence[Mapping[str, Any]], groups: Mapping[str, str],
                 grouping: str = "resource", level: float = 0.95) -> list[GroupMeanRow]:
     """Mean chance-adjusted score per analysis, stack, modality, measure, depth and group of
-    languages (``groups``: language -> group), with a ``level`` t-interval over languages.
+    languages (``groups``: language -> group), with a ``level`` delete-one-language jackknife
+    interval (:data:`GROUP_CI`).
 
-    Cross-modal rows belong to their language's group. Cross-lingual rows belong to the pair of
-    groups (``high~high``, ``high~low``) and to ``(within)`` or ``(between)`` groups: each
-    language there is first averaged over its pairs
-    in that pair of groups, and the interval is over those language means (pairs that share a
-    language are not independent). A group of fewer than 3 languages gets no interval (NaN).
-    Rows of languages outside ``groups`` are left out."""
+    Cross-modal rows belong to their language's group (the jackknife of their mean is the
+    t-interval over languages). Cross-lingual rows belong to the pair of groups (``high~high``,
+    ``high~low``) and to ``(within)`` or ``(between)`` groups; their mean is over the pairs, and
+    each jackknife replicate leaves out one language with every pair it is in (pairs that share a
+    language are not independent: a t-interval over pairs or over language means is about half
+    as wide as it must be). Fewer than 3 languages: no interval (NaN). Rows of languages outside
+    ``groups`` are left out."""
     def classes(r: Mapping[str, Any]) -> list[str]:
         ga, gb = groups.get(r["lang_a"]), groups.get(r["lang_b"])
         if ga is None or gb is None:
@@ -145,6 +152,34 @@ def group_means(rows: Sequence[Mapping[str, Any]], groups: Mapping[str, str],
 
     return _class_means([r for r in rows if r["analysis"] in ("cross_modal", "cross_lingual")],
                         classes, grouping, level)
+
+
+def language_mean(rows: Sequence[Mapping[str, Any]], column: str = "adjusted",
+                  level: float = 0.95) -> tuple[float, float, float]:
+    """The mean of ``column`` over rows (one per language, or one per language pair) and its
+    delete-one-language jackknife interval: ``(mean, low, high)``."""
+    from .contrast import jackknife
+
+    langs = sorted({r[k] for r in rows for k in ("lang_a", "lang_b")})
+    values = [(r["lang_a"], r["lang_b"], float(r.get(column, np.nan))) for r in rows]
+
+    def mean_of(keep: set[str]) -> float:
+        v = [x for a, b, x in values if a in keep and b in keep and np.isfinite(x)]
+        return float(np.mean(v)) if v else np.nan
+
+    c = jackknife(langs, mean_of, level)
+    return c.effect, c.ci_low, c.ci_high
+
+
+def warn_mixed(rows: Sequence[Mapping[str, Any]], what: str) -> None:
+    """Log a warning when rows pooled into one mean were computed at different n or k: their
+    adjusted scores are not comparable (the adjusted score of a fixed-k measure grows with n)."""
+    ns = {r.get("n") for r in rows}
+    ks = {r.get("k") for r in rows if np.isfinite(r.get("k", np.nan))}
+    if len(ns) > 1 or len(ks) > 1:
+        log.warning("%s pools rows computed at different n (%s) or k (%s): adjusted scores "
+                    "change with n and k, so the mean mixes that change in", what,
+                    sorted(map(str, ns)), sorted(map(str, ks)))
 
 
 FAMILY_DISTANCE = "family_distance"
@@ -168,7 +203,7 @@ def _class_means(rows: Sequence[Mapping[str, Any]],
                  classes: Callable[[Mapping[str, Any]], list[str]], grouping: str,
                  level: float) -> list[GroupMeanRow]:
     """Rows per class (``classes(row)``) at each analysis, stack, modality, measure and depth:
-    each language's mean over its rows in the class, then the t-interval over languages."""
+    their mean and its delete-one-language jackknife interval."""
     def modality(r: Mapping[str, Any]) -> str:
         a, b = r["modality_a"], r.get("modality_b", r["modality_a"])
         return a if a == b else f"{a}~{b}"
@@ -179,21 +214,20 @@ def _class_means(rows: Sequence[Mapping[str, Any]],
         keyed.setdefault((r["analysis"], r["stack"], modality(r), r["measure"], r["depth"]),
                          []).append(r)
     for key, here in keyed.items():
-        members: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+        warn_mixed(here, f"group means of {key[0]} ({key[1]}, {key[3]}, depth {key[4]})")
+        members: dict[str, list[Mapping[str, Any]]] = {}
         for r in here:
             for group in classes(r):
-                for lang in {r["lang_a"], r["lang_b"]}:
-                    members.setdefault(group, {}).setdefault(lang, []).append(r)
+                members.setdefault(group, []).append(r)
         for group in sorted(members):
-            by_lang = members[group]
-            per_lang = [float(np.mean([r["adjusted"] for r in v])) for v in by_lang.values()]
-            mean, lo, hi = _mean_ci(per_lang, level)
-            pairs = list({id(r): r for v in by_lang.values() for r in v}.values())
+            pairs = members[group]
+            mean, lo, hi = language_mean(pairs, "adjusted", level)
+            langs = {r[k] for r in pairs for k in ("lang_a", "lang_b")}
             out.append({"analysis": key[0], "stack": key[1], "modality": key[2],
                         "measure": key[3], "depth": key[4], "grouping": grouping,
-                        "group": group, "n_langs": len(by_lang), "n_rows": len(pairs),
+                        "group": group, "n_langs": len(langs), "n_rows": len(pairs),
                         "adjusted": mean, "ci_low": lo, "ci_high": hi, "ci_level": level,
-                        "ci_method": MEAN_CI, "score": _mean(pairs, "score"),
+                        "ci_method": GROUP_CI, "score": _mean(pairs, "score"),
                         "chance": _mean(pairs, "chance"),
                         "control_adjusted": _mean(pairs, "control_adjusted")})
     return out
@@ -264,36 +298,55 @@ def length_adaptation(cross_modal_rows: Sequence[Mapping[str, Any]],
 
 
 def modality_gap(cross_modal_rows: Sequence[Mapping[str, Any]],
-                 cross_lingual_rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+                 cross_lingual_rows: Sequence[Mapping[str, Any]],
+                 level: float = 0.95) -> list[dict[str, Any]]:
     """Per stack, depth and measure: mean chance-adjusted cross-modal (same language) vs
-    cross-lingual (same modality) score. A positive ``gap`` means languages are closer than
-    modalities. Intervals are over languages (cross-modal) and language pairs (cross-lingual)."""
+    cross-lingual (same modality) score. A positive ``gap`` (cross-lingual minus cross-modal)
+    means languages are closer than modalities. Every interval, the gap's included, is a
+    delete-one-language jackknife (:data:`GROUP_CI`): a language left out takes its cross-modal
+    row and every cross-lingual pair it is in."""
+    from .contrast import jackknife
+
     out = []
     keys = list(dict.fromkeys((r["stack"], r["depth"], r["measure"]) for r in cross_modal_rows))
     for stack, depth, measure in sorted(keys, key=lambda k: (k[0], k[1], k[2])):
         here = [r for r in cross_modal_rows
                 if (r["stack"], r["depth"], r["measure"]) == (stack, depth, measure)]
         layers = {"speech": here[0]["layer_a"], "text": here[0]["layer_b"]}
-        mean, lo, hi = _mean_ci([r["adjusted"] for r in here])
+        mean, lo, hi = language_mean(here, "adjusted", level)
         row = {"analysis": "modality_gap", "stack": stack, "depth": depth, "measure": measure,
                "layer_speech": layers["speech"], "layer_text": layers["text"],
                "cross_modal": mean, "cross_modal_ci_low": lo, "cross_modal_ci_high": hi,
                "cross_modal_raw": _mean(here, "score"),
                "cross_modal_control": _mean(here, "control_adjusted")}
-        lingual = []
+        lingual: list[Mapping[str, Any]] = []
         for m, layer in layers.items():
             there = [r for r in cross_lingual_rows if r["modality_a"] == m
                      and r["layer_a"] == layer and r["measure"] == measure]
-            mean, lo, hi = _mean_ci([r["adjusted"] for r in there])
+            mean, lo, hi = language_mean(there, "adjusted", level)
             row.update({f"cross_lingual_{m}": mean, f"cross_lingual_{m}_ci_low": lo,
                         f"cross_lingual_{m}_ci_high": hi,
                         f"cross_lingual_{m}_raw": _mean(there, "score"),
                         f"cross_lingual_{m}_control": _mean(there, "control_adjusted")})
-            lingual += [r["adjusted"] for r in there]
-        row["gap"] = _mean_ci(lingual)[0] - row["cross_modal"]
-        row.update(score_kind="chance-adjusted", ci_level=0.95, ci_method=MEAN_CI)
+            lingual += there
+        warn_mixed([*here, *lingual], f"modality gap ({stack}, {measure}, depth {depth})")
+
+        def gap(keep: set[str], lingual: list = lingual, here: list = here) -> float:
+            cl = [r["adjusted"] for r in lingual if r["lang_a"] in keep and r["lang_b"] in keep]
+            cm = [r["adjusted"] for r in here if r["lang_a"] in keep]
+            return _finite_mean(cl) - _finite_mean(cm)
+
+        c = jackknife(sorted({r["lang_a"] for r in here}), gap, level)
+        row.update(gap=c.effect, gap_ci_low=c.ci_low, gap_ci_high=c.ci_high,
+                   gap_p_value=c.p_value, score_kind="chance-adjusted", ci_level=level,
+                   ci_method=GROUP_CI)
         out.append(row)
     return out
+
+
+def _finite_mean(values: Sequence[float]) -> float:
+    v = [float(x) for x in values if np.isfinite(x)]
+    return float(np.mean(v)) if v else np.nan
 
 
 def with_control(rows: Sequence[Mapping[str, Any]], control_rows: Sequence[Mapping[str, Any]],

@@ -25,9 +25,9 @@ class Scores(TypedDict):
     chance: float                 # the permutation null's mean and standard deviation
     chance_std: float
     adjusted: float               # (score - chance) / (1 - chance)
-    z: float                      # (score - chance) / chance_std
-    score_bc: float               # the interval's centre
-    ci_low: float
+    z: float                      # (score - chance) / chance_std: descriptive
+    p_perm: float                 # (1 + #(null >= score)) / (1 + n_perm)
+    ci_low: float                 # score +- z ci_sd (see stats.ESTIMAND)
     ci_high: float
     ci_sd: float
     adjusted_ci_low: float
@@ -38,7 +38,7 @@ class Scores(TypedDict):
     n_boot: int
     seed: int
     row_seed: int
-    flags: str                    # ";"-joined: large_k, constant_view
+    flags: str                    # ";"-joined: large_k, constant_view, outlier_feature
 
 
 class ComparerRow(Scores):

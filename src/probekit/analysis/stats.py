@@ -8,12 +8,19 @@
 - Subsampling interval: draw ``m`` of the ``n`` examples without replacement (half of them, or
   more when SVCCA/PWCCA keep many directions: :func:`subsample_fraction`), redo everything
   (centring, z-scoring, decomposition, the choice of k under a variance rule, the measure) and
-  recompute. For a statistic with variance and bias both ``~ 1/n``, the draws' spread times
+  recompute. For a statistic whose variance is ``~ 1/n``, the draws' spread times
   ``sqrt(m / (n - m))`` estimates the full sample's standard error (for a half, exactly the
-  spread), and ``s - (mean(draws) - s) m / (n - m)`` (for a half, ``2 s - mean(halves)``)
-  removes the leading bias. Where those premises fail (n small against d or k, a subspace that
-  the sample cannot find) the interval does not cover: ``benchmarks/interval_coverage.py``
-  measures it against a known population value.
+  spread); the interval is ``s +- z sd``, centred on the score itself.
+  **What it covers** (:data:`ESTIMAND`): the sampling variability of the statistic at this n and
+  k over sentences, i.e. the value the same measure would give, on average, on other samples of
+  n sentences from the same population; not the population similarity (n -> infinity), from
+  which SVCCA at a fixed k and CKA are biased by amounts that depend on the spectra, n and k.
+  A bias correction ``s - (mean(draws) - s) m / (n - m)`` assumes a bias ``~ 1/n``; at a fixed k
+  on power-law spectra it moved the centre by about 7 sd and no interval covered (see
+  ``benchmarks/claims_validation.py``), so none is applied.
+- ``p_perm``: the permutation p-value ``(1 + #(null >= s)) / (1 + n_perm)``; with ``n_perm``
+  permutations it is never below ``1 / (1 + n_perm)``. ``z`` is descriptive: the null is not
+  normal and its sd is estimated from ``n_perm`` draws.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from .basis import Basis
 from .measures import canonical_correlations, pwcca_from_bases
 
 INTERVAL_METHOD = "half-sampling"
+ESTIMAND = "sampling variability of the statistic at this n and k, over sentences"
 
 
 @dataclass
@@ -44,8 +52,9 @@ class Null:
 
 @dataclass
 class Interval:
-    """A confidence interval from half-samples: ``centre`` is the bias-corrected estimate
-    ``2 s - mean(draws)``, ``sd`` the standard error, ``level`` the nominal coverage."""
+    """A subsampling interval ``centre +- z sd``: ``centre`` is the statistic on the full
+    sample, ``sd`` its standard error from the draws, ``level`` the nominal coverage of the
+    statistic's expected value at this n (:data:`ESTIMAND`)."""
     low: float
     high: float
     centre: float
@@ -109,12 +118,11 @@ def permutation_null(measure: Callable[[Any, Any], float], x: np.ndarray, y: np.
 def half_sampling(measure: Callable[[Any, Any], float], x: Any, y: Any, n_draws: int = 200,
                   ci: float = 0.95, seed: int = 0, score: float | None = None,
                   fraction: float = 0.5) -> Interval:
-    """Bias-corrected subsampling interval of ``measure(x, y)`` (see the module docstring):
-    ``m = fraction * n`` examples without replacement per draw (0.5: half-sampling). For a
-    statistic with variance ``~ 1/n`` and bias ``~ 1/n``, the draws' spread times
-    ``sqrt(m / (n - m))`` estimates the full sample's standard error, and
-    ``s - (mean(draws) - s) m / (n - m)`` removes the leading bias. ``measure`` must redo every
-    data-dependent step itself; ``score`` is ``measure(x, y)`` when already known."""
+    """Subsampling interval of ``measure(x, y)`` (see the module docstring): ``m = fraction * n``
+    examples without replacement per draw (0.5: half-sampling); the draws' spread times
+    ``sqrt(m / (n - m))`` is the standard error, and the interval is centred on the score.
+    ``measure`` must redo every data-dependent step itself; ``score`` is ``measure(x, y)`` when
+    already known."""
     n = len(x)
     m = int(round(fraction * n))
     if n_draws < 2 or not 1 < m < n:
@@ -126,17 +134,15 @@ def half_sampling(measure: Callable[[Any, Any], float], x: Any, y: Any, n_draws:
     for i in range(n_draws):
         idx = np.sort(rng.choice(n, m, replace=False))
         draws[i] = float(measure(x[idx], y[idx]))
-    ratio = m / (n - m)
-    centre = s - (float(draws.mean()) - s) * ratio
-    sd = float(draws.std(ddof=1)) * ratio ** 0.5
+    sd = float(draws.std(ddof=1)) * (m / (n - m)) ** 0.5
     z = NormalDist().inv_cdf(0.5 + ci / 2)
-    return Interval(centre - z * sd, centre + z * sd, centre, sd, ci, draws)
+    return Interval(s - z * sd, s + z * sd, s, sd, ci, draws)
 
 
 def subsample_fraction(kx: float | None = None, ky: float | None = None, n: int = 0) -> float:
     """The share of examples in each draw: a half, or more when the kept directions need it, so
-    that a draw keeps ``kx + ky <= m / 2`` like the full sample (at most 0.9: the bias correction
-    multiplies by ``m / (n - m)``)."""
+    that a draw keeps ``kx + ky <= m / 2`` like the full sample (at most 0.9: the standard error
+    is the draws' spread times ``sqrt(m / (n - m))``)."""
     if not kx or not ky or not n:
         return 0.5
     return float(min(0.9, max(0.5, 2 * (kx + ky) / n)))
@@ -147,3 +153,11 @@ def adjust(score: float, null: Null) -> tuple[float, float]:
     adjusted = (score - null.mean) / (1 - null.mean) if null.mean < 1 else float("nan")
     z = (score - null.mean) / null.std if null.std > 0 else float("nan")
     return adjusted, z
+
+
+def p_perm(score: float, null: Null) -> float:
+    """The permutation p-value ``(1 + #(null >= score)) / (1 + n_perm)`` (one-sided: a score
+    above chance); never below ``1 / (1 + n_perm)``."""
+    if not np.isfinite(score) or not len(null.draws):
+        return float("nan")
+    return float((1 + np.sum(null.draws >= score)) / (1 + len(null.draws)))

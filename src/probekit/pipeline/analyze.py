@@ -13,38 +13,45 @@ from .context import Run
 from .groups import distance_classes, groupings, resource_levels
 
 log = logging.getLogger("probekit")
+CLAIM_ANALYSES = ("cross_modal", "cross_lingual", "adaptation")  # what claims are made of
 
 
 def similarities(run: Run, store: Store, intervals: bool, quiet: bool, label: str,
-                 sentences: Any = None) -> Rows:
+                 sentences: Any = None, settings: dict[str, Any] | None = None,
+                 synthetic: bool = False, only: set[str] | None = None) -> Rows:
     """Every analysis's rows of one store (:mod:`.analyses`), on ``sentences`` only when given
-    (a length bin); ``intervals``: half-sampling intervals where ``analysis.intervals`` asks."""
+    (a length bin); ``intervals``: half-sampling intervals where ``analysis.intervals`` asks.
+    ``settings`` replace Comparer arguments (``k``, ``measures``, ``zscore``, ``n_perm``);
+    ``synthetic``: on spectrum-matched Gaussian views of the store's views
+    (:class:`~probekit.analysis.simulate.SpectrumMatched`); ``only``: these analyses only."""
     from tqdm import tqdm
 
-    from ..analysis import Comparer, comparer_for, paired_views
-    from ..analysis.plan import stack_layers
+    from ..analysis import Comparer
     from .analyses import analysis_of, plan, registered
 
-    spec, a = run.spec, run.recipe.analysis
+    a = run.recipe.analysis
     langs = run.data.languages
 
     def views_of(languages: list[str], modalities: list[str]) -> Any:
-        views = paired_views(store, languages, modalities)
-        return views if sentences is None else views.subset(sentences)
+        views = paired_views_of(store, languages, modalities, sentences)
+        if synthetic:
+            from ..analysis.simulate import SpectrumMatched
+
+            return SpectrumMatched(views, a.seed)
+        return views
 
     views = views_of(langs, run.data.modalities)
-    log.info("analyze%s: %d sentences paired across every language and modality (%d dropped)",
-             label, len(views.sentences), views.dropped)
-    zscored = {layer for stack in spec.zscore for layer in
-               stack_layers(spec.stacks.get(stack, []), store.layers)}
-    zscore = a.zscore if a.zscore is not None else (lambda key: key[0] in zscored)
+    if not synthetic and not settings:
+        log.info("analyze%s: %d sentences paired across every language and modality "
+                 "(%d dropped)", label, len(views.sentences), views.dropped)
 
     def comparer(analysis: str, on: Any = views) -> Comparer:
-        return comparer_for(a, on, zscore=zscore, intervals=intervals, analysis_name=analysis)
+        return comparer_of(run, store, on, intervals, analysis, settings)
 
     pairs = run.data.code_switch.pairs
-    comparisons = plan(a, spec.stacks, run.data.modalities, store.layers,
-                       lambda layer: set(store.recorded(layer)["modality"]), pairs)
+    comparisons = [c for c in plan(a, run.spec.stacks, run.data.modalities, store.layers,
+                                   lambda layer: set(store.recorded(layer)["modality"]), pairs)
+                   if only is None or c.analysis in only]
     ctx = RowContext(langs, views_of, comparer, lambda n: bar.update(n), pairs,
                      set(zip(store.examples["lang"].astype(str), store.examples["modality"],
                              strict=True)))
@@ -55,6 +62,32 @@ def similarities(run: Run, store: Store, intervals: bool, quiet: bool, label: st
         rows[c.analysis] += analysis_of(c).rows(c, ctx)
     bar.close()
     return rows
+
+
+def paired_views_of(store: Store, languages: list[str], modalities: list[str],
+                    sentences: Any = None) -> Any:
+    """The store's paired views of ``languages`` and ``modalities`` (on ``sentences`` only,
+    when given)."""
+    from ..analysis import paired_views
+
+    views = paired_views(store, languages, modalities)
+    return views if sentences is None else views.subset(sentences)
+
+
+def comparer_of(run: Run, store: Store, views: Any, intervals: bool = False,
+                analysis: str = "", settings: dict[str, Any] | None = None) -> Any:
+    """The recipe's :class:`~probekit.analysis.Comparer` on ``views`` of ``store``: the
+    spec's z-scored stacks (unless ``analysis.zscore`` says), intervals where asked,
+    ``settings`` replacing any Comparer argument."""
+    from ..analysis import comparer_for
+    from ..analysis.plan import stack_layers
+
+    a = run.recipe.analysis
+    zscored = {layer for stack in run.spec.zscore for layer in
+               stack_layers(run.spec.stacks.get(stack, []), store.layers)}
+    settings = {"zscore": a.zscore if a.zscore is not None else
+                (lambda key: key[0] in zscored), **(settings or {})}
+    return comparer_for(a, views, intervals=intervals, analysis_name=analysis, **settings)
 
 
 def analyze(run: Run, quiet: bool = False, verify: bool = True) -> None:
@@ -80,6 +113,11 @@ def analyze(run: Run, quiet: bool = False, verify: bool = True) -> None:
     rows = _with_control(run, store, control, True, quiet)
     ctx = table_context(run, store, lambda sentences, label: _with_control(
         run, store, control, False, quiet, sentences, label))
+    ctx.recompute = lambda settings, synthetic, label: similarities(
+        run, store, False, quiet, label, settings=settings, synthetic=synthetic,
+        only=set(CLAIM_ANALYSES))
+    ctx.comparer = lambda: comparer_of(run, store, paired_views_of(
+        store, run.data.languages, run.data.modalities), settings={"n_perm": 0})
     analyses = registered()
     tables: Tables = {"similarities": [r for x in analyses if x.similarities
                                        for r in rows[x.name]]}

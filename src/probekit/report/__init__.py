@@ -6,14 +6,17 @@ from .common import GROUP_MAPS, describe, language_colours, save_figure, stack_l
 from .curves import plot_group_means, plot_language_matrix, plot_layer_curves
 from .findings import (
     plot_adaptation_bars,
+    plot_claims,
     plot_code_switching,
     plot_length_bins,
     plot_measure_agreement,
     plot_modality_gap,
+    plot_spectra,
 )
 from .tables import paper_table, table, to_latex, to_markdown, write_table
 
 __all__ = ["GROUP_MAPS", "describe", "language_colours", "paper_table", "plot_adaptation_bars",
            "plot_code_switching", "plot_group_means", "plot_language_matrix", "plot_layer_curves",
-           "plot_length_bins", "plot_measure_agreement", "plot_modality_gap", "save_figure",
+           "plot_claims", "plot_length_bins", "plot_measure_agreement", "plot_modality_gap",
+           "plot_spectra", "save_figure",
            "stack_label", "table", "to_latex", "to_markdown", "write_table"]

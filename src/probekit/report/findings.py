@@ -192,3 +192,65 @@ def plot_measure_agreement(df, title: str = "agreement between measures"):
     fig.colorbar(im, ax=fig.axes, fraction=0.03)
     fig.suptitle(title, fontsize=10)
     return fig
+
+
+def plot_claims(df, title: str = "the paper's findings as contrasts"):
+    """One row per claim (and stack pair, measure): the effect with its interval over
+    languages, the random-weights control's effect (x) and the effect of spectrum-matched
+    Gaussian views (+: what the spectra alone give); 0 dotted. Right of 0 supports the claim."""
+    from matplotlib.figure import Figure
+
+    df = df.reset_index(drop=True)
+    fig = Figure(figsize=(10.0, 0.4 * len(df) + 1.8))
+    ax = fig.add_subplot(1, 1, 1)
+    y = np.arange(len(df))[::-1]
+    colours = {m: f"C{i}" for i, m in enumerate(dict.fromkeys(df["measure"]))}
+    for yi, (_, r) in zip(y, df.iterrows(), strict=True):
+        colour = colours[r["measure"]]
+        ax.plot([r["ci_low"], r["ci_high"]], [yi, yi], color=colour, lw=2)
+        ax.plot(r["effect"], yi, "o", color=colour, ms=5)
+        if "control_effect" in df and np.isfinite(r["control_effect"]):
+            ax.plot(r["control_effect"], yi, "x", color="k", ms=5)
+        if "spectrum_effect" in df and np.isfinite(r["spectrum_effect"]):
+            ax.plot(r["spectrum_effect"], yi, "+", color="grey", ms=7)
+    labels = [f"{r['claim']}, {stack_label(r['stack'])} ({r['measure']})"
+              + (" *" if bool(r.get("supported", False)) else "") for _, r in df.iterrows()]
+    ax.set_yticks(y, labels, fontsize=6)
+    ax.axvline(0, color="k", ls=":", lw=1)
+    r0 = df.iloc[0]
+    model = f"{r0['model']}: " if "model" in df else ""
+    ax.set_title(f"{model}{title}: {float(r0['ci_level']):.0%} {r0['ci_method']}\n"
+                 "x: random-weights control; +: spectrum-matched views; "
+                 "*: supported (effect > 0, Holm-adjusted p < 0.05)", fontsize=7)
+    ax.set_xlabel(f"effect ({r0['score']}; > 0 supports the finding)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_spectra(df, title: str = "spectra of the compared views"):
+    """Per stack and modality, over depth: the participation ratio (effective number of
+    directions) and the share of variance held by the largest single feature, the mean over
+    languages; the outlier-feature threshold dashed."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9.0, 3.8))
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    for i, ((stack, modality), sub) in enumerate(df.groupby(["stack", "modality"], sort=False)):
+        mean = sub.groupby("depth")[["participation_ratio", "largest_feature_share"]].mean()
+        label = f"{stack_label(stack)}, {modality}"
+        left.plot(mean.index, mean["participation_ratio"], "o-", ms=3, color=f"C{i}",
+                  label=label)
+        right.plot(mean.index, mean["largest_feature_share"], "o-", ms=3, color=f"C{i}")
+    if "outlier_share" in df:
+        right.axhline(float(df["outlier_share"].iloc[0]), color="k", ls="--", lw=1)
+    left.set_ylabel("participation ratio")
+    right.set_ylabel("largest feature's share of variance")
+    for ax in (left, right):
+        ax.set_xlabel("depth (block index)")
+    left.legend(fontsize=6)
+    r0 = df.iloc[0]
+    model = f"{r0['model']}: " if "model" in df else ""
+    fig.suptitle(f"{model}{title} (mean over languages; dashed: outlier_feature threshold)",
+                 fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -28,6 +28,7 @@ from .base import (
     TableContext,
     Tables,
 )
+from .claims import Claims
 from .code_switching import CodeSwitched
 from .cross_lingual import CrossLingual
 from .cross_modal import CrossModal
@@ -48,7 +49,7 @@ def register_analysis(analysis: Analysis) -> Analysis:
 
 
 for _builtin in (CrossModal(), CrossLingual(), CodeSwitched(), Adaptation(), ModalityGap(),
-                 GroupMeans(), MeasureAgreement(), LengthBins()):
+                 GroupMeans(), MeasureAgreement(), LengthBins(), Claims()):
     register_analysis(_builtin)
 
 

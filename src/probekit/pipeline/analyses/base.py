@@ -49,8 +49,11 @@ class TableContext:
     """What tables are made with: the analysis section, the run's languages and modalities,
     each language's resource level, the groupings with at least two groups among the languages
     (name -> lang -> group), whether pairs of languages span several family distances, the
-    store, and ``rows_in(sentences, label)``: every analysis's rows again on a subset of
-    sentences."""
+    store, ``rows_in(sentences, label)``: every analysis's rows again on a subset of
+    sentences, ``recompute(settings, synthetic, label)``: the claims' analyses (cross_modal,
+    cross_lingual, adaptation) again with other Comparer settings (e.g. ``{"k": 10}``) or on
+    spectrum-matched views, without the control, and ``comparer()``: a Comparer (no null, no
+    intervals) on the run's paired views."""
     analysis: AnalysisSection
     languages: list[str]
     modalities: Sequence[str]
@@ -59,6 +62,8 @@ class TableContext:
     family_distances: bool
     store: Any = None
     rows_in: Callable[[Any, str], Rows] | None = None
+    recompute: Callable[[dict[str, Any], bool, str], Rows] | None = None
+    comparer: Callable[[], Any] | None = None
 
 
 @dataclass

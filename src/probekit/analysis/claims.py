@@ -1,0 +1,223 @@
+"""The paper's four findings as contrasts a reviewer can check, from an analysis's rows.
+
+Each claim is a statistic of many languages' rows whose sign says whether the finding holds
+(positive: it does), with a delete-one-language jackknife interval and p-value
+(:func:`~probekit.analysis.contrast.jackknife`: it generalises over languages, at these sentences,
+n and k), Holm-adjusted across the table:
+
+- ``convergence``: cross-modal similarity rises over depth: per language, the least-squares slope
+  of the score over relative depth (first block 0, last 1), averaged over languages;
+- ``speech_spread``: speech differs more across languages than text: the mean cross-lingual
+  similarity of text minus that of speech, at depth-aligned layers, averaged over depth;
+- ``adaptation``: length adaptation narrows the gap more for high- than for low-resource
+  languages: per language, cross-modal similarity after minus before the adaptor, mean over
+  high-resource languages minus mean over low-resource ones (a difference-in-differences);
+- ``modality_gap``: the modality gap exceeds the language gap: mean cross-lingual (same modality)
+  minus cross-modal (same language) similarity at depth-aligned layers, averaged over depth.
+
+The same statistic on the control's scores (``control_score``: the same sentences and
+languages) gives ``control_effect``; on rows of spectrum-matched Gaussian views
+(:class:`~probekit.analysis.simulate.SpectrumMatched`) ``spectrum_effect``: how large an effect
+the layers' spectra alone produce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .contrast import depth_weights, holm, jackknife
+
+Rows = Mapping[str, Sequence[Mapping[str, Any]]]
+Statistic = Callable[[set[str]], float]
+ALPHA = 0.05
+CLAIMS = {
+    "convergence": "cross-modal similarity rises over depth",
+    "speech_spread": "speech differs more across languages than text",
+    "adaptation": "length adaptation narrows the gap more for high- than low-resource languages",
+    "modality_gap": "the modality gap exceeds the language gap",
+}
+
+
+def _mean(values: Sequence[float]) -> float:
+    v = [x for x in values if np.isfinite(x)]
+    return float(np.mean(v)) if v else np.nan
+
+
+def _values(rows: Sequence[Mapping[str, Any]], column: str) -> list[tuple[Any, ...]]:
+    return [(r["lang_a"], r["lang_b"], r["layer_a"], r["modality_a"], r["depth"],
+             float(r.get(column, np.nan))) for r in rows]
+
+
+def convergence(cm: Sequence[Mapping[str, Any]], column: str) -> tuple[list[str], Statistic]:
+    """Mean over languages of each language's slope over relative depth."""
+    by_lang: dict[str, dict[float, float]] = {}
+    for r in cm:
+        by_lang.setdefault(r["lang_a"], {})[float(r["rel_depth"])] = float(r.get(column, np.nan))
+    slopes = {}
+    for lang, curve in by_lang.items():
+        depths = sorted(curve)
+        if len(depths) >= 2:
+            slopes[lang] = float(depth_weights(depths) @ np.array([curve[d] for d in depths]))
+    return sorted(slopes), lambda keep: _mean([v for k, v in slopes.items() if k in keep])
+
+
+def _pair_mean(values: list[tuple[Any, ...]], layer: str, modality: str, keep: set[str]) -> float:
+    return _mean([v for a, b, lay, mod, _, v in values
+                  if lay == layer and mod == modality and a in keep and b in keep])
+
+
+def speech_spread(cm: Sequence[Mapping[str, Any]], cl: Sequence[Mapping[str, Any]],
+                  column: str) -> tuple[list[str], Statistic]:
+    """Cross-lingual text minus cross-lingual speech at the depth-aligned layers of ``cm``."""
+    layers = sorted({(r["depth"], r["layer_a"], r["layer_b"]) for r in cm})
+    values = _values(cl, column)
+
+    def stat(keep: set[str]) -> float:
+        return _mean([_pair_mean(values, text, "text", keep)
+                      - _pair_mean(values, speech, "speech", keep) for _, speech, text in layers])
+    return sorted({r["lang_a"] for r in cm}), stat
+
+
+def modality_gap(cm: Sequence[Mapping[str, Any]], cl: Sequence[Mapping[str, Any]],
+                 column: str) -> tuple[list[str], Statistic]:
+    """Cross-lingual (both modalities' pairs) minus cross-modal, at each depth, averaged."""
+    layers = sorted({(r["depth"], r["layer_a"], r["layer_b"]) for r in cm})
+    values = _values(cl, column)
+    cross = _values(cm, column)
+
+    def stat(keep: set[str]) -> float:
+        gaps = []
+        for depth, speech, text in layers:
+            lingual = [v for a, b, lay, mod, _, v in values if a in keep and b in keep and (
+                (lay, mod) in ((speech, "speech"), (text, "text")))]
+            modal = [v for a, _, _, _, d, v in cross if d == depth and a in keep]
+            gaps.append(_mean(lingual) - _mean(modal))
+        return _mean(gaps)
+    return sorted({r["lang_a"] for r in cm}), stat
+
+
+def adaptation(rows: Sequence[Mapping[str, Any]], points: Sequence[str],
+               resource: Mapping[str, str], column: str) -> tuple[list[str], Statistic]:
+    """(after - before) averaged over high-resource minus over low-resource languages; the
+    points are the first and last speech-side layers of ``points``."""
+    before, after = points[0], points[-1]
+    at = {(r["lang_a"], r["layer_a"]): float(r.get(column, np.nan)) for r in rows}
+    langs = sorted({lang for lang, _ in at if resource.get(lang) in ("high", "low")})
+    change = {lang: at.get((lang, after), np.nan) - at.get((lang, before), np.nan)
+              for lang in langs}
+
+    def stat(keep: set[str]) -> float:
+        high = [v for k, v in change.items() if k in keep and resource[k] == "high"]
+        low = [v for k, v in change.items() if k in keep and resource[k] == "low"]
+        return _mean(high) - _mean(low) if high and low else np.nan
+    return langs, stat
+
+
+def claim_statistics(rows: Rows, stack_pairs: Sequence[str], points: Sequence[str],
+                     resource: Mapping[str, str], column: str
+                     ) -> list[tuple[str, str, str, str, list[str], Statistic, int, float]]:
+    """``(claim, stack, contrast, measure, languages, statistic, n, k)`` of every claim the rows
+    allow:
+    per measure, the per-stack claims for each cross-modal stack pair and the adaptation
+    claim."""
+    out = []
+    cm_all, cl_all = rows.get("cross_modal", []), rows.get("cross_lingual", [])
+    ad_all = rows.get("adaptation", [])
+    measures = list(dict.fromkeys(r["measure"] for r in [*cm_all, *ad_all]))
+    for measure in measures:
+        for stack in stack_pairs:
+            cm = [r for r in cm_all if r["measure"] == measure and r["stack"] == stack]
+            if not cm:
+                continue
+            n, k = int(cm[0]["n"]), float(cm[0].get("k", np.nan))
+            langs, stat = convergence(cm, column)
+            out.append(("convergence", stack, "trend over relative depth", measure, langs, stat,
+                        n, k))
+            cl = [r for r in cl_all if r["measure"] == measure]
+            speech = {r["layer_a"] for r in cm}
+            text = {r["layer_b"] for r in cm}
+            have = {(r["layer_a"], r["modality_a"]) for r in cl}
+            if all((s, "speech") in have for s in speech) and all((t, "text") in have
+                                                                  for t in text):
+                langs, stat = speech_spread(cm, cl, column)
+                out.append(("speech_spread", stack, "cross-lingual: text - speech", measure,
+                            langs, stat, n, k))
+                langs, stat = modality_gap(cm, cl, column)
+                out.append(("modality_gap", stack, "cross-lingual - cross-modal", measure,
+                            langs, stat, n, k))
+        ad = [r for r in ad_all if r["measure"] == measure]
+        if ad and len(points) >= 2:
+            langs, stat = adaptation(ad, points, resource, column)
+            out.append(("adaptation", "adaptation", "(after - before): high - low resource",
+                        measure, langs, stat, int(ad[0]["n"]), float(ad[0].get("k", np.nan))))
+    return out
+
+
+def claims_table(rows: Rows, stack_pairs: Sequence[str], points: Sequence[str],
+                 resource: Mapping[str, str], level: float = 0.95, column: str = "score",
+                 variants: Mapping[str, Rows] | None = None,
+                 spectrum: Rows | None = None) -> list[dict[str, Any]]:
+    """One row per claim, stack pair and measure: effect, interval, p-value, Holm-adjusted
+    p-value across the table, the control's effect and p-value, the spectrum-matched effect, and
+    ``robust``: whether the sign and ``p < 0.05`` hold in every variant (``variants``: label ->
+    rows computed another way, e.g. at another k or z-scored linear CKA; a variant's claim is
+    matched by claim and stack pair)."""
+    out = []
+    has_control = any("control_score" in r for v in rows.values() for r in v)
+    for claim, stack, contrast, measure, langs, stat, n, k in claim_statistics(
+            rows, stack_pairs, points, resource, column):
+        c = jackknife(langs, stat, level)
+        row: dict[str, Any] = {
+            "claim": claim, "finding": CLAIMS[claim], "stack": stack, "contrast": contrast,
+            "measure": measure,
+            "k": k, "n": n, "n_langs": len(langs), "score": column, "effect": c.effect,
+            "ci_low": c.ci_low, "ci_high": c.ci_high, "p_value": c.p_value,
+            "ci_level": level, "ci_method": f"{c.method} over {len(langs)} languages"}
+        if has_control:
+            control = {kind: [{**r, "control_value": r.get("control_score", np.nan)} for r in v]
+                       for kind, v in rows.items()}
+            cc = _same_claim(control, claim, stack, measure, stack_pairs, points, resource,
+                             "control_value", level)
+            row.update(control_effect=cc.effect, control_p_value=cc.p_value)
+        if spectrum is not None:
+            sc = _same_claim(spectrum, claim, stack, measure, stack_pairs, points, resource,
+                             column, level)
+            row.update(spectrum_effect=sc.effect, spectrum_p_value=sc.p_value)
+        row["robustness"] = ""
+        row["robust"] = np.nan
+        if variants:
+            held, notes = [], []
+            for label, vrows in variants.items():
+                names = {r["measure"] for v in vrows.values() for r in v}
+                vm = measure if measure in names else next(iter(sorted(names)), measure)
+                vc = _same_claim(vrows, claim, stack, vm, stack_pairs, points, resource,
+                                 column, level)
+                ok = bool(np.isfinite(vc.p_value) and np.sign(vc.effect) == np.sign(c.effect)
+                          and vc.p_value < ALPHA)
+                held.append(ok)
+                notes.append(f"{label}: {vc.effect:+.3f} (p={vc.p_value:.2g})")
+            row["robust"] = bool(all(held)) and bool(c.p_value < ALPHA)
+            row["robustness"] = "; ".join(notes)
+        out.append(row)
+    adjusted = holm([r["p_value"] for r in out])
+    for r, p in zip(out, adjusted, strict=True):
+        r["p_adjusted"] = float(p)
+        r["p_adjustment"] = f"Holm over the {int(np.isfinite(adjusted).sum())} claims"
+        r["supported"] = bool(np.isfinite(p) and p < ALPHA and r["effect"] > 0)
+    return out
+
+
+def _same_claim(rows: Rows, claim: str, where: str, measure: str, stack_pairs: Sequence[str],
+                points: Sequence[str], resource: Mapping[str, str], column: str,
+                level: float) -> Any:
+    """The jackknife contrast of one claim computed on other rows (NaN when they lack it)."""
+    from .contrast import LANGUAGE_JACKKNIFE, Contrast
+
+    for name, stack, _, m, langs, stat, _, _ in claim_statistics(rows, stack_pairs, points,
+                                                                 resource, column):
+        if (name, stack, m) == (claim, where, measure):
+            return jackknife(langs, stat, level)
+    return Contrast(np.nan, np.nan, np.nan, np.nan, np.nan, level, LANGUAGE_JACKKNIFE, 0)

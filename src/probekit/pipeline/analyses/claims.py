@@ -1,0 +1,218 @@
+"""Claims a reviewer can check: the paper's four findings as contrasts (results/claims.csv),
+the recipe's own paired contrasts (results/contrasts.csv), and every compared view's spectrum
+(results/spectra.csv), with their figures."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from ...analysis.claims import claims_table
+from ...analysis.contrast import depth_weights, holm, jackknife, paired_contrast
+from ...analysis.grid import OUTLIER_SHARE
+from ...analysis.plan import Comparison
+from ...analysis.spectra import spectrum
+from ...errors import RecipeError
+from .base import Analysis, Figure, Results, Row, Rows, TableContext, Tables
+
+log = logging.getLogger("probekit")
+
+
+class Claims(Analysis):
+    name = "claims"
+
+    def tables(self, rows: Rows, ctx: TableContext) -> Tables:
+        a = ctx.analysis
+        cm = rows.get("cross_modal", [])
+        if not cm:
+            return {}
+        out: Tables = {"spectra": self.spectra(rows, ctx)} if ctx.comparer else {}
+        stacks = [f"{sp}~{tx}" for sp, tx in a.cross_modal]
+        points = list(a.adaptation_points.values())
+        if a.claims.enabled:
+            out["claims"] = claims_table(rows, stacks, points, ctx.resource, a.ci,
+                                         a.claims.score, self.variants(int(cm[0]["n"]), ctx),
+                                         self.spectrum_rows(ctx))
+        if a.contrasts:
+            out["contrasts"] = contrasts(rows, a, stacks, ctx)
+        return out
+
+    @staticmethod
+    def variants(n: int, ctx: TableContext) -> dict[str, Rows] | None:
+        """The claims' rows again at each robust k and as z-scored linear CKA."""
+        c = ctx.analysis.claims
+        if ctx.recompute is None:
+            return None
+        n_perm = ctx.analysis.n_perm if c.score == "adjusted" else 0
+        out = {}
+        for k in c.robust_k:
+            if 4 * k > n:
+                log.info("analyze: claims: no robustness check at k=%d: 2k > n/2 = %d", k, n // 2)
+                continue
+            out[f"svcca k={k}"] = ctx.recompute(
+                {"k": k, "measures": ["svcca"], "n_perm": n_perm}, False,
+                f" (claims: svcca k={k})")
+        if c.robust_zscored_cka:
+            out["z-scored linear_cka"] = ctx.recompute(
+                {"measures": ["linear_cka"], "zscore": True, "n_perm": n_perm}, False,
+                " (claims: z-scored linear_cka)")
+        return out
+
+    @staticmethod
+    def spectrum_rows(ctx: TableContext) -> Rows | None:
+        if ctx.recompute is None or not ctx.analysis.claims.spectrum_null:
+            return None
+        n_perm = ctx.analysis.n_perm if ctx.analysis.claims.score == "adjusted" else 0
+        return ctx.recompute({"n_perm": n_perm}, True, " (claims: spectrum-matched views)")
+
+    @staticmethod
+    def spectra(rows: Rows, ctx: TableContext) -> list[dict[str, Any]]:
+        """Spectrum diagnostics of every view the cross-modal and cross-lingual rows compare."""
+        assert ctx.comparer is not None
+        comparer = ctx.comparer()
+        seen: dict[tuple, dict[str, Any]] = {}
+        for kind in ("cross_modal", "cross_lingual"):
+            for r in rows.get(kind, []):
+                for side in ("a", "b"):
+                    key = (r[f"layer_{side}"], r[f"lang_{side}"], r[f"modality_{side}"])
+                    if key not in seen:
+                        seen[key] = {"stack": r["stack"] if kind == "cross_lingual" else
+                                     r["stack"].split("~")[0 if side == "a" else -1],
+                                     "depth": r["depth"]}
+        out = []
+        for (layer, lang, modality), where in seen.items():
+            z = comparer.zscored((layer, lang, modality))
+            d = spectrum(comparer.array((layer, lang, modality)), z)
+            out.append({"layer": layer, "lang": lang, "modality": modality, **where, **d,
+                        "outlier_feature": bool(not z and d["largest_feature_share"]
+                                                > OUTLIER_SHARE),
+                        "outlier_share": OUTLIER_SHARE})
+            comparer.forget()
+        return out
+
+    def figures(self, results: Results) -> Iterator[Figure]:
+        from ...report import plot_claims, plot_spectra
+
+        claims = results.table("claims")
+        if claims is not None and len(claims):
+            yield "claims", partial(plot_claims, claims)
+        spectra = results.table("spectra")
+        if spectra is not None and len(spectra):
+            yield "spectra", partial(plot_spectra, spectra)
+
+    def count_figures(self, comparisons: list[Comparison], measures: int,
+                      ctx: TableContext) -> int:
+        kinds = {c.analysis for c in comparisons}
+        return ("cross_modal" in kinds) * (1 + bool(ctx.analysis.claims.enabled))
+
+
+def _depth(depths: Sequence[int], i: int, where: str) -> int:
+    if not -len(depths) <= i < len(depths):
+        raise RecipeError(f"{where}: depth {i} is outside the stack's {len(depths)} depths "
+                          f"(0 to {len(depths) - 1}, or -1 for the last)")
+    return sorted(depths)[i]
+
+
+def contrasts(rows: Rows, a: Any, stacks: list[str], ctx: TableContext) -> list[dict[str, Any]]:
+    """``analysis.contrasts``, per measure: over languages (jackknife) or, with ``lang``, over
+    that language's sentences (paired subsampling); Holm-adjusted across the table."""
+    out: list[dict[str, Any]] = []
+    cm_all, cl_all = rows.get("cross_modal", []), rows.get("cross_lingual", [])
+    measures = list(dict.fromkeys(r["measure"] for r in cm_all))
+    for i, spec in enumerate(a.contrasts):
+        where = f"analysis.contrasts[{i}]"
+        stack = spec.stack or stacks[0]
+        if stack not in stacks:
+            raise RecipeError(f"{where}.stack: {stack!r} is not a cross_modal pair of this "
+                              f"recipe ({', '.join(stacks)})")
+        if spec.kind not in ("difference", "trend", "gap", "spread"):
+            raise RecipeError(f"{where}.kind: {spec.kind!r} is not one of difference, trend, "
+                              "gap, spread")
+        for measure in measures:
+            cm = [r for r in cm_all if r["measure"] == measure and r["stack"] == stack]
+            cl = [r for r in cl_all if r["measure"] == measure]
+            groups = _groups(spec, cm, cl, where)
+            if spec.lang is not None:
+                if spec.lang not in {r["lang_a"] for r in cm}:
+                    raise RecipeError(f"{where}.lang: {spec.lang!r} is not one of the run's "
+                                      "languages")
+                assert ctx.comparer is not None
+                c = paired_contrast(_one_measure(ctx.comparer(), measure, ctx), measure,
+                                    _at_language(groups, spec.lang),
+                                    max(ctx.analysis.n_boot, 200), ctx.analysis.ci,
+                                    ctx.analysis.seed + i)
+            else:
+                c = jackknife(sorted({r["lang_a"] for r in cm}), partial(_combine, groups),
+                              ctx.analysis.ci)
+            out.append({"contrast": spec.name or f"{spec.kind} {stack} {spec.depths}",
+                        "kind": spec.kind, "stack": stack, "lang": spec.lang or "(all)",
+                        "measure": measure, "n": cm[0]["n"], "k": cm[0].get("k", np.nan),
+                        "effect": c.effect, "ci_low": c.ci_low, "ci_high": c.ci_high,
+                        "p_value": c.p_value, "ci_level": c.level,
+                        "ci_method": f"{c.method} ({c.units})"})
+    for r, p in zip(out, holm([r["p_value"] for r in out]), strict=True):
+        r["p_adjusted"] = float(p)
+        r["p_adjustment"] = f"Holm over the {len(out)} contrasts"
+    return out
+
+
+def _one_measure(comparer: Any, measure: str, ctx: TableContext) -> Any:
+    """A Comparer of the run's views (as ``comparer`` loads and z-scores them) for one of the
+    recipe's measures."""
+    from ...analysis import Comparer
+
+    a = ctx.analysis
+    return Comparer(comparer.load, [(measure, dict(a.measure_choices)[measure])],
+                    variance=a.variance, k=a.k, zscore=comparer.zscore, seed=a.seed)
+
+
+Group = tuple[float, list[Row]]  # a weight and the rows whose mean it multiplies
+
+
+def _groups(spec: Any, cm: list[Row], cl: list[Row], where: str) -> list[Group]:
+    """The contrast as weighted means of rows: ``sum_g w_g mean(rows_g)``."""
+    depths = sorted({int(r["depth"]) for r in cm})
+    if not depths:
+        raise RecipeError(f"{where}: the recipe computed no cross-modal rows for this stack")
+    at = {d: [r for r in cm if int(r["depth"]) == d] for d in depths}
+    if spec.kind == "trend":
+        rel = [float(at[d][0]["rel_depth"]) for d in depths]
+        return [(float(w), at[d]) for d, w in zip(depths, depth_weights(rel), strict=True)]
+    first = _depth(depths, spec.depths[0] if spec.depths else -1, f"{where}.depths[0]")
+    if spec.kind == "difference":
+        second = _depth(depths, spec.depths[1] if len(spec.depths) > 1 else 0,
+                        f"{where}.depths[1]")
+        return [(1.0, at[first]), (-1.0, at[second])]
+    speech, text = at[first][0]["layer_a"], at[first][0]["layer_b"]
+    lingual = {"speech": [r for r in cl if r["layer_a"] == speech and r["modality_a"] == "speech"],
+               "text": [r for r in cl if r["layer_a"] == text and r["modality_a"] == "text"]}
+    if not lingual["speech"] or not lingual["text"]:
+        raise RecipeError(f"{where}: kind {spec.kind} needs cross_lingual rows of both stacks "
+                          "of the pair (add them to analysis.cross_lingual)")
+    if spec.kind == "spread":
+        return [(1.0, lingual["text"]), (-1.0, lingual["speech"])]
+    return [(0.5, lingual["speech"]), (0.5, lingual["text"]), (-1.0, at[first])]
+
+
+def _combine(groups: list[Group], keep: set[str], column: str = "score") -> float:
+    """The contrast over the rows whose languages are all in ``keep``."""
+    total = 0.0
+    for w, rows in groups:
+        v = [float(r[column]) for r in rows if r["lang_a"] in keep and r["lang_b"] in keep]
+        total += w * (float(np.mean(v)) if v else np.nan)
+    return total
+
+
+def _at_language(groups: list[Group], lang: str) -> list[tuple[Any, Any, float]]:
+    """The contrast at one language as weighted pairs of views: each group's rows of that
+    language (its own row, or every pair it is in), the group's weight shared among them."""
+    terms = []
+    for w, rows in groups:
+        mine = [r for r in rows if lang in (r["lang_a"], r["lang_b"])]
+        terms += [((r["layer_a"], r["lang_a"], r["modality_a"]),
+                   (r["layer_b"], r["lang_b"], r["modality_b"]), w / len(mine)) for r in mine]
+    return terms
