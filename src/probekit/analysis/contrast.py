@@ -28,7 +28,7 @@ import numpy as np
 
 from .stats import subsample_fraction
 
-SENTENCE_DRAWS = "paired subsampling over sentences"
+SENTENCE_DRAWS = "paired subsampling"
 LANGUAGE_JACKKNIFE = "delete-one-language jackknife"
 
 
@@ -45,6 +45,13 @@ class Contrast:
     method: str
     units: int
     draws: np.ndarray | None = None
+
+
+def describe(c: Contrast) -> str:
+    """How a contrast's interval was taken, and over what: "paired subsampling over 350
+    sentences", "delete-one-language jackknife over 30 languages"."""
+    return f"{c.method} over {c.units} " + ("sentences" if c.method == SENTENCE_DRAWS
+                                             else "languages")
 
 
 def _nan(level: float, method: str, units: int, effect: float = np.nan) -> Contrast:

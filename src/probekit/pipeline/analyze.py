@@ -116,8 +116,13 @@ def analyze(run: Run, quiet: bool = False, verify: bool = True) -> None:
     ctx.recompute = lambda settings, synthetic, label: similarities(
         run, store, False, quiet, label, settings=settings, synthetic=synthetic,
         only=set(CLAIM_ANALYSES))
-    ctx.comparer = lambda: comparer_of(run, store, paired_views_of(
-        store, run.data.languages, run.data.modalities), settings={"n_perm": 0})
+
+    def views_comparer(settings: dict[str, Any], of_control: bool) -> Any:
+        r, s = (run.control, control) if of_control and run.control else (run, store)
+        assert s is not None
+        return comparer_of(r, s, paired_views_of(s, run.data.languages, run.data.modalities),
+                           settings={"n_perm": 0, **settings})
+    ctx.comparer = views_comparer
     analyses = registered()
     tables: Tables = {"similarities": [r for x in analyses if x.similarities
                                        for r in rows[x.name]]}

@@ -52,8 +52,9 @@ class TableContext:
     store, ``rows_in(sentences, label)``: every analysis's rows again on a subset of
     sentences, ``recompute(settings, synthetic, label)``: the claims' analyses (cross_modal,
     cross_lingual, adaptation) again with other Comparer settings (e.g. ``{"k": 10}``) or on
-    spectrum-matched views, without the control, and ``comparer()``: a Comparer (no null, no
-    intervals) on the run's paired views."""
+    spectrum-matched views, without the control, and ``comparer(settings, control)``: a
+    Comparer (no null, no intervals; ``settings`` replacing its arguments) on the run's paired
+    views, or on the control's."""
     analysis: AnalysisSection
     languages: list[str]
     modalities: Sequence[str]
@@ -63,7 +64,7 @@ class TableContext:
     store: Any = None
     rows_in: Callable[[Any, str], Rows] | None = None
     recompute: Callable[[dict[str, Any], bool, str], Rows] | None = None
-    comparer: Callable[[], Any] | None = None
+    comparer: Callable[[dict[str, Any], bool], Any] | None = None
 
 
 @dataclass

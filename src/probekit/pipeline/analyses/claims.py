@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ...analysis.claims import claims_table
-from ...analysis.contrast import depth_weights, holm, jackknife, paired_contrast
+from ...analysis.contrast import depth_weights, describe, holm, jackknife, paired_contrast
 from ...analysis.grid import OUTLIER_SHARE
 from ...analysis.plan import Comparison
 from ...analysis.spectra import spectrum
@@ -36,31 +36,43 @@ class Claims(Analysis):
         if a.claims.enabled:
             out["claims"] = claims_table(rows, stacks, points, ctx.resource, a.ci,
                                          a.claims.score, self.variants(int(cm[0]["n"]), ctx),
-                                         self.spectrum_rows(ctx))
+                                         self.spectrum_rows(ctx), self.draws(ctx))
         if a.contrasts:
             out["contrasts"] = contrasts(rows, a, stacks, ctx)
         return out
 
     @staticmethod
-    def variants(n: int, ctx: TableContext) -> dict[str, Rows] | None:
-        """The claims' rows again at each robust k and as z-scored linear CKA."""
+    def variants(n: int, ctx: TableContext) -> dict[str, tuple[Rows, dict[str, Any]]] | None:
+        """The claims' rows again at each robust k and as z-scored linear CKA, with the
+        Comparer settings that made them."""
         c = ctx.analysis.claims
         if ctx.recompute is None:
             return None
         n_perm = ctx.analysis.n_perm if c.score == "adjusted" else 0
-        out = {}
+        todo: dict[str, dict[str, Any]] = {}
         for k in c.robust_k:
             if 4 * k > n:
                 log.info("analyze: claims: no robustness check at k=%d: 2k > n/2 = %d", k, n // 2)
                 continue
-            out[f"svcca k={k}"] = ctx.recompute(
-                {"k": k, "measures": ["svcca"], "n_perm": n_perm}, False,
-                f" (claims: svcca k={k})")
+            todo[f"svcca k={k}"] = {"k": k, "measures": ["svcca"]}
         if c.robust_zscored_cka:
-            out["z-scored linear_cka"] = ctx.recompute(
-                {"measures": ["linear_cka"], "zscore": True, "n_perm": n_perm}, False,
-                " (claims: z-scored linear_cka)")
-        return out
+            todo["z-scored linear_cka"] = {"measures": ["linear_cka"], "zscore": True}
+        return {label: (ctx.recompute({**settings, "n_perm": n_perm}, False,
+                                      f" (claims: {label})"), settings)
+                for label, settings in todo.items()}
+
+    @staticmethod
+    def draws(ctx: TableContext) -> Any:
+        """Paired draws over sentences of a claim's views (for fewer than 3 languages)."""
+        if ctx.comparer is None:
+            return None
+        a = ctx.analysis
+
+        def run(measure: str, terms: list, control: bool, settings: dict[str, Any]) -> Any:
+            assert ctx.comparer is not None
+            return paired_contrast(ctx.comparer(settings, control), measure, terms,
+                                   max(a.n_boot, 200), a.ci, a.seed)
+        return run
 
     @staticmethod
     def spectrum_rows(ctx: TableContext) -> Rows | None:
@@ -73,7 +85,7 @@ class Claims(Analysis):
     def spectra(rows: Rows, ctx: TableContext) -> list[dict[str, Any]]:
         """Spectrum diagnostics of every view the cross-modal and cross-lingual rows compare."""
         assert ctx.comparer is not None
-        comparer = ctx.comparer()
+        comparer = ctx.comparer({}, False)
         seen: dict[tuple, dict[str, Any]] = {}
         for kind in ("cross_modal", "cross_lingual"):
             for r in rows.get(kind, []):
@@ -141,7 +153,7 @@ def contrasts(rows: Rows, a: Any, stacks: list[str], ctx: TableContext) -> list[
                     raise RecipeError(f"{where}.lang: {spec.lang!r} is not one of the run's "
                                       "languages")
                 assert ctx.comparer is not None
-                c = paired_contrast(_one_measure(ctx.comparer(), measure, ctx), measure,
+                c = paired_contrast(ctx.comparer({}, False), measure,
                                     _at_language(groups, spec.lang),
                                     max(ctx.analysis.n_boot, 200), ctx.analysis.ci,
                                     ctx.analysis.seed + i)
@@ -153,21 +165,11 @@ def contrasts(rows: Rows, a: Any, stacks: list[str], ctx: TableContext) -> list[
                         "measure": measure, "n": cm[0]["n"], "k": cm[0].get("k", np.nan),
                         "effect": c.effect, "ci_low": c.ci_low, "ci_high": c.ci_high,
                         "p_value": c.p_value, "ci_level": c.level,
-                        "ci_method": f"{c.method} ({c.units})"})
+                        "ci_method": describe(c)})
     for r, p in zip(out, holm([r["p_value"] for r in out]), strict=True):
         r["p_adjusted"] = float(p)
         r["p_adjustment"] = f"Holm over the {len(out)} contrasts"
     return out
-
-
-def _one_measure(comparer: Any, measure: str, ctx: TableContext) -> Any:
-    """A Comparer of the run's views (as ``comparer`` loads and z-scores them) for one of the
-    recipe's measures."""
-    from ...analysis import Comparer
-
-    a = ctx.analysis
-    return Comparer(comparer.load, [(measure, dict(a.measure_choices)[measure])],
-                    variance=a.variance, k=a.k, zscore=comparer.zscore, seed=a.seed)
 
 
 Group = tuple[float, list[Row]]  # a weight and the rows whose mean it multiplies
