@@ -154,8 +154,8 @@ def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool
     """Print the estimated extraction time (a timed probe batch, when ``probe`` and nothing is
     ``missing``), analysis time and figure time (see :mod:`.estimate`)."""
     from .analyses import plan, registered
-    from .analyze import table_context
-    from .estimate import analysis_cost, duration, time_comparisons, time_figure
+    from .analyze import CLAIM_ANALYSES, table_context
+    from .estimate import analysis_cost, claim_passes, duration, time_comparisons, time_figure
 
     spec, d, a = run.spec, run.data, run.recipe.analysis
     layers: list[str] = []
@@ -205,12 +205,18 @@ def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool
     bins = (len(lb.edges) - 1 if lb.edges else lb.quantiles) if lb.by else 0
     analysis += bins * times.total(cost, intervals=False) * (2 if a.control else 1)  # an upper
     # bound: each bin is the whole analysis again on fewer sentences, without intervals
+    passes = claim_passes(a, n, comparisons)  # the claims' rows again: robust k, CKA, spectra
+    analysis += passes * times.total(analysis_cost(
+        [c for c in comparisons if c.analysis in CLAIM_ANALYSES], d.languages, (), 0,
+        len(d.code_switch.pairs)), intervals=False)
     print(f"time: analysis of {cost.rows + cost.rows_with_intervals} rows "
           f"({cost.rows_with_intervals} with {a.n_boot}-draw intervals) x {len(a.measure_names)} "
           f"measure(s), {cost.views} views to decompose, timed here on n={n}"
           f"{'' if sentences else ' (assumed: the data is not here)'} x {max(widths)} views: "
           f"about {duration(analysis)}{' with the control' if a.control else ''}"
-          + (f", with every analysis again in each of {bins} length bins" if bins else ""))
+          + (f", with every analysis again in each of {bins} length bins" if bins else "")
+          + (f", and the claims' rows {passes} more times (robustness, spectrum-matched views)"
+             if passes else ""))
     ctx = table_context(run)  # the same analyses that draw them count the figures
     figures = (sum(x.count_figures(comparisons, len(a.measure_names), ctx) for x in registered())
                if run.recipe.report.figures else 0)

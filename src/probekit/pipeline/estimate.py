@@ -71,6 +71,17 @@ def analysis_cost(comparisons: Sequence[Comparison], languages: Sequence[str],
     return cost
 
 
+def claim_passes(analysis: Any, n: int, comparisons: Sequence[Comparison]) -> int:
+    """How many more times the claims recompute the cross-modal, cross-lingual and adaptation
+    rows (without chance or intervals): once per robust k that fits n, once for z-scored CKA,
+    once on spectrum-matched views."""
+    c = analysis.claims
+    if not c.enabled or not any(x.analysis == "cross_modal" for x in comparisons):
+        return 0
+    return (sum(4 * k <= n for k in c.robust_k) + bool(c.robust_zscored_cka)
+            + bool(c.spectrum_null))
+
+
 @dataclass
 class ComparisonTimes:
     """Seconds to decompose one view, and to compare two decomposed views by every measure with
