@@ -35,7 +35,8 @@ Parts (numbers printed, and written to ``--out`` as CSV):
 
 Run (single-threaded BLAS, about 30 minutes on 2 cores at the defaults):
     .venv/bin/python benchmarks/claims_validation.py [--reps 100] [--draws 40] [--quick]
-``--quick`` (R = 12, D = 20, n = 350 only) is what tests/test_claims.py runs in CI.
+``--quick`` (n = 350 and alpha = 1 only; R = 12 and D = 20 for the rows, R = 10 and D = 12 for
+the contrasts, R = 40 for group means) is what tests/test_claims.py runs in CI (about 45 s).
 """
 
 from __future__ import annotations
@@ -142,23 +143,26 @@ def _scaled(alpha: float, k: int, target: float, seed: int) -> tuple[SharedViews
     return model, base
 
 
-def contrasts(reps: int, draws: int, alphas: list[float], seed: int, n: int = 350, k: int = 40):
+def contrasts(reps: int, draws: int, alphas: list[float], seed: int, n: int = 350, k: int = 40,
+              target: float = 0.03, only_power: bool = False):
     out = []
     for alpha in alphas:
-        model, base = _scaled(alpha, k, 0.03, seed)
+        model, base = _scaled(alpha, k, target, seed)
         cka_gap = model.linear_cka("x", "up") - model.linear_cka("x", "y1")
         rng = np.random.default_rng(seed + 7 + int(10 * alpha))
         w = np.array([-1.5, -0.5, 0.5, 1.5]) / 5.0  # the slope over depths 0..3
         kinds = {"difference (null)": [("x", "y1", 1.0), ("x", "y2", -1.0)],
                  "trend over 4 depths (null)": [("x", f"y{i + 1}", float(w[i]))
                                                 for i in range(4)],
-                 "difference +0.03 svcca (power)": [("x", "up", 1.0), ("x", "y1", -1.0)],
+                 f"difference +{target:g} svcca (power)": [("x", "up", 1.0), ("x", "y1", -1.0)],
                  "flatter spectrum, equal population": [("x", "flat", 1.0), ("x", "y1", -1.0)]}
+        if only_power:
+            kinds = {kind: terms for kind, terms in kinds.items() if "power" in kind}
         res: dict[tuple[str, str], list] = {}
         t0 = time.time()
         for r in range(reps):
             views = model.sample(n, rng)
-            for measure in ("svcca", "linear_cka"):
+            for measure in ("svcca",) if only_power else ("svcca", "linear_cka"):
                 comparer = Comparer(views.__getitem__, measure, k=k if measure == "svcca"
                                     else None)
                 for kind, terms in kinds.items():
@@ -181,7 +185,7 @@ def contrasts(reps: int, draws: int, alphas: list[float], seed: int, n: int = 35
                    "reject_bias_corrected": float(a[:, 1].mean()),
                    "mean_effect": float(a[:, 2].mean()),
                    "spectrum_null_effect": float(a[:, 3].mean()) if a.shape[1] > 3 else np.nan,
-                   "population_gap": 0.03 if "power" in kind and measure == "svcca" else (
+                   "population_gap": target if "power" in kind and measure == "svcca" else (
                        cka_gap if "power" in kind else 0.0),
                    "seconds": time.time() - t0}
             out.append(row)
@@ -276,6 +280,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--parts", default="rows,contrasts,groups,adjusted")
     p.add_argument("--alphas", default="1,0.5")
+    p.add_argument("--power", type=float, default=0.0,
+                   help="only the power of the SVCCA difference at this population gap")
     p.add_argument("--out", default="")
     a = p.parse_args(argv)
     reps, draws, ns = a.reps, a.draws, [100, 350, 1000]
@@ -286,8 +292,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows: list[dict] = []
     if "rows" in parts:
         rows += row_intervals(reps, draws, ns, alphas, a.seed)
-    if "contrasts" in parts:
-        rows += contrasts(reps, draws, alphas, a.seed)
+    if a.power:
+        rows += contrasts(reps, draws, alphas, a.seed, target=a.power, only_power=True)
+    elif "contrasts" in parts:
+        rows += contrasts(10 if a.quick else reps, 12 if a.quick else draws, alphas, a.seed)
     if "groups" in parts:
         rows += groups(max(reps, 100) if not a.quick else 40, a.seed)
     if "adjusted" in parts:

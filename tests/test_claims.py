@@ -69,8 +69,9 @@ def test_row_interval_holds_its_own_score_on_power_law_views():
         assert "score_bc" not in row
 
 
+@pytest.mark.reference_leg  # numpy/torch arithmetic only: once is enough (about 45 s)
 def test_reduced_validation_meets_the_targets():
-    """benchmarks/claims_validation.py --quick (d = 1024, n = 350, k = 40, alpha = 1, 12
+    """benchmarks/claims_validation.py --quick (d = 1024, n = 350, k = 40, alpha = 1, 10-12
     samples): row intervals cover the expected score, contrasts hold their error rate and
     find +0.03 SVCCA, group means cover; the full run's numbers are in the closing note."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -84,8 +85,10 @@ def test_reduced_validation_meets_the_targets():
     k40 = next(r for r in intervals if r["measure"] == "svcca k=40")
     assert k40["coverage_population"] > 0.5  # the old centre: 0 of 120
     by = {(r["measure"], r["kind"]): r for r in rows if r["part"] == "contrast"}
-    assert by[("svcca", "difference (null)")]["reject"] <= 3 / 12
-    assert by[("svcca", "difference +0.03 svcca (power)")]["reject"] >= 9 / 12
+    for measure in ("svcca", "linear_cka"):
+        assert by[(measure, "difference (null)")]["reject"] <= 0.2
+        assert by[(measure, "trend over 4 depths (null)")]["reject"] <= 0.2
+    assert by[("svcca", "difference +0.03 svcca (power)")]["reject"] >= 0.6
     flat = by[("svcca", "flatter spectrum, equal population")]
     assert flat["mean_effect"] < 0 and flat["spectrum_null_effect"] < 0  # the null sees it
     groups = [r for r in rows if r["part"] == "group mean"]

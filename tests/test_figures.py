@@ -61,7 +61,17 @@ def t_interval(values, level=0.95):
     return v.mean(), v.mean() - half, v.mean() + half
 
 
-def test_group_means_are_t_intervals_over_languages(rows):
+def pair_jackknife(pairs, level):
+    """The mean of pair values and its delete-one-language jackknife t-interval."""
+    langs = sorted({x for a, b, _ in pairs for x in (a, b)})
+    mean = np.mean([v for _, _, v in pairs])
+    leave = np.array([np.mean([v for a, b, v in pairs if lang not in (a, b)]) for lang in langs])
+    se = np.sqrt((len(langs) - 1) / len(langs) * np.sum((leave - leave.mean()) ** 2))
+    half = student_t.ppf(0.5 + level / 2, len(langs) - 1) * se
+    return mean, mean - half, mean + half
+
+
+def test_group_means_are_jackknife_intervals_over_languages(rows):
     means = table(group_means(rows, GROUPS, "resource", 0.9))
     cm = means[(means["analysis"] == "cross_modal") & (means["depth"] == 2)]
     for _, g in cm.iterrows():
@@ -70,28 +80,25 @@ def test_group_means_are_t_intervals_over_languages(rows):
         assert g["n_langs"] == len(values) == 15
         np.testing.assert_allclose([g["adjusted"], g["ci_low"], g["ci_high"]],
                                    t_interval(values, 0.9), rtol=1e-12)
-    # cross-lingual high~low: each language averaged over its pairs across the groups first
+    # cross-lingual: the mean over pairs, and a delete-one-language jackknife (a language left
+    # out takes every pair it is in)
     cl = means[(means["analysis"] == "cross_lingual") & (means["depth"] == 0)]
     assert set(cl["group"]) == {"high~high", "high~low", "low~low", "(within)", "(between)"}
     between = cl[cl["group"] == "high~low"].iloc[0]
-    per_lang = []
-    for lang in PAPER_LANGUAGES:
-        mine = [r["adjusted"] for r in rows if r["analysis"] == "cross_lingual"
-                and r["depth"] == 0 and lang in (r["lang_a"], r["lang_b"])
-                and GROUPS[r["lang_a"]] != GROUPS[r["lang_b"]]]
-        per_lang.append(np.mean(mine))
+    pairs = [(r["lang_a"], r["lang_b"], r["adjusted"]) for r in rows
+             if r["analysis"] == "cross_lingual" and r["depth"] == 0
+             and GROUPS[r["lang_a"]] != GROUPS[r["lang_b"]]]
     np.testing.assert_allclose([between["adjusted"], between["ci_low"], between["ci_high"]],
-                               t_interval(per_lang, 0.9), rtol=1e-12)
+                               pair_jackknife(pairs, 0.9), rtol=1e-12)
     assert between["n_rows"] == 15 * 15 and between["n_langs"] == 30
     pd_between = cl[cl["group"] == "(between)"].iloc[0]  # two groups: between is high~low
     assert pd_between["adjusted"] == between["adjusted"]
     within = cl[cl["group"] == "(within)"].iloc[0]
-    per_lang = [np.mean([r["adjusted"] for r in rows if r["analysis"] == "cross_lingual"
-                         and r["depth"] == 0 and lang in (r["lang_a"], r["lang_b"])
-                         and GROUPS[r["lang_a"]] == GROUPS[r["lang_b"]]])
-                for lang in PAPER_LANGUAGES]
+    pairs = [(r["lang_a"], r["lang_b"], r["adjusted"]) for r in rows
+             if r["analysis"] == "cross_lingual" and r["depth"] == 0
+             and GROUPS[r["lang_a"]] == GROUPS[r["lang_b"]]]
     np.testing.assert_allclose([within["adjusted"], within["ci_low"], within["ci_high"]],
-                               t_interval(per_lang, 0.9), rtol=1e-12)
+                               pair_jackknife(pairs, 0.9), rtol=1e-12)
     # fewer than 3 languages: a mean, no interval (2 would span 12.7 standard errors)
     few = table(group_means(rows, {"eng": "a", "fra": "a", "deu": "b", "spa": "b", "ita": "b"}))
     pair = few[(few["analysis"] == "cross_modal") & (few["group"] == "a")]

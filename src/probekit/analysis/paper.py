@@ -160,8 +160,9 @@ def language_mean(rows: Sequence[Mapping[str, Any]], column: str = "adjusted",
     delete-one-language jackknife interval: ``(mean, low, high)``."""
     from .contrast import jackknife
 
-    langs = sorted({r[k] for r in rows for k in ("lang_a", "lang_b")})
-    values = [(r["lang_a"], r["lang_b"], float(r.get(column, np.nan))) for r in rows]
+    values = [(r["lang_a"], r.get("lang_b", r["lang_a"]), float(r.get(column, np.nan)))
+              for r in rows]
+    langs = sorted({lang for a, b, _ in values for lang in (a, b)})
 
     def mean_of(keep: set[str]) -> float:
         v = [x for a, b, x in values if a in keep and b in keep and np.isfinite(x)]
@@ -222,7 +223,7 @@ def _class_means(rows: Sequence[Mapping[str, Any]],
         for group in sorted(members):
             pairs = members[group]
             mean, lo, hi = language_mean(pairs, "adjusted", level)
-            langs = {r[k] for r in pairs for k in ("lang_a", "lang_b")}
+            langs = {r.get(k, r["lang_a"]) for r in pairs for k in ("lang_a", "lang_b")}
             out.append({"analysis": key[0], "stack": key[1], "modality": key[2],
                         "measure": key[3], "depth": key[4], "grouping": grouping,
                         "group": group, "n_langs": len(langs), "n_rows": len(pairs),
