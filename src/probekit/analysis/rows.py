@@ -73,8 +73,8 @@ class SimilarityRow(_Where, Scores, _Control):
 
 
 class GroupMeanRow(TypedDict):
-    """The mean chance-adjusted score of a group of languages, with its t-interval over
-    languages."""
+    """The mean chance-adjusted score of a group of languages, with its delete-one-language
+    jackknife interval."""
     analysis: str
     stack: str
     modality: str                 # "speech", "text" or "speech~text"

@@ -146,7 +146,7 @@ def write_tables(run: Run, tables: Tables) -> None:
     means also as paper tables (Markdown and LaTeX), one per grouping."""
     import pandas as pd
 
-    from ..report import paper_table, to_latex, to_markdown, write_table
+    from ..report import claims_paper_table, paper_table, to_latex, to_markdown, write_table
 
     spec, a, results = run.spec, run.recipe.analysis, run.out / "results"
     stamp_columns = {  # what made every table: model, weights, recipe
@@ -170,10 +170,19 @@ def write_tables(run: Run, tables: Tables) -> None:
                 md.append(f"## {what} by {grouping}\n\n{to_markdown(wide)}")
                 tex.append(to_latex(wide, (
                     f"{run.model_label} ({spec.checkpoint}): mean chance-adjusted {what} "
-                    f"similarity by {grouping}, {a.ci:.0%} t-intervals over languages (none for "
-                    f"fewer than 3); control: {a.control or 'none'}")))
+                    f"similarity by {grouping}, {a.ci:.0%} delete-one-language jackknife "
+                    f"intervals over languages, at these sentences, n and k (none for fewer "
+                    f"than 3); control: {a.control or 'none'}")))
             (results / "group_means.md").write_text("\n".join(md))
             (results / "group_means.tex").write_text("\n".join(tex))
+        if name == "claims":  # the paper's findings, as a paper table
+            wide = claims_paper_table(df)
+            method = str(df["ci_method"].iloc[0])
+            (results / "claims.md").write_text(to_markdown(wide))
+            (results / "claims.tex").write_text(to_latex(wide, (
+                f"{run.model_label} ({spec.checkpoint}): the paper's findings as contrasts of "
+                f"{df['score'].iloc[0]}s (> 0 supports the finding), {a.ci:.0%} intervals "
+                f"({method}), Holm-adjusted p-values; control: {a.control or 'none'}")))
 
 
 def _with_control(run: Run, store: Store, control: Store | None, intervals: bool, quiet: bool,

@@ -13,9 +13,10 @@ from .findings import (
     plot_modality_gap,
     plot_spectra,
 )
-from .tables import paper_table, table, to_latex, to_markdown, write_table
+from .tables import claims_paper_table, paper_table, table, to_latex, to_markdown, write_table
 
-__all__ = ["GROUP_MAPS", "describe", "language_colours", "paper_table", "plot_adaptation_bars",
+__all__ = ["GROUP_MAPS", "claims_paper_table", "describe", "language_colours", "paper_table",
+           "plot_adaptation_bars",
            "plot_code_switching", "plot_group_means", "plot_language_matrix", "plot_layer_curves",
            "plot_claims", "plot_length_bins", "plot_measure_agreement", "plot_modality_gap",
            "plot_spectra", "save_figure",

@@ -53,6 +53,24 @@ def paper_table(df):
     return pd.DataFrame(out).fillna("-")
 
 
+def claims_paper_table(df):
+    """A ``claims`` table for a paper: the finding, where, the measure, the effect with its
+    interval, the Holm-adjusted p-value, the control's and the spectra's effects, robust."""
+    def num(v: Any) -> str:
+        return "" if v is None or v != v else f"{float(v):+.3f}"
+
+    out = df[["finding", "stack", "measure"]].copy()
+    out["effect [interval]"] = [f"{num(r.effect)} [{num(r.ci_low)}, {num(r.ci_high)}]"
+                                for r in df.itertuples()]
+    out["p (Holm)"] = [f"{float(p):.2g}" for p in df["p_adjusted"]]
+    for column, label in (("control_effect", "control"), ("spectrum_effect", "spectra only")):
+        if column in df:
+            out[label] = [num(v) for v in df[column]]
+    if "robust" in df:
+        out["robust"] = df["robust"].map({True: "yes", False: "no"}).fillna("")
+    return out
+
+
 def to_markdown(df) -> str:
     """``df`` as a GitHub-flavoured markdown table."""
     head = [str(c) for c in df.columns]

@@ -1,5 +1,5 @@
 """Means over languages by group (resource level, family, genus, script, the recipe's own
-groupings) and by family distance, with t-intervals over languages."""
+groupings) and by family distance, with delete-one-language jackknife intervals."""
 
 from __future__ import annotations
 
