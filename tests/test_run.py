@@ -85,6 +85,12 @@ def test_demo_runs_every_stage(demo_run):
     assert claims["robustness"].str.contains("svcca k=10").all()
     contrasts = pd.read_csv(out / "results" / "contrasts.csv")
     assert set(contrasts["lang"]) == {"(all)", "eng"} and contrasts["p_adjusted"].notna().all()
+    assert contrasts["spectrum_effect"].notna().all()
+    eng = cm[(cm["lang_a"] == "eng") & (cm["measure"] == "svcca")
+             & (cm["stack"] == "speech_encoder~text_encoder")].sort_values("rel_depth")
+    trend = contrasts[(contrasts["lang"] == "eng") & (contrasts["measure"] == "svcca")]
+    assert abs(trend["effect"].iloc[0] - np.polyfit(eng["rel_depth"], eng["score"], 1)[0]) \
+        < 1e-9 and trend["ci_method"].iloc[0] == "paired subsampling over 100 sentences"
     spectra = pd.read_csv(out / "results" / "spectra.csv")
     assert {"participation_ratio", "power_law_alpha", "largest_feature_share",
             "outlier_feature"} <= set(spectra) and len(spectra) == 100

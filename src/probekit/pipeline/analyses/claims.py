@@ -33,12 +33,13 @@ class Claims(Analysis):
         out: Tables = {"spectra": self.spectra(rows, ctx)} if ctx.comparer else {}
         stacks = [f"{sp}~{tx}" for sp, tx in a.cross_modal]
         points = list(a.adaptation_points.values())
+        spectrum = self.spectrum_rows(ctx)
         if a.claims.enabled:
             out["claims"] = claims_table(rows, stacks, points, ctx.resource, a.ci,
                                          a.claims.score, self.variants(int(cm[0]["n"]), ctx),
-                                         self.spectrum_rows(ctx), self.draws(ctx))
+                                         spectrum, self.draws(ctx))
         if a.contrasts:
-            out["contrasts"] = contrasts(rows, a, stacks, ctx)
+            out["contrasts"] = contrasts(rows, a, stacks, ctx, spectrum)
         return out
 
     @staticmethod
@@ -76,7 +77,10 @@ class Claims(Analysis):
 
     @staticmethod
     def spectrum_rows(ctx: TableContext) -> Rows | None:
-        if ctx.recompute is None or not ctx.analysis.claims.spectrum_null:
+        """The claims' rows on spectrum-matched views (``analysis.claims.spectrum_null``)."""
+        a = ctx.analysis
+        if ctx.recompute is None or not a.claims.spectrum_null or not (
+                a.claims.enabled or a.contrasts):
             return None
         n_perm = ctx.analysis.n_perm if ctx.analysis.claims.score == "adjusted" else 0
         return ctx.recompute({"n_perm": n_perm}, True, " (claims: spectrum-matched views)")
@@ -129,9 +133,12 @@ def _depth(depths: Sequence[int], i: int, where: str) -> int:
     return sorted(depths)[i]
 
 
-def contrasts(rows: Rows, a: Any, stacks: list[str], ctx: TableContext) -> list[dict[str, Any]]:
+def contrasts(rows: Rows, a: Any, stacks: list[str], ctx: TableContext,
+              spectrum: Rows | None = None) -> list[dict[str, Any]]:
     """``analysis.contrasts``, per measure: over languages (jackknife) or, with ``lang``, over
-    that language's sentences (paired subsampling); Holm-adjusted across the table."""
+    that language's sentences (paired subsampling); Holm-adjusted across the table; with
+    ``spectrum`` (rows of spectrum-matched views), the same contrast on them
+    (``spectrum_effect``)."""
     out: list[dict[str, Any]] = []
     cm_all, cl_all = rows.get("cross_modal", []), rows.get("cross_lingual", [])
     measures = list(dict.fromkeys(r["measure"] for r in cm_all))
@@ -160,12 +167,20 @@ def contrasts(rows: Rows, a: Any, stacks: list[str], ctx: TableContext) -> list[
             else:
                 c = jackknife(sorted({r["lang_a"] for r in cm}), partial(_combine, groups),
                               ctx.analysis.ci)
+            effect_of_spectra = np.nan
+            if spectrum is not None:
+                sm = _groups(spec, [r for r in spectrum.get("cross_modal", [])
+                                    if r["measure"] == measure and r["stack"] == stack],
+                             [r for r in spectrum.get("cross_lingual", [])
+                              if r["measure"] == measure], where)
+                effect_of_spectra = (_combine(sm, {r["lang_a"] for r in cm})
+                                     if spec.lang is None else _at_language_value(sm, spec.lang))
             out.append({"contrast": spec.name or f"{spec.kind} {stack} {spec.depths}",
                         "kind": spec.kind, "stack": stack, "lang": spec.lang or "(all)",
                         "measure": measure, "n": cm[0]["n"], "k": cm[0].get("k", np.nan),
                         "effect": c.effect, "ci_low": c.ci_low, "ci_high": c.ci_high,
                         "p_value": c.p_value, "ci_level": c.level,
-                        "ci_method": describe(c)})
+                        "ci_method": describe(c), "spectrum_effect": effect_of_spectra})
     for r, p in zip(out, holm([r["p_value"] for r in out]), strict=True):
         r["p_adjusted"] = float(p)
         r["p_adjustment"] = f"Holm over the {len(out)} contrasts"
@@ -205,6 +220,15 @@ def _combine(groups: list[Group], keep: set[str], column: str = "score") -> floa
     total = 0.0
     for w, rows in groups:
         v = [float(r[column]) for r in rows if r["lang_a"] in keep and r["lang_b"] in keep]
+        total += w * (float(np.mean(v)) if v else np.nan)
+    return total
+
+
+def _at_language_value(groups: list[Group], lang: str, column: str = "score") -> float:
+    """The contrast at one language from its rows' values (each group's mean over them)."""
+    total = 0.0
+    for w, rows in groups:
+        v = [float(r[column]) for r in rows if lang in (r["lang_a"], r["lang_b"])]
         total += w * (float(np.mean(v)) if v else np.nan)
     return total
 
