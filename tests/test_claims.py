@@ -115,7 +115,7 @@ def test_paired_contrast_redraws_the_same_sentences_for_every_term():
     assert abs(c.sd - sd) < 1e-9 and abs((c.ci_high - c.ci_low) / 2 - 1.6448536269514722 * sd) \
         < 1e-9
     from statistics import NormalDist
-    assert abs(c.p_value - 2 * (1 - NormalDist().cdf(abs(c.effect) / sd))) < 1e-12
+    assert abs(c.p_value - 2 * NormalDist().cdf(-abs(c.effect) / sd)) < 1e-12
 
 
 def test_holm_and_benjamini_hochberg_by_hand():

@@ -92,7 +92,7 @@ def paired_contrast(comparer: Any, measure: str, terms: Sequence[tuple[Hashable,
         draws[i] = sum(w * fn(x[idx], y[idx]) for fn, x, y, w in fns)
     sd = float(draws.std(ddof=1)) * (m / (n - m)) ** 0.5
     z = NormalDist().inv_cdf(0.5 + ci / 2)
-    p = 2 * (1 - NormalDist().cdf(abs(effect) / sd)) if sd > 0 else float(effect == 0)
+    p = 2 * NormalDist().cdf(-abs(effect) / sd) if sd > 0 else float(effect == 0)
     return Contrast(effect, effect - z * sd, effect + z * sd, sd, p, ci, SENTENCE_DRAWS, n, draws)
 
 
