@@ -360,7 +360,8 @@ def test_with_two_languages_a_claim_is_redrawn_over_sentences():
     assert row["ci_method"] == "paired subsampling over 80 sentences"
 
 
-@pytest.mark.parametrize("bad", [{"kind": "slope"}, {"stack": "nowhere"}, {"depths": [9, 0]}])
+@pytest.mark.parametrize("bad", [{"kind": "slope"}, {"stack": "nowhere"}, {"depths": [9, 0]},
+                                 {"kind": "did"}])
 def test_a_wrong_contrast_is_one_clear_message(bad):
     from probekit.errors import RecipeError
     from probekit.pipeline.analyses.claims import contrasts
@@ -368,5 +369,8 @@ def test_a_wrong_contrast_is_one_clear_message(bad):
 
     rows = _claim_rows(np.random.default_rng(0), ["eng", "fra", "deu"], 0.05)
     a = AnalysisSection(contrasts=[ContrastSpec(**{"kind": "difference", **bad})])
+    from types import SimpleNamespace
+
+    ctx = SimpleNamespace(analysis=a, resource={}, comparer=None)
     with pytest.raises(RecipeError, match=r"analysis\.contrasts\[0\]"):
-        contrasts(rows, a, ["sp~tx"], None)
+        contrasts(rows, a, ["sp~tx"], ctx)

@@ -5,3 +5,4 @@ POOLS = ("mean", "first", "last", "none")            # record.pool: per example,
 BACKENDS = ("hdf5", "safetensors")                   # record.backend: the store's file format
 DTYPES = ("float32", "float16", "bfloat16")          # record.dtype, model.dtype
 ALIGNMENTS = ("same_index", "relative")              # analysis.depth_alignment
+CONTRAST_KINDS = ("difference", "trend", "gap", "spread", "did")  # analysis.contrasts[].kind

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from .choices import CONTRAST_KINDS
 from .config import from_mapping
 from .errors import ProbekitError, RecipeError, closest
 from .recipe_schema import (
@@ -89,9 +90,18 @@ def check_claims(a: AnalysisSection, languages: list[str], where: str) -> None:
     pairs = [f"{sp}~{tx}" for sp, tx in a.cross_modal]
     for i, c in enumerate(a.contrasts):
         at = f"{where}: analysis.contrasts[{i}]"
-        if c.kind not in ("difference", "trend", "gap", "spread"):
-            raise RecipeError(f"{at}.kind: {c.kind!r} is not one of difference, trend, gap, "
-                              "spread")
+        if c.kind not in CONTRAST_KINDS:
+            raise RecipeError(f"{at}.kind: {c.kind!r} is not one of "
+                              f"{', '.join(CONTRAST_KINDS)}")
+        if c.kind == "did":
+            if len(a.adaptation_points) < 2:
+                raise RecipeError(f"{at}: kind did compares the first and last "
+                                  "analysis.adaptation_points; the recipe names "
+                                  f"{len(a.adaptation_points)}")
+            if c.lang is not None:
+                raise RecipeError(f"{at}.lang: a difference-in-differences compares groups of "
+                                  "languages; leave lang out")
+            continue
         if not pairs:
             raise RecipeError(f"{at}: contrasts compare cross-modal rows; analysis.cross_modal "
                               "names no [speech stack, text stack] pair")
@@ -100,7 +110,7 @@ def check_claims(a: AnalysisSection, languages: list[str], where: str) -> None:
                               f"{', '.join(pairs)}")
         if c.lang is not None and c.lang not in languages:
             raise RecipeError(f"{at}.lang: {c.lang!r} is not one of data.languages")
-        if c.kind != "trend" and not c.depths:
+        if c.kind not in ("trend", "did") and not c.depths:
             raise RecipeError(f"{at}.depths: kind {c.kind} needs a depth, e.g. [-1, 0]")
 
 

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .choices import ALIGNMENTS, BACKENDS, DTYPES, POOLS
+from .choices import ALIGNMENTS, BACKENDS, CONTRAST_KINDS, DTYPES, POOLS
 from .config import describe_keys
 from .errors import RecipeError
 from .provenance import stable_hash
@@ -163,8 +163,8 @@ class ContrastSpec:
     kind: str = field(default="difference", metadata=_doc(
         "difference: cross-modal at depths[0] minus depths[1]; trend: cross-modal slope over "
         "relative depth; gap: cross-lingual minus cross-modal at depths[0]; spread: "
-        "cross-lingual text minus speech at depths[0].",
-        ("difference", "trend", "gap", "spread")))
+        "cross-lingual text minus speech at depths[0]; did: (last minus first adaptation "
+        "point), high- minus low-resource languages.", CONTRAST_KINDS))
     stack: str = field(default="", metadata=_doc(
         "A cross_modal pair as 'speech_stack~text_stack' (default: the first)."))
     depths: list[int] = field(default_factory=lambda: [-1, 0], metadata=_doc(

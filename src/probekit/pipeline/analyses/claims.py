@@ -16,6 +16,7 @@ from ...analysis.contrast import depth_weights, describe, holm, jackknife, paire
 from ...analysis.grid import OUTLIER_SHARE
 from ...analysis.plan import Comparison
 from ...analysis.spectra import spectrum
+from ...choices import CONTRAST_KINDS
 from ...errors import RecipeError
 from .base import Analysis, Figure, Results, Row, Rows, TableContext, Tables
 
@@ -140,23 +141,22 @@ def contrasts(rows: Rows, a: Any, stacks: list[str], ctx: TableContext,
     ``spectrum`` (rows of spectrum-matched views), the same contrast on them
     (``spectrum_effect``)."""
     out: list[dict[str, Any]] = []
-    cm_all, cl_all = rows.get("cross_modal", []), rows.get("cross_lingual", [])
-    measures = list(dict.fromkeys(r["measure"] for r in cm_all))
+    measures = list(dict.fromkeys(r["measure"] for r in rows.get("cross_modal", [])))
+    points = list(a.adaptation_points.values())
     for i, spec in enumerate(a.contrasts):
         where = f"analysis.contrasts[{i}]"
-        stack = spec.stack or stacks[0]
-        if stack not in stacks:
+        stack = "adaptation" if spec.kind == "did" else spec.stack or stacks[0]
+        if spec.kind not in CONTRAST_KINDS:
+            raise RecipeError(f"{where}.kind: {spec.kind!r} is not one of "
+                              f"{', '.join(CONTRAST_KINDS)}")
+        if spec.kind != "did" and stack not in stacks:
             raise RecipeError(f"{where}.stack: {stack!r} is not a cross_modal pair of this "
                               f"recipe ({', '.join(stacks)})")
-        if spec.kind not in ("difference", "trend", "gap", "spread"):
-            raise RecipeError(f"{where}.kind: {spec.kind!r} is not one of difference, trend, "
-                              "gap, spread")
         for measure in measures:
-            cm = [r for r in cm_all if r["measure"] == measure and r["stack"] == stack]
-            cl = [r for r in cl_all if r["measure"] == measure]
-            groups = _groups(spec, cm, cl, where)
+            groups = _groups(spec, _of(rows, measure, stack), where, points, ctx.resource)
+            langs = sorted({r["lang_a"] for _, g in groups for r in g})
             if spec.lang is not None:
-                if spec.lang not in {r["lang_a"] for r in cm}:
+                if spec.lang not in langs:
                     raise RecipeError(f"{where}.lang: {spec.lang!r} is not one of the run's "
                                       "languages")
                 assert ctx.comparer is not None
@@ -165,19 +165,16 @@ def contrasts(rows: Rows, a: Any, stacks: list[str], ctx: TableContext,
                                     max(ctx.analysis.n_boot, 200), ctx.analysis.ci,
                                     ctx.analysis.seed + i)
             else:
-                c = jackknife(sorted({r["lang_a"] for r in cm}), partial(_combine, groups),
-                              ctx.analysis.ci)
+                c = jackknife(langs, partial(_combine, groups), ctx.analysis.ci)
             effect_of_spectra = np.nan
             if spectrum is not None:
-                sm = _groups(spec, [r for r in spectrum.get("cross_modal", [])
-                                    if r["measure"] == measure and r["stack"] == stack],
-                             [r for r in spectrum.get("cross_lingual", [])
-                              if r["measure"] == measure], where)
-                effect_of_spectra = (_combine(sm, {r["lang_a"] for r in cm})
-                                     if spec.lang is None else _at_language_value(sm, spec.lang))
+                sm = _groups(spec, _of(spectrum, measure, stack), where, points, ctx.resource)
+                effect_of_spectra = (_combine(sm, set(langs)) if spec.lang is None
+                                     else _at_language_value(sm, spec.lang))
+            first = groups[0][1][0]
             out.append({"contrast": spec.name or f"{spec.kind} {stack} {spec.depths}",
                         "kind": spec.kind, "stack": stack, "lang": spec.lang or "(all)",
-                        "measure": measure, "n": cm[0]["n"], "k": cm[0].get("k", np.nan),
+                        "measure": measure, "n": first["n"], "k": first.get("k", np.nan),
                         "effect": c.effect, "ci_low": c.ci_low, "ci_high": c.ci_high,
                         "p_value": c.p_value, "ci_level": c.level,
                         "ci_method": describe(c), "spectrum_effect": effect_of_spectra})
@@ -190,8 +187,32 @@ def contrasts(rows: Rows, a: Any, stacks: list[str], ctx: TableContext,
 Group = tuple[float, list[Row]]  # a weight and the rows whose mean it multiplies
 
 
-def _groups(spec: Any, cm: list[Row], cl: list[Row], where: str) -> list[Group]:
+def _of(rows: Rows, measure: str, stack: str) -> dict[str, list[Row]]:
+    """One measure's rows: the cross-modal ones of ``stack``, every cross-lingual and
+    adaptation one."""
+    return {"cross_modal": [r for r in rows.get("cross_modal", [])
+                            if r["measure"] == measure and r["stack"] == stack],
+            "cross_lingual": [r for r in rows.get("cross_lingual", []) if r["measure"] == measure],
+            "adaptation": [r for r in rows.get("adaptation", []) if r["measure"] == measure]}
+
+
+def _groups(spec: Any, rows: dict[str, list[Row]], where: str, points: Sequence[str],
+            resource: dict[str, str]) -> list[Group]:
     """The contrast as weighted means of rows: ``sum_g w_g mean(rows_g)``."""
+    if spec.kind == "did":
+        ad = rows["adaptation"]
+        if len(points) < 2 or not ad:
+            raise RecipeError(f"{where}: kind did compares the first and last "
+                              "analysis.adaptation_points; the recipe needs two")
+        part = {(level, layer): [r for r in ad if resource.get(r["lang_a"]) == level
+                                 and r["layer_a"] == layer]
+                for level in ("high", "low") for layer in (points[0], points[-1])}
+        if not all(part.values()):
+            raise RecipeError(f"{where}: kind did needs high- and low-resource languages "
+                              "(analysis.resource)")
+        return [(1.0, part[("high", points[-1])]), (-1.0, part[("high", points[0])]),
+                (-1.0, part[("low", points[-1])]), (1.0, part[("low", points[0])])]
+    cm, cl = rows["cross_modal"], rows["cross_lingual"]
     depths = sorted({int(r["depth"]) for r in cm})
     if not depths:
         raise RecipeError(f"{where}: the recipe computed no cross-modal rows for this stack")
