@@ -258,15 +258,15 @@ def test_family_distance_means_against_a_float64_computation():
     for d in (0, 1, 2):
         pairs = [r for r in rows if family_distance(r["lang_a"], r["lang_b"]) == d]
         members = sorted({x for r in pairs for x in (r["lang_a"], r["lang_b"])})
-        means = np.array([np.mean([r["adjusted"] for r in pairs if x in (r["lang_a"],
-                                                                        r["lang_b"])])
-                          for x in members], dtype=np.float64)
-        half = t.ppf(0.95, len(means) - 1) * means.std(ddof=1) / np.sqrt(len(means))
+        mean = np.mean([r["adjusted"] for r in pairs])  # over pairs, and a language left out
+        leave = np.array([np.mean([r["adjusted"] for r in pairs  # takes every pair it is in
+                                   if x not in (r["lang_a"], r["lang_b"])]) for x in members])
+        se = np.sqrt((len(members) - 1) / len(members) * ((leave - leave.mean()) ** 2).sum())
+        half = t.ppf(0.95, len(members) - 1) * se
         row = next(r for r in out if r["group"].startswith(f"{d}:"))
         assert row["n_langs"] == len(members) and row["n_rows"] == len(pairs)
-        assert row["adjusted"] == pytest.approx(means.mean(), abs=1e-12)
-        assert (row["ci_low"], row["ci_high"]) == pytest.approx((means.mean() - half,
-                                                                 means.mean() + half))
+        assert row["adjusted"] == pytest.approx(mean, abs=1e-12)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((mean - half, mean + half))
 
 
 # -- recipes -----------------------------------------------------------------------------------
