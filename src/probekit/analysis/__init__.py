@@ -8,6 +8,7 @@ from .bins import LengthBin, make_bins, sentence_lengths
 from .claims import CLAIMS, claims_table
 from .contrast import Contrast, benjamini_hochberg, depth_weights, holm, jackknife, paired_contrast
 from .grid import OUTLIER_SHARE, Comparer, LargeKError, comparer_for
+from .means import FAMILY_DISTANCE, family_distance_means, group_means, language_mean
 from .measures import (
     Similarity,
     linear_cka,
@@ -18,15 +19,11 @@ from .measures import (
     svcca,
 )
 from .paper import (
-    FAMILY_DISTANCE,
     align_depths,
     code_switched,
     code_switching,
     cross_lingual,
     cross_modal,
-    family_distance_means,
-    group_means,
-    language_mean,
     length_adaptation,
     measure_agreement,
     modality_gap,

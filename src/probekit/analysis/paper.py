@@ -15,12 +15,11 @@ raw scores of analyses with different kept directions have different chance leve
 difference would be partly a difference of chance. Raw means are kept beside them.
 Also: :func:`align_depths` pairs stacks of unequal depth explicitly; :func:`with_control` puts
 a control run's scores beside each row; :func:`measure_agreement` says whether several measures
-tell the same story.
+tell the same story. Means over languages by group, and their intervals, are in :mod:`.means`.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
 from typing import Any, cast
@@ -30,9 +29,8 @@ import numpy as np
 from ..choices import ALIGNMENTS
 from .basis import AnalysisError
 from .grid import Comparer
-from .rows import ComparerRow, GroupMeanRow, SimilarityRow
-
-log = logging.getLogger("probekit.analysis")
+from .means import GROUP_CI, MEAN_CI, finite_mean, language_mean, mean_ci, row_mean, warn_mixed
+from .rows import ComparerRow, SimilarityRow
 
 ROW_KEY = ("analysis", "stack", "depth", "layer_a", "layer_b", "lang_a", "lang_b", "modality_a",
            "modality_b", "measure")
@@ -104,142 +102,6 @@ def cross_lingual(comparer: Comparer, layers: Sequence[str], langs: Sequence[str
     return rows
 
 
-MEAN_CI = "t-interval over languages"
-GROUP_CI = ("delete-one-language jackknife (t, L - 1 df): generalises over languages, at these "
-            "sentences, n and k")
-FEWEST_FOR_AN_INTERVAL = 3  # languages: with 2, a t-interval spans 12.7 standard errors, and
-                            # a single pair's two languages share one mean
-
-
-WITHIN, BETWEEN = "(within)", "(between)"  # cross-lingual pairs of one group, of two
-
-
-def _mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
-    """Mean over languages and a ``level`` Student-t interval from their spread (NaN for fewer
-    than :data:`FEWEST_FOR_AN_INTERVAL` languages)."""
-    from scipy.stats import t
-
-    v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
-    if not len(v):
-        return np.nan, np.nan, np.nan
-    mean = float(v.mean())
-    if len(v) < FEWEST_FOR_AN_INTERVAL:
-        return mean, np.nan, np.nan
-    half = float(t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-    return mean, mean - half, mean + half
-
-
-def group_means(rows: Sequence[Mapping[str, Any]], groups: Mapping[str, str],
-                grouping: str = "resource", level: float = 0.95) -> list[GroupMeanRow]:
-    """Mean chance-adjusted score per analysis, stack, modality, measure, depth and group of
-    languages (``groups``: language -> group), with a ``level`` delete-one-language jackknife
-    interval (:data:`GROUP_CI`).
-
-    Cross-modal rows belong to their language's group (the jackknife of their mean is the
-    t-interval over languages). Cross-lingual rows belong to the pair of groups (``high~high``,
-    ``high~low``) and to ``(within)`` or ``(between)`` groups; their mean is over the pairs, and
-    each jackknife replicate leaves out one language with every pair it is in (pairs that share a
-    language are not independent: a t-interval over pairs or over language means is about half
-    as wide as it must be). Fewer than 3 languages: no interval (NaN). Rows of languages outside
-    ``groups`` are left out."""
-    def classes(r: Mapping[str, Any]) -> list[str]:
-        ga, gb = groups.get(r["lang_a"]), groups.get(r["lang_b"])
-        if ga is None or gb is None:
-            return []
-        if r["analysis"] == "cross_modal":
-            return [ga]
-        return ["~".join(sorted((ga, gb))), WITHIN if ga == gb else BETWEEN]
-
-    return _class_means([r for r in rows if r["analysis"] in ("cross_modal", "cross_lingual")],
-                        classes, grouping, level)
-
-
-def language_mean(rows: Sequence[Mapping[str, Any]], column: str = "adjusted",
-                  level: float = 0.95) -> tuple[float, float, float]:
-    """The mean of ``column`` over rows (one per language, or one per language pair) and its
-    delete-one-language jackknife interval: ``(mean, low, high)``."""
-    from .contrast import jackknife
-
-    values = [(r["lang_a"], r.get("lang_b", r["lang_a"]), float(r.get(column, np.nan)))
-              for r in rows]
-    langs = sorted({lang for a, b, _ in values for lang in (a, b)})
-
-    def mean_of(keep: set[str]) -> float:
-        v = [x for a, b, x in values if a in keep and b in keep and np.isfinite(x)]
-        return float(np.mean(v)) if v else np.nan
-
-    c = jackknife(langs, mean_of, level)
-    return c.effect, c.ci_low, c.ci_high
-
-
-def warn_mixed(rows: Sequence[Mapping[str, Any]], what: str) -> None:
-    """Log a warning when rows pooled into one mean were computed at different n or k: their
-    adjusted scores are not comparable (the adjusted score of a fixed-k measure grows with n)."""
-    ns = {r.get("n") for r in rows}
-    ks = {r.get("k") for r in rows if np.isfinite(r.get("k", np.nan))}
-    if len(ns) > 1 or len(ks) > 1:
-        log.warning("%s pools rows computed at different n (%s) or k (%s): adjusted scores "
-                    "change with n and k, so the mean mixes that change in", what,
-                    sorted(map(str, ns)), sorted(map(str, ks)))
-
-
-FAMILY_DISTANCE = "family_distance"
-
-
-def family_distance_means(rows: Sequence[Mapping[str, Any]], distance: Callable[[str, str], Any],
-                          names: Mapping[int, str], level: float = 0.95
-                          ) -> list[GroupMeanRow]:
-    """Cross-lingual rows grouped by how related the pair's languages are (``distance(a, b)``:
-    0, 1, 2 or None, named by ``names``, e.g. same genus / same family / different families), in
-    the format of :func:`group_means` (grouping :data:`FAMILY_DISTANCE`)."""
-    def classes(r: Mapping[str, Any]) -> list[str]:
-        d = distance(r["lang_a"], r["lang_b"])
-        return [] if d is None else [f"{d}: {names[d]}"]
-
-    return _class_means([r for r in rows if r["analysis"] == "cross_lingual"], classes,
-                        FAMILY_DISTANCE, level)
-
-
-def _class_means(rows: Sequence[Mapping[str, Any]],
-                 classes: Callable[[Mapping[str, Any]], list[str]], grouping: str,
-                 level: float) -> list[GroupMeanRow]:
-    """Rows per class (``classes(row)``) at each analysis, stack, modality, measure and depth:
-    their mean and its delete-one-language jackknife interval."""
-    def modality(r: Mapping[str, Any]) -> str:
-        a, b = r["modality_a"], r.get("modality_b", r["modality_a"])
-        return a if a == b else f"{a}~{b}"
-
-    out: list[GroupMeanRow] = []
-    keyed: dict[tuple, list[Mapping[str, Any]]] = {}
-    for r in rows:
-        keyed.setdefault((r["analysis"], r["stack"], modality(r), r["measure"], r["depth"]),
-                         []).append(r)
-    for key, here in keyed.items():
-        warn_mixed(here, f"group means of {key[0]} ({key[1]}, {key[3]}, depth {key[4]})")
-        members: dict[str, list[Mapping[str, Any]]] = {}
-        for r in here:
-            for group in classes(r):
-                members.setdefault(group, []).append(r)
-        for group in sorted(members):
-            pairs = members[group]
-            mean, lo, hi = language_mean(pairs, "adjusted", level)
-            langs = {r.get(k, r["lang_a"]) for r in pairs for k in ("lang_a", "lang_b")}
-            out.append({"analysis": key[0], "stack": key[1], "modality": key[2],
-                        "measure": key[3], "depth": key[4], "grouping": grouping,
-                        "group": group, "n_langs": len(langs), "n_rows": len(pairs),
-                        "adjusted": mean, "ci_low": lo, "ci_high": hi, "ci_level": level,
-                        "ci_method": GROUP_CI, "score": _mean(pairs, "score"),
-                        "chance": _mean(pairs, "chance"),
-                        "control_adjusted": _mean(pairs, "control_adjusted")})
-    return out
-
-
-def _mean(rows: Sequence[Mapping[str, Any]], column: str) -> float:
-    v = [float(r.get(column, np.nan)) for r in rows]
-    v = [x for x in v if np.isfinite(x)]
-    return float(np.mean(v)) if v else np.nan
-
-
 def code_switched(comparer: Comparer, layers: Sequence[str], first: str, second: str,
                   mixed: str, modality: str, stack: str = "",
                   progress: Callable[[], Any] | None = None) -> list[SimilarityRow]:
@@ -288,12 +150,12 @@ def length_adaptation(cross_modal_rows: Sequence[Mapping[str, Any]],
                         and r["layer_a"] == layer and resource.get(r["lang_a"]) == level]
                 if not here:
                     continue
-                adjusted, lo, hi = _mean_ci([r["adjusted"] for r in here])
+                adjusted, lo, hi = mean_ci([r["adjusted"] for r in here])
                 out.append({"analysis": "length_adaptation", "measure": measure, "point": label,
                             "layer_a": layer, "resource": level, "adjusted": adjusted,
                             "ci_low": lo, "ci_high": hi, "ci_method": MEAN_CI,
-                            "score": _mean(here, "score"), "chance": _mean(here, "chance"),
-                            "control_adjusted": _mean(here, "control_adjusted"),
+                            "score": row_mean(here, "score"), "chance": row_mean(here, "chance"),
+                            "control_adjusted": row_mean(here, "control_adjusted"),
                             "n_langs": len(here)})
     return out
 
@@ -318,8 +180,8 @@ def modality_gap(cross_modal_rows: Sequence[Mapping[str, Any]],
         row = {"analysis": "modality_gap", "stack": stack, "depth": depth, "measure": measure,
                "layer_speech": layers["speech"], "layer_text": layers["text"],
                "cross_modal": mean, "cross_modal_ci_low": lo, "cross_modal_ci_high": hi,
-               "cross_modal_raw": _mean(here, "score"),
-               "cross_modal_control": _mean(here, "control_adjusted")}
+               "cross_modal_raw": row_mean(here, "score"),
+               "cross_modal_control": row_mean(here, "control_adjusted")}
         lingual: list[Mapping[str, Any]] = []
         for m, layer in layers.items():
             there = [r for r in cross_lingual_rows if r["modality_a"] == m
@@ -327,15 +189,15 @@ def modality_gap(cross_modal_rows: Sequence[Mapping[str, Any]],
             mean, lo, hi = language_mean(there, "adjusted", level)
             row.update({f"cross_lingual_{m}": mean, f"cross_lingual_{m}_ci_low": lo,
                         f"cross_lingual_{m}_ci_high": hi,
-                        f"cross_lingual_{m}_raw": _mean(there, "score"),
-                        f"cross_lingual_{m}_control": _mean(there, "control_adjusted")})
+                        f"cross_lingual_{m}_raw": row_mean(there, "score"),
+                        f"cross_lingual_{m}_control": row_mean(there, "control_adjusted")})
             lingual += there
         warn_mixed([*here, *lingual], f"modality gap ({stack}, {measure}, depth {depth})")
 
         def gap(keep: set[str], lingual: list = lingual, here: list = here) -> float:
             cl = [r["adjusted"] for r in lingual if r["lang_a"] in keep and r["lang_b"] in keep]
             cm = [r["adjusted"] for r in here if r["lang_a"] in keep]
-            return _finite_mean(cl) - _finite_mean(cm)
+            return finite_mean(cl) - finite_mean(cm)
 
         c = jackknife(sorted({r["lang_a"] for r in here}), gap, level)
         row.update(gap=c.effect, gap_ci_low=c.ci_low, gap_ci_high=c.ci_high,
@@ -343,11 +205,6 @@ def modality_gap(cross_modal_rows: Sequence[Mapping[str, Any]],
                    ci_method=GROUP_CI)
         out.append(row)
     return out
-
-
-def _finite_mean(values: Sequence[float]) -> float:
-    v = [float(x) for x in values if np.isfinite(x)]
-    return float(np.mean(v)) if v else np.nan
 
 
 def with_control(rows: Sequence[Mapping[str, Any]], control_rows: Sequence[Mapping[str, Any]],

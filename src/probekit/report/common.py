@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis.paper import FEWEST_FOR_AN_INTERVAL
+from ..analysis.means import FEWEST_FOR_AN_INTERVAL
 
 
 def axes(title: str, xlabel: str, ylabel: str, figsize=(7.5, 4)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..analysis.paper import BETWEEN, WITHIN
+from ..analysis.means import BETWEEN, WITHIN
 from .common import (
     GROUP_MAPS,
     axes,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..analysis.paper import FEWEST_FOR_AN_INTERVAL, MEAN_CI
+from ..analysis.means import FEWEST_FOR_AN_INTERVAL, MEAN_CI
 from .common import axes, langs_label, stack_label
 
 
