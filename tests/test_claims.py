@@ -360,8 +360,34 @@ def test_with_two_languages_a_claim_is_redrawn_over_sentences():
     assert row["ci_method"] == "paired subsampling over 80 sentences"
 
 
+def test_did_contrast_is_the_adaptation_claim():
+    from types import SimpleNamespace
+
+    from probekit.pipeline.analyses.claims import contrasts
+    from probekit.recipe_schema import AnalysisSection, ContrastSpec
+
+    rng = np.random.default_rng(4)
+    resource = {"eng": "high", "fra": "high", "deu": "high", "swh": "low", "cym": "low"}
+    ad = [{"analysis": "cross_modal", "stack": "adaptation", "depth": 0, "rel_depth": 1.0,
+           "layer_a": layer, "layer_b": "t", "lang_a": lang, "lang_b": lang,
+           "modality_a": "speech", "modality_b": "text", "measure": "svcca", "n": 350, "k": 40,
+           "score": 0.4 + rng.normal(0, 0.05)} for lang in resource for layer in ("b", "a")]
+    rows = {"cross_modal": [], "cross_lingual": [], "adaptation": ad}
+    a = AnalysisSection(contrasts=[ContrastSpec(kind="did")],
+                        adaptation_points={"before": "b", "after": "a"})
+    (did,) = contrasts(rows, a, [], SimpleNamespace(analysis=a, resource=resource,
+                                                    comparer=None))
+    (claim,) = claims_table(rows, [], ["b", "a"], resource)
+    assert did["kind"] == "did" and abs(did["effect"] - claim["effect"]) < 1e-12
+    assert abs(did["ci_high"] - claim["ci_high"]) < 1e-12
+    # languages of one resource level: the contrast is left out, not the run
+    only_high = {k: "high" for k in resource}
+    assert contrasts(rows, a, [], SimpleNamespace(analysis=a, resource=only_high,
+                                                  comparer=None)) == []
+
+
 @pytest.mark.parametrize("bad", [{"kind": "slope"}, {"stack": "nowhere"}, {"depths": [9, 0]},
-                                 {"kind": "did"}])
+                                 {"kind": "did"}])  # did: the recipe has no adaptation points
 def test_a_wrong_contrast_is_one_clear_message(bad):
     from probekit.errors import RecipeError
     from probekit.pipeline.analyses.claims import contrasts

@@ -86,9 +86,6 @@ def test_demo_runs_every_stage(demo_run):
     contrasts = pd.read_csv(out / "results" / "contrasts.csv")
     assert set(contrasts["lang"]) == {"(all)", "eng"} and contrasts["p_adjusted"].notna().all()
     assert contrasts["spectrum_effect"].notna().all()
-    did = contrasts[contrasts["kind"] == "did"].set_index("measure")["effect"]
-    adaptation = claims[claims["claim"] == "adaptation"].set_index("measure")["effect"]
-    np.testing.assert_allclose(did.sort_index(), adaptation.sort_index(), atol=1e-12)
     eng = cm[(cm["lang_a"] == "eng") & (cm["measure"] == "svcca")
              & (cm["stack"] == "speech_encoder~text_encoder")].sort_values("rel_depth")
     trend = contrasts[(contrasts["lang"] == "eng") & (contrasts["measure"] == "svcca")]

@@ -244,6 +244,7 @@ def check_recipe(recipe: Recipe) -> None:
         if len(set(groups.values())) < 2:
             raise RecipeError(f"{where}: analysis.groups.{name}: give at least two groups, "
                               "e.g. {eng: Indo-European, swh: Niger-Congo}")
+    check_claims(a, data.languages, where)
 
 
 def resolve_languages(recipe: Recipe, spec: Any) -> list[str]:
@@ -332,7 +333,6 @@ def _check_inputs(recipe: Recipe, spec: Any, where: str) -> None:
             raise RecipeError(f"{where}: analysis.code_switched: {spec.name} has no stack "
                               f"{stack!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
                               + f" (stacks: {', '.join(spec.stacks)})")
-    check_claims(a, d.languages, where)
     b = a.length_bins
     if b.by not in ALLOWED["analysis.length_bins.by"]:
         raise RecipeError(f"{where}: analysis.length_bins.by: {b.by!r} is not one of seconds "

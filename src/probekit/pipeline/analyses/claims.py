@@ -141,7 +141,8 @@ def contrasts(rows: Rows, a: Any, stacks: list[str], ctx: TableContext,
     ``spectrum`` (rows of spectrum-matched views), the same contrast on them
     (``spectrum_effect``)."""
     out: list[dict[str, Any]] = []
-    measures = list(dict.fromkeys(r["measure"] for r in rows.get("cross_modal", [])))
+    measures = list(dict.fromkeys(r["measure"] for kind in ("cross_modal", "adaptation")
+                                  for r in rows.get(kind, [])))
     points = list(a.adaptation_points.values())
     for i, spec in enumerate(a.contrasts):
         where = f"analysis.contrasts[{i}]"
@@ -154,6 +155,8 @@ def contrasts(rows: Rows, a: Any, stacks: list[str], ctx: TableContext,
                               f"recipe ({', '.join(stacks)})")
         for measure in measures:
             groups = _groups(spec, _of(rows, measure, stack), where, points, ctx.resource)
+            if not groups:  # the run's languages lack a group the contrast compares
+                continue
             langs = sorted({r["lang_a"] for _, g in groups for r in g})
             if spec.lang is not None:
                 if spec.lang not in langs:
@@ -208,8 +211,9 @@ def _groups(spec: Any, rows: dict[str, list[Row]], where: str, points: Sequence[
                                  and r["layer_a"] == layer]
                 for level in ("high", "low") for layer in (points[0], points[-1])}
         if not all(part.values()):
-            raise RecipeError(f"{where}: kind did needs high- and low-resource languages "
-                              "(analysis.resource)")
+            log.warning("analyze: %s (did) left out: this run's languages are not both high- "
+                        "and low-resource (analysis.resource)", where)
+            return []
         return [(1.0, part[("high", points[-1])]), (-1.0, part[("high", points[0])]),
                 (-1.0, part[("low", points[-1])]), (1.0, part[("low", points[0])])]
     cm, cl = rows["cross_modal"], rows["cross_lingual"]
