@@ -118,6 +118,16 @@ def test_paired_contrast_redraws_the_same_sentences_for_every_term():
     assert abs(c.p_value - 2 * NormalDist().cdf(-abs(c.effect) / sd)) < 1e-12
 
 
+def test_a_contrast_too_small_to_redraw_keeps_its_effect_and_says_no_interval(caplog):
+    v = pair_model(16, 1.0, decaying(16), seed=1, tilt=0.4).sample(8, np.random.default_rng(0))
+    comparer = Comparer(v.__getitem__, "linear_cka")
+    with caplog.at_level(logging.WARNING, "probekit.analysis"):
+        c = paired_contrast(comparer, "linear_cka", [("x", "y", 1.0)], n_draws=10)
+    assert abs(c.effect - ref_cka(v["x"], v["y"])) < 1e-9 and np.isnan(c.ci_low)
+    assert "no interval" in caplog.text  # a draw of 4 sentences is too few for a similarity
+    assert np.isnan(paired_contrast(comparer, "linear_cka", []).effect)
+
+
 def test_holm_and_benjamini_hochberg_by_hand():
     p = [0.01, 0.04, 0.03, np.nan, 0.005]
     # Holm: sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1, running maximum

@@ -23,6 +23,7 @@ the layers' spectra alone produce.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -37,6 +38,7 @@ from .contrast import (
     jackknife,
 )
 
+log = logging.getLogger("probekit.analysis")
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]
 Statistic = Callable[[set[str]], float]
 ALPHA = 0.05
@@ -190,6 +192,10 @@ def claims_table(rows: Rows, stack_pairs: Sequence[str], points: Sequence[str],
     for claim, stack, contrast, measure, langs, _, n, k in claim_statistics(
             rows, stack_pairs, points, resource, column):
         c = _evaluate(rows, (claim, stack, measure), column, *args, draws)
+        if not np.isfinite(c.effect):  # e.g. adaptation with one resource level
+            log.info("claims: %s (%s, %s) cannot be computed from this run's rows", claim,
+                     stack, measure)
+            continue
         row: dict[str, Any] = {
             "claim": claim, "finding": CLAIMS[claim], "stack": stack, "contrast": contrast,
             "measure": measure, "k": k, "n": n, "n_langs": len(langs), "score": column,

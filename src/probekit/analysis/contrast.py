@@ -19,6 +19,7 @@ family's p-values.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -26,7 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from .basis import AnalysisError
 from .stats import subsample_fraction
+
+log = logging.getLogger("probekit.analysis")
 
 SENTENCE_DRAWS = "paired subsampling"
 LANGUAGE_JACKKNIFE = "delete-one-language jackknife"
@@ -77,6 +81,8 @@ def paired_contrast(comparer: Any, measure: str, terms: Sequence[tuple[Hashable,
     subsampling interval (see the module docstring). ``terms``: ``(a, b, weight)``."""
     fns = [(comparer.resample_function(measure, a, b), comparer.array(a), comparer.array(b), w)
            for a, b, w in terms]
+    if not fns:
+        return _nan(ci, SENTENCE_DRAWS, 0)
     n = len(fns[0][1])
     if any(len(x) != n or len(y) != n for _, x, y, _ in fns):
         raise ValueError("every view of a paired contrast must have the same sentences")
@@ -87,9 +93,13 @@ def paired_contrast(comparer: Any, measure: str, terms: Sequence[tuple[Hashable,
         return _nan(ci, SENTENCE_DRAWS, n, effect)
     rng = np.random.default_rng(seed)
     draws = np.empty(n_draws)
-    for i in range(n_draws):
-        idx = np.sort(rng.choice(n, m, replace=False))
-        draws[i] = sum(w * fn(x[idx], y[idx]) for fn, x, y, w in fns)
+    try:
+        for i in range(n_draws):
+            idx = np.sort(rng.choice(n, m, replace=False))
+            draws[i] = sum(w * fn(x[idx], y[idx]) for fn, x, y, w in fns)
+    except AnalysisError as e:  # e.g. a draw of too few sentences for the measure
+        log.warning("paired contrast of %d sentences: no interval (%s)", n, e)
+        return _nan(ci, SENTENCE_DRAWS, n, effect)
     sd = float(draws.std(ddof=1)) * (m / (n - m)) ** 0.5
     z = NormalDist().inv_cdf(0.5 + ci / 2)
     p = 2 * NormalDist().cdf(-abs(effect) / sd) if sd > 0 else float(effect == 0)
