@@ -115,12 +115,12 @@ def draw_view(lam: np.ndarray, c: np.ndarray, o: np.ndarray, latent: np.ndarray,
 
 
 def matched_spectrum(x: np.ndarray) -> np.ndarray:
-    """A view's sample eigenvalues (of its centred covariance), descending, its rank's worth."""
-    xc = np.asarray(x, float) - np.asarray(x, float).mean(0)
-    s = np.linalg.svd(xc, compute_uv=False)
-    lam = s ** 2 / max(len(x) - 1, 1)
-    rank = int(np.sum(lam > lam[0] * 1e-12)) if len(lam) and lam[0] > 0 else 0
-    return lam[:max(rank, 1)]
+    """A view's sample eigenvalues (of its centred covariance), descending, its rank's worth
+    (:func:`~probekit.analysis.spectra.eigenvalues`; one zero for a constant view)."""
+    from .spectra import eigenvalues
+
+    lam = eigenvalues(x)
+    return lam if len(lam) else np.zeros(1)
 
 
 TILT = 0.4  # the spectrum-matched views' rotation away from the principal axes (see rotation)
