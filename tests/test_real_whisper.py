@@ -14,7 +14,8 @@ import torch
 
 from probekit.data import load_audio, read_manifest
 from probekit.errors import ModelLoadError
-from probekit.interop.ct2_whisper import find_ct2_whisper, load_ct2_whisper
+from probekit.interop.ct2_packages import find_ct2_whisper
+from probekit.interop.ct2_whisper import load_ct2_whisper
 
 pytestmark = pytest.mark.real
 ROOT = Path(__file__).resolve().parents[1]

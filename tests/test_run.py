@@ -168,7 +168,13 @@ BAD = {
     "record.batch_size=eight": "record.batch_size: expected int",
     "record.batchsize=8": "did you mean recipe.record.batch_size",
     "data.path=missing.tsv": "does not exist",
-    "data.languages=[eng,xyz]": "no usable sentence in language(s) xyz",
+    "data.languages=[eng,xyz]": "unknown language code 'xyz'",
+    "data.languages=[en,fr]": "'en' is ISO 639-1: use eng, 'fr' is ISO 639-1: use fra",
+    "data.languages=[eng,tur]": "the data has no sentence in tur (it has cym, deu, eng",
+    "data.languages=family:Turkic": "family:Turkic selects no language of this run: the data "
+                                    "has none of: azj kaz kir tur uzn",
+    "analysis.k=30": "analysis.k=30 needs at least 120 sentences (kx + ky <= n/2, with kx = ky = "
+                     "k) and the data gives 100: set analysis.k to at most 25",
     "model.spec=seamless_m4t_v3": "did you mean seamless_m4t_v2",
     "data.modalities=[video]": "use text and/or speech",
     "record.pool=median": "is not one of",
@@ -178,7 +184,7 @@ BAD = {
     "data.languages=7": "data.languages: expected a list",
     "data.source=fleurs_local": "data.path:",
     "reportt.figures=true": "did you mean recipe.report",
-    ("data.source=fleurs", "data.languages=[eng,xyz]"): "no FLEURS configuration known for 'xyz'",
+    ("data.source=fleurs", "data.languages=[eng,xyz]"): "unknown language code 'xyz'",
     ("model.spec=sonar", "data.languages=[eng,yor]"): "SONAR has no speech encoder for 'yor'",
     "analysis.cross_lingual=[text_encodr]": "did you mean 'text_encoder'",
     "analysis.adaptation_points={a: foo.bar}": "'foo.bar' is in no stack",

@@ -1,13 +1,15 @@
 """The exact token sequences each wrapper feeds, with the real tokenizer classes (toy vocabularies
 trained offline in tests/toy_tokenizers.py), against what each model's own ``generate`` uses."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
 import toy_tokenizers as toys
 
 from probekit.batch import capture
-from probekit.wrappers import load_spec
+from probekit.wrappers import SpecError, load_spec
 from probekit.wrappers.hf import HFModel
 
 SENTENCES = {"eng": ["The cat sits on the mat.", "I would like a cup of tea, please.",
@@ -212,3 +214,46 @@ def test_salmonn_prompt_ids_are_built_as_the_release_builds_them(tmp_path):
     assert embeds.shape[0] == len(head) + WINDOWS + len(tail)
     torch.testing.assert_close(embeds[:len(head)], table[head], rtol=0, atol=0)
     torch.testing.assert_close(embeds[-len(tail):], table[tail], rtol=0, atol=0)
+
+
+def english_only_generation_config(tok):
+    """The generation config an English-only Whisper ships: not multilingual, no languages."""
+    config = toys.whisper_generation_config(tok)
+    config.is_multilingual = False
+    del config.lang_to_id
+    return config
+
+
+def test_english_only_whisper_is_prompted_as_released(whisper):
+    from transformers import WhisperFeatureExtractor
+
+    from probekit.errors import RecordingError
+    from probekit.wrappers.hf import english_only_model
+
+    multilingual, full = whisper
+    tok = multilingual.tokenizer
+    spec = load_spec("whisper", options={"english_only": True})
+    wrapper = HFModel(full.model, spec, tok, WhisperFeatureExtractor())
+    multilingual.decoder_ids(SENTENCES["fra"][0], "fra")  # a language set on the tokenizer before
+    text = SENTENCES["eng"][0]
+    ids = wrapper.decoder_ids(text, "eng")
+    released = copy.deepcopy(full)
+    released.generation_config = english_only_generation_config(tok)
+    mel = torch.zeros(1, 80, 2 * full.config.max_source_positions)
+    first, _ = first_decoder_input(released, released.model.decoder,
+                                   lambda: released.generate(mel, max_new_tokens=2))
+    prefix = first[0].tolist()
+    assert prefix == tok.convert_tokens_to_ids(["<|startoftranscript|>", "<|notimestamps|>"])
+    assert ids == prefix + tok(" " + text, add_special_tokens=False)["input_ids"]
+    assert multilingual.decoder_ids(text, "eng")[:4] == tok.convert_tokens_to_ids(
+        ["<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>"])
+    with pytest.raises(ValueError, match="English-only"):  # transformers refuses a language
+        released.generate(mel, language="en", max_new_tokens=2)
+    with pytest.raises(RecordingError, match="English-only Whisper; it takes English"):
+        wrapper.decoder_ids(SENTENCES["fra"][0], "fra")
+    assert "<|startoftranscript|><|notimestamps|> text" in HFModel.describe_inputs(spec)["speech"]
+    # a checkpoint that is English-only by its generation config but not by its name: refused,
+    # so that the store's record of the prefix is what ran
+    with pytest.raises(SpecError, match="set options.english_only: true"):
+        english_only_model(load_spec("whisper"), released)
+    assert english_only_model(load_spec("whisper", checkpoint="openai/whisper-base.en"), full)

@@ -6,8 +6,8 @@ the Recorder, tells it those lengths, and runs the model (the hooks leave whatev
     rec["text_encoder.layers.3"]           # (B, D)
     inputs.lengths["text_encoder"]         # valid tokens per example
 
-:func:`check_wrapper` is the load-time check that ``load_model`` runs on every wrapper it builds:
-one probe example per modality through :func:`capture`.
+The load-time self-check that ``load_model`` runs on every wrapper it builds is in
+:mod:`probekit.selfcheck`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .errors import RecordingError
+from .errors import MissingLengthsError, RecordingError
 from .recorder import Recorder
 
 
@@ -39,42 +39,20 @@ def capture(wrapper: Any, batch: Sequence[Mapping[str, Any]], stacks: Sequence[s
                 rec.set_lengths(inputs.lengths[rule], [layer],
                                 fills=rule in inputs.fills or stack in inputs.fills)
         with torch.no_grad():
-            wrapper.forward(inputs)
+            try:
+                wrapper.forward(inputs)
+            except MissingLengthsError as e:
+                raise RecordingError(no_length_rule(wrapper, e.layer)) from None
     return rec, inputs
 
 
-def check_wrapper(wrapper: Any) -> None:
-    """Load-time check of a :class:`~probekit.wrappers.Wrapper`: its stacks have the
-    architecture's block counts (:meth:`~probekit.wrappers.Wrapper.expected_blocks`), and one
-    short probe example per modality makes every hooked block fire (exactly once: a repeat is an
-    error) with valid lengths that fit its outputs; a :class:`RecordingError` says what is
-    wrong and which spec to fix."""
-    spec = wrapper.spec
-    for stack, count in wrapper.expected_blocks().items():
-        if len(wrapper.stacks.get(stack, [])) != count:
-            raise RecordingError(
-                f"{spec.name}: stack {stack!r} hooks {len(wrapper.stacks.get(stack, []))} "
-                f"blocks but the architecture has {count}; fix the patterns in {spec.path}")
-    for modality in wrapper.modalities:
-        rec, _ = capture(wrapper, [probe_example(modality)], pool="none")
-        fired = {n for n, c in rec.calls.items() if c == 1}
-        expected = set(wrapper.layers(spec.stacks_for(modality)))
-        silent = [n for n in wrapper.layers() if n in expected and n not in fired]
-        if silent:
-            raise RecordingError(
-                f"{spec.name}: blocks that never ran on a probe {modality} example: "
-                f"{', '.join(silent[:4])}; check the stacks and modalities in {spec.path}")
-        extra = sorted(n for n in fired if n not in expected)
-        if extra:
-            raise RecordingError(
-                f"{spec.name}: a {modality} example runs {', '.join(extra[:4])}, but "
-                f"modalities.{modality} in {spec.path} does not list its stack")
-
-
-def probe_example(modality: str) -> dict[str, Any]:
-    """One short example of ``modality`` (1 s of noise, or a short sentence in English)."""
-    import numpy as np
-
-    audio = 0.05 * np.random.default_rng(0).standard_normal(16000).astype(np.float32)
-    return {"id": "probe", "lang": "eng", "modality": modality, "text": "probekit checks layers",
-            "audio": audio}
+def no_length_rule(wrapper: Any, layer: str) -> str:
+    """The fix for a stack without valid lengths, in the spec's terms."""
+    spec, stack = wrapper.spec, wrapper.stack_of(layer)
+    if hasattr(spec.options, "lengths"):
+        return (f"{spec.path}: stack {stack!r} has no length rule, so in a padded batch its real "
+                f"positions cannot be told from padding; add one to the spec: "
+                f"options.lengths: {{{stack}: {{rule: input}}}} (rules: input, decoder, model; "
+                "`probekit options hf` explains them)")
+    return (f"{spec.name}: the {spec.wrapper} wrapper gives no valid lengths for stack {stack!r} "
+            f"(layer {layer}); its inputs() must set ModelInputs.lengths[{stack!r}]")

@@ -39,6 +39,14 @@ class RecordingError(ProbekitError):
     """A hooked module produced something the recorder cannot use (shape, mask, repeat)."""
 
 
+class MissingLengthsError(RecordingError):
+    """A padded batch reached a layer whose valid lengths nobody gave (``layer``)."""
+
+    def __init__(self, message: str, layer: str = ""):
+        super().__init__(message)
+        self.layer = layer
+
+
 class StoreError(ProbekitError):
     """An activation store cannot be written or read as asked."""
 

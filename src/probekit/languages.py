@@ -237,6 +237,31 @@ def describe(langs: list[str] | None = None) -> list[dict[str, str]]:
     return rows
 
 
+def unusable_codes(codes: list[str], present: set[str] | None, lacking: bool = True
+                   ) -> str | None:
+    """Why codes listed in ``data.languages`` cannot be used, in words (None: they can):
+    ISO 639-1 codes with the ISO 639-3 code to use, codes nobody knows, and (``lacking``)
+    known codes the data (``present``, when known) lacks, each told apart."""
+    iso3 = {two: three for three, two in ISO639_1.items()}
+    short = {c: iso3[c] for c in codes if c in iso3 and (present is None or c not in present)}
+    if short:
+        return ("probekit names languages by ISO 639-3 codes; "
+                + ", ".join(f"{c!r} is ISO 639-1: use {three}" for c, three in short.items()))
+    known = set(REGISTRY) | set(NAMES)
+    unknown = [c for c in codes if c not in known and (present is None or c not in present)]
+    if unknown:
+        hint = closest(unknown[0], sorted(known | (present or set())))
+        return (f"unknown language code {unknown[0]!r} (not an ISO 639-3 code probekit knows"
+                + (f", nor one the data has; did you mean {', '.join(hint[:3])}?" if hint
+                   else ", nor one the data has") + ")")
+    if present is not None and lacking:
+        absent = [c for c in codes if c not in present]
+        if absent:
+            return (f"the data has no sentence in {', '.join(absent)} (it has "
+                    f"{', '.join(sorted(present))})")
+    return None
+
+
 def main() -> None:
     """``python -m probekit.languages [LANG | GROUP ...]``: the language table, by default of
     the paper recipes' 30; ``all``, ``family:Turkic``, ... name groups (:data:`NAMED_GROUPS`)."""

@@ -18,6 +18,8 @@ import torch.nn as nn
 
 from .errors import ProbekitError
 
+NO_RULE = "NONE: no length rule"
+
 
 def block_width(block: nn.Module) -> int | None:
     """A block's output width from its parameters: the last layer norm's size, else the last
@@ -50,18 +52,38 @@ def describe_skeleton(spec: Any) -> list[tuple[str, int, str, str, str]]:
     return rows
 
 
+def checkpoint_sizes(spec: Any) -> dict[str, list[int]]:
+    """stack -> [blocks, width] of the checkpoint the spec names, from its config alone
+    (:meth:`~probekit.wrappers.Wrapper.skeleton`); stacks whose width cannot be told are left
+    out. Raises what the skeleton raises (offline, no config, a family that cannot say)."""
+    rows = describe_skeleton(spec)
+    sizes: dict[str, list[int]] = {}
+    for stack in spec.stacks:
+        mine = [width for s, _, _, width, _ in rows if s == stack]
+        widths = {w for w in mine if w != "-"}
+        if mine and len(widths) == 1:
+            sizes[stack] = [len(mine), int(widths.pop().removeprefix("width "))]
+    return sizes
+
+
 def describe_tiny(spec: Any) -> list[tuple[str, int, str, str, str]]:
     """Rows (stack, index, layer, output shape, length rule) of the tiny variant, from a probe."""
-    from .batch import capture, probe_example
+    from .batch import capture
+    from .selfcheck import probe_example
     from .wrappers import load_model
 
-    wrapper = load_model(spec, variant="tiny")
+    wrapper = load_model(spec, variant="tiny", check=False)
     shapes: dict[str, str] = {}
+    unruled: set[str] = set()  # sequences whose valid lengths the wrapper does not give
     for modality in wrapper.modalities:
-        rec, _ = capture(wrapper, [probe_example(modality)], pool="none")
+        rec, inputs = capture(wrapper, [probe_example(modality)], pool="none")
         for name in rec.names:
             shapes.setdefault(name, f"{modality}: {tuple(rec[name][0].shape)}")
-    return [(stack, i, name, shapes.get(name, "did not run"), wrapper.length_rule(name))
+            rule = inputs.rule(name, wrapper.stack_of(name))
+            if rec[name][0].dim() == 2 and rule not in inputs.lengths | inputs.masks:
+                unruled.add(name)
+    return [(stack, i, name, shapes.get(name, "did not run"),
+             NO_RULE if name in unruled else wrapper.length_rule(name))
             for stack, layers in wrapper.stacks.items() for i, name in enumerate(layers)]
 
 
@@ -89,6 +111,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.layers")
     if not args.variant:
         print(f"{spec.name}: {len(rows)} hook points from {spec.checkpoint}'s config; "
               "no weights loaded")
+    lacking = sorted({stack for stack, _, _, _, rule in rows if rule == NO_RULE})
+    if lacking:
+        print(f"warning: stack(s) {', '.join(lacking)} have no length rule, so a padded batch "
+              "records their padding as if it were input (and the load-time check refuses "
+              "them); add one to the spec, e.g. options.lengths: "
+              f"{{{lacking[0]}: {{rule: input}}}}")
     return 0
 
 

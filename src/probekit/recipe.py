@@ -184,9 +184,16 @@ def check_recipe(recipe: Recipe) -> None:
     from .languages import fleurs_config
     from .wrappers import wrapper_class
     try:
-        data.languages = resolve_languages(recipe, spec)
-        wrapper_class(spec.wrapper, spec.path).check_languages(spec, data.languages,
-                                                               data.modalities)
+        from .languages import LanguageError, is_group, unusable_codes
+        listed, present = [e for e in data.languages if not is_group(e)], data_languages(recipe)
+        for lacking in (False, True):  # codes nobody knows; then what the model, the data lack
+            why = unusable_codes(listed, present, lacking)
+            if why:
+                raise LanguageError(why)
+            if not lacking:
+                data.languages = resolve_languages(recipe, spec)
+                wrapper_class(spec.wrapper, spec.path).check_languages(spec, data.languages,
+                                                                       data.modalities)
         if data.source in ("fleurs", "fleurs_local"):
             for lang in data.languages:
                 fleurs_config(lang)
@@ -270,6 +277,14 @@ def resolve_languages(recipe: Recipe, spec: Any) -> list[str]:
               and c not in unsupported]
     dropped = set(unsupported) | set(absent)
     out = [c for c in expand_languages(d.languages) if c not in dropped]
+    if not out:
+        from .languages import LanguageError
+        raise LanguageError(
+            f"{' '.join(d.languages)} selects no language of this run: "
+            + "; ".join(f"{reason}: {' '.join(codes)}" for reason, codes in (
+                (f"{spec.name} does not take", unsupported), ("the data has none of", absent))
+                if codes)
+            + (f" (the data has {' '.join(sorted(present))})" if present else ""))
     log = logging.getLogger("probekit")
     log.info("data.languages: %s -> %d languages", " ".join(d.languages), len(out))
     for reason, codes in ((f"{spec.name} does not take them as {' and '.join(d.modalities)} "
@@ -401,7 +416,13 @@ def spec_of(recipe: Recipe) -> Any:
     spec = recipe.model.spec
     if Path(spec).suffix in (".yaml", ".yml"):
         spec = str(resolve_path(recipe, spec))
-    return load_spec(spec, **recipe.model.overrides)
+    overrides = dict(recipe.model.overrides)
+    if recipe.model.checkpoint:
+        checkpoint = recipe.model.checkpoint
+        here, beside = Path(checkpoint).expanduser(), resolve_path(recipe, checkpoint)
+        overrides["checkpoint"] = (str(here.resolve()) if here.exists() else
+                                   str(beside) if beside.exists() else checkpoint)
+    return load_spec(spec, **overrides)
 
 
 def resolve_path(recipe: Recipe, value: str) -> Path:

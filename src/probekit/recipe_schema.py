@@ -76,6 +76,12 @@ class ModelSection:
 
     spec: str = field(default="", metadata=_doc(
         "The model spec: a name in models/ (seamless_m4t_v2) or a YAML path."))
+    checkpoint: str | None = field(default=None, metadata=_doc(
+        "Your own checkpoint in place of the spec's: a hub id or a local folder (of the spec's "
+        "format: transformers, or a CTranslate2 folder for ctranslate2 specs)."))
+    check: bool | None = field(default=None, metadata=_doc(
+        "Check before extraction that an example's layers are the same alone and in a padded "
+        "batch (default: the spec's check, true); false skips it (recorded in provenance)."))
     variant: str | None = field(default=None, metadata=_doc(
         "tiny: the spec's small random test model; random: the checkpoint's architecture with "
         "random weights; null: the checkpoint.", (None, "tiny", "random")))
@@ -292,7 +298,7 @@ LATER_DEFAULTS: dict[str, dict[str, Any]] = {
              "code_switch": dataclasses.asdict(CodeSwitchSection())},
     "analysis": {"code_switched": [], "length_bins": dataclasses.asdict(LengthBinsSection()),
                  "extra": {}},
-    "model": {"quantize": None},
+    "model": {"quantize": None, "checkpoint": None, "check": None},
     "record": {"max_batch_tokens": None, "max_batch_seconds": None, "sort_window": 1000,
                "token_stride": 1, "max_positions": None}}
 PLACEMENT = ("device", "device_map")

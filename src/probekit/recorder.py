@@ -25,7 +25,7 @@ import torch.nn as nn
 
 from .blocks import INPUT, Pattern, matcher, module_path, resolve_layers
 from .dtypes import as_dtype
-from .errors import LayerSelectionError, RecordingError, closest
+from .errors import LayerSelectionError, MissingLengthsError, RecordingError, closest
 from .pooling import POOLS, pool as pool_output, valid_mask
 
 
@@ -245,11 +245,11 @@ class Recorder:
             if v is not None:
                 mask, host_mask = v.on(b, t, x.device, where=f"layer {name!r}")
             elif self.require_lengths and b > 1:
-                raise RecordingError(
+                raise MissingLengthsError(
                     f"layer {name!r}: a batch of {b} sequences of {t} positions but no valid "
                     "lengths; call rec.set_lengths(lengths) or rec.set_mask(attention_mask) before "
                     "the forward pass, or Recorder(..., require_lengths=False) if nothing is "
-                    "padded")
+                    "padded", layer=name)
         if self.pool == "none" and x.dim() == 3 and self._to_host(x):
             # one non-blocking copy of the padded output; valid rows are cut out when read
             host = self._to_storage(x)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .distributed import Group, ranks_from_env
 from .errors import ProbekitError, write_failure
+from .pipeline.output import log_failure
 from .recipe import load_recipe
 
 log = logging.getLogger("probekit")
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") ->
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    group = None
+    group = runlog = None
     try:
         ranks = ranks_from_env()
         recipe = load_recipe(args.recipe, args.overrides)
@@ -55,10 +56,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") ->
             prepare_output(run, args.overwrite and args.stage in ("extract", "all"),
                            check=args.stage in ("extract", "all"))
         group.barrier()
-        open_run_log(run)
+        runlog = open_run_log(run)
         t0 = time.time()
         if args.stage in ("extract", "all"):
             from .pipeline.extract import extract
+            from .pipeline.preflight import preflight
+            preflight(run, analysis_follows=args.stage == "all")
             extract(run, args.quiet, args.overwrite)
             if run.control is not None:
                 log.info("%sextract: the %s control (the same recipe on random weights) into %s",
@@ -85,6 +88,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") ->
         return 0
     except ProbekitError as e:
         print(f"error: {e}", file=sys.stderr)
+        log_failure(runlog, f"error: {e}")
         return 2
     except OSError as e:  # a full disk, a lost mount: the committed work is kept
         where = f"cannot write {e.filename}: " if e.filename else ""

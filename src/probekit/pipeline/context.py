@@ -52,9 +52,12 @@ class Run:
 
     @property
     def model_label(self) -> str:
-        """The spec's name, with the variant for random weights (``whisper-tiny``)."""
+        """The spec's name (and its checkpoint's when the recipe brings its own,
+        ``whisper_base:my-whisper``), with the variant for random weights (``whisper-tiny``)."""
+        from ..wrappers.spec import model_label
+
         variant = self.recipe.model.variant
-        return self.spec.name + (f"-{variant}" if variant else "")
+        return model_label(self.spec) + (f"-{variant}" if variant else "")
 
     @property
     def random_weights(self) -> bool:

@@ -3,15 +3,17 @@ and estimate the run's time (:mod:`.estimate`), without writing anything."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from typing import Any
 
 from ..errors import ProbekitError
-from ..wrappers import Wrapper
+from ..wrappers import ModelSpec, Wrapper
 from .context import Run
 from .extract import record_batch
 from .inputs import Example, admit, examples_for, fleurs_configs
+from .preflight import audio_problem, k_problem
 
 
 def dry_run(run: Run, probe: bool = True) -> list[str]:
@@ -48,6 +50,21 @@ def dry_run(run: Run, probe: bool = True) -> list[str]:
     else:
         print(f"data: {d.source}, split {d.split}, {len(d.languages)} languages "
               f"({' '.join(d.languages)}) x {' + '.join(d.modalities)}; counted after download")
+    if not tiny:
+        by_origin: dict[str, list[str]] = {}
+        needs = wrapper_class(spec.wrapper, spec.path).required_weights(
+            spec, d.languages, "speech" in d.modalities)
+        for name, origin, available in needs:
+            state = {True: "available here", False: "NOT available here",
+                     None: "fetched on first use if not cached"}[available]
+            by_origin.setdefault(f"{origin}, {state}", []).append(name)
+            if available is False:
+                downloads.append(f"weights {name} ({origin})")
+        for origin, names in by_origin.items():
+            print(f"weights ({origin}): {', '.join(names)}")
+        if all(available for _, _, available in needs):
+            spec = with_checkpoint_sizes(spec)
+            run = dataclasses.replace(run, spec=spec)
     stacks = r.stacks or list(spec.stacks)
     width_bytes = {"float32": 4, "float16": 2, "bfloat16": 2}[r.dtype]
     per_example = 0
@@ -64,18 +81,6 @@ def dry_run(run: Run, probe: bool = True) -> list[str]:
                   f"({', '.join(spec.stacks[stack])}), pool {r.pool}")
         else:
             print(f"  record {stack}: {', '.join(spec.stacks[stack])}, pool {r.pool}")
-    if not tiny:
-        by_origin: dict[str, list[str]] = {}
-        needs = wrapper_class(spec.wrapper, spec.path).required_weights(
-            spec, d.languages, "speech" in d.modalities)
-        for name, origin, available in needs:
-            state = {True: "available here", False: "NOT available here",
-                     None: "fetched on first use if not cached"}[available]
-            by_origin.setdefault(f"{origin}, {state}", []).append(name)
-            if available is False:
-                downloads.append(f"weights {name} ({origin})")
-        for origin, names in by_origin.items():
-            print(f"weights ({origin}): {', '.join(names)}")
     a = recipe.analysis
     print(f"analysis: {', '.join(a.measure_names)}, "
           + (f"k={a.k}" if a.k else f"{a.variance:g} variance rule")
@@ -86,7 +91,7 @@ def dry_run(run: Run, probe: bool = True) -> list[str]:
         print(f"control: {a.control}: the same recipe on {spec.name}'s architecture with random "
               f"weights, extracted again into OUT/control/store (doubles the extraction time)")
     for line in fidelity(spec):
-        print(f"fidelity ({spec.wrapper}): {line}")
+        print(f"fidelity ({spec.name}, tested): {line}")
     if per_example:
         n = len(examples) or 1000 * len(d.languages) * len(d.modalities)
         tokens = " per token" if r.pool == "none" else ""
@@ -94,14 +99,43 @@ def dry_run(run: Run, probe: bool = True) -> list[str]:
               f"for {n} examples "
               f"({per_example / 1e6:.2f} MB each, {r.dtype}"
               f"{'; at 1000 sentences' if not examples else ''})")
-    estimate_time(run, examples, sentences, probe, downloads)
+    problems = [p for p in (k_problem(run, sentences), audio_problem(examples)) if p]
+    problems += estimate_time(run, examples, sentences, probe, downloads)
     if downloads:
         print("to download before this recipe can run here (each is fetched once and cached):")
         for item in downloads:
             print(f"  - {item}")
+    elif problems:
+        print("not ready: fix these first:")
+        for item in problems:
+            print(f"  - {item}")
     else:
         print("ready: everything this recipe needs is available here")
-    return downloads
+    return downloads + problems
+
+
+def with_checkpoint_sizes(spec: ModelSpec) -> ModelSpec:
+    """``spec`` with the sizes of the checkpoint it names, read from its config (printed, with a
+    warning where the spec's ``sizes`` disagree); the spec's own where the config cannot be
+    read."""
+    from ..layers import checkpoint_sizes
+
+    try:
+        found = checkpoint_sizes(spec)
+    except Exception as e:  # offline, no config, a family that cannot say: the spec's sizes
+        print(f"sizes: the spec's ({spec.path}); the checkpoint's config could not be read "
+              f"({(str(e).splitlines() or [type(e).__name__])[0][:160]})")
+        return spec
+    if not found:
+        return spec
+    print(f"sizes: read from {spec.checkpoint}'s config: "
+          + ", ".join(f"{s} {b} x {w}" for s, (b, w) in found.items()))
+    for stack, size in found.items():
+        given = spec.sizes.get(stack)
+        if given and list(given) != size:
+            print(f"warning: the spec's sizes.{stack} ({given[0]} x {given[1]}) disagree with "
+                  f"the checkpoint's ({size[0]} x {size[1]}); the checkpoint's are used")
+    return dataclasses.replace(spec, sizes={**spec.sizes, **found})
 
 
 def probe_batches(run: Run, examples: list[Example], wrapper: Wrapper
@@ -130,17 +164,24 @@ def probe_batches(run: Run, examples: list[Example], wrapper: Wrapper
 
 
 def _probe_extraction(run: Run, examples: list[Example]) -> tuple[float, Any, Wrapper, float]:
-    """Load the model as extraction does and time a planned batch of each modality: the
-    seconds to load, the probe, the wrapper and the extraction estimate."""
+    """Load the model as extraction does, with its self-check (printed), and time a planned
+    batch of each modality: the seconds to load, the probe, the wrapper and the extraction
+    estimate."""
     from ..wrappers import load_model
     from .estimate import probe_extraction
+    from .fidelity import self_check
 
     recipe, spec = run.recipe, run.spec
     if recipe.model.variant != "tiny":
         print("time: loading the weights for a probe batch (--no-probe skips it)")
     start = time.perf_counter()  # as extraction loads it, with the load-time self-check
-    wrapper = load_model(spec, variant=recipe.model.variant, dtype=recipe.model.dtype)
+    wrapper = load_model(spec, variant=recipe.model.variant, dtype=recipe.model.dtype,
+                         check=False)
     load = time.perf_counter() - start
+    measured = self_check(run, wrapper, examples)
+    for line in measured.lines() if measured else ["batch independence not measured (check: "
+                                                   "false, or every example runs alone)"]:
+        print(f"fidelity ({spec.name}, measured): {line}")
     batches, share = probe_batches(run, examples, wrapper)
     found = probe_extraction(batches, lambda ex: admit(ex, wrapper, spec),
                              lambda batch: record_batch(wrapper, batch, recipe.record))
@@ -150,14 +191,16 @@ def _probe_extraction(run: Run, examples: list[Example]) -> tuple[float, Any, Wr
 
 
 def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool,
-                  missing: list[str]) -> None:
+                  missing: list[str]) -> list[str]:
     """Print the estimated extraction time (a timed probe batch, when ``probe`` and nothing is
-    ``missing``), analysis time and figure time (see :mod:`.estimate`)."""
+    ``missing``), analysis time and figure time (see :mod:`.estimate`). Returns the problems
+    that would stop the run: a model that fails its self-check or its probe batch."""
     from .analyses import plan, registered
     from .analyze import CLAIM_ANALYSES, table_context
     from .estimate import analysis_cost, claim_passes, duration, time_comparisons, time_figure
 
     spec, d, a = run.spec, run.data, run.recipe.analysis
+    problems: list[str] = []
     layers: list[str] = []
     recorded: dict[str, set[str]] = {}
     widths = [width for _, width in spec.sizes.values()]
@@ -166,7 +209,8 @@ def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool
         try:
             load, found, wrapper, extraction = _probe_extraction(run, examples)
         except ProbekitError as e:
-            print(f"time: extraction not estimated: the probe batch failed ({e})")
+            print(f"time: extraction not estimated: loading or the probe batch failed ({e})")
+            problems.append(str(e))
         else:
             device = next(wrapper.model.parameters()).device
             print(f"time: extraction probe on {device.type} ("
@@ -179,11 +223,16 @@ def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool
                 list(found.widths.values())
             if a.control:
                 extraction *= 2
-    elif not probe:
-        print("time: extraction not estimated (--no-probe)")
     else:
-        print(f"time: extraction not estimated until the {'data' if not examples else 'weights'} "
-              "are here")
+        print("time: extraction not estimated "
+              + ("(--no-probe)" if not probe else
+                 f"until the {'data' if not examples else 'weights'} are here")
+              + f"; fidelity ({spec.name}): batch independence is measured when the weights "
+              "load, before extraction")
+    if not widths:
+        print("time: analysis not estimated (the spec gives no sizes; run it where the weights "
+              "are)")
+        return problems
     if layers:
         comparisons = plan(a, spec.stacks, d.modalities, layers,
                            lambda layer: recorded.get(layer, set()), d.code_switch.pairs)
@@ -192,10 +241,6 @@ def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool
                            [f"{s}.{i}" for s, (blocks, _) in spec.sizes.items()
                             for i in range(blocks)], lambda layer: set(d.modalities),
                            d.code_switch.pairs)
-    if not widths:
-        print("time: analysis not estimated (the spec gives no sizes; run it where the weights "
-              "are)")
-        return
     n = sentences or 350
     cost = analysis_cost(comparisons, d.languages, a.intervals, a.n_boot,
                          len(d.code_switch.pairs))
@@ -225,3 +270,4 @@ def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool
         print(f"time: {figures} figures (PNG and PDF): about {duration(drawing)}")
     if extraction is not None:
         print(f"time: about {duration(extraction + analysis + drawing)} in all on this machine")
+    return problems

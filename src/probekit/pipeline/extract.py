@@ -16,6 +16,7 @@ from ..errors import ProbekitError, StoreLockedError
 from ..recipe_schema import ModelSection, RecordSection
 from ..store import StoreWriter
 from ..wrappers import Wrapper
+from . import fidelity
 from .context import Run
 from .inputs import Example, admit, describe, examples_for
 
@@ -39,13 +40,26 @@ def extract(run: Run, quiet: bool = False, overwrite: bool = False) -> None:
     recipe, spec, ranks = run.recipe, run.spec, run.ranks
     examples, report = examples_for(run.data)
     log.info(describe(run.data, report))
-    provenance = {"model": spec.name, "checkpoint": spec.checkpoint, "revision": spec.revision,
+    provenance = {"model": spec.name, "label": run.model_label, "checkpoint": spec.checkpoint,
+                  "revision": spec.revision,
                   "variant": recipe.model.variant, "model_dtype": recipe.model.dtype or spec.dtype,
                   "pool": recipe.record.pool, "dtype": recipe.record.dtype,
                   "inputs": describe_inputs(spec), "data_root": str(run.data_root),
                   "stacks": {s: list(spec.stacks[s]) for s in recipe.record.stacks or spec.stacks},
-                  "versions": library_versions()}
+                  "versions": library_versions(), "self_check": fidelity.provenance(run)}
     fail_fast = run.data.fail_fast
+
+    def checked_model() -> Wrapper:
+        wrapper = load_model(spec, variant=recipe.model.variant, dtype=recipe.model.dtype,
+                             check=False, **placement(recipe.model, spec.device, ranks))
+        fidelity.self_check(run, wrapper, examples)
+        return wrapper
+
+    # the model and its self-check before the store is opened: a model that fails it leaves
+    # no store behind, so the fixed recipe (record.batch_size: 1) starts afresh
+    wrapper = None
+    if overwrite or not all(ex["id"] in committed_ids(run.store) for ex in examples):
+        wrapper = checked_model()
     with open_writer(run, provenance, overwrite) as writer:
         if writer.repaired:
             log.warning("%sextract: %d damaged shard(s) dropped; their %d examples are "
@@ -55,8 +69,7 @@ def extract(run: Run, quiet: bool = False, overwrite: bool = False) -> None:
         if all(ex["id"] in done for ex in examples):
             log.info("%sextract: all %d examples already in the store", ranks.tag, len(examples))
             return
-        wrapper = load_model(spec, variant=recipe.model.variant, dtype=recipe.model.dtype,
-                             **placement(recipe.model, spec.device, ranks))
+        wrapper = wrapper or checked_model()  # a damaged shard was dropped: done again
         mine = plan_batches(run, examples, wrapper)
         todo = sum(ex["id"] not in done for batch in mine for ex in batch)
         bar = tqdm(total=todo, desc=f"extract{f' r{ranks.rank}' if ranks.world > 1 else ''}",

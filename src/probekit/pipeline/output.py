@@ -94,3 +94,10 @@ def open_run_log(run: Run) -> RunLog:
                                            "%(message)s"))
     logging.getLogger().addHandler(handler)
     return handler
+
+
+def log_failure(handler: logging.Handler | None, message: str) -> None:
+    """A fatal error, shown on stderr by the caller, written to ``run.log`` too (when open)."""
+    if handler is not None:
+        handler.handle(logging.makeLogRecord({"msg": message, "levelname": "ERROR",
+                                              "levelno": logging.ERROR, "name": "probekit"}))

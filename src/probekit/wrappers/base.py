@@ -3,7 +3,7 @@ and may say about itself) and :class:`ModelInputs` (one batch made ready for the
 
 Loading checkpoints lives in :mod:`probekit.wrappers.loading`, random-weight controls in
 :mod:`probekit.wrappers.random_init`, and the load-time check (every block fires once on a probe
-example) beside the recorder, in :func:`probekit.batch.check_wrapper`.
+example) beside the recorder, in :func:`probekit.selfcheck.check_wrapper`.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Wrapper(ABC):
     implementation (``FIDELITY``) and the period of its strides (``STRIDE_PERIOD``). Specs name a
     family as ``wrapper: package.module:Class`` or through the ``probekit.wrappers`` entry-point
     group (see :mod:`probekit.wrappers.registry`). ``load_model`` checks every wrapper it builds
-    with :func:`probekit.batch.check_wrapper` (block counts; every block fires once on a probe
+    with :func:`probekit.selfcheck.check_wrapper` (block counts; every block fires once on a probe
     example of each modality).
 
     Attributes:
@@ -88,6 +88,10 @@ class Wrapper(ABC):
                          "inputs (tests/test_fidelity.py::test_every_layer_of_every_spec_is_the_"
                          "same_alone_and_in_a_padded_batch)")
     RANDOM_AT_BUILD = False  # build() makes variant "random" itself (else randomize() after)
+    # the spec fields the family reads: checkpoint (unless the variant is tiny), tiny (for the
+    # tiny variant), model_class (always); the others may be left out of its specs
+    NEEDS: tuple[str, ...] = ("checkpoint",)
+    measured: Any = None  # what the load-time self-check measured (probekit.selfcheck.Measured)
 
     def __init__(self, model: nn.Module, spec: ModelSpec, variant: str | None = None):
         self.model = model.eval()
@@ -142,6 +146,13 @@ class Wrapper(ABC):
         """How examples enter the model (prompts, token prefixes), from the spec alone; recorded
         in the store and part of its recipe hash."""
         return {}
+
+    @classmethod
+    def fidelity_claims(cls, spec: ModelSpec) -> tuple[str, ...]:
+        """The ``FIDELITY`` claims that tests prove for ``spec``: those of a shipped spec, read
+        unchanged from probekit's ``models/``; none for any other spec (its self-check measures
+        what holds)."""
+        return cls.FIDELITY if spec.shipped else ()
 
     def expected_blocks(self) -> dict[str, int]:
         """Blocks per stack as the architecture's config says (stacks it can tell)."""

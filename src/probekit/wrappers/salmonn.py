@@ -199,6 +199,7 @@ class SALMONN(Wrapper):
     model: SALMONNModel
 
     Options = SALMONNOptions
+    NEEDS = ("checkpoint", "tiny")
     STRIDE_PERIOD = 34  # BEATs' 16-frame patches; Q-Former windows of 17 Whisper frames (x 2)
     FIDELITY = (
         "built in probekit from the paper and the released checkpoint's layout: every released "

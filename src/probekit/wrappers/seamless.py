@@ -39,6 +39,7 @@ from .tokenizers import ByteTokenizer, pad_rows
 
 class SeamlessM4T(Wrapper):
     """SeamlessM4T (v1 or v2 by ``model_class``), for speech and text input."""
+    NEEDS = ("checkpoint", "model_class", "tiny")
 
     model: Any  # a transformers model: its config's fields and submodules are untyped
 

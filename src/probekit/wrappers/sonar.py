@@ -94,6 +94,7 @@ class Sonar(Wrapper):
     """SONAR's text encoder and per-language speech encoders (fairseq2)."""
 
     Options = SonarOptions
+    NEEDS = ("checkpoint", "tiny")
     STRIDE_PERIOD = 4  # the frontend stacks 2 fbank frames (lengths up to 4 cover it)
     FIDELITY = (
         "sonar-space's own models, built by its factories and loaded by fairseq2; sentence "

@@ -29,9 +29,9 @@ from ..errors import SpecError, closest
 class ModelSpec:
     name: str
     wrapper: str
-    checkpoint: str
-    model_class: str
     stacks: dict[str, list[str]]
+    checkpoint: str = ""              # hub id or local folder (needed unless the variant is tiny)
+    model_class: str = ""             # the transformers class (families that build one)
     revision: str = "main"
     dtype: str = "float32"
     device: str = "auto"
@@ -44,7 +44,10 @@ class ModelSpec:
     zscore: list[str] = field(default_factory=list)  # stacks analysed z-scored by default (LLMs)
     sizes: dict[str, list[int]] = field(default_factory=dict)  # stack -> [blocks, width] of the
     tiny: dict[str, Any] = field(default_factory=dict)         # released checkpoint (dry runs)
+    check: bool = True                # the load-time batch-independence check (selfcheck.py)
     path: str | None = None
+    shipped: bool = False             # read, unchanged, from probekit's own models/ (not YAML)
+    default_checkpoint: str = ""      # the checkpoint the spec file names (not YAML)
 
     def stacks_for(self, modality: str) -> list[str]:
         """The stacks that ``modality`` runs through (empty if the model does not take it)."""
@@ -53,6 +56,9 @@ class ModelSpec:
     def modalities_of(self, stack: str) -> list[str]:
         """The modalities whose inputs run through ``stack``."""
         return [m for m, stacks in self.modalities.items() if stack in stacks]
+
+
+NOT_YAML = {"path", "shipped", "default_checkpoint"}  # set by read_spec, not by a spec file
 
 
 @dataclass
@@ -75,6 +81,15 @@ class Options:
                                 f"{getattr(self, name)!r}")
         if self.min_seconds >= self.max_seconds:
             raise SpecError(f"{spec.path}: options.min_seconds must be below options.max_seconds")
+
+
+def model_label(spec: ModelSpec) -> str:
+    """The spec's name, and the checkpoint's when it is not the one the spec file names
+    (``whisper_base:my-whisper``: a local folder by its name, a hub id whole)."""
+    if not spec.checkpoint or spec.checkpoint == spec.default_checkpoint:
+        return spec.name
+    local = os.path.isdir(os.path.expanduser(spec.checkpoint))
+    return f"{spec.name}:{Path(spec.checkpoint).name if local else spec.checkpoint}"
 
 
 def limit(spec: ModelSpec, name: str) -> float:
@@ -107,6 +122,7 @@ def respec(spec: ModelSpec, **overrides: Any) -> ModelSpec:
     spec's own options class."""
     if not overrides:
         return spec
+    overrides["shipped"] = False
     if isinstance(overrides.get("options"), dict):
         merged = {**dataclasses.asdict(spec.options), **overrides["options"]}
         overrides["options"] = typed_options(merged, type(spec.options), spec.path)
@@ -131,12 +147,13 @@ def read_spec(spec: str | os.PathLike, **overrides: Any) -> ModelSpec:
         raise SpecError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a spec is a mapping of fields")
-    known = {f.name for f in dataclasses.fields(ModelSpec)}
+    known = {f.name for f in dataclasses.fields(ModelSpec)} - NOT_YAML
     for key in list(data) + list(overrides):
         if key not in known:
             hint = closest(key, known)
             raise SpecError(f"{path}: unknown field {key!r}"
                             + (f"; did you mean {hint[0]!r}?" if hint else ""))
+    file_checkpoint = str(data.get("checkpoint") or "")  # before a recipe overrides it
     for key, value in overrides.items():  # options (and other mappings) merge key by key
         if isinstance(value, dict) and isinstance(data.get(key), dict) and key != "stacks":
             data[key] = {**data[key], **value}
@@ -157,7 +174,9 @@ def read_spec(spec: str | os.PathLike, **overrides: Any) -> ModelSpec:
     if unknown:
         raise SpecError(f"{path}: zscore names stack(s) {', '.join(unknown)} that are not in "
                         f"stacks ({', '.join(data['stacks'])})")
-    return ModelSpec(**data, path=str(path))
+    shipped = not overrides and path.resolve().parent == models_dir().resolve()
+    return ModelSpec(**data, path=str(path), shipped=shipped,
+                     default_checkpoint=file_checkpoint)
 
 
 def with_options(spec: ModelSpec, options_class: type) -> ModelSpec:
