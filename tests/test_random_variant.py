@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from probekit.selfcheck import check_wrapper
 from probekit.errors import ProbekitError
+from probekit.selfcheck import check_wrapper
 from probekit.wrappers import load_model, load_spec
 from probekit.wrappers.random_init import randomize_weights
 
