@@ -173,6 +173,8 @@ BAD = {
     "data.languages=[eng,tur]": "the data has no sentence in tur (it has cym, deu, eng",
     "data.languages=family:Turkic": "family:Turkic selects no language of this run: the data "
                                     "has none of: azj kaz kir tur uzn",
+    "data.max_sentences=3": "the data gives 3 sentences in every language and modality; a "
+                            "similarity needs at least 5",
     "analysis.k=30": "analysis.k=30 needs at least 120 sentences (kx + ky <= n/2, with kx = ky = "
                      "k) and the data gives 100: set analysis.k to at most 25",
     "model.spec=seamless_m4t_v3": "did you mean seamless_m4t_v2",

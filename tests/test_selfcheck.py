@@ -237,3 +237,41 @@ def test_probes_come_from_the_recipes_data(tmp_path):
     a, b = probes["speech"]
     assert a["lang"] == b["lang"] == "eng" and len(a["audio"]) < len(b["audio"])
     assert isinstance(a["audio"], np.ndarray) and a["id"] != b["id"]
+
+
+def readme_specs():
+    """The specs of models/README.md's "Bring your own model" section, by file name."""
+    import re
+
+    text = (ROOT / "models" / "README.md").read_text()
+    section = text.split("## Bring your own model", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    names = re.findall(r"\(`(my_\w+)\.yaml`\)", section)
+    assert len(blocks) == len(names) == 2, names
+    return dict(zip(names, blocks, strict=True))
+
+
+@pytest.mark.parametrize("name", ["my_wav2vec2", "my_bert"])
+def test_the_bring_your_own_model_specs_pass_the_check(name, tmp_path):
+    from transformers import BertTokenizer
+
+    from probekit.wrappers.hf import HFModel
+
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(readme_specs()[name])
+    wrapper = load_model(path, variant="tiny")
+    assert wrapper.measured.passed and wrapper.spec.shipped is False
+    if name == "my_bert":  # BERT's own tokenizer class on a toy vocabulary
+        words = "the cat sat on a mat probekit checks every layer of model longer sentence , ."
+        vocab = tmp_path / "vocab.txt"
+        vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+                                    *words.split()]) + "\n")
+        bert = HFModel(wrapper.model, wrapper.spec, BertTokenizer(str(vocab)), None)
+        measured = batch_independence(bert)
+        assert measured.passed and measured.layers == {"text": 2}
+    else:  # the same spec on wav2vec2-base's group-norm front end is refused, with the fix
+        spec = yaml.safe_load(path.read_text())
+        spec["tiny"]["config"]["feat_extract_norm"] = "group"
+        spec["tiny"]["config"]["do_stable_layer_norm"] = False
+        with pytest.raises(BatchDependenceError, match="record.batch_size: 1"):
+            load_model(write_spec(tmp_path, spec, "base"), variant="tiny")

@@ -17,6 +17,7 @@ import yaml
 from .choices import CONTRAST_KINDS
 from .config import from_mapping
 from .errors import ProbekitError, RecipeError, closest
+from .recipe_languages import data_languages, languages_of_run
 from .recipe_schema import (
     ALLOWED,
     CHOICES,
@@ -181,22 +182,9 @@ def check_recipe(recipe: Recipe) -> None:
         if unknown:
             raise RecipeError(f"{where}: record.stacks: {spec.name} has no stack {unknown[0]!r}; "
                               f"it has {', '.join(spec.stacks)}")
-    from .languages import fleurs_config
-    from .wrappers import wrapper_class
     try:
-        from .languages import LanguageError, is_group, unusable_codes
-        listed, present = [e for e in data.languages if not is_group(e)], data_languages(recipe)
-        for lacking in (False, True):  # codes nobody knows; then what the model, the data lack
-            why = unusable_codes(listed, present, lacking)
-            if why:
-                raise LanguageError(why)
-            if not lacking:
-                data.languages = resolve_languages(recipe, spec)
-                wrapper_class(spec.wrapper, spec.path).check_languages(spec, data.languages,
-                                                                       data.modalities)
-        if data.source in ("fleurs", "fleurs_local"):
-            for lang in data.languages:
-                fleurs_config(lang)
+        where_data = resolve_path(recipe, data.path) if data.path else None
+        data.languages = languages_of_run(recipe, spec, data_languages(data, where_data))
     except ProbekitError as e:
         raise RecipeError(f"{where}: data.languages: {e}") from None
     _check_inputs(recipe, spec, where)
@@ -252,63 +240,6 @@ def check_recipe(recipe: Recipe) -> None:
             raise RecipeError(f"{where}: analysis.groups.{name}: give at least two groups, "
                               "e.g. {eng: Indo-European, swh: Niger-Congo}")
     check_claims(a, data.languages, where)
-
-
-def resolve_languages(recipe: Recipe, spec: Any) -> list[str]:
-    """``data.languages`` with its named groups (``all``, ``paper30``, ``family:X``, ...) as
-    codes: the group's languages that the model takes on every modality of the recipe and that
-    the data has (a manifest's languages, a FLEURS folder's configurations); those left out are
-    logged by reason. Codes listed one by one are kept (and checked as such)."""
-    import logging
-
-    from .languages import expand_languages, is_group
-    from .wrappers import wrapper_class
-
-    d = recipe.data
-    if not any(is_group(e) for e in d.languages):
-        return d.languages
-    listed = {e for e in d.languages if not is_group(e)}
-    named = [c for c in expand_languages([e for e in d.languages if is_group(e)])
-             if c not in listed]
-    supported = wrapper_class(spec.wrapper, spec.path).supported_languages(spec, d.modalities)
-    present = data_languages(recipe)
-    unsupported = [c for c in named if supported is not None and c not in supported]
-    absent = [c for c in named if present is not None and c not in present
-              and c not in unsupported]
-    dropped = set(unsupported) | set(absent)
-    out = [c for c in expand_languages(d.languages) if c not in dropped]
-    if not out:
-        from .languages import LanguageError
-        raise LanguageError(
-            f"{' '.join(d.languages)} selects no language of this run: "
-            + "; ".join(f"{reason}: {' '.join(codes)}" for reason, codes in (
-                (f"{spec.name} does not take", unsupported), ("the data has none of", absent))
-                if codes)
-            + (f" (the data has {' '.join(sorted(present))})" if present else ""))
-    log = logging.getLogger("probekit")
-    log.info("data.languages: %s -> %d languages", " ".join(d.languages), len(out))
-    for reason, codes in ((f"{spec.name} does not take them as {' and '.join(d.modalities)} "
-                           "input", unsupported), ("the data has none of them", absent)):
-        if codes:
-            log.info("data.languages: %d skipped: %s: %s", len(codes), reason, " ".join(codes))
-    return out
-
-
-def data_languages(recipe: Recipe) -> set[str] | None:
-    """The languages a manifest or a FLEURS folder holds (``None``: not known before download)."""
-    from .languages import FLEURS
-
-    d = recipe.data
-    if d.source == "fleurs" or not d.path:
-        return None
-    full = resolve_path(recipe, d.path)
-    if not full.exists():
-        return None
-    if d.source == "manifest":
-        from .data import read_manifest
-        return {str(r["lang"]) for r in read_manifest(full)}
-    root = full / "data" if (full / "data").is_dir() else full
-    return {code for code, config in FLEURS.items() if (root / config).is_dir()}
 
 
 def _check_inputs(recipe: Recipe, spec: Any, where: str) -> None:

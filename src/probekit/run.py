@@ -1,5 +1,6 @@
 """``python -m probekit.run RECIPE [--out DIR] [--stage extract|analyze|report|all] [--dry-run]
-[--quiet] [key=value ...]``: run a recipe from data to figures, resuming where it stopped.
+[--checkpoint PATH|HUB_ID] [--quiet] [key=value ...]``: run a recipe from data to figures,
+resuming where it stopped.
 
 Output folder: ``store/`` (activations), ``results/*.csv`` (tidy tables), ``figures/`` (PNG and
 PDF), ``recipe.yaml`` (the resolved recipe and its hash) and ``run.log``. Extraction resumes from
@@ -36,7 +37,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") ->
     ap.add_argument("--overwrite", action="store_true",
                     help="delete this folder's stores and results and start afresh")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    ap.add_argument("--checkpoint", default=None,
+                    help="your own checkpoint in place of the spec's (a hub id or a local "
+                         "folder): the same as model.checkpoint=...")
     args = ap.parse_intermixed_args(argv)
+    if args.checkpoint:
+        args.overrides.append(f"model.checkpoint={args.checkpoint}")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     group = runlog = None
     try:

@@ -282,8 +282,11 @@ def ct2_whisper_config(folder: str | Path) -> Any:
     (its weights are mapped, not read): for listing layers and sizes without loading."""
     from transformers import WhisperConfig
 
-    return WhisperConfig(**_architecture(*_variables(Path(folder), shapes_only=True)),
-                         activation_function="gelu", scale_embedding=False)
+    shape = _architecture(*_variables(Path(folder), shapes_only=True))
+    last = shape["vocab_size"] - 1  # token ids are the tokenizer's (not read): any valid one
+    return WhisperConfig(**shape, activation_function="gelu", scale_embedding=False,
+                         pad_token_id=last, bos_token_id=last, eos_token_id=last,
+                         decoder_start_token_id=last)
 
 
 def load_ct2_whisper(folder: str | Path, dtype: torch.dtype = torch.float32,

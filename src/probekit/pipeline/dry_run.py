@@ -13,7 +13,7 @@ from ..wrappers import ModelSpec, Wrapper
 from .context import Run
 from .extract import record_batch
 from .inputs import Example, admit, examples_for, fleurs_configs
-from .preflight import audio_problem, k_problem
+from .preflight import analysis_problem, audio_problem
 
 
 def dry_run(run: Run, probe: bool = True) -> list[str]:
@@ -26,7 +26,7 @@ def dry_run(run: Run, probe: bool = True) -> list[str]:
 
     recipe, spec, d, r = run.recipe, run.spec, run.data, run.recipe.record
     tiny = recipe.model.variant == "tiny"
-    print(f"recipe {recipe.path}: model {spec.name} "
+    print(f"recipe {recipe.path}: model {run.model_label} "
           f"({'tiny random weights' if tiny else spec.checkpoint})")
     downloads: list[str] = []
     examples: list[Example] = []
@@ -99,7 +99,7 @@ def dry_run(run: Run, probe: bool = True) -> list[str]:
               f"for {n} examples "
               f"({per_example / 1e6:.2f} MB each, {r.dtype}"
               f"{'; at 1000 sentences' if not examples else ''})")
-    problems = [p for p in (k_problem(run, sentences), audio_problem(examples)) if p]
+    problems = [p for p in (analysis_problem(run, sentences), audio_problem(examples)) if p]
     problems += estimate_time(run, examples, sentences, probe, downloads)
     if downloads:
         print("to download before this recipe can run here (each is fetched once and cached):")

@@ -1,6 +1,6 @@
 """What can be known before extraction, checked before it starts (and by the dry run): the
-recipe's fixed ``analysis.k`` against the sentences the data gives, and the audio files a
-manifest names."""
+sentences the data gives against what the analysis needs (at least 5; 4k for a fixed
+``analysis.k``), and the audio files a manifest names."""
 
 from __future__ import annotations
 
@@ -17,10 +17,16 @@ def sentences_for_k(k: int) -> int:
     return 4 * k
 
 
-def k_problem(run: Run, sentences: int) -> str | None:
-    """Why ``analysis.k`` cannot be used on ``sentences`` sentences per language (None: it
-    can)."""
+def analysis_problem(run: Run, sentences: int) -> str | None:
+    """Why the analysis cannot run on ``sentences`` sentences per language (None: it can): too
+    few for any similarity, or a fixed ``analysis.k`` they cannot carry."""
+    from ..analysis.basis import MIN_EXAMPLES
+
     a = run.recipe.analysis
+    if sentences and sentences < MIN_EXAMPLES:
+        return (f"{run.recipe.path}: the data gives {sentences} sentences in every language and "
+                f"modality; a similarity needs at least {MIN_EXAMPLES} (and hundreds for a "
+                "meaningful one): add sentences (data.max_sentences) or choose other languages")
     if not a.k or a.allow_large_k or not sentences or sentences >= sentences_for_k(a.k):
         return None
     return (f"{run.recipe.path}: analysis.k={a.k} needs at least {sentences_for_k(a.k)} "
@@ -62,7 +68,7 @@ def preflight(run: Run, analysis_follows: bool) -> None:
 
     log = logging.getLogger("probekit")
     examples, report = examples_for(run.data)
-    problem = k_problem(run, report["sentences"])
+    problem = analysis_problem(run, report["sentences"])
     if problem and analysis_follows:
         raise RecipeError(problem)
     for warning in (problem, audio_problem(examples)):
