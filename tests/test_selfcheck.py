@@ -158,8 +158,8 @@ def test_a_speech_batch_the_extractor_cannot_pad_is_one_message(tmp_path, capsys
     del spec["options"]["extractor_options"]  # padded by default now
     assert load_model(write_spec(tmp_path, spec), variant="tiny").measured.passed
     spec["options"]["extractor_options"] = {"padding": False}  # a spec that says otherwise
-    with pytest.raises(RecordingError, match=r"fails in the model \(ValueError: .*padding.*"
-                       r"options.extractor_options: \{padding: true\}"):
+    with pytest.raises(RecordingError, match=r"a padded batch of 2 speech examples fails in the "
+                       r"model \(ValueError: .*options.extractor_options: \{padding: true\}"):
         load_model(write_spec(tmp_path, spec), variant="tiny")
     recipe = write_recipe(tmp_path, write_spec(tmp_path, spec))
     assert main([str(recipe), "--dry-run"]) == 0

@@ -40,7 +40,7 @@ class Measured:
     worst: dict[str, tuple[float, str]] = field(default_factory=dict)
     layers: dict[str, int] = field(default_factory=dict)
     lengths: dict[str, list[str]] = field(default_factory=dict)
-    source: str = "probe"  # "probe": synthetic probes; "data": the recipe's own examples
+    sources: dict[str, str] = field(default_factory=dict)  # "data" (the recipe's) or "probes"
 
     @property
     def passed(self) -> bool:
@@ -48,16 +48,16 @@ class Measured:
 
     def lines(self) -> list[str]:
         """One line per modality, in words."""
-        where = "from the data" if self.source == "data" else "probes"
         return [f"batch independence measured now on 2 {m} examples "
-                f"({' and '.join(self.lengths[m])}, {where})"
+                f"({' and '.join(self.lengths[m])}, "
+                f"{'from the data' if self.sources[m] == 'data' else 'probes'})"
                 f" alone and in one padded batch, {self.layers[m]} layers: largest difference "
                 f"{err:.2g} of the layer's largest value ({layer}); tolerance {self.tolerance:g}"
                 f"{'' if err <= self.tolerance else ': FAILED'}"
                 for m, (err, layer) in self.worst.items()]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"tolerance": self.tolerance, "source": self.source, "passed": self.passed,
+        return {"tolerance": self.tolerance, "sources": self.sources, "passed": self.passed,
                 "worst": {m: {"difference": err, "layer": layer}
                           for m, (err, layer) in self.worst.items()},
                 "lengths": self.lengths}
@@ -119,21 +119,21 @@ def batch_independence(wrapper: Any,
     largest difference of every recorded layer (see the module docstring). A padded batch that
     fails is one :class:`RecordingError` with its cause."""
     dtype = next(wrapper.model.parameters()).dtype
-    measured = Measured(TOLERANCE.get(dtype, 1e-4),
-                        source="data" if probes else "probe")
+    measured = Measured(TOLERANCE.get(dtype, 1e-4))
     for modality in wrapper.modalities:
-        pair = list((probes or {}).get(modality) or probe_pair(modality))
+        given = list((probes or {}).get(modality) or [])
+        pair = given or probe_pair(modality)
         layers = wrapper.layers(wrapper.spec.stacks_for(modality))
         try:
             alone = [capture(wrapper, [ex], pool="none")[0] for ex in pair]
         except ProbekitError:
             raise
         except Exception as e:  # an example of the data that fails alone: it, not the batch,
-            if pair == probe_pair(modality):  # is at fault (and is skipped when it runs)
+            if not given:       # is at fault (it is skipped, with its reason, when it runs)
                 raise RecordingError(batch_failure(wrapper, modality, e, alone=True)) from None
-            pair = probe_pair(modality)
+            given, pair = [], probe_pair(modality)
             alone = [capture(wrapper, [ex], pool="none")[0] for ex in pair]
-            measured.source = "probe"
+        measured.sources[modality] = "data" if given else "probes"
         try:
             together, _ = capture(wrapper, pair, pool="none")
         except ProbekitError:
@@ -169,7 +169,8 @@ def batch_failure(wrapper: Any, modality: str, error: BaseException, alone: bool
     cause = (str(error).splitlines() or [""])[0][:300]
     spec = wrapper.spec
     fix = "check the spec's inputs (options) against the model's documentation"
-    if modality == "speech" and "padding" in str(error):
+    unpadded = getattr(wrapper, "extractor_options", {}).get("padding", True) in (False, None)
+    if modality == "speech" and ("padding" in str(error) or unpadded):
         fix = ("let the feature extractor pad the batch to its longest clip: "
                "options.extractor_options: {padding: true}")
     what = f"a probe {modality} example alone" if alone else \

@@ -76,6 +76,7 @@ def provenance(run: Run) -> dict[str, Any]:
     """What the store's provenance says about the self-check."""
     if not check_enabled(run):
         return {"batch_independence": "not checked (check: false)"}
-    return {"batch_independence": "checked before extraction on two examples per modality from "
-                                  "the data, alone and in one padded batch",
+    return {"batch_independence": "checked before extraction on two examples per modality (the "
+                                  "data's shortest and longest of its first 16 where they "
+                                  "differ), alone and in one padded batch",
             "runs_alone": runs_alone(run)}
