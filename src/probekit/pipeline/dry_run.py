@@ -178,7 +178,7 @@ def _probe_extraction(run: Run, examples: list[Example]) -> tuple[float, Any, Wr
     wrapper = load_model(spec, variant=recipe.model.variant, dtype=recipe.model.dtype,
                          check=False)
     load = time.perf_counter() - start
-    measured = self_check(run, wrapper, examples)
+    measured = self_check(run, wrapper, examples, log_lines=False)  # printed below
     for line in measured.lines() if measured else ["batch independence not measured (check: "
                                                    "false, or every example runs alone)"]:
         print(f"fidelity ({spec.name}, measured): {line}")

@@ -50,10 +50,12 @@ def data_probes(examples: list[Example], wrapper: Wrapper) -> dict[str, list[Exa
     return probes
 
 
-def self_check(run: Run, wrapper: Wrapper, examples: list[Example]) -> Measured | None:
+def self_check(run: Run, wrapper: Wrapper, examples: list[Example], log_lines: bool = True
+               ) -> Measured | None:
     """The load-time check on the run's loaded ``wrapper``, batch independence measured on the
-    run's own examples. A batch-dependent model stops the run (the message names the layer and
-    the fixes) unless every example runs alone, where it is a warning."""
+    run's own examples (logged, with ``log_lines``). A batch-dependent model stops the run (the
+    message names the layer and the fixes) unless every example runs alone, where it is a
+    warning."""
     enabled = check_enabled(run)
     try:
         measured = check_wrapper(wrapper, data_probes(examples, wrapper) if enabled else None,
@@ -66,7 +68,7 @@ def self_check(run: Run, wrapper: Wrapper, examples: list[Example]) -> Measured 
         return None
     if measured is None:
         log.warning("%s: batch independence not checked (check: false)", run.spec.name)
-    else:
+    elif log_lines:
         for line in measured.lines():
             log.info("self-check: %s", line)
     return measured
