@@ -275,3 +275,15 @@ def test_the_bring_your_own_model_specs_pass_the_check(name, tmp_path):
         spec["tiny"]["config"]["do_stable_layer_norm"] = False
         with pytest.raises(BatchDependenceError, match="record.batch_size: 1"):
             load_model(write_spec(tmp_path, spec, "base"), variant="tiny")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_has_its_own_tolerance_and_still_catches_the_defect(dtype, tmp_path):
+    from probekit.selfcheck import TOLERANCE
+
+    good = load_model(write_spec(tmp_path, fixed(WAV2VEC2), "fixed"), variant="tiny",
+                      dtype=dtype)
+    assert good.measured.tolerance == TOLERANCE[good.model.dtype] > 1e-4
+    assert good.measured.passed and good.measured.worst["speech"][0] > 0  # rounding, not 0
+    with pytest.raises(BatchDependenceError):
+        load_model(write_spec(tmp_path, WAV2VEC2), variant="tiny", dtype=dtype)
