@@ -57,8 +57,8 @@ def extract(run: Run, quiet: bool = False, overwrite: bool = False) -> None:
 
     # the model and its self-check before the store is opened: a model that fails it leaves
     # no store behind, so the fixed recipe (record.batch_size: 1) starts afresh
-    wrapper = None
-    if overwrite or not all(ex["id"] in committed_ids(run.store) for ex in examples):
+    wrapper, stored = None, committed_ids(run.store)
+    if overwrite or not all(ex["id"] in stored for ex in examples):
         wrapper = checked_model()
     with open_writer(run, provenance, overwrite) as writer:
         if writer.repaired:
