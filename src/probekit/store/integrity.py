@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import layout
+
 REPAIR = ("run the extraction that made the store again (the same command): it checks every shard "
           "and recomputes just the examples of damaged ones")
 
@@ -39,7 +41,11 @@ class Damage:
 
 def shard_problem(root: Path, entry: dict[str, Any], checksum: bool = True) -> str | None:
     """Why the shard of manifest ``entry`` cannot be trusted, or None when it can. Without
-    ``checksum`` only its presence and size are checked (instant)."""
+    ``checksum`` only its presence and size are checked (instant). A path that leaves the store
+    (``..``, absolute, a symbolic link) is damage, never followed."""
+    outside = layout.shard_file_problem(root, entry.get("file"))
+    if outside:
+        return outside
     path = root / entry["file"]
     try:
         size = path.stat().st_size
@@ -65,5 +71,6 @@ def damaged_shards(root: Path, entries: Iterable[dict[str, Any]],
     for entry in entries:
         reason = shard_problem(root, entry, checksum)
         if reason:
-            out.append(Damage(entry["file"], reason, [str(i) for i in entry["examples"]["id"]]))
+            out.append(Damage(str(entry.get("file"))[:80], reason,
+                              [str(i) for i in entry["examples"]["id"]]))
     return out

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,21 @@ def manifest_path(root: Path, rank: int) -> Path:
 
 def shard_name(rank: int, index: int, backend: str) -> str:
     return f"shards/r{rank}-{index:06d}{SUFFIX[backend]}"
+
+
+SHARD_FILE = re.compile(r"shards/[A-Za-z0-9][A-Za-z0-9._-]*")  # a name in shards/, no path
+
+
+def shard_file_problem(root: Path, file: Any) -> str | None:
+    """Why a manifest's shard ``file`` is not one of the store's own files (None: it is): a
+    name inside ``shards/`` (no separators, no ``..``, not absolute) that is not a symbolic
+    link. A store is shared between people: what it reads must stay inside it."""
+    if not isinstance(file, str) or not SHARD_FILE.fullmatch(file):
+        shown = repr(file)[:80]
+        return f"names {shown}, which is not a file in the store's shards/ folder"
+    if (root / file).is_symlink():
+        return "a symbolic link (a store's shards are its own files, not links)"
+    return None
 
 
 def shard_index(name: str) -> int:

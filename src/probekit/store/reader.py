@@ -85,8 +85,9 @@ class Store:
             for entry in data["shards"]:
                 shard_no = len(self._shards)
                 self._entries.append(entry)
-                self._shards.append(ShardReader(self.root / entry["file"], self.backend,
-                                                self.schema))
+                outside = layout.shard_file_problem(self.root, entry.get("file"))
+                self._shards.append(ShardReader(self.root / str(entry.get("file")),
+                                                self.backend, self.schema, refused=outside))
                 self._shard_layers.append(set(entry.get("layers", data.get("layers") or {})))
                 frame = pd.DataFrame(entry["examples"])
                 frame["shard"] = shard_no

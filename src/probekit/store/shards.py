@@ -172,14 +172,21 @@ def _safetensors_bytes(examples: dict[str, list[Any]], layers: dict[str, LayerAr
 class ShardReader:
     """Reads rows of one shard file lazily; the file is opened on first use."""
 
-    def __init__(self, path: Path, backend: str, schema: dict[str, dict[str, Any]]):
+    def __init__(self, path: Path, backend: str, schema: dict[str, dict[str, Any]],
+                 refused: str | None = None):
         self.path = Path(path)
+        self.refused = refused  # why the path is not the store's own file: never opened
         self.backend = backend
         self.schema = schema
         self._handle: Any = None
         self._indices: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
 
     def _open(self) -> Any:
+        if self._handle is None and self.path.is_symlink():  # replaced by a link since listed
+            self.refused = "a symbolic link (a store's shards are its own files, not links)"
+        if self.refused:
+            raise StoreError(f"the store lists a shard that {self.refused}: not read. The store "
+                             f"is damaged or not probekit's; to repair it, {REPAIR}")
         if self._handle is None:
             try:
                 if self.backend == "hdf5":

@@ -1,0 +1,85 @@
+"""A store from anyone: what a manifest names must be one of the store's own files. A shard path
+leaving the store (``..``, absolute) or a shard replaced by a symbolic link is damage: named by
+``verify``, refused by the reader, never followed."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from probekit import StoreWriter, open_store
+from probekit.errors import StoreError
+from probekit.store.__main__ import main as store_cli
+
+
+def write_store(root, seed=0, n=8):
+    rng = np.random.default_rng(seed)
+    with StoreWriter(root, backend="hdf5", shard_size=4, recipe_hash="r",
+                     provenance={"model": "m"}) as writer:
+        for start in range(0, n, 4):
+            meta = [{"id": f"ex{i}", "sentence": str(i), "lang": "eng", "modality": "text",
+                     "text": f"sentence {i}", "length": 3} for i in range(start, start + 4)]
+            writer.add(meta, {"layers.0": rng.standard_normal((4, 8)).astype(np.float32)})
+    return root
+
+
+def edit_first_shard(store, **changes):
+    path = store / "manifest-r0.json"
+    manifest = json.loads(path.read_text())
+    manifest["shards"][0].update(changes)
+    path.write_text(json.dumps(manifest))
+    return manifest["shards"][0]
+
+
+def entry_of(path):
+    from probekit.store.integrity import file_sha256
+
+    return {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+
+
+@pytest.mark.parametrize("where", ["sibling", "absolute"])
+def test_a_shard_path_outside_the_store_is_damage_never_read(where, tmp_path, capsys):
+    mine, theirs = write_store(tmp_path / "mine"), write_store(tmp_path / "theirs", seed=1)
+    foreign = theirs / "shards" / "r0-000000.h5"
+    if where == "sibling":  # "../../theirs/shards/r0-000000.h5" with its real size and hash
+        file = os.path.relpath(foreign, mine)
+    else:
+        file = str(foreign.resolve())
+    edit_first_shard(mine, file=file, **entry_of(foreign))
+    assert store_cli(["verify", str(mine)]) == 1
+    out = capsys.readouterr().out
+    assert "not a file in the store's shards/ folder" in out and "1 damaged shard(s)" in out
+    with pytest.raises(StoreError, match="not a file in the store's shards/ folder"):
+        open_store(mine)
+    with pytest.raises(StoreError, match="not a file in the store's shards/ folder"):
+        open_store(mine, verify=True)
+    from probekit.store.reader import Store
+
+    unchecked = Store(mine, check=False)  # opened for listing: its reads are still refused
+    with pytest.raises(StoreError, match="not read"):
+        unchecked.read("layers.0", ids=["ex0"])
+
+
+def test_a_shard_replaced_by_a_link_is_damage_never_followed(tmp_path, capsys):
+    mine, theirs = write_store(tmp_path / "mine"), write_store(tmp_path / "theirs", seed=1)
+    shard = mine / "shards" / "r0-000000.h5"
+    foreign = theirs / "shards" / "r0-000000.h5"
+    shard.unlink()
+    shard.symlink_to(foreign)
+    edit_first_shard(mine, **entry_of(foreign))  # even with the target's size and hash
+    assert store_cli(["verify", str(mine)]) == 1
+    assert "a symbolic link" in capsys.readouterr().out
+    with pytest.raises(StoreError, match="symbolic link"):
+        open_store(mine)
+
+
+def test_the_writer_drops_a_foreign_entry_and_recomputes_its_examples(tmp_path):
+    mine, theirs = write_store(tmp_path / "mine"), write_store(tmp_path / "theirs", seed=1)
+    foreign = theirs / "shards" / "r0-000000.h5"
+    edit_first_shard(mine, file=os.path.relpath(foreign, mine), **entry_of(foreign))
+    before = foreign.read_bytes()
+    with StoreWriter(mine, backend="hdf5", shard_size=4, recipe_hash="r") as writer:
+        assert [d.file for d in writer.repaired] == [os.path.relpath(foreign, mine)]
+        assert "ex0" not in writer.done_ids and "ex4" in writer.done_ids
+    assert foreign.read_bytes() == before  # the other store is untouched
