@@ -42,10 +42,8 @@ def entry_of(path):
 def test_a_shard_path_outside_the_store_is_damage_never_read(where, tmp_path, capsys):
     mine, theirs = write_store(tmp_path / "mine"), write_store(tmp_path / "theirs", seed=1)
     foreign = theirs / "shards" / "r0-000000.h5"
-    if where == "sibling":  # "../../theirs/shards/r0-000000.h5" with its real size and hash
-        file = os.path.relpath(foreign, mine)
-    else:
-        file = str(foreign.resolve())
+    # "../theirs/shards/r0-000000.h5", or its absolute path, with its real size and hash
+    file = os.path.relpath(foreign, mine) if where == "sibling" else str(foreign.resolve())
     edit_first_shard(mine, file=file, **entry_of(foreign))
     assert store_cli(["verify", str(mine)]) == 1
     out = capsys.readouterr().out
