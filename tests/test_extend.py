@@ -32,8 +32,10 @@ tiny: {{seed: 0, width: 16, depth: 3}}
 
 @pytest.fixture
 def plugin_path(monkeypatch):
-    """The toy plugin importable, and its dist-info (entry points) visible, as pip installs it."""
+    """The toy plugin importable, and its dist-info (entry points) visible, as pip installs it;
+    class paths in specs allowed (``--allow-code``)."""
     monkeypatch.syspath_prepend(str(PLUGINS))
+    monkeypatch.setenv("PROBEKIT_ALLOW_CODE", "1")
     yield PLUGINS
     for name in [m for m in sys.modules if m.startswith("toy_plugin")]:
         del sys.modules[name]

@@ -197,6 +197,7 @@ def test_spec_fields_are_required_only_where_the_wrapper_uses_them(tmp_path):
 
 def test_a_plugin_spec_needs_no_model_class_and_no_checkpoint(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "tests" / "plugins"))
+    monkeypatch.setenv("PROBEKIT_ALLOW_CODE", "1")  # a class path: code the user allows
     path = tmp_path / "toy.yaml"
     path.write_text("wrapper: toy_plugin:ToyWrapper\nmodalities: [text]\n"
                     "stacks: {blocks: ['blocks.*']}\ntiny: {seed: 0, width: 8, depth: 2}\n")

@@ -1,9 +1,12 @@
-"""A store from anyone: what a manifest names must be one of the store's own files. A shard path
-leaving the store (``..``, absolute) or a shard replaced by a symbolic link is damage: named by
-``verify``, refused by the reader, never followed."""
+"""Stores and recipes from anyone are data. What a manifest names must be one of the store's own
+files: a shard path leaving the store (``..``, absolute) or a shard replaced by a symbolic link is
+damage, named by ``verify``, refused by the reader, never followed. A spec naming a class by
+import path runs no code unless the user allows it."""
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -81,3 +84,29 @@ def test_the_writer_drops_a_foreign_entry_and_recomputes_its_examples(tmp_path):
         assert [d.file for d in writer.repaired] == [os.path.relpath(foreign, mine)]
         assert "ex0" not in writer.done_ids and "ex4" in writer.done_ids
     assert foreign.read_bytes() == before  # the other store is untouched
+
+
+def test_a_recipe_runs_no_code_unless_the_user_allows_it(tmp_path):
+    (tmp_path / "evilmod.py").write_text(
+        "from pathlib import Path\nPath('pwned').write_text('ran')\nclass X: pass\n")
+    (tmp_path / "evil.yaml").write_text("wrapper: evilmod:X\nmodalities: [text]\n"
+                                        "stacks: {blocks: ['blocks.*']}\n")
+    manifest = tmp_path / "m.tsv"
+    manifest.write_text("sentence\tlang\ttext\n" + "".join(
+        f"{i}\teng\tsentence {i}\n" for i in range(8)))
+    (tmp_path / "recipe.yaml").write_text(
+        "name: evil\ndata: {source: manifest, path: m.tsv, languages: [eng], "
+        "modalities: [text]}\nmodel: {spec: evil.yaml, variant: tiny}\n")
+
+    def run(*flags):  # `python -m` puts the working folder, with evilmod.py, on sys.path
+        return subprocess.run([sys.executable, "-m", "probekit.run", "recipe.yaml", "--dry-run",
+                               *flags], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "PROBEKIT_ALLOW_CODE": ""})
+
+    refused = run()
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "names a class by import path" in refused.stderr and "--allow-code" in refused.stderr
+    assert not (tmp_path / "pwned").exists()
+    allowed = run("--allow-code")  # the user's choice: imported (and then refused: not a Wrapper)
+    assert (tmp_path / "pwned").read_text() == "ran"
+    assert "not a subclass of probekit.wrappers.Wrapper" in allowed.stderr

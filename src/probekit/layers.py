@@ -95,10 +95,15 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.layers")
                     help="build the spec's tiny random model (offline) and run a probe")
     ap.add_argument("--checkpoint", default=None,
                     help="read the config from this hub id or local folder instead of the spec's")
+    ap.add_argument("--allow-code", action="store_true",
+                    help="import a wrapper class that the spec names by path (module:Class)")
     args = ap.parse_args(argv)
     try:
         from .wrappers import load_spec
+        from .wrappers.registry import allow_code
 
+        if args.allow_code:
+            allow_code()
         spec = load_spec(args.spec, **({"checkpoint": args.checkpoint} if args.checkpoint else {}))
         rows = describe_tiny(spec) if args.variant else describe_skeleton(spec)
     except ProbekitError as e:

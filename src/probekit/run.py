@@ -40,7 +40,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") ->
     ap.add_argument("--checkpoint", default=None,
                     help="your own checkpoint in place of the spec's (a hub id or a local "
                          "folder): the same as model.checkpoint=...")
+    ap.add_argument("--allow-code", action="store_true",
+                    help="import a wrapper class that a spec names by path (module:Class): "
+                         "its module's code runs; only for specs you trust")
     args = ap.parse_intermixed_args(argv)
+    if args.allow_code:
+        from .wrappers.registry import allow_code
+        allow_code()
     if args.checkpoint:
         args.overrides.append(f"model.checkpoint={args.checkpoint}")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)

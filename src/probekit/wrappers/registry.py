@@ -1,7 +1,9 @@
 """Which class a spec's ``wrapper:`` names: a built-in family, an installed plugin, or a class.
 
 - a built-in family: ``hf``, ``seamless_m4t``, ``sonar``, ``salmonn``;
-- a class by import path: ``wrapper: my_package.my_module:MyWrapper``;
+- a class by import path: ``wrapper: my_package.my_module:MyWrapper``, imported only when the
+  user allows code named by specs and recipes (``--allow-code``, or ``PROBEKIT_ALLOW_CODE=1``):
+  a spec or recipe is data that travels between people, and importing a module runs it;
 - a plugin: an installed package that declares, in its ``pyproject.toml``::
 
       [project.entry-points."probekit.wrappers"]
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -23,10 +26,17 @@ from typing import Any
 from ..errors import SpecError, closest
 
 ENTRY_POINTS = "probekit.wrappers"
+ALLOW_CODE = "PROBEKIT_ALLOW_CODE"  # "1": import wrapper classes that specs name by path
 BUILTIN = {"hf": "probekit.wrappers.hf:HFModel",
            "seamless_m4t": "probekit.wrappers.seamless:SeamlessM4T",
            "sonar": "probekit.wrappers.sonar:Sonar",
            "salmonn": "probekit.wrappers.salmonn:SALMONN"}
+
+
+def allow_code() -> None:
+    """Let specs name wrapper classes by import path in this process (and the processes it
+    starts): the ``--allow-code`` flag."""
+    os.environ[ALLOW_CODE] = "1"
 
 
 def plugins() -> dict[str, str]:
@@ -44,6 +54,12 @@ def wrapper_class(name: Any, where: Path | str | None = "spec") -> Any:
     if not isinstance(name, str) or not name:
         raise SpecError(f"{where}: wrapper: name a wrapper family ({', '.join(families())}) "
                         "or a class as package.module:Class")
+    if ":" in name and os.environ.get(ALLOW_CODE) != "1":
+        raise SpecError(f"{where}: wrapper: {name[:80]!r} names a class by import path, and "
+                        "importing it would run its module's code; probekit does that only when "
+                        f"you allow it: pass --allow-code (or set {ALLOW_CODE}=1) if you trust "
+                        "it, or install its package so that it registers the family under the "
+                        f"entry-point group {ENTRY_POINTS!r} and name it by that name")
     target = name if ":" in name else families().get(name)
     if target is None:
         hint = closest(name, families())
