@@ -110,3 +110,44 @@ def test_a_recipe_runs_no_code_unless_the_user_allows_it(tmp_path):
     allowed = run("--allow-code")  # the user's choice: imported (and then refused: not a Wrapper)
     assert (tmp_path / "pwned").read_text() == "ran"
     assert "not a subclass of probekit.wrappers.Wrapper" in allowed.stderr
+
+
+def bomb(levels, key="name"):
+    """A YAML "billion laughs" as the value of ``key``: ``levels`` lists of ten aliases of the
+    one before, all defined inside the value itself."""
+    lists = ["&l0 [" + ", ".join(["lol"] * 10) + "]"]
+    lists += [f"&l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, levels)]
+    value = "[" + ", ".join(lists) + f", *l{levels - 1}]"
+    return {"name": f"name: {value}\n",
+            "groups": f"name: x\nanalysis:\n  groups:\n    family: {value}\n",
+            "points": f"name: x\nanalysis:\n  adaptation_points: {value}\n"}[key]
+
+
+@pytest.mark.parametrize("levels,key", [(8, "name"), (8, "groups"), (8, "points"),
+                                        (4, "name"), (4, "groups"), (4, "points")])
+def test_a_recipe_bomb_is_one_short_line(levels, key, tmp_path):
+    from probekit.errors import RecipeError
+    from probekit.recipe import load_recipe
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(bomb(levels, key))
+    with pytest.raises(RecipeError) as e:
+        load_recipe(path)
+    message = str(e.value)
+    assert len(message) < 400 and "\n" not in message, message[:500]
+    if levels == 8:  # 10^8 values: refused before any check looks at them
+        assert "expands to more than 100000 values through YAML aliases" in message
+    else:  # 10^4 values: within the limit, and the type error shows an excerpt
+        assert "expected" in message and "..." in message
+
+
+def test_deep_yaml_and_a_broken_override_are_one_line(tmp_path):
+    from probekit.errors import RecipeError
+    from probekit.recipe import load_recipe
+
+    path = tmp_path / "deep.yaml"
+    path.write_text("name: " + "[" * 3000 + "]" * 3000 + "\n")
+    with pytest.raises(RecipeError, match="nested more than 50 levels deep"):
+        load_recipe(path)
+    with pytest.raises(RecipeError, match=r"override 'analysis.k=\[1': not valid YAML at line 1"):
+        load_recipe("demo", ["analysis.k=[1"])

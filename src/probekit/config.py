@@ -15,6 +15,74 @@ from typing import Any
 
 from .errors import ProbekitError, closest
 
+MAX_DEPTH = 50          # nesting levels of a YAML document
+MAX_VALUES = 100_000    # values of a document with its aliases expanded
+SHOWN = 80              # characters of a value shown in a message
+
+
+def shown(value: Any) -> str:
+    """A bounded excerpt of ``value`` for a message (never the whole of a huge or aliased one)."""
+    import reprlib
+
+    short = reprlib.Repr()  # (keyword arguments need Python 3.12)
+    short.maxlevel, short.maxlist, short.maxdict, short.maxstring, short.maxother = 3, 4, 4, 40, 40
+    text = short.repr(value)
+    return text if len(text) <= SHOWN else text[:SHOWN - 3] + "..."
+
+
+def load_yaml(text: str, path: str, error: type[ProbekitError] = ProbekitError) -> Any:
+    """A YAML document read with limits: at most :data:`MAX_DEPTH` levels and
+    :data:`MAX_VALUES` values with aliases expanded (a "billion laughs" of a few KB is refused
+    at once, in one line); a syntax error in one line with its place."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise error(f"{path}: nested more than {MAX_DEPTH} levels deep; a recipe or spec "
+                            "is a few levels of mappings and lists")
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    try:
+        data = yaml.load(text, Loader=Loader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise error(f"{path}: not valid YAML{where}: "
+                    f"{getattr(e, 'problem', None) or e}".replace("\n", " ")[:300]) from None
+    values = expanded_size(data)
+    if values > MAX_VALUES:
+        raise error(f"{path}: expands to more than {MAX_VALUES} values through YAML aliases "
+                    "(&name / *name); write the values out, or use fewer aliases")
+    return data
+
+
+def expanded_size(data: Any) -> int:
+    """How many values ``data`` holds with every shared (aliased) part counted each time it
+    appears, computed once per distinct container (so a bomb is measured, not expanded);
+    stops counting past :data:`MAX_VALUES`."""
+    sizes: dict[int, int] = {}
+
+    def size(node: Any) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        if id(node) in sizes:
+            return sizes[id(node)]
+        children = list(node.keys()) + list(node.values()) if isinstance(node, dict) else node
+        total = 1
+        for child in children:
+            total = min(total + size(child), MAX_VALUES + 1)
+        sizes[id(node)] = total
+        return total
+
+    return size(data)
+
 
 def from_mapping(cls: Any, data: Any, where: str, path: str,
                  error: type[ProbekitError] = ProbekitError, skip: tuple[str, ...] = ()) -> Any:
@@ -48,18 +116,18 @@ def _check(tp: Any, value: Any, where: str, path: str, error: type[ProbekitError
         return _check(next(a for a in args if a is not type(None)), value, where, path, error)
     if origin is list:
         if not isinstance(value, list):
-            raise error(f"{path}: {where}: expected a list, got {value!r}")
+            raise error(f"{path}: {where}: expected a list, got {shown(value)}")
         return [_check(args[0], v, f"{where}[{i}]", path, error) for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise error(f"{path}: {where}: expected a mapping, got {value!r}")
+            raise error(f"{path}: {where}: expected a mapping, got {shown(value)}")
         return {str(k): _check(args[1], v, f"{where}.{k}", path, error) for k, v in value.items()}
     if tp is Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if tp in (int, float) and isinstance(value, bool) or not isinstance(value, tp):
-        raise error(f"{path}: {where}: expected {tp.__name__}, got {value!r}")
+        raise error(f"{path}: {where}: expected {tp.__name__}, got {shown(value)}")
     return value
 
 

@@ -12,10 +12,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .choices import CONTRAST_KINDS
-from .config import from_mapping
+from .config import from_mapping, load_yaml
 from .errors import ProbekitError, RecipeError, closest
 from .recipe_languages import data_languages, languages_of_run
 from .recipe_schema import (
@@ -42,7 +40,7 @@ def _set_dotted(data: dict[str, Any], dotted: str, where: str) -> None:
     if "=" not in dotted:
         raise RecipeError(f"override {dotted!r}: expected key.path=value, e.g. record.batch_size=8")
     key, raw = dotted.split("=", 1)
-    value = yaml.safe_load(raw) if raw else ""
+    value = load_yaml(raw, f"override {dotted[:80]!r}", RecipeError) if raw else ""
     node = data
     parts = key.split(".")
     for part in parts[:-1]:
@@ -61,12 +59,10 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     if not path.exists():
         raise RecipeError(f"recipe {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RecipeError(f"{path}: not valid YAML{where}: "
-                          f"{getattr(e, 'problem', None) or e}".replace("\n", " ")) from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise RecipeError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    data = load_yaml(text, str(path), RecipeError) or {}
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe is a mapping with data, model, record, analysis, "
                           "report sections")

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import SpecError, closest
 
 
@@ -141,10 +139,13 @@ def read_spec(spec: str | os.PathLike, **overrides: Any) -> ModelSpec:
         raise SpecError(f"no model spec {str(spec)!r} (looked for {path}); "
                         + (f"did you mean {', '.join(hint)}? " if hint else "")
                         + f"available: {', '.join(available_specs()) or 'none'}")
+    from ..config import load_yaml
+
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise SpecError(f"{path}: not valid YAML: {e}") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    data = load_yaml(text, str(path), SpecError) or {}
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a spec is a mapping of fields")
     known = {f.name for f in dataclasses.fields(ModelSpec)} - NOT_YAML
