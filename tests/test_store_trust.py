@@ -151,3 +151,29 @@ def test_deep_yaml_and_a_broken_override_are_one_line(tmp_path):
         load_recipe(path)
     with pytest.raises(RecipeError, match=r"override 'analysis.k=\[1': not valid YAML at line 1"):
         load_recipe("demo", ["analysis.k=[1"])
+
+
+def test_a_text_the_store_cannot_keep_is_skipped_alone(tmp_path):
+    """A NUL character (HDF5 strings end at one) or a lone surrogate: that example is skipped
+    with the reason; its shard and every rerun go on."""
+    from probekit.run import main
+
+    rows = [f"{i}\teng\tsentence number {i} here" for i in range(8)]
+    rows += ["8\teng\tbad \0 text"]
+    (tmp_path / "m.tsv").write_text("sentence\tlang\ttext\n" + "\n".join(rows) + "\n")
+    jsonl = [json.dumps({"sentence": str(i), "lang": "eng", "text": f"sentence {i} here"})
+             for i in range(8)] + ['{"sentence": "9", "lang": "eng", "text": "lone \\ud800"}']
+    (tmp_path / "m.jsonl").write_text("\n".join(jsonl) + "\n")
+    for manifest, bad, reason in (("m.tsv", "eng/text/8", "holds a NUL character"),
+                                  ("m.jsonl", "eng/text/9", "is not valid Unicode")):
+        (tmp_path / "r.yaml").write_text(
+            f"name: r\ndata: {{source: manifest, path: {manifest}, languages: [eng], "
+            "modalities: [text]}\nmodel: {spec: seamless_m4t_v2, variant: tiny}\n"
+            "record: {dtype: float32, batch_size: 4, shard_size: 4}\n")
+        out = tmp_path / f"out-{manifest}"
+        for _ in range(2):  # and again: nothing blocks the rerun
+            assert main([str(tmp_path / "r.yaml"), "--out", str(out), "--quiet", "--stage",
+                         "extract"]) == 0
+        store = open_store(out / "store")
+        assert len(store) == 8 and [s["id"] for s in store.skipped] == [bad]
+        assert reason in store.skipped[0]["reason"]

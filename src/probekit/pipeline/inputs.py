@@ -102,10 +102,30 @@ def fleurs_configs(langs: list[str]) -> dict[str, str]:
     return {lang: fleurs_config(lang) for lang in langs}
 
 
+def storable(ex: Example) -> None:
+    """Refuse (DataError) an example whose text columns the store cannot keep: a NUL character
+    (HDF5 strings end at one), or a lone surrogate (not encodable as UTF-8). It is skipped with
+    the reason; no other example of its shard is lost."""
+    for key, value in ex.items():
+        if not isinstance(value, str):
+            continue
+        if "\0" in value:
+            raise D.DataError(f"{key} holds a NUL character (\\0) at position "
+                              f"{value.index(chr(0))}, which the store cannot keep; remove it "
+                              "from the data")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise D.DataError(f"{key} is not valid Unicode ({e.reason} at position {e.start}); "
+                              "fix the data's encoding") from None
+
+
 def admit(ex: Example, wrapper: Wrapper, spec: ModelSpec) -> Example:
     """``ex`` ready to run (its audio loaded), or a DataError saying why it cannot run: a clip
     that is not a regular file, unreadable, non-finite, silent, too short or too long; a text
-    (or decoder target) of more tokens than the model takes."""
+    (or decoder target) of more tokens than the model takes; a column the store cannot keep
+    (a NUL character, text that is not valid Unicode)."""
+    storable(ex)
     most = int(limit(spec, "max_text_tokens"))
     ex = ex.copy()
     key: Literal["text", "target_text"]
