@@ -177,3 +177,18 @@ def test_a_text_the_store_cannot_keep_is_skipped_alone(tmp_path):
         store = open_store(out / "store")
         assert len(store) == 8 and [s["id"] for s in store.skipped] == [bad]
         assert reason in store.skipped[0]["reason"]
+
+
+def test_a_manifest_with_a_bom_repeats_or_another_encoding_is_read_or_told(tmp_path, caplog):
+    from probekit.data import DataError, parallel_examples, read_manifest
+
+    rows = "sentence\tlang\ttext\n1\teng\tone\n2\teng\ttwo\n1\teng\tone again\n"
+    (tmp_path / "bom.tsv").write_bytes(b"\xef\xbb\xbf" + rows.encode())
+    read = read_manifest(tmp_path / "bom.tsv")
+    assert [r["sentence"] for r in read] == ["1", "2", "1"]
+    examples, report = parallel_examples(read, ["eng"], ["text"])
+    assert report["repeated_rows"] == 1 and [e["text"] for e in examples] == ["one", "two"]
+    (tmp_path / "latin1.tsv").write_bytes(rows.replace("one", "caf\xe9").encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin1.tsv: not UTF-8 text \(invalid continuation "
+                                        r"byte at byte \d+\); save the manifest as UTF-8"):
+        read_manifest(tmp_path / "latin1.tsv")

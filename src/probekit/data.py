@@ -67,17 +67,21 @@ def read_manifest(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         raise DataError(f"manifest {path} does not exist")
-    if path.suffix == ".jsonl":
-        rows = []
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{path}:{i}: not a JSON object ({e.msg})") from None
-    else:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f, delimiter="\t"))
+    try:  # utf-8-sig: a byte-order mark (as some editors write) is not part of the first column
+        if path.suffix == ".jsonl":
+            rows = []
+            for i, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as e:
+                        raise DataError(f"{path}:{i}: not a JSON object ({e.msg})") from None
+        else:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                rows = list(csv.DictReader(f, delimiter="\t"))
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); save the "
+                        "manifest as UTF-8") from None
     for i, row in enumerate(rows, 1):
         missing = [c for c in ("sentence", "lang", "text") if c not in row]
         if missing:
@@ -208,7 +212,7 @@ def parallel_examples(rows: Iterable[dict[str, Any]], langs: list[str], modaliti
     """Examples for every (sentence, language, modality) of the sentences present in every
     language (one row per sentence and language: the first), and a report of what was dropped."""
     by_lang: dict[str, dict[str, dict[str, Any]]] = {lang: {} for lang in langs}
-    empty = 0
+    empty = repeated = 0
     present = set()
     for row in rows:
         present.add(row["lang"])
@@ -219,6 +223,7 @@ def parallel_examples(rows: Iterable[dict[str, Any]], langs: list[str], modaliti
             continue
         if "speech" in modalities and not row.get("audio"):
             continue
+        repeated += str(row["sentence"]) in by_lang[row["lang"]]
         by_lang[row["lang"]].setdefault(str(row["sentence"]), row)
     missing = [lang for lang, rows_ in by_lang.items() if not rows_]
     if missing:
@@ -243,7 +248,7 @@ def parallel_examples(rows: Iterable[dict[str, Any]], langs: list[str], modaliti
                         ex["audio_gap"] = row["audio_gap"]
                 examples.append(cast(Example, ex))
     report = {"sentences": len(common), "dropped_not_in_every_language": len(union) - len(full),
-              "empty_text": empty}
+              "empty_text": empty, "repeated_rows": repeated}
     return examples, report
 
 

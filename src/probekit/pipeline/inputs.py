@@ -93,7 +93,9 @@ def describe(d: DataSection, report: dict[str, Any]) -> str:
             f"{len(d.modalities)} modalities"
             + (f" + {mixed} code-switched examples" if "code_switched" in report else "")
             + f"; {report['dropped_not_in_every_language']} {unit} missing in some language "
-            f"dropped everywhere; {report['empty_text']} empty texts")
+            f"dropped everywhere; {report['empty_text']} empty texts"
+            + (f"; {report['repeated_rows']} rows repeat a sentence and language read before "
+               "(the first is kept)" if report.get("repeated_rows") else ""))
 
 
 def fleurs_configs(langs: list[str]) -> dict[str, str]:
