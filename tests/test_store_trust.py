@@ -192,3 +192,67 @@ def test_a_manifest_with_a_bom_repeats_or_another_encoding_is_read_or_told(tmp_p
     with pytest.raises(DataError, match=r"latin1.tsv: not UTF-8 text \(invalid continuation "
                                         r"byte at byte \d+\); save the manifest as UTF-8"):
         read_manifest(tmp_path / "latin1.tsv")
+
+
+def token_store(root, backend):
+    rng = np.random.default_rng(3)
+    with StoreWriter(root, backend=backend, shard_size=4, recipe_hash="r") as writer:
+        meta = [{"id": f"ex{i}", "sentence": str(i), "lang": "eng", "modality": "text",
+                 "text": f"s {i}", "length": 3 + i} for i in range(4)]
+        writer.add(meta, {"pooled": rng.standard_normal((4, 8)).astype(np.float32),
+                          "tokens": [rng.standard_normal((3 + i, 8)).astype(np.float32)
+                                     for i in range(4)]})
+    return root
+
+
+def rehash(store):
+    """The manifest made to agree with the changed shard's size and SHA-256 (as someone who
+    edits a store could), so that only the content checks can tell."""
+    path = store / "manifest-r0.json"
+    manifest = json.loads(path.read_text())
+    entry = manifest["shards"][0]
+    entry.update(entry_of(store / entry["file"]))
+    path.write_text(json.dumps(manifest))
+    return store / entry["file"]
+
+
+def test_a_changed_byte_in_a_safetensors_token_shard_fails_its_read(tmp_path):
+    store = token_store(tmp_path / "s", "safetensors")
+    shard = store / "shards" / "r0-000000.safetensors"
+    raw = bytearray(shard.read_bytes())
+    n = int.from_bytes(raw[:8], "little")
+    begin, _ = json.loads(raw[8:8 + n])["tokens/tokens"]["data_offsets"]
+    raw[8 + n + begin + 5] ^= 0x40  # a bit of example ex0's first row
+    shard.write_bytes(bytes(raw))
+    rehash(store)
+    s = open_store(store)
+    assert s.tokens("tokens", "ex1").shape == (4, 8)  # its neighbours still read
+    with pytest.raises(StoreError, match="fail their CRC-32"):
+        s.tokens("tokens", "ex0")
+
+
+@pytest.mark.parametrize("backend", ["hdf5", "safetensors"])
+def test_an_array_of_another_dtype_is_damage_not_cast(backend, tmp_path, capsys):
+    store = token_store(tmp_path / "s", backend)
+    shard = next((store / "shards").iterdir())
+    if backend == "hdf5":
+        import h5py
+
+        with h5py.File(shard, "a") as f:
+            data = f["layers/pooled/pooled"][:]
+            del f["layers/pooled/pooled"]
+            f["layers/pooled"].create_dataset("pooled", data=data.astype(np.float16))
+    else:
+        from safetensors import safe_open
+        from safetensors.numpy import load_file, save_file
+
+        with safe_open(str(shard), "np") as f:
+            meta = f.metadata()
+        tensors = load_file(str(shard))
+        tensors["pooled/pooled"] = tensors["pooled/pooled"].astype(np.float16)
+        save_file(tensors, str(shard), metadata=meta)
+    rehash(store)
+    assert store_cli(["verify", str(store)]) == 1
+    assert "pooled is stored as" in capsys.readouterr().out
+    with pytest.raises(StoreError, match="the manifest records float32"):
+        open_store(store).read("pooled")

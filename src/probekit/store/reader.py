@@ -121,9 +121,21 @@ class Store:
                              + ("; ..." if len(damage) > 3 else "") + f". To repair it, {REPAIR}")
 
     def verify(self, checksum: bool = True) -> list[Damage]:
-        """The damaged shards: missing, of the wrong size or (``checksum``) failing their
-        SHA-256; each with the ids of the examples it held."""
-        return damaged_shards(self.root, self._entries, checksum)
+        """The damaged shards: outside the store, missing, of the wrong size or (``checksum``)
+        failing their SHA-256 or holding arrays of other dtypes or widths than the manifest
+        records; each with the ids of the examples it held."""
+        damage = damaged_shards(self.root, self._entries, checksum)
+        if checksum:
+            known = {d.file for d in damage}
+            for entry, shard in zip(self._entries, self._shards, strict=True):
+                if str(entry.get("file"))[:80] in known:
+                    continue
+                problem = shard.structure_problem()
+                shard.close()
+                if problem:
+                    damage.append(Damage(entry["file"], problem,
+                                         [str(i) for i in entry["examples"]["id"]]))
+        return damage
 
     # -- metadata ----------------------------------------------------------------------------
     @property

@@ -53,6 +53,18 @@ def _bf16_to_float32(words: np.ndarray) -> np.ndarray:
     return (words.astype(np.uint32) << 16).view(np.float32)
 
 
+# the dtype each backend stores for a recorded dtype (HDF5 keeps bfloat16 as its 16-bit words)
+STORED_DTYPES = {"hdf5": {"float32": "float32", "float16": "float16", "bfloat16": "uint16"},
+                 "safetensors": {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}}
+
+
+def _raw_bytes(t: Any) -> bytes:
+    """A tensor's bytes as stored (bfloat16 included)."""
+    import torch
+
+    return t.contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b""
+
+
 def _offsets(lengths: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
 
@@ -161,8 +173,11 @@ def _safetensors_bytes(examples: dict[str, list[Any]], layers: dict[str, LayerAr
         if arr.dtype == "bfloat16":
             data = data.view(torch.bfloat16)
         tensors[f"{name}/{'pooled' if arr.kind == 'pooled' else 'tokens'}"] = data
-        if arr.kind == "tokens":
-            tensors[f"{name}/lengths"] = torch.from_numpy(arr.row_lengths().astype(np.int64))
+        if arr.kind == "tokens":  # a CRC-32 per example, checked when it is read (as HDF5's)
+            lengths = arr.row_lengths()
+            tensors[f"{name}/lengths"] = torch.from_numpy(lengths.astype(np.int64))
+            tensors[f"{name}/crc32"] = torch.from_numpy(
+                row_crc32(arr.pieces, lengths).astype(np.int64))
         schema[name] = {"kind": arr.kind, "dtype": arr.dtype}
     meta = {"probekit": json.dumps({"examples": examples, "layers": schema}, default=str)}
     return save(tensors, metadata=meta)
@@ -217,19 +232,57 @@ class ShardReader:
         h = self._open()
         try:
             if self.backend == "hdf5":
-                data = h["layers"][layer][key][lo:hi]
+                ds = h["layers"][layer][key]
+                self._check_array(layer, key, ds.dtype.name, ds.shape)
+                data = ds[lo:hi]
                 if crc is not None and zlib.crc32(data) != crc:
                     raise ValueError(f"layer {layer} rows {lo}:{hi} fail their CRC-32")
                 if self.schema[layer]["dtype"] == "bfloat16":
                     data = _bf16_to_float32(data)
                 return data
-            t = h.get_slice(f"{layer}/{key}")[lo:hi]
+            part = h.get_slice(f"{layer}/{key}")
+            self._check_array(layer, key, part.get_dtype(), tuple(part.get_shape()))
+            t = part[lo:hi]
+            if crc is not None and zlib.crc32(_raw_bytes(t)) != crc:
+                raise ValueError(f"layer {layer} rows {lo}:{hi} fail their CRC-32")
         except (OSError, KeyError, RuntimeError, ValueError) as e:
             raise self.damaged(e) from None
         import torch
         if t.dtype == torch.bfloat16:
             t = t.float()
         return t.numpy()
+
+    def _check_array(self, layer: str, key: str, dtype: str, shape: tuple[int, ...]) -> None:
+        """A stored array has the dtype and width the manifest records (raise ValueError)."""
+        info = self.schema.get(layer, {})
+        want = STORED_DTYPES[self.backend].get(str(info.get("dtype")))
+        if want is not None and dtype != want:
+            raise ValueError(f"layer {layer} {key} is stored as {dtype}; the manifest records "
+                             f"{info.get('dtype')}")
+        if len(shape) != 2 or ("dim" in info and shape[1] != info["dim"]):
+            raise ValueError(f"layer {layer} {key} has shape {tuple(shape)}; the manifest records "
+                             f"width {info.get('dim')}")
+
+    def structure_problem(self) -> str | None:
+        """Why this shard's arrays do not have the dtypes and widths of the manifest (None:
+        they do); read from the arrays' headers, not their data."""
+        try:
+            h = self._open()
+            names = set(h["layers"]) if self.backend == "hdf5" else set(h.keys())
+            for layer, info in self.schema.items():
+                key = "pooled" if info.get("kind") == "pooled" else "tokens"
+                if self.backend == "hdf5":
+                    if layer in names:
+                        ds = h["layers"][layer][key]
+                        self._check_array(layer, key, ds.dtype.name, ds.shape)
+                elif f"{layer}/{key}" in names:
+                    part = h.get_slice(f"{layer}/{key}")
+                    self._check_array(layer, key, part.get_dtype(), tuple(part.get_shape()))
+        except StoreError as e:
+            return str(e).split(" (", 1)[-1].split("). To repair", 1)[0]
+        except (OSError, KeyError, RuntimeError, ValueError) as e:
+            return str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        return None
 
     def pooled(self, layer: str, rows: np.ndarray) -> np.ndarray:
         """``(len(rows), D)`` for rows of this shard (any order)."""
@@ -248,7 +301,10 @@ class ShardReader:
                     self._indices[layer] = (_offsets(g["lengths"][:]), crc)
                 else:
                     lengths = h.get_tensor(f"{layer}/lengths").numpy()
-                    self._indices[layer] = (_offsets(lengths), None)
+                    names = set(h.keys())
+                    crc = (h.get_tensor(f"{layer}/crc32").numpy() if f"{layer}/crc32" in names
+                           else None)  # shards written before per-example checksums
+                    self._indices[layer] = (_offsets(lengths), crc)
             except (OSError, KeyError, RuntimeError, ValueError) as e:
                 raise self.damaged(e) from None
         return self._indices[layer]
