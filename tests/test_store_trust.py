@@ -5,6 +5,7 @@ import path runs no code unless the user allows it."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -256,3 +257,102 @@ def test_an_array_of_another_dtype_is_damage_not_cast(backend, tmp_path, capsys)
     assert "pooled is stored as" in capsys.readouterr().out
     with pytest.raises(StoreError, match="the manifest records float32"):
         open_store(store).read("pooled")
+
+
+# -- results published whole -----------------------------------------------------------------
+SMALL = ["data.max_sentences=20", "data.languages=[eng,fra]", "analysis.k=2", "analysis.n_perm=2",
+         "analysis.n_boot=0", "analysis.control=null", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    from probekit.run import main
+
+    out = tmp_path_factory.mktemp("run") / "out"
+    assert main(["demo", "--out", str(out), *SMALL, "report.figures=false"]) == 0
+    return out
+
+
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_a_killed_analysis_leaves_the_previous_complete_set(small_run, tmp_path, monkeypatch,
+                                                            caplog):
+    import logging
+
+    import probekit.report as report
+    from probekit.run import main
+
+    out = tmp_path / "out"
+    shutil.copytree(small_run, out)
+    before = snapshot(out / "results")
+    real, calls = report.write_table, []
+
+    def dies_after_the_first_table(df, path):
+        if calls:
+            raise KeyboardInterrupt  # as a kill would stop it, mid-way
+        calls.append(path)
+        return real(df, path)
+
+    monkeypatch.setattr(report, "write_table", dies_after_the_first_table)
+    assert main(["demo", "--out", str(out), *SMALL, "analysis.k=3", "--stage", "analyze"]) == 130
+    monkeypatch.setattr(report, "write_table", real)
+    assert calls and snapshot(out / "results") == before  # nothing of the k=3 tables
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    caplog.set_level(logging.INFO)
+    assert main(["demo", "--out", str(out), *SMALL, "--stage", "analyze"]) == 0
+    assert "analyze: results are up to date" in caplog.text  # and they are: the k=2 set
+
+
+def test_tables_an_analysis_no_longer_makes_are_gone_and_the_users_files_stay(small_run,
+                                                                              tmp_path):
+    from probekit.run import main
+
+    out = tmp_path / "out"
+    shutil.copytree(small_run, out)
+    assert (out / "results" / "measure_agreement.csv").exists()  # two measures
+    (out / "results" / "my_notes.txt").write_text("mine")
+    assert main(["demo", "--out", str(out), *SMALL, "analysis.measures=[svcca]",
+                 "--stage", "analyze"]) == 0
+    assert not (out / "results" / "measure_agreement.csv").exists()
+    assert (out / "results" / "my_notes.txt").read_text() == "mine"
+    assert (out / "results" / "similarities.csv").exists()
+
+
+def test_a_killed_report_leaves_no_empty_figure(small_run, tmp_path, monkeypatch):
+    import probekit.report as report
+    from probekit.run import main
+
+    out = tmp_path / "out"
+    shutil.copytree(small_run, out)
+    real, calls = report.save_figure, []
+
+    def dies_while_writing(fig, path):
+        if len(calls) == 2:
+            path.with_suffix(".pdf").write_bytes(b"")  # what a kill mid-write leaves
+            raise KeyboardInterrupt
+        calls.append(path)
+        return real(fig, path)
+
+    monkeypatch.setattr(report, "save_figure", dies_while_writing)
+    assert main(["demo", "--out", str(out), *SMALL, "--stage", "report"]) == 130
+    assert not (out / "figures").exists()  # the previous set: none
+    monkeypatch.setattr(report, "save_figure", real)
+    assert main(["demo", "--out", str(out), *SMALL, "--stage", "report"]) == 0
+    pdfs = list((out / "figures").glob("*.pdf"))
+    assert pdfs and all(p.stat().st_size > 0 for p in pdfs)
+
+
+def test_a_set_moved_aside_before_a_kill_is_put_back(tmp_path):
+    from probekit.pipeline.publish import published
+
+    folder = tmp_path / "results"
+    with published(folder) as new:
+        (new / "a.csv").write_text("1")
+    folder.rename(tmp_path / ".results.old-4242")  # killed between the two renames
+    (tmp_path / ".results.new-4242").mkdir()       # with its new set half written
+    with pytest.raises(RuntimeError), published(folder) as new:
+        assert (folder / "a.csv").read_text() == "1"  # put back before anything else
+        raise RuntimeError
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..store import Store
 from .analyses import Row, RowContext, Rows, TableContext, Tables
 from .context import Run
 from .groups import distance_classes, groupings, resource_levels
+from .publish import published
 
 log = logging.getLogger("probekit")
 CLAIM_ANALYSES = ("cross_modal", "cross_lingual", "adaptation")  # what claims are made of
@@ -128,8 +130,9 @@ def analyze(run: Run, quiet: bool = False, verify: bool = True) -> None:
                                        for r in rows[x.name]]}
     for x in analyses:
         tables.update(x.tables(rows, ctx))
-    write_tables(run, tables)
-    stamp.write_text(key)
+    with published(run.out / "results") as folder:  # the whole set, its stamp last
+        write_tables(run, tables, folder)
+        (folder / stamp.name).write_text(key)
     log.info("analyze: %s", ", ".join(f"{k} {len(v)} rows" for k, v in tables.items() if v))
 
 
@@ -141,14 +144,14 @@ def table_context(run: Run, store: Store | None = None,
                         groupings(langs, a), distance_classes(langs) > 1, store, rows_in)
 
 
-def write_tables(run: Run, tables: Tables) -> None:
-    """Each table as CSV (and Parquet) in ``results/``, stamped with what made it; the group
+def write_tables(run: Run, tables: Tables, results: Path) -> None:
+    """Each table as CSV (and Parquet) in ``results``, stamped with what made it; the group
     means also as paper tables (Markdown and LaTeX), one per grouping."""
     import pandas as pd
 
     from ..report import claims_paper_table, paper_table, to_latex, to_markdown, write_table
 
-    spec, a, results = run.spec, run.recipe.analysis, run.out / "results"
+    spec, a = run.spec, run.recipe.analysis
     stamp_columns = {  # what made every table: model, weights, recipe
         "model": run.model_label, "checkpoint": spec.checkpoint,
         "revision": "random weights" if run.random_weights else spec.revision,

@@ -7,11 +7,12 @@ from pathlib import Path
 from ..errors import ProbekitError
 from .context import Run
 from .groups import resource_levels
+from .publish import published
 
 
 def write_figures(run: Run) -> list[Path]:
     """The figures of every analysis (:mod:`.analyses`) from ``run.out/results`` into
-    ``run.out/figures``."""
+    ``run.out/figures``, published whole (:mod:`.publish`)."""
     from .. import report as R
     from ..languages import family, genus
     from .analyses import Results, registered
@@ -28,9 +29,11 @@ def write_figures(run: Run) -> list[Path]:
     # the first measure's figures have no suffix
     results = Results(folder, resource, order, families if by_family else None)
     written: list[Path] = []
-    for analysis in registered():
-        for stem, make in analysis.figures(results):
-            written += R.save_figure(make(), run.out / "figures" / stem)
+    with published(run.out / "figures") as staged:  # the whole set, or the previous one
+        for analysis in registered():
+            for stem, make in analysis.figures(results):
+                written += [run.out / "figures" / p.relative_to(staged)
+                            for p in R.save_figure(make(), staged / stem)]
     return written
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from ..errors import ProbekitError, RecipeMismatchError
 from .context import Run
 
 OWN = ("store", "control", "results", "figures", "recipe.yaml", "run.log")  # all a run writes
+STAGED = re.compile(r"\.(results|figures)\.(new|old)-\d+")  # a set being published (.publish)
 
 
 def check_output_folder(out: Path) -> None:
@@ -23,7 +25,8 @@ def check_output_folder(out: Path) -> None:
         raise ProbekitError(f"--out {out} is a file, not a folder; give a new or empty folder")
     if out.is_dir():
         try:
-            foreign = sorted(p.name for p in out.iterdir() if p.name not in OWN)
+            foreign = sorted(p.name for p in out.iterdir() if p.name not in OWN
+                             and not STAGED.fullmatch(p.name))
         except OSError as e:
             raise ProbekitError(f"cannot read the output folder {out}: {e.strerror or e}") from None
         if foreign:
