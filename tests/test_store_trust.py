@@ -356,3 +356,28 @@ def test_a_set_moved_aside_before_a_kill_is_put_back(tmp_path):
         assert (folder / "a.csv").read_text() == "1"  # put back before anything else
         raise RuntimeError
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+# -- every rank accounted for -----------------------------------------------------------------
+def test_ranks_started_with_different_folders_are_refused_before_writing(tmp_path):
+    """Two processes of one run started by hand, each with its own --out: each would write a
+    store that looks complete with half the examples. Both refuse, writing nothing."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank in (0, 1):
+        env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+               "WORLD_SIZE": "2", "RANK": str(rank), "LOCAL_RANK": str(rank),
+               "OMP_NUM_THREADS": "1"}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "probekit.run", "demo", "--out", str(tmp_path / f"r{rank}"),
+             "data.max_sentences=8", "--quiet"], env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True))
+    for rank, proc in enumerate(procs):
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 2 and "Traceback" not in err, err[-2000:]
+        assert "the 2 processes of this run disagree: rank 1 has output folder" in err
+        assert not (tmp_path / f"r{rank}").exists()  # nothing was written

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 log = logging.getLogger("probekit")
 
-# A process that finishes its share early waits at the barrier for the slowest one.
-BARRIER_HOURS = float(os.environ.get("PROBEKIT_BARRIER_HOURS", "72"))
+# A process that finishes its share early waits at the barrier for the slowest one; past this
+# many hours it stops, saying that another process froze or died (PROBEKIT_BARRIER_HOURS).
+BARRIER_HOURS = float(os.environ.get("PROBEKIT_BARRIER_HOURS", "4"))
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,39 @@ class Group:
         if self.ranks.world > 1:
             import torch.distributed as dist
 
-            dist.barrier()
+            try:
+                dist.barrier()
+            except RuntimeError as e:  # gloo's timeout, or a process that died
+                from .errors import ProbekitError
+
+                raise ProbekitError(
+                    f"{self.ranks.tag}waited for the other processes of this run and gave up "
+                    f"({str(e).splitlines()[0][:160]}): one of them froze or died. What every "
+                    "process committed is kept; the same command resumes. The wait is at most "
+                    f"{BARRIER_HOURS:g} h (PROBEKIT_BARRIER_HOURS)") from None
+
+    def agree(self, values: dict[str, str]) -> None:
+        """Refuse, on every process and before anything is written, a run whose processes
+        were started with different ``values`` (output folder, recipe): they would write
+        stores that each look complete with a part of the examples."""
+        if self.ranks.world <= 1:
+            return
+        import torch.distributed as dist
+
+        from .errors import ProbekitError
+
+        every: list[dict[str, str] | None] = [None] * self.ranks.world
+        dist.all_gather_object(every, values)
+        first = every[0] or {}
+        for rank, theirs in enumerate(every):
+            differ = [k for k in values if (theirs or {}).get(k) != first.get(k)]
+            if differ:
+                key = differ[0]
+                raise ProbekitError(
+                    f"the {self.ranks.world} processes of this run disagree: rank {rank} has "
+                    f"{key} {str((theirs or {}).get(key))[:120]!r}, rank 0 "
+                    f"{str(first.get(key))[:120]!r}. Start every process with the same "
+                    "recipe, overrides and --out (torchrun does); nothing was written")
 
     def close(self) -> None:
         if self.started:

@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") ->
             return 0
         group = Group(ranks)
         run = resolve_run(recipe, args.out, group)
+        group.agree({"output folder": str(run.out.resolve()), "recipe": run.store_hash})
         out = run.out
         from .pipeline.output import open_run_log, prepare_output
         if ranks.main:  # the others wait for these checks at the first barrier
