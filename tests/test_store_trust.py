@@ -381,3 +381,26 @@ def test_ranks_started_with_different_folders_are_refused_before_writing(tmp_pat
         assert proc.returncode == 2 and "Traceback" not in err, err[-2000:]
         assert "the 2 processes of this run disagree: rank 1 has output folder" in err
         assert not (tmp_path / f"r{rank}").exists()  # nothing was written
+
+
+def test_a_store_missing_a_writer_rank_is_not_complete(tmp_path, capsys):
+    store = tmp_path / "s"
+    rng = np.random.default_rng(0)
+    for rank in (0, 1):  # a run of two processes, each writing its half
+        with StoreWriter(store, backend="hdf5", shard_size=4, recipe_hash="r", rank=rank,
+                         world=2) as writer:
+            meta = [{"id": f"ex{rank}{i}", "sentence": f"{rank}{i}", "lang": "eng",
+                     "modality": "text", "text": "t", "length": 1} for i in range(4)]
+            writer.add(meta, {"x": rng.standard_normal((4, 8)).astype(np.float32)})
+    assert open_store(store).complete and store_cli(["verify", str(store)]) == 0
+    (store / "manifest-r1.json").unlink()
+    for shard in (store / "shards").glob("r1-*"):
+        shard.unlink()
+    capsys.readouterr()
+    assert store_cli(["verify", str(store)]) == 1
+    assert "writer rank(s) 1 of the run's 2 have no manifest" in capsys.readouterr().out
+    s = open_store(store)
+    assert not s.complete and s.missing_ranks == [1] and len(s) == 4
+    with StoreWriter(store, backend="hdf5", shard_size=4, recipe_hash="r") as writer:
+        pass  # a rerun with one process (it would redo rank 1's examples as its own)
+    assert open_store(store).missing_ranks == []

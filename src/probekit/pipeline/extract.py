@@ -280,7 +280,8 @@ def open_writer(run: Run, provenance: dict[str, Any], overwrite: bool) -> StoreW
     def open_() -> StoreWriter:
         return StoreWriter(run.store, backend=r.backend, shard_size=r.shard_size,
                            recipe_hash=run.store_hash, provenance=provenance,
-                           overwrite=overwrite and ranks.main, rank=ranks.rank)
+                           overwrite=overwrite and ranks.main, rank=ranks.rank,
+                           world=ranks.world)
 
     writer = open_() if ranks.main else None
     if writer is not None:

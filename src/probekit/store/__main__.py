@@ -34,6 +34,14 @@ def verify(folders: list[Path]) -> int:
             store = Store(root, check=False)  # opened to list the damage, not refused for it
             damage = store.verify()
             size = sum(e["bytes"] for e in store.shards)
+            if store.missing_ranks:
+                status = 1
+                print(f"{root}: writer rank(s) {', '.join(map(str, store.missing_ranks))} of the "
+                      f"run's {len(store.missing_ranks) + len(layout.manifests(root))} have no "
+                      "manifest: their examples are missing. Run the extraction again with as "
+                      "many processes (the same command) to redo them")
+                if not damage:
+                    continue
             if not damage:
                 print(f"{root}: ok, {len(store.shards)} shards ({size / 1e6:.1f} MB), "
                       f"{len(store)} examples, {len(store.skipped)} skipped"

@@ -73,8 +73,11 @@ class Store:
         frames = []
         self._entries: list[dict[str, Any]] = []
         manifests = layout.manifests(self.root)
+        world, ranks = 1, set()
         for m in manifests:
             data = layout.read_json(m)
+            world = max(world, int(data.get("world", 1)))
+            ranks.add(int(m.stem.removeprefix("manifest-r")))
             self.complete &= bool(data.get("complete"))
             self.skipped += data.get("skipped", [])
             for name, info in (data.get("layers") or {}).items():
@@ -94,6 +97,9 @@ class Store:
                 frame["row"] = np.arange(entry["n"])
                 frames.append(frame)
         self.complete &= bool(manifests)
+        # writer ranks the run had (its manifests say how many) whose manifest is not here
+        self.missing_ranks = sorted(set(range(world)) - ranks) if manifests else []
+        self.complete &= not self.missing_ranks
         if frames:
             table = pd.concat(frames, ignore_index=True)
         else:

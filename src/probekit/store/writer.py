@@ -67,13 +67,14 @@ class StoreWriter:
     def __init__(self, path: str | os.PathLike, *, backend: str = "hdf5", shard_size: int = 256,
                  recipe_hash: str | None = None, provenance: Mapping[str, Any] | None = None,
                  overwrite: bool = False, rank: int = 0, compression: str | None = None,
-                 background: bool = True):
+                 background: bool = True, world: int = 1):
         if backend not in BACKENDS:
             raise StoreError(f"store backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
         if not isinstance(shard_size, int) or shard_size < 1:
             raise StoreError(f"shard_size must be a positive integer; got {shard_size!r}")
         self.root = Path(path)
         self.backend, self.shard_size, self.rank = backend, shard_size, int(rank)
+        self.world = int(world)  # the writer ranks of the run: readers check every one is there
         self.recipe_hash, self.compression = recipe_hash, compression
         self._lock_file: Any = None
         self._pool = ThreadPoolExecutor(max_workers=1) if background else None
@@ -150,6 +151,7 @@ class StoreWriter:
         m = open_manifest(self.root, self.rank)
         self.manifest, self.repaired, self.done_ids = m.data, m.repaired, m.done_ids
         self.nonfinite, self._next_index = m.nonfinite, m.next_index
+        self.manifest["world"] = self.world  # this run's; a rerun with fewer redoes the rest
 
     # -- writing -----------------------------------------------------------------------------
     def _reset_buffer(self) -> None:
