@@ -152,6 +152,9 @@ def test_deep_yaml_and_a_broken_override_are_one_line(tmp_path):
         load_recipe(path)
     with pytest.raises(RecipeError, match=r"override 'analysis.k=\[1': not valid YAML at line 1"):
         load_recipe("demo", ["analysis.k=[1"])
+    path.write_text("name: &a [x, *a]\n")  # a list that holds itself
+    with pytest.raises(RecipeError, match="expands to more than 100000 values"):
+        load_recipe(path)
 
 
 def test_a_text_the_store_cannot_keep_is_skipped_alone(tmp_path):

@@ -65,8 +65,8 @@ def load_yaml(text: str, path: str, error: type[ProbekitError] = ProbekitError) 
 
 def expanded_size(data: Any) -> int:
     """How many values ``data`` holds with every shared (aliased) part counted each time it
-    appears, computed once per distinct container (so a bomb is measured, not expanded);
-    stops counting past :data:`MAX_VALUES`."""
+    appears, computed once per distinct container (so a bomb is measured, not expanded; a
+    container holding itself counts as endless); stops counting past :data:`MAX_VALUES`."""
     sizes: dict[int, int] = {}
 
     def size(node: Any) -> int:
@@ -74,6 +74,7 @@ def expanded_size(data: Any) -> int:
             return 1
         if id(node) in sizes:
             return sizes[id(node)]
+        sizes[id(node)] = MAX_VALUES + 1  # until counted: a list holding itself is endless
         children = list(node.keys()) + list(node.values()) if isinstance(node, dict) else node
         total = 1
         for child in children:
