@@ -186,3 +186,49 @@ def test_a_model_failing_on_every_example_stops_the_run_and_records_no_skips(tmp
     done = run(*args, "--overwrite")  # with the minimum back, skipped before the model
     assert done.returncode == 0, done.stderr
     assert len(probekit.open_store(out / "store").skipped) == 12
+
+
+def test_a_long_clip_is_refused_by_its_header_without_decoding_it(tmp_path, monkeypatch):
+    from probekit.data import DataError, load_audio
+
+    clip = tmp_path / "long.wav"
+    soundfile.write(clip, 0.1 * np.random.default_rng(0).standard_normal(16000 * 5), 16000)
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the clip was decoded")
+
+    monkeypatch.setattr(soundfile, "read", no_decoding)
+    with pytest.raises(DataError, match=r"lasts 5\.0 s by its header, longer than the model "
+                                        r"accepts \(3 s, options\.max_seconds\)"):
+        load_audio(str(clip), max_seconds=3)
+
+
+def test_a_truncated_clip_is_used_as_far_as_it_goes_and_said(tmp_path, caplog):
+    """A WAV cut in half: its half is stored, with the note in the example's ``audio_note``
+    column and a warning; the whole clips of the other examples carry no note."""
+    import logging
+
+    rng = np.random.default_rng(0)
+    soundfile.write(tmp_path / "whole.wav", 0.1 * rng.standard_normal(16000 * 2), 16000,
+                    subtype="PCM_16")
+    data = (tmp_path / "whole.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[:len(data) // 2])
+    rows = ["sentence\tlang\ttext\taudio"]
+    for s in range(1, 6):
+        rows.append(f"{s}\teng\tSentence number {s}.\t{ROOT}/data/demo/audio/eng/{s}.ogg")
+    rows.append(f"6\teng\tA cut clip.\t{tmp_path / 'cut.wav'}")
+    (tmp_path / "m.tsv").write_text("\n".join(rows) + "\n")
+    caplog.set_level(logging.INFO)
+    out = tmp_path / "out"
+    assert main([str(DEMO), f"data.path={tmp_path / 'm.tsv'}", "data.languages=[eng]",
+                 "data.modalities=[speech]", "analysis.cross_lingual=[]", "analysis.cross_modal=[]",
+                 "analysis.adaptation_points={}", "analysis.contrasts=[]", *FAST,
+                 "--out", str(out)]) == 0
+    store = probekit.open_store(out / "store")
+    table = store.examples.set_index("id")
+    assert len(store) == 6 and not store.skipped
+    assert abs(table.loc["eng/speech/6", "duration"] - 1.0) < 0.01
+    note = table.loc["eng/speech/6", "audio_note"]
+    assert "ends before its header says (31,978 of 64,000 bytes of samples)" in note
+    assert "may be truncated" in note and note in caplog.text
+    assert not any(isinstance(v, str) and v for v in table.drop("eng/speech/6")["audio_note"])

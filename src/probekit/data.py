@@ -19,6 +19,7 @@ import csv
 import json
 import logging
 import os
+import re
 import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -60,6 +61,7 @@ class Example(TypedDict, total=False):
     length: int                   # set when admitted: tokens of the text
     duration: float               # set when admitted: seconds of audio
     audio: np.ndarray             # set when admitted: the clip, mono float32 at 16 kHz
+    audio_note: str               # set when admitted: what was odd but usable (a truncated file)
 
 
 def read_manifest(path: str | Path) -> list[dict[str, Any]]:
@@ -258,19 +260,20 @@ def input_language(ex: Mapping[str, Any]) -> str:
     return ex.get("input_lang") or ex["lang"]
 
 
-def load_example_audio(ex: Example, max_seconds: float = 30.0,
-                       min_seconds: float = 0.1) -> np.ndarray:
+def load_example_audio(ex: Example, max_seconds: float = 30.0, min_seconds: float = 0.1,
+                       notes: list[str] | None = None) -> np.ndarray:
     """An example's clip (:func:`load_audio`), or the concatenation of its parts when
     ``audio_path`` is a list: each part cut to its ``audio_spans`` entry (``[start, end]`` in
-    seconds, ``None`` for the clip's end) and ``audio_gap`` seconds of silence between parts."""
+    seconds, ``None`` for the clip's end) and ``audio_gap`` seconds of silence between parts.
+    What is odd but usable (a file shorter than its header says) is added to ``notes``."""
     paths = ex["audio_path"]
     if isinstance(paths, str):
-        return load_audio(paths, max_seconds, min_seconds)
+        return load_audio(paths, max_seconds, min_seconds, notes)
     spans = ex.get("audio_spans") or [[0.0, None]] * len(paths)
     gap = np.zeros(int(round(float(ex.get("audio_gap", 0.0)) * SAMPLE_RATE)), np.float32)
     parts = []
     for i, (path, (start, end)) in enumerate(zip(paths, spans, strict=False)):
-        wave = _read_clip(path)
+        wave = _read_clip(path, None, notes)
         a = int(round(start * SAMPLE_RATE))
         b = wave.size if end is None else int(round(end * SAMPLE_RATE))
         if not 0 <= a < b <= wave.size + SAMPLE_RATE // 100:  # 10 ms of rounding allowed
@@ -282,14 +285,18 @@ def load_example_audio(ex: Example, max_seconds: float = 30.0,
                          min_seconds)
 
 
-def load_audio(path: str, max_seconds: float = 30.0, min_seconds: float = 0.1) -> np.ndarray:
+def load_audio(path: str, max_seconds: float = 30.0, min_seconds: float = 0.1,
+               notes: list[str] | None = None) -> np.ndarray:
     """Mono float32 at 16 kHz. Refuses (:class:`DataError`, with the reason) what is not a regular
     file (a FIFO would block), unreadable, empty, non-finite, silent, shorter than
-    ``min_seconds`` or longer than ``max_seconds`` clips."""
-    return _check_length(_read_clip(path), path, max_seconds, min_seconds)
+    ``min_seconds`` or longer than ``max_seconds`` clips (by its header, before decoding it,
+    where the header says so). A file that ends before its header says is read as far as it
+    goes, and said (a warning, and a line in ``notes``)."""
+    return _check_length(_read_clip(path, max_seconds, notes), path, max_seconds, min_seconds)
 
 
-def _read_clip(path: str) -> np.ndarray:
+def _read_clip(path: str, max_seconds: float | None = None,
+               notes: list[str] | None = None) -> np.ndarray:
     import soundfile
 
     try:
@@ -299,9 +306,25 @@ def _read_clip(path: str) -> np.ndarray:
     if not stat.S_ISREG(mode):
         raise DataError(f"audio {path} is not a regular file (a FIFO, device or folder)")
     try:
+        info = soundfile.info(path)
+        if max_seconds is not None and info.samplerate > 0 \
+                and info.frames > max_seconds * info.samplerate:  # not decoded: it may be hours
+            raise DataError(f"audio {path} lasts {info.frames / info.samplerate:.1f} s by its "
+                            f"header, longer than the model accepts ({max_seconds:g} s, "
+                            "options.max_seconds)")
         wave, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except DataError:
+        raise
     except Exception as e:
         raise DataError(f"cannot read audio {path}: {e}") from None
+    short = re.search(r"\ndata : (\d+) \(should be (\d+)\)", info.extra_info)
+    if short and int(short.group(2)) < int(short.group(1)):  # WAV family: the data chunk's size
+        note = (f"audio {path} ends before its header says ({int(short.group(2)):,} of "
+                f"{int(short.group(1)):,} bytes of samples): the {len(wave) / rate:.2f} s there "
+                "are used; the file may be truncated")
+        log.warning(note)
+        if notes is not None:
+            notes.append(note)
     if wave.size == 0:
         raise DataError(f"audio {path} is empty")
     if not np.isfinite(wave).all():

@@ -16,7 +16,8 @@ import datetime
 import heapq
 import logging
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 log = logging.getLogger("probekit")
@@ -24,6 +25,8 @@ log = logging.getLogger("probekit")
 # A process that finishes its share early waits at the barrier for the slowest one; past this
 # many hours it stops, saying that another process froze or died (PROBEKIT_BARRIER_HOURS).
 BARRIER_HOURS = float(os.environ.get("PROBEKIT_BARRIER_HOURS", "4"))
+# While rank 0 waits, a line every this many seconds says which processes are done.
+PROGRESS_SECONDS = float(os.environ.get("PROBEKIT_PROGRESS_SECONDS", "60"))
 
 
 @dataclass(frozen=True)
@@ -82,20 +85,34 @@ class Group:
                         "and RANK for a single process") from None
                 self.started = True
 
-    def barrier(self) -> None:
-        if self.ranks.world > 1:
-            import torch.distributed as dist
+    def barrier(self, progress: Callable[[], str] | None = None) -> None:
+        """Wait for every process. With ``progress``, rank 0 logs what it returns (which
+        processes are done) every :data:`PROGRESS_SECONDS` while it waits. Past
+        :data:`BARRIER_HOURS` it stops with one line: another process froze or died."""
+        if self.ranks.world <= 1:
+            return
+        import torch.distributed as dist
 
-            try:
-                dist.barrier()
-            except RuntimeError as e:  # gloo's timeout, or a process that died
-                from .errors import ProbekitError
+        try:
+            work = dist.barrier(async_op=True)
+            start = last = time.monotonic()
+            while not work.is_completed():
+                time.sleep(0.2)
+                now = time.monotonic()
+                if now - start > BARRIER_HOURS * 3600:
+                    raise RuntimeError(f"no answer in {BARRIER_HOURS:g} h")
+                if progress is not None and self.ranks.main and now - last >= PROGRESS_SECONDS:
+                    log.info("%swaiting for the other processes: %s", self.ranks.tag, progress())
+                    last = now
+            work.wait()
+        except RuntimeError as e:  # gloo's timeout, or a process that died
+            from .errors import ProbekitError
 
-                raise ProbekitError(
-                    f"{self.ranks.tag}waited for the other processes of this run and gave up "
-                    f"({str(e).splitlines()[0][:160]}): one of them froze or died. What every "
-                    "process committed is kept; the same command resumes. The wait is at most "
-                    f"{BARRIER_HOURS:g} h (PROBEKIT_BARRIER_HOURS)") from None
+            raise ProbekitError(
+                f"{self.ranks.tag}waited for the other processes of this run and gave up "
+                f"({str(e).splitlines()[0][:160]}): one of them froze or died. What every "
+                "process committed is kept; the same command resumes. The wait is at most "
+                f"{BARRIER_HOURS:g} h (PROBEKIT_BARRIER_HOURS)") from None
 
     def agree(self, values: dict[str, str]) -> None:
         """Refuse, on every process and before anything is written, a run whose processes

@@ -15,6 +15,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from .distributed import Group, ranks_from_env
 from .errors import ProbekitError, write_failure
@@ -22,6 +23,15 @@ from .pipeline.output import log_failure
 from .recipe import load_recipe
 
 log = logging.getLogger("probekit")
+
+
+def stores_progress(run: Any) -> str:
+    """Which processes have stored their share (of the run's store and its control's)."""
+    from .store.manifest import ranks_progress
+
+    runs = [run] + ([run.control] if run.control is not None else [])
+    return "; ".join(f"{r.store.parent.name if r is not run else 'store'}: "
+                     f"{ranks_progress(r.store, r.ranks.world)}" for r in runs)
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") -> int:
@@ -36,6 +46,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") ->
                     help="dry run: do not load the weights to time a probe batch")
     ap.add_argument("--overwrite", action="store_true",
                     help="delete this folder's stores and results and start afresh")
+    ap.add_argument("--retry-skipped", action="store_true",
+                    help="try the examples the store skipped again (those whose data changed "
+                         "are always tried again)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     ap.add_argument("--checkpoint", default=None,
                     help="your own checkpoint in place of the spec's (a hub id or a local "
@@ -75,13 +88,14 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") ->
             from .pipeline.extract import extract
             from .pipeline.preflight import preflight
             preflight(run, analysis_follows=args.stage == "all")
-            extract(run, args.quiet, args.overwrite)
+            extract(run, args.quiet, args.overwrite, args.retry_skipped)
             if run.control is not None:
                 log.info("%sextract: the %s control (the same recipe on random weights) into %s",
                          ranks.tag, recipe.analysis.control, run.control.store)
-                extract(run.control, args.quiet, args.overwrite)
-            group.barrier()  # every process's share is stored (torchrun stops them all if one
-            #                  fails; the same command resumes)
+                extract(run.control, args.quiet, args.overwrite, args.retry_skipped)
+            # every process's share is stored (torchrun stops them all if one fails; the same
+            # command resumes)
+            group.barrier(lambda: stores_progress(run))
         if not ranks.main:
             log.info("%sdone: this process's share is stored; rank 0 analyses and reports",
                      ranks.tag)

@@ -5,7 +5,6 @@ an uninterrupted one); under torchrun each process records its share as its own 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,10 +14,11 @@ from ..distributed import Ranks
 from ..errors import ProbekitError, StoreLockedError
 from ..recipe_schema import ModelSection, RecordSection
 from ..store import StoreWriter
+from ..store.manifest import Forgotten
 from ..wrappers import Wrapper
 from . import fidelity
 from .context import Run
-from .inputs import Example, admit, describe, examples_for
+from .inputs import Example, admit, describe, examples_for, fingerprint, stored_column
 
 log = logging.getLogger("probekit")
 
@@ -26,10 +26,12 @@ CONSECUTIVE_FAILURES = 10  # examples failing in a row: not bad examples, a brok
 Batch = list[Example]
 
 
-def extract(run: Run, quiet: bool = False, overwrite: bool = False) -> None:
-    """Record every example of ``run`` into ``run.store``, resuming what is there. An example
-    that cannot run is skipped with its reason recorded in the store (``data.fail_fast`` stops
-    instead); a failing batch is handled by :class:`Retry`."""
+def extract(run: Run, quiet: bool = False, overwrite: bool = False,
+            retry_skipped: bool = False) -> None:
+    """Record every example of ``run`` into ``run.store``, resuming what is there and redoing
+    the examples whose data changed since (added, edited, replaced or removed; ``retry_skipped``:
+    every skipped one too). An example that cannot run is skipped with its reason recorded in
+    the store (``data.fail_fast`` stops instead); a failing batch is handled by :class:`Retry`."""
     from tqdm import tqdm
 
     from ..data import DataError
@@ -57,25 +59,31 @@ def extract(run: Run, quiet: bool = False, overwrite: bool = False) -> None:
 
     # the model and its self-check before the store is opened: a model that fails it leaves
     # no store behind, so the fixed recipe (record.batch_size: 1) starts afresh
+    prints = {ex["id"]: fingerprint(ex, run.data_root) for ex in examples}
     wrapper, stored = None, committed_ids(run.store)
-    if overwrite or not all(ex["id"] in stored for ex in examples):
+    if overwrite or retry_skipped or not all(ex["id"] in stored for ex in examples):
         wrapper = checked_model()
-    with open_writer(run, provenance, overwrite) as writer:
+    with open_writer(run, provenance, overwrite, prints, retry_skipped) as writer:
         if writer.repaired:
             log.warning("%sextract: %d damaged shard(s) dropped; their %d examples are "
                         "recomputed", ranks.tag, len(writer.repaired),
                         sum(len(d.ids) for d in writer.repaired))
+        report_forgotten(writer.forgotten, ranks.tag)
         done = committed_ids(run.store)  # stored or skipped by earlier runs (every rank)
         if all(ex["id"] in done for ex in examples):
             log.info("%sextract: all %d examples already in the store", ranks.tag, len(examples))
             return
+        if done:
+            log.info("%sextract: %d of %d examples already in the store (or skipped); %d to "
+                     "record", ranks.tag, sum(ex["id"] in done for ex in examples),
+                     len(examples), sum(ex["id"] not in done for ex in examples))
         wrapper = wrapper or checked_model()  # a damaged shard was dropped: done again
         mine = plan_batches(run, examples, wrapper)
         todo = sum(ex["id"] not in done for batch in mine for ex in batch)
         bar = tqdm(total=todo, desc=f"extract{f' r{ranks.rank}' if ranks.world > 1 else ''}",
                    unit="ex", disable=quiet or ranks.local_rank != 0)
         retry = Retry(lambda batch: record_batch(wrapper, batch, recipe.record),
-                      Recording(writer, done, run.data_root), fail_fast)
+                      Recording(writer, done, run.data_root, prints), fail_fast)
         for batch in mine:
             new = sum(ex["id"] not in done for ex in batch)
             if not new:
@@ -102,21 +110,21 @@ class Recording:
     """Where recorded batches go: the writer, leaving out what earlier runs stored (``done``),
     with examples' columns as the store keeps them."""
 
-    def __init__(self, writer: StoreWriter, done: set[str], root: Path):
-        self.writer, self.done, self.root = writer, done, root
+    def __init__(self, writer: StoreWriter, done: set[str], root: Path, prints: dict[str, str]):
+        self.writer, self.done, self.root, self.prints = writer, done, root, prints
 
     def store(self, batch: Batch, layers: Any) -> None:
         keep = [k for k, ex in enumerate(batch) if ex["id"] not in self.done]
         if len(keep) < len(batch):  # a batch rerun around examples already stored
             layers = take_rows(layers.resolve(), keep, len(batch))
             batch = [batch[k] for k in keep]
-        meta = [{k: _stored(k, v, self.root) for k, v in ex.items() if k != "audio"}
-                for ex in batch]
+        meta = [{k: stored_column(k, v, self.root) for k, v in ex.items() if k != "audio"}
+                | {"fingerprint": self.prints[ex["id"]]} for ex in batch]
         self.writer.add(meta, layers)
 
     def skip(self, ex_id: str, reason: str) -> None:
         log.warning("skipping %s: %s", ex_id, reason)
-        self.writer.skip(ex_id, reason)
+        self.writer.skip(ex_id, reason, self.prints[ex_id])
 
 
 class Retry:
@@ -203,15 +211,6 @@ def take_rows(layers: dict[str, Any], keep: list[int], b: int) -> dict[str, Any]
     return out
 
 
-def _stored(key: str, value: Any, root: Path) -> Any:
-    """An example column as the store keeps it: audio paths relative to the data root (parts
-    of a joined clip separated by ``|``), lists as text."""
-    if key == "audio_path":
-        paths = [value] if isinstance(value, str) else value
-        return "|".join(os.path.relpath(p, root) for p in paths)
-    return str(value) if isinstance(value, (list, tuple)) else value
-
-
 def _failure(e: BaseException) -> str:
     text = str(e).splitlines()[0][:200] if str(e) else ""
     return f"the model failed on it alone: {type(e).__name__}" + (f": {text}" if text else "")
@@ -272,27 +271,53 @@ def placement(m: ModelSection, device: str, ranks: Ranks) -> dict[str, Any]:
     return out
 
 
-def open_writer(run: Run, provenance: dict[str, Any], overwrite: bool) -> StoreWriter:
+def report_forgotten(f: Forgotten, tag: str) -> None:
+    """Log what the writer dropped to be done again because the data changed."""
+    def some(ids: list[str]) -> str:
+        return ", ".join(ids[:5]) + (f", ... ({len(ids)} in all)" if len(ids) > 5 else "")
+
+    if f.changed:
+        log.warning("%sextract: the data of %d examples changed since they were stored or "
+                    "skipped (%s): they are recomputed", tag, len(f.changed), some(f.changed))
+    if f.removed:
+        log.warning("%sextract: %d examples in the store are no longer in the data (%s): they "
+                    "are removed from the store", tag, len(f.removed), some(f.removed))
+    if f.neighbours:
+        log.info("%sextract: %d unchanged examples shared their shards and are recomputed "
+                 "too", tag, f.neighbours)
+    if f.retried:
+        log.info("%sextract: %d skipped examples are tried again (--retry-skipped)", tag,
+                 f.retried)
+    if f.unchecked:
+        log.warning("%sextract: %d stored examples predate data fingerprints: a change to their "
+                    "data is not noticed (--overwrite rebuilds the store)", tag, f.unchecked)
+
+
+def open_writer(run: Run, provenance: dict[str, Any], overwrite: bool,
+                current: dict[str, str] | None = None,
+                retry_skipped: bool = False) -> StoreWriter:
     """This process's writer of the run's store; under torchrun rank 0 opens (or deletes, with
-    ``overwrite``) the store first, then the others open theirs."""
+    ``overwrite``) the store first, then the others open theirs. Stored or skipped examples
+    whose data is not ``current`` (id -> fingerprint) are dropped to be done again."""
     r, ranks, group = run.recipe.record, run.ranks, run.group
 
     def open_() -> StoreWriter:
         return StoreWriter(run.store, backend=r.backend, shard_size=r.shard_size,
                            recipe_hash=run.store_hash, provenance=provenance,
                            overwrite=overwrite and ranks.main, rank=ranks.rank,
-                           world=ranks.world)
+                           world=ranks.world, current=current, retry_skipped=retry_skipped)
 
     writer = open_() if ranks.main else None
     if writer is not None:
-        adopt_orphans(writer, ranks.world)
+        adopt_orphans(writer, ranks.world, current, retry_skipped)
     group.barrier()
     writer = writer or open_()
     group.barrier()  # every writer open: what killed runs left is cleaned up
     return writer
 
 
-def adopt_orphans(writer: StoreWriter, world: int) -> None:
+def adopt_orphans(writer: StoreWriter, world: int, current: dict[str, str] | None = None,
+                  retry_skipped: bool = False) -> None:
     """Close the writer ranks of an earlier run with more processes (rank >= ``world``): their
     shards are checked (a damaged one is dropped, so its examples are redone now), what they
     left is removed, and they are marked complete; their missing examples are this run's."""
@@ -304,7 +329,8 @@ def adopt_orphans(writer: StoreWriter, world: int) -> None:
             continue
         try:
             orphan = StoreWriter(writer.root, backend=writer.backend, rank=rank,
-                                 recipe_hash=writer.recipe_hash, shard_size=writer.shard_size)
+                                 recipe_hash=writer.recipe_hash, shard_size=writer.shard_size,
+                                 current=current, retry_skipped=retry_skipped)
         except StoreLockedError as e:  # a process of another launch still writes it
             log.warning("writer rank %d is still held: %s", rank, e)
             continue

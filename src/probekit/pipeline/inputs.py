@@ -1,10 +1,13 @@
 """The run's data: the recipe's data section resolved once (absolute paths, the data root), its
 examples (from a manifest, a FLEURS folder or the hub; grouped into paragraphs, code-switched,
-given decoder targets), and the admission of each one before it runs."""
+given decoder targets), each one's fingerprint and columns as the store keeps them, and the
+admission of each one before it runs."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import os
 from pathlib import Path
@@ -104,6 +107,35 @@ def fleurs_configs(langs: list[str]) -> dict[str, str]:
     return {lang: fleurs_config(lang) for lang in langs}
 
 
+def stored_column(key: str, value: Any, root: Path) -> Any:
+    """An example column as the store keeps it: audio paths relative to the data root (parts
+    of a joined clip separated by ``|``), lists as text."""
+    if key == "audio_path":
+        paths = [value] if isinstance(value, str) else value
+        return "|".join(os.path.relpath(p, root) for p in paths)
+    return str(value) if isinstance(value, (list, tuple)) else value
+
+
+def fingerprint(ex: Example, root: Path) -> str:
+    """What an example's stored values depend on in the data, in 16 hex digits: its columns
+    as stored (text, target, audio paths relative to ``root``, spans, ...) and each audio
+    file's size and modification time (a copy that keeps them, ``cp -p`` or ``rsync -a``, is
+    the same data). A rerun redoes the examples whose fingerprint changed."""
+    columns = {k: stored_column(k, v, root) for k, v in ex.items()
+               if k not in ("id", "audio", "length", "duration")}
+    files: list[Any] = []
+    paths = ex.get("audio_path") or []
+    for path in [paths] if isinstance(paths, str) else paths:
+        try:
+            st = os.stat(path)
+            files.append([st.st_size, st.st_mtime_ns])
+        except OSError as e:  # missing now: it is skipped with its reason, and noticed if back
+            files.append(e.errno)
+    text = json.dumps([columns, files], sort_keys=True, ensure_ascii=False, default=str,
+                      allow_nan=True)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
 def storable(ex: Example) -> None:
     """Refuse (DataError) an example whose text columns the store cannot keep: a NUL character
     (HDF5 strings end at one), or a lone surrogate (not encodable as UTF-8). It is skipped with
@@ -126,7 +158,8 @@ def admit(ex: Example, wrapper: Wrapper, spec: ModelSpec) -> Example:
     """``ex`` ready to run (its audio loaded), or a DataError saying why it cannot run: a clip
     that is not a regular file, unreadable, non-finite, silent, too short or too long; a text
     (or decoder target) of more tokens than the model takes; a column the store cannot keep
-    (a NUL character, text that is not valid Unicode)."""
+    (a NUL character, text that is not valid Unicode). A clip shorter than its header says is
+    used, with the note in its ``audio_note`` column."""
     storable(ex)
     most = int(limit(spec, "max_text_tokens"))
     ex = ex.copy()
@@ -148,7 +181,10 @@ def admit(ex: Example, wrapper: Wrapper, spec: ModelSpec) -> Example:
             if key == "text":
                 ex["length"] = n  # tokens of the text (of a clip's transcript, for speech)
     if ex["modality"] == "speech":
+        notes: list[str] = []
         ex["audio"] = D.load_example_audio(ex, limit(spec, "max_seconds"),
-                                           limit(spec, "min_seconds"))
+                                           limit(spec, "min_seconds"), notes)
+        if notes:  # stored with the example (a column): a truncated file, read as far as it goes
+            ex["audio_note"] = "; ".join(notes)
         ex["duration"] = ex["audio"].size / 16000
     return ex

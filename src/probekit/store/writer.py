@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,17 +28,15 @@ from typing import Any
 import numpy as np
 
 from ..choices import BACKENDS
-from ..errors import RecipeMismatchError, StoreError, write_failure
-from ..provenance import run_context
+from ..errors import StoreError, write_failure
 from . import layout
-from .locks import check_free, hold
+from .folder import prepare_folder
+from .locks import hold
 from .manifest import committed_ids, open_manifest
 from .rows import LayerRows, joined, nonfinite_rows, to_numpy
 from .shards import LayerArrays, digest, shard_bytes, write_bytes
 
 log = logging.getLogger("probekit.store")
-
-
 
 _DEFAULTS = {c: (np.nan if c in ("length", "duration") else "") for c in layout.EXAMPLE_COLUMNS}
 
@@ -52,6 +49,9 @@ class StoreWriter:
         backend: ``"hdf5"`` or ``"safetensors"``.
         shard_size: examples per shard (memory is bounded by about two shards).
         recipe_hash: what made the data; a store made with another hash is refused.
+        current: each example's data fingerprint now (id -> text); stored or skipped examples
+            whose fingerprint (the ``fingerprint`` column) differs, or that it lacks, are dropped
+            to be done again (``forgotten``). ``retry_skipped``: every skip is tried again.
         provenance: model id, revision, dtype, pooling, ... (saved in ``store.json``).
         overwrite: delete an existing store (whatever made it) and start afresh; without it, a
             store made by another recipe is refused.
@@ -67,7 +67,8 @@ class StoreWriter:
     def __init__(self, path: str | os.PathLike, *, backend: str = "hdf5", shard_size: int = 256,
                  recipe_hash: str | None = None, provenance: Mapping[str, Any] | None = None,
                  overwrite: bool = False, rank: int = 0, compression: str | None = None,
-                 background: bool = True, world: int = 1):
+                 background: bool = True, world: int = 1,
+                 current: Mapping[str, str] | None = None, retry_skipped: bool = False):
         if backend not in BACKENDS:
             raise StoreError(f"store backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
         if not isinstance(shard_size, int) or shard_size < 1:
@@ -85,58 +86,17 @@ class StoreWriter:
         self._failed: BaseException | None = None
         self.max_pending = 2
         self._closed = False
-        self._prepare_folder(overwrite, dict(provenance or {}))
+        prepare_folder(self.root, self.backend, self.recipe_hash, self.shard_size,
+                       dict(provenance or {}), overwrite)
         self._lock()
         try:
-            self._load_manifest()
+            self._load_manifest(current, retry_skipped)
         except BaseException:
             self._unlock()
             raise
         self._reset_buffer()
 
     # -- opening -----------------------------------------------------------------------------
-    def _prepare_folder(self, overwrite: bool, provenance: dict[str, Any]) -> None:
-        root = self.root
-        meta_path = layout.store_json(root)
-        try:
-            if root.exists() and not root.is_dir():
-                raise StoreError(f"store path {root} is a file, not a folder; choose another --out")
-            foreign = [p.name for p in root.iterdir() if not layout.is_store_entry(p.name)] \
-                if root.is_dir() else []
-            if foreign and not meta_path.exists():
-                raise StoreError(
-                    f"folder {root} holds files that are not a probekit store ({foreign[0]}, ...); "
-                    "choose a new or empty folder so that nothing there is overwritten")
-            if overwrite and root.is_dir() and any(layout.is_store_entry(p.name)
-                                                   for p in root.iterdir()):
-                self._delete_store()  # --overwrite always starts afresh
-            for sub in ("shards", "locks"):
-                (root / sub).mkdir(parents=True, exist_ok=True)
-            meta = {"format": layout.FORMAT, "version": layout.VERSION,
-                    "backend": self.backend, "recipe_hash": self.recipe_hash,
-                    "shard_size": self.shard_size, "provenance": provenance,
-                    "created": run_context()}
-            layout.create_json_once(meta_path, meta)  # cooperating ranks may race here
-            meta = layout.read_json(meta_path)
-            if meta.get("recipe_hash") != self.recipe_hash or meta.get("backend") != self.backend:
-                raise RecipeMismatchError(
-                    f"store {root} was made by recipe {meta.get('recipe_hash')} "
-                    f"(backend {meta.get('backend')}); this run is recipe {self.recipe_hash} "
-                    f"(backend {self.backend}). Write to a new folder, or pass "
-                    "--overwrite (overwrite=True) to delete the old store")
-        except OSError as e:
-            raise StoreError(f"cannot create the store folder {root}: {e.strerror or e}; "
-                             "choose a writable folder (--out)") from None
-
-    def _delete_store(self) -> None:
-        check_free(self.root, "overwrite")
-        log.warning("overwriting store %s", self.root)
-        for p in self.root.iterdir():
-            if p.is_file() and layout.is_store_entry(p.name):
-                p.unlink()
-        for sub in ("shards", "locks"):
-            shutil.rmtree(self.root / sub, ignore_errors=True)
-
     def _lock(self) -> None:
         self._lock_file = hold(self.root, self.rank)
 
@@ -145,11 +105,13 @@ class StoreWriter:
             self._lock_file.close()
             self._lock_file = None
 
-    def _load_manifest(self) -> None:
+    def _load_manifest(self, current: Mapping[str, str] | None, retry_skipped: bool) -> None:
         """This rank's manifest (:func:`~.manifest.open_manifest`): damaged shards dropped
-        (``repaired``; their examples are redone), what a killed run left removed."""
-        m = open_manifest(self.root, self.rank)
+        (``repaired``) and those holding examples whose data changed since (``forgotten``: their
+        examples are redone), what a killed run left removed."""
+        m = open_manifest(self.root, self.rank, current, retry_skipped)
         self.manifest, self.repaired, self.done_ids = m.data, m.repaired, m.done_ids
+        self.forgotten = m.forgotten
         self.nonfinite, self._next_index = m.nonfinite, m.next_index
         self.manifest["world"] = self.world  # this run's; a rerun with fewer redoes the rest
 
@@ -232,13 +194,15 @@ class StoreWriter:
         while len(self._examples) >= self.shard_size:
             self._write(self.shard_size)
 
-    def skip(self, example_id: str, reason: str) -> None:
-        """Record that an example was left out (committed with the next shard), and why."""
+    def skip(self, example_id: str, reason: str, fingerprint: str | None = None) -> None:
+        """Record that an example was left out (committed with the next shard), and why (and
+        its data's fingerprint, so that a rerun with changed data tries it again)."""
         self._check_open()
         self._buffer_ids.add(str(example_id))
+        entry = {"id": str(example_id), "reason": reason} | (
+            {"fingerprint": fingerprint} if fingerprint else {})
         # bound in the writer thread: a queued shard write replaces the list of pending skips
-        self._run(lambda entry: self._skips.append(entry),
-                  {"id": str(example_id), "reason": reason})
+        self._run(lambda e: self._skips.append(e), entry)
 
     # -- the writer thread ---------------------------------------------------------------------
     def _run(self, task: Any, *args: Any) -> None:
