@@ -5,6 +5,7 @@ import path runs no code unless the user allows it."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -407,3 +408,121 @@ def test_a_store_missing_a_writer_rank_is_not_complete(tmp_path, capsys):
     with StoreWriter(store, backend="hdf5", shard_size=4, recipe_hash="r") as writer:
         pass  # a rerun with one process (it would redo rank 1's examples as its own)
     assert open_store(store).missing_ranks == []
+
+
+@pytest.mark.parametrize("backend", ["hdf5", "safetensors"])
+@pytest.mark.parametrize("damage", ["lengths", "rows"])
+def test_a_malformed_shard_is_one_line_from_read_and_verify(backend, damage, tmp_path, capsys):
+    """Arrays of the right dtype and width whose counts do not fit: example lengths that do not
+    add up to the token rows, or fewer pooled rows than the manifest lists (the shard's size and
+    hash updated, so only the structure can tell)."""
+    store = token_store(tmp_path / "s", backend)
+    shard = next((store / "shards").iterdir())
+    key = "tokens/lengths" if damage == "lengths" else "pooled/pooled"
+    if backend == "hdf5":
+        import h5py
+
+        with h5py.File(shard, "a") as f:
+            data = f[f"layers/{key}"][:]
+            del f[f"layers/{key}"]
+            f[f"layers/{key.split('/')[0]}"].create_dataset(
+                key.split("/")[1], data=data * [1, -1, 1, 1] if damage == "lengths" else data[:2])
+    else:
+        from safetensors import safe_open
+        from safetensors.numpy import load_file, save_file
+
+        with safe_open(str(shard), "np") as f:
+            meta = f.metadata()
+        tensors = load_file(str(shard))
+        data = tensors[key]
+        tensors[key] = data * [1, -1, 1, 1] if damage == "lengths" else data[:2]
+        save_file(tensors, str(shard), metadata=meta)
+    rehash(store)
+    assert store_cli(["verify", str(store)]) == 1
+    out = capsys.readouterr().out
+    s = open_store(store)
+    if damage == "lengths":
+        assert "lengths are not counts of rows" in out
+        with pytest.raises(StoreError, match="lengths are not counts of rows"):
+            s.tokens("tokens", "ex3")
+    else:
+        assert "layer pooled holds 2 rows; the manifest lists 4 examples" in out
+        with pytest.raises(StoreError, match="holds 2 rows; the manifest lists 4 examples"):
+            s.read("pooled")
+
+
+@pytest.mark.parametrize("edit,problem", [
+    (lambda e: e.update(n=5), "says n = 5 examples, but its column 'id' holds 4"),
+    (lambda e: e["examples"]["id"].pop(), "says n = 4 examples, but its column 'id' holds 3"),
+    (lambda e: e.update(layers="pooled"), "lists its layers as 'pooled', not a list of names"),
+    (lambda e: e.pop("bytes"), "has no size (bytes)")])
+def test_a_malformed_manifest_is_one_line_from_read_write_and_verify(edit, problem, tmp_path,
+                                                                     capsys):
+    store = token_store(tmp_path / "s", "hdf5")
+    path = store / "manifest-r0.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest["shards"][0])
+    path.write_text(json.dumps(manifest))
+    assert store_cli(["verify", str(store)]) == 2
+    assert problem in capsys.readouterr().err
+    with pytest.raises(StoreError, match="manifest-r0.json is damaged"):
+        open_store(store)
+    with pytest.raises(StoreError, match=f"{re.escape(problem)}.*--overwrite"):
+        StoreWriter(store, shard_size=4, recipe_hash="r")
+
+
+RANK_SCRIPT = """
+import logging, os, sys, time
+import numpy as np
+from probekit.distributed import Group, ranks_from_env
+from probekit.store import StoreWriter
+from probekit.store.manifest import ranks_progress
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+ranks = ranks_from_env()
+group = Group(ranks)
+store = sys.argv[1]
+writer = StoreWriter(store, shard_size=4, recipe_hash="r", rank=ranks.rank, world=2)
+meta = [{"id": f"ex{ranks.rank}{i}", "sentence": str(i), "lang": "eng", "modality": "text",
+         "text": "t", "length": 1} for i in range(4)]
+writer.add(meta, {"x": np.ones((4, 8), np.float32)})
+writer.flush()
+if ranks.rank == 1:
+    time.sleep(float(sys.argv[2]))
+writer.close()
+from probekit.errors import ProbekitError
+try:
+    group.barrier(lambda: ranks_progress(writer.root, 2))
+except ProbekitError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+print("through", flush=True)
+"""
+
+
+def two_ranks(tmp_path, sleep, **env):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = [subprocess.Popen(
+        [sys.executable, "-c", RANK_SCRIPT, str(tmp_path / "s"), str(sleep)],
+        env={**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+             "WORLD_SIZE": "2", "RANK": str(rank), "LOCAL_RANK": str(rank),
+             "OMP_NUM_THREADS": "1", **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True) for rank in (0, 1)]
+    return [(p.wait(timeout=120), *p.communicate()) for p in procs]
+
+
+def test_rank_0_says_which_ranks_are_done_while_it_waits(tmp_path):
+    (rc0, out0, err0), (rc1, out1, _) = two_ranks(tmp_path, 4, PROBEKIT_PROGRESS_SECONDS="1")
+    assert rc0 == rc1 == 0 and "through" in out0 and "through" in out1, err0[-2000:]
+    assert ("[rank 0/2] waiting for the other processes: done: rank 0; still recording: rank 1 "
+            "(4 examples committed)") in err0
+
+
+def test_a_frozen_rank_is_reported_in_one_line_after_the_documented_wait(tmp_path):
+    (rc0, _, err0), _ = two_ranks(tmp_path, 10, PROBEKIT_BARRIER_HOURS=str(3 / 3600))
+    assert rc0 == 2 and "Traceback" not in err0, err0[-2000:]
+    assert "waited for the other processes of this run and gave up (no answer in" in err0
+    assert "one of them froze or died" in err0 and "PROBEKIT_BARRIER_HOURS" in err0

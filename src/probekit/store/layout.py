@@ -143,3 +143,50 @@ def manifests(root: Path) -> list[Path]:
     found = [(int(p.stem.removeprefix("manifest-r")), p) for p in root.glob("manifest-r*.json")
              if p.stem.removeprefix("manifest-r").isdigit()]
     return [p for _, p in sorted(found)]
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A rank's manifest (:func:`read_json`) whose structure is checked first: its shards'
+    entries and example columns agree in length, skips are ``{id, reason}``; anything else is a
+    :class:`StoreError` naming the first problem (no reader meets a malformed entry)."""
+    data = read_json(path)
+    problem = manifest_problem(data)
+    if problem:
+        raise StoreError(f"{path} is damaged ({problem}); restore it from a backup, or start "
+                         "this store afresh with --overwrite (overwrite=True)")
+    return data
+
+
+def manifest_problem(data: dict[str, Any]) -> str | None:
+    """Why ``data`` is not a well-formed manifest (None: it is)."""
+    def count(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    if not isinstance(data.get("shards"), list) or not isinstance(data.get("skipped"), list):
+        return "no list of shards or of skipped examples"
+    if "world" in data and not (count(data["world"]) and data["world"] >= 1):
+        return f"world is {str(data['world'])[:40]!r}, not a number of processes"
+    for k, entry in enumerate(data["shards"]):
+        where = f"shard entry {k}"
+        if not isinstance(entry, dict) or not count(entry.get("n")):
+            return f"{where} has no count of examples (n)"
+        examples = entry.get("examples")
+        if not isinstance(examples, dict) or not isinstance(examples.get("id"), list):
+            return f"{where} has no example ids"
+        for column, values in examples.items():
+            if not isinstance(values, list) or len(values) != entry["n"]:
+                got = len(values) if isinstance(values, list) else type(values).__name__
+                return (f"{where} says n = {entry['n']} examples, but its column "
+                        f"{str(column)[:40]!r} holds {got}")
+        if not all(isinstance(i, str) for i in examples["id"]):
+            return f"{where} has an example id that is not text"
+        layers = entry.get("layers", [])
+        if not isinstance(layers, list) or not all(isinstance(x, str) for x in layers):
+            return f"{where} lists its layers as {str(layers)[:40]!r}, not a list of names"
+        if not count(entry.get("bytes")) or not isinstance(entry.get("sha256", ""), str):
+            return f"{where} has no size (bytes), or a checksum (sha256) that is not text"
+    for k, skip in enumerate(data["skipped"]):
+        if not (isinstance(skip, dict) and isinstance(skip.get("id"), str)
+                and isinstance(skip.get("reason"), str)):
+            return f"skipped entry {k} is not an id with its reason"
+    return None

@@ -75,7 +75,7 @@ class Store:
         manifests = layout.manifests(self.root)
         world, ranks = 1, set()
         for m in manifests:
-            data = layout.read_json(m)
+            data = layout.read_manifest(m)
             world = max(world, int(data.get("world", 1)))
             ranks.add(int(m.stem.removeprefix("manifest-r")))
             self.complete &= bool(data.get("complete"))
@@ -90,7 +90,8 @@ class Store:
                 self._entries.append(entry)
                 outside = layout.shard_file_problem(self.root, entry.get("file"))
                 self._shards.append(ShardReader(self.root / str(entry.get("file")),
-                                                self.backend, self.schema, refused=outside))
+                                                self.backend, self.schema, refused=outside,
+                                                n=entry["n"]))
                 self._shard_layers.append(set(entry.get("layers", data.get("layers") or {})))
                 frame = pd.DataFrame(entry["examples"])
                 frame["shard"] = shard_no

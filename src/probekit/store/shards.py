@@ -65,6 +65,22 @@ def _raw_bytes(t: Any) -> bytes:
     return t.contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b""
 
 
+def _check_lengths(layer: str, lengths: np.ndarray, rows: int, crc: np.ndarray | None,
+                   n: int | None) -> None:
+    """A token-level layer's example lengths index its array exactly, one per example of the
+    manifest (``n``) (raise ValueError)."""
+    if lengths.ndim != 1 or lengths.dtype.kind not in "iu" or (lengths < 0).any():
+        raise ValueError(f"layer {layer}'s lengths are not counts of rows")
+    if n is not None and lengths.size != n:
+        raise ValueError(f"layer {layer} has lengths of {lengths.size} examples; the manifest "
+                         f"lists {n}")
+    if int(lengths.sum()) != rows:
+        raise ValueError(f"layer {layer}'s lengths add up to {int(lengths.sum())} rows; its "
+                         f"array holds {rows}")
+    if crc is not None and crc.shape != lengths.shape:
+        raise ValueError(f"layer {layer} has {crc.size} checksums for {lengths.size} examples")
+
+
 def _offsets(lengths: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
 
@@ -188,8 +204,9 @@ class ShardReader:
     """Reads rows of one shard file lazily; the file is opened on first use."""
 
     def __init__(self, path: Path, backend: str, schema: dict[str, dict[str, Any]],
-                 refused: str | None = None):
+                 refused: str | None = None, n: int | None = None):
         self.path = Path(path)
+        self.n = n  # the examples the manifest lists in it
         self.refused = refused  # why the path is not the store's own file: never opened
         self.backend = backend
         self.schema = schema
@@ -262,6 +279,9 @@ class ShardReader:
         if len(shape) != 2 or ("dim" in info and shape[1] != info["dim"]):
             raise ValueError(f"layer {layer} {key} has shape {tuple(shape)}; the manifest records "
                              f"width {info.get('dim')}")
+        if key == "pooled" and self.n is not None and shape[0] != self.n:
+            raise ValueError(f"layer {layer} holds {shape[0]} rows; the manifest lists {self.n} "
+                             "examples")
 
     def structure_problem(self) -> str | None:
         """Why this shard's arrays do not have the dtypes and widths of the manifest (None:
@@ -278,6 +298,8 @@ class ShardReader:
                 elif f"{layer}/{key}" in names:
                     part = h.get_slice(f"{layer}/{key}")
                     self._check_array(layer, key, part.get_dtype(), tuple(part.get_shape()))
+                if key == "tokens" and (layer in names or f"{layer}/tokens" in names):
+                    self._index(layer)
         except StoreError as e:
             return str(e).split(" (", 1)[-1].split("). To repair", 1)[0]
         except (OSError, KeyError, RuntimeError, ValueError) as e:
@@ -287,24 +309,30 @@ class ShardReader:
     def pooled(self, layer: str, rows: np.ndarray) -> np.ndarray:
         """``(len(rows), D)`` for rows of this shard (any order)."""
         lo, hi = int(rows.min()), int(rows.max()) + 1
-        return self._rows("pooled", layer, lo, hi)[rows - lo]
+        data = self._rows("pooled", layer, lo, hi)
+        if len(data) < hi - lo:  # with n unknown (a shard read on its own)
+            raise self.damaged(ValueError(f"layer {layer} holds {lo + len(data)} rows; the "
+                                          f"manifest lists row {hi - 1}"))
+        return data[rows - lo]
 
     def _index(self, layer: str) -> tuple[np.ndarray, np.ndarray | None]:
         """A token-level layer's row offsets and per-example CRC-32s (None where not stored),
-        read once."""
+        read once and checked against the array they index."""
         if layer not in self._indices:
             h = self._open()
             try:
                 if self.backend == "hdf5":
                     g = h["layers"][layer]
                     crc = g["crc32"][:] if "crc32" in g else None  # older shards: none
-                    self._indices[layer] = (_offsets(g["lengths"][:]), crc)
+                    lengths, rows = g["lengths"][:], g["tokens"].shape[0]
                 else:
                     lengths = h.get_tensor(f"{layer}/lengths").numpy()
                     names = set(h.keys())
                     crc = (h.get_tensor(f"{layer}/crc32").numpy() if f"{layer}/crc32" in names
                            else None)  # shards written before per-example checksums
-                    self._indices[layer] = (_offsets(lengths), crc)
+                    rows = h.get_slice(f"{layer}/tokens").get_shape()[0]
+                _check_lengths(layer, lengths, rows, crc, self.n)
+                self._indices[layer] = (_offsets(lengths), crc)
             except (OSError, KeyError, RuntimeError, ValueError) as e:
                 raise self.damaged(e) from None
         return self._indices[layer]
@@ -312,5 +340,8 @@ class ShardReader:
     def tokens(self, layer: str, row: int) -> np.ndarray:
         """``(T, D)`` token-level array of one row (its CRC-32 checked where stored)."""
         offsets, crc = self._index(layer)
+        if not 0 <= row < len(offsets) - 1:
+            raise self.damaged(ValueError(f"layer {layer} has {len(offsets) - 1} examples' "
+                                          f"lengths; the manifest lists row {row}"))
         return self._rows("tokens", layer, int(offsets[row]), int(offsets[row + 1]),
                           None if crc is None else int(crc[row]))
