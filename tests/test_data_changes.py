@@ -54,13 +54,20 @@ def contents(store):
     return out
 
 
-def assert_same_store(a, b):
+def assert_same_store(a, b, close=()):
+    """Equal columns and values; the examples in ``close`` only to float32 rounding (they ran
+    in a batch one example shorter, an example having been skipped, and padding may change the
+    last bits)."""
     ca, cb = contents(a), contents(b)
     assert sorted(ca) == sorted(cb)
     for ex_id in ca:
         assert ca[ex_id][0] == cb[ex_id][0], ex_id
         for layer, value in ca[ex_id][1].items():
-            np.testing.assert_array_equal(value, cb[ex_id][1][layer], err_msg=f"{ex_id} {layer}")
+            if ex_id in close:
+                np.testing.assert_allclose(value, cb[ex_id][1][layer], rtol=1e-5, atol=1e-6)
+            else:
+                np.testing.assert_array_equal(value, cb[ex_id][1][layer],
+                                              err_msg=f"{ex_id} {layer}")
     assert sorted(map(json.dumps, a.skipped)) == sorted(map(json.dumps, b.skipped))
 
 
@@ -168,7 +175,10 @@ def test_retry_skipped_tries_every_skip_again(tmp_path, caplog):
     store = extract(recipe, out, "--retry-skipped")
     assert "1 skipped examples are tried again (--retry-skipped)" in caplog.text
     assert store.skipped == [] and len(store) == 8
-    assert_same_store(store, extract(write_case(tmp_path / "fresh", rows), tmp_path / "fresh-out"))
+    # eng/speech/2 ran in the full batch, as in a fresh run; its neighbours were stored when
+    # it was missing from their batch
+    assert_same_store(store, extract(write_case(tmp_path / "fresh", rows), tmp_path / "fresh-out"),
+                      close={"eng/speech/1", "eng/speech/3", "eng/speech/4"})
 
 
 def test_an_older_store_without_fingerprints_is_kept_and_said(tmp_path, caplog):
