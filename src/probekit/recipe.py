@@ -333,6 +333,11 @@ def _check_statistics(a: AnalysisSection, where: str) -> None:
     if bad:
         raise RecipeError(f"{where}: analysis.intervals: {bad[0]!r} is not one of "
                           f"{', '.join(INTERVAL_ANALYSES)}")
+    if a.workers < 1:
+        raise RecipeError(f"{where}: analysis.workers: at least 1 process; got {a.workers}")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(a.device)):
+        raise RecipeError(f"{where}: analysis.device: auto, cpu, cuda or cuda:N; got "
+                          f"{str(a.device)[:40]!r}")
 
 
 def spec_of(recipe: Recipe) -> Any:

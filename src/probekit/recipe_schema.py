@@ -204,6 +204,14 @@ class AnalysisSection:
         "The root of every row's own seed (and of the control's)."))
     allow_large_k: bool = field(default=False, metadata=_doc(
         "Go on (rows flagged) when kx + ky > n / 2, where chance nears 1."))
+    device: str = field(default="auto", metadata=_doc(
+        "Where the analysis computes: auto (the GPU when there is one), cpu, cuda or cuda:N."))
+    dtype: str = field(default="float64", metadata=_doc(
+        "float64, or float32 (faster; scores within 1e-5 of float64, see the README).",
+        ("float64", "float32")))
+    workers: int = field(default=1, metadata=_doc(
+        "Processes that compute the rows (one per CPU core; under torchrun every process "
+        "takes a share instead); the tables are the same as with one."))
     depth_alignment: str = field(default="same_index", metadata=_doc(
         "How stacks of unequal depth are paired: refused (same_index), or by relative depth.",
         ALIGNMENTS))
@@ -277,8 +285,9 @@ class Recipe:
         stop, so a run may resume without it)."""
         content = {s: dataclasses.asdict(getattr(self, s)) for s in sections}
         content.get("data", {}).pop("fail_fast", None)
-        for key in PLACEMENT:  # where the weights are, not what they compute
-            content.get("model", {}).pop(key, None)
+        for section, keys in PLACES.items():  # where it computes, not what it computes
+            for key in keys:
+                content.get(section, {}).pop(key, None)
         for section, defaults in LATER_DEFAULTS.items():  # stores made before these existed
             for key, default in defaults.items():
                 if content.get(section, {}).get(key, object()) == default:
@@ -297,11 +306,12 @@ LATER_DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {"group_sentences": 1, "group_silence": 0.3, "documents": None,
              "code_switch": dataclasses.asdict(CodeSwitchSection())},
     "analysis": {"code_switched": [], "length_bins": dataclasses.asdict(LengthBinsSection()),
-                 "extra": {}},
+                 "extra": {}, "dtype": "float64"},
     "model": {"quantize": None, "checkpoint": None, "check": None},
     "record": {"max_batch_tokens": None, "max_batch_seconds": None, "sort_window": 1000,
                "token_stride": 1, "max_positions": None}}
 PLACEMENT = ("device", "device_map")
+PLACES = {"model": PLACEMENT, "analysis": ("device", "workers")}
 
 
 # Every key (``probekit options recipe``) and every allowed-value list, from the fields' metadata

@@ -96,9 +96,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") ->
             # every process's share is stored (torchrun stops them all if one fails; the same
             # command resumes)
             group.barrier(lambda: stores_progress(run))
+        if ranks.world > 1 and args.stage in ("analyze", "all"):
+            from .pipeline.analyze import analyze_share
+            analyze_share(run, ranks.rank, ranks.world, args.quiet or not ranks.main)
+            group.barrier()  # every process's share of the rows is computed
         if not ranks.main:
-            log.info("%sdone: this process's share is stored; rank 0 analyses and reports",
-                     ranks.tag)
+            log.info("%sdone: this process's share is stored and compared; rank 0 makes the "
+                     "tables and figures", ranks.tag)
             return 0
         from .pipeline.analyze import analyze
         from .pipeline.figures import summary, write_figures

@@ -33,8 +33,10 @@ from .stats import (
     Null,
     adjust,
     half_sampling,
+    null_of,
     p_perm,
     permutation_null,
+    permutations,
     row_seed,
     subsample_fraction,
 )
@@ -100,6 +102,10 @@ class Comparer:
             data, go on and flag the row ``large_k`` instead of refusing.
         options: options for every measure that takes them (e.g. ``debiased``), under each
             measure's own options (kept for older callers).
+        cache: a :class:`~.row_cache.RowCache`: rows found there (same measures, settings, view
+            keys and view data) are reused, new ones added.
+        share: ``(i, n)``: compute only the rows whose key falls to worker ``i`` of ``n`` (the
+            others are NaN placeholders; a worker filling a shared cache).
     """
 
     def __init__(self, load: Callable[[Key], Any], measures: Any = "svcca", *,
@@ -107,7 +113,8 @@ class Comparer:
                  zscore: bool | Callable[[Key], bool] = False,
                  dtype: str = "float64", device: str | None = None, n_perm: int = 0,
                  n_boot: int = 0, ci: float = 0.95, seed: int = 0, allow_large_k: bool = False,
-                 options: dict | None = None):
+                 options: dict | None = None, cache: Any = None,
+                 share: tuple[int, int] | None = None):
         one = isinstance(measures, (str, dict)) or (isinstance(measures, tuple) and len(
             measures) == 2 and isinstance(measures[0], str) and not isinstance(measures[1], str))
         items = [measures] if one else list(measures)
@@ -124,6 +131,9 @@ class Comparer:
         self._bases: dict[Key, Basis] = {}
         self._arrays: dict[Key, np.ndarray] = {}
         self._shares: dict[Key, float] = {}
+        self._grams: dict[tuple[Key, str], torch.Tensor] = {}
+        self._digests: dict[Key, str] = {}
+        self.cache, self.share = cache, share
 
     def basis(self, key: Key) -> Basis:
         """The decomposition of a view (computed on first use)."""
@@ -144,6 +154,8 @@ class Comparer:
         self._bases = {k: v for k, v in self._bases.items() if k in keep}
         self._arrays = {k: v for k, v in self._arrays.items() if k in keep}
         self._shares = {k: v for k, v in self._shares.items() if k in keep}
+        self._grams = {k: v for k, v in self._grams.items() if k[0] in keep}
+        self._digests = {k: v for k, v in self._digests.items() if k in keep}
 
     def feature_share(self, key: Key) -> float:
         """The share of view ``key``'s variance held by its largest feature (as loaded)."""
@@ -167,11 +179,47 @@ class Comparer:
 
     def compare_many(self, a: Key, bs: list[Key]) -> list[ComparerRow]:
         """Compare view ``a`` with each of ``bs``: rows for each ``b`` in order, one per measure."""
+        if self.cache is None and self.share is None:
+            return self._compare_many(a, bs)
+        keys = {b: self.row_key(a, b) for b in bs}
+        found: dict[Key, list[ComparerRow]] = {}
+        for b in bs:
+            cached = self.cache.get(keys[b]) if self.cache is not None else None
+            if cached is not None:
+                found[b] = cached
+            elif self.share is not None and int(keys[b][:8], 16) % self.share[1] != self.share[0]:
+                found[b] = [self._row(m, a, b, np.nan, len(self.array(a)))
+                            for m in self.measures]  # another worker's
+        todo = [b for b in bs if b not in found]
+        new = self._compare_many(a, todo)
+        for i, b in enumerate(todo):
+            found[b] = new[i * len(self.measures):(i + 1) * len(self.measures)]
+            if self.cache is not None:
+                self.cache.put(keys[b], found[b])
+        return [row for b in bs for row in found[b]]
+
+    def row_key(self, a: Key, b: Key) -> str:
+        """Everything a row of ``a`` and ``b`` depends on, as a key (:mod:`.row_cache`)."""
+        from .row_cache import digest
+
+        for key in (a, b):
+            if key not in self._digests:
+                self._digests[key] = digest(self.array(key))
+        settings = (self.variance, self.k, self._z(a), self._z(b), self.dtype, str(self.device),
+                    self.n_perm, self.n_boot, self.ci, self.seed, self.allow_large_k)
+        measures = [(m, describe_options(o)) for m, (_, o) in self.choices.items()]
+        return digest(measures, settings, a, b, self._digests[a], self._digests[b])
+
+    def _compare_many(self, a: Key, bs: list[Key]) -> list[ComparerRow]:
         rows: dict[tuple[Key, str], ComparerRow] = {}
+        if not bs:
+            return []
         with torch_single_thread(self.device):
             for measure in self.measures:
                 if self.choices[measure][0].uses_bases:
                     found = self._with_bases(measure, a, bs)
+                elif self.choices[measure][0].kernel is not None:
+                    found = [self._with_kernels(measure, a, b) for b in bs]
                 else:
                     found = [self._with_arrays(measure, a, b) for b in bs]
                 rows.update({(b, measure): row for b, row in zip(bs, found, strict=True)})
@@ -282,6 +330,32 @@ class Comparer:
             null = self._permuted(measure, a, b, row["row_seed"])
         return self._finish(row, null, self.resample_function(measure, a, b), a, b)
 
+    # -- kernel measures (CKA): each view's kernel matrix formed once ---------------------------
+    def gram(self, measure: str, key: Key) -> torch.Tensor:
+        """View ``key``'s kernel matrix for a kernel measure (computed on first use)."""
+        if (key, measure) not in self._grams:
+            m, options = self.choices[measure]
+            assert m.kernel is not None
+            x = as_matrix(self._prepared(self.array(key), key), self.dtype, self.device,
+                          name=str(key))
+            self._grams[(key, measure)] = m.kernel.gram(x, options)
+        return self._grams[(key, measure)]
+
+    def _with_kernels(self, measure: str, a: Key, b: Key) -> ComparerRow:
+        m, options = self.choices[measure]
+        assert m.kernel is not None
+        try:
+            gx, gy = self.gram(measure, a), self.gram(measure, b)
+        except ConstantViewError as e:
+            return self._dead(measure, a, b, e)
+        if gx.shape != gy.shape:
+            raise AnalysisError(f"views {a!r} and {b!r} have {len(gx)} and {len(gy)} examples; "
+                                "they must be paired")
+        row = self._row(measure, a, b, float(m.kernel.score(gx, gy, options)), len(gx))
+        null = null_of(np.array(m.kernel.permuted(gx, gy, options, permutations(
+            len(gy), self.n_perm, row["row_seed"])))) if self.n_perm else None
+        return self._finish(row, null, self.resample_function(measure, a, b), a, b)
+
     # -- other measures: recomputed from the arrays ------------------------------------------
     def _with_arrays(self, measure: str, a: Key, b: Key) -> ComparerRow:
         x, y = self.array(a), self.array(b)
@@ -298,7 +372,7 @@ class Comparer:
     def _permuted(self, measure: str, a: Key, b: Key, seed: int) -> Null:
         """The generic permutation null: the measure recomputed on row-shuffled views."""
         xs, ys = self._prepared(self.array(a), a), self._prepared(self.array(b), b)  # permuting
-        return permutation_null(self._measure(measure), xs, ys, self.n_perm, seed)  # keeps these
+        return permutation_null(self._measure(measure), xs, ys, self.n_perm, seed)
 
     def _measure(self, measure: str) -> Callable[[np.ndarray, np.ndarray], float]:
         m, options = self.choices[measure]
@@ -366,6 +440,23 @@ class AnalysisSettings(Protocol):
     def seed(self) -> int: ...
     @property
     def allow_large_k(self) -> bool: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def dtype(self) -> str: ...
+
+
+def analysis_device(device: str | None) -> str:
+    """``auto`` (or None): the GPU when torch sees one, else the CPU; ``cuda[:N]`` checked."""
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda"):
+        index = int(str(device).partition(":")[2] or 0)
+        seen = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if index >= seen:
+            raise AnalysisError(f"analysis.device: {device} asked, but torch sees {seen or 'no'} "
+                                "GPU; use auto or cpu")
+    return str(device)
 
 
 def comparer_for(analysis: AnalysisSettings, views: Callable[[Key], Any], *,
@@ -377,6 +468,8 @@ def comparer_for(analysis: AnalysisSettings, views: Callable[[Key], Any], *,
     settings: dict[str, Any] = dict(
         variance=analysis.variance, k=analysis.k, zscore=zscore, n_perm=analysis.n_perm,
         n_boot=analysis.n_boot if intervals and analysis_name in analysis.intervals else 0,
-        ci=analysis.ci, seed=analysis.seed, allow_large_k=analysis.allow_large_k)
+        ci=analysis.ci, seed=analysis.seed, allow_large_k=analysis.allow_large_k,
+        dtype=getattr(analysis, "dtype", "float64"),
+        device=analysis_device(getattr(analysis, "device", "cpu")))
     settings.update(overrides)
     return Comparer(views, settings.pop("measures", list(analysis.measures)), **settings)

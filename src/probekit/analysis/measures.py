@@ -163,15 +163,63 @@ def _double_centre(g: torch.Tensor) -> torch.Tensor:
     return g - g.mean(dim=0, keepdim=True) - g.mean(dim=1, keepdim=True) + g.mean()
 
 
+def linear_gram(t: torch.Tensor) -> torch.Tensor:
+    """The Gram matrix of a view's centred rows (linear CKA's kernel)."""
+    t = t - t.mean(0)
+    return t @ t.T
+
+
+def rbf_gram(t: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The Gaussian kernel matrix of a view (see :func:`rbf_cka`)."""
+    t = t - t.mean(0)  # distances do not change; the products lose less to rounding
+    sq = (t * t).sum(1)
+    d2 = torch.clamp(sq[:, None] + sq[None, :] - 2 * t @ t.T, min=0)
+    d2.fill_diagonal_(0)
+    flat = d2.flatten().sort().values
+    med = 0.5 * (flat[(len(flat) - 1) // 2] + flat[len(flat) // 2])  # numpy's median
+    return torch.exp(-d2 / (2 * sigma ** 2 * med))
+
+
+def cka_grams(x: Any, y: Any, dtype: str, device: str | None, sigma: float | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both views' kernel matrices: linear, or Gaussian with ``sigma`` (constant views refused)."""
+    tx, ty = _pair(x, y, dtype, device)
+    _not_constant(tx, ty)
+    if sigma is None:
+        return linear_gram(tx), linear_gram(ty)
+    return rbf_gram(tx, sigma), rbf_gram(ty, sigma)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """How a kernel measure (CKA) is computed from each view's kernel matrix, which a
+    :class:`~probekit.analysis.Comparer` forms once per view and shares between rows:
+    ``gram(view, options)``, ``score(gx, gy, options)`` and ``permuted(gx, gy, options, perms)``
+    (the scores with ``y``'s rows shuffled by each permutation)."""
+    gram: Any
+    score: Any
+    permuted: Any
+
+
+def _cka_gram(t: torch.Tensor, options: Any) -> torch.Tensor:
+    _not_constant(t, t)
+    sigma = getattr(options, "sigma", None)
+    return linear_gram(t) if sigma is None else rbf_gram(t, sigma)
+
+
+CKA_KERNEL = Kernel(
+    gram=_cka_gram,
+    score=lambda gx, gy, options: _cka_from_grams(gx, gy, options.debiased),
+    permuted=lambda gx, gy, options, perms: cka_permuted(gx, gy, options.debiased, perms))
+
+
 def linear_cka(x: Any, y: Any, *, debiased: bool = False, dtype: str = "float64",
                device: str | None = None) -> Similarity:
     """Linear CKA (Kornblith et al. 2019); ``debiased=True`` uses the unbiased HSIC estimator
     (Song et al. 2012), which removes the upward bias at small n."""
-    tx, ty = _pair(x, y, dtype, device)
-    _not_constant(tx, ty)
-    tx, ty = tx - tx.mean(0), ty - ty.mean(0)
-    score = _cka_from_grams(tx @ tx.T, ty @ ty.T, debiased)
-    return Similarity("linear_cka", score, tx.shape[0], {"debiased": debiased, "dtype": dtype})
+    gx, gy = cka_grams(x, y, dtype, device)
+    return Similarity("linear_cka", _cka_from_grams(gx, gy, debiased), gx.shape[0],
+                      {"debiased": debiased, "dtype": dtype})
 
 
 def rbf_cka(x: Any, y: Any, *, sigma: float = 0.8, debiased: bool = False,
@@ -179,21 +227,23 @@ def rbf_cka(x: Any, y: Any, *, sigma: float = 0.8, debiased: bool = False,
     """CKA with Gaussian kernels ``exp(-|a-b|^2 / (2 s^2))``, ``s = sigma * sqrt(median |a-b|^2)``
     per view, the median taken over the whole n x n matrix of squared distances, zero diagonal
     included: Kornblith et al.'s rule as their ``gram_rbf`` computes it."""
-    tx, ty = _pair(x, y, dtype, device)
-    _not_constant(tx, ty)
+    gx, gy = cka_grams(x, y, dtype, device, sigma)
+    return Similarity("rbf_cka", _cka_from_grams(gx, gy, debiased), gx.shape[0],
+                      {"sigma": sigma, "debiased": debiased, "dtype": dtype})
 
-    def kernel(t: torch.Tensor) -> torch.Tensor:
-        t = t - t.mean(0)  # distances do not change; the products lose less to rounding
-        sq = (t * t).sum(1)
-        d2 = torch.clamp(sq[:, None] + sq[None, :] - 2 * t @ t.T, min=0)
-        d2.fill_diagonal_(0)
-        flat = d2.flatten().sort().values
-        med = 0.5 * (flat[(len(flat) - 1) // 2] + flat[len(flat) // 2])  # numpy's median
-        return torch.exp(-d2 / (2 * sigma ** 2 * med))
 
-    score = _cka_from_grams(kernel(tx), kernel(ty), debiased)
-    return Similarity("rbf_cka", score, tx.shape[0], {"sigma": sigma, "debiased": debiased,
-                                                      "dtype": dtype})
+def cka_permuted(gx: torch.Tensor, gy: torch.Tensor, debiased: bool,
+                 perms: list[Any]) -> list[float]:
+    """CKA of ``gx`` with ``gy``'s rows and columns permuted by each of ``perms``: the Grams of
+    ``x`` and of ``y[perm]`` (centring commutes with a row permutation), formed once."""
+    if not debiased:
+        gx, gy = _double_centre(gx), _double_centre(gy)
+    norm = torch.sqrt(_hsic(gx, gx, debiased) * _hsic(gy, gy, debiased))
+    out = []
+    for perm in perms:
+        p = torch.as_tensor(perm, device=gy.device)
+        out.append(float(_hsic(gx, gy[p][:, p], debiased) / norm))
+    return out
 
 
 def _same_space(x: Any, y: Any, what: str, centred: bool, dtype: str,

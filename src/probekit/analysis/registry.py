@@ -29,6 +29,8 @@ from ..config import from_mapping
 from ..errors import ProbekitError, closest
 from .basis import AnalysisError, Basis
 from .measures import (
+    CKA_KERNEL,
+    Kernel,
     Similarity,
     linear_cka,
     paired_cosine,
@@ -104,6 +106,9 @@ class Measure:
             in one product (SVCCA), used instead of ``from_bases`` by ``compare_many``.
         exact_null: ``(bx, by, kx, ky, variance, k, n_perm, seed, **options) -> Null``, the
             permutation null from the decompositions; None: the generic permutation null.
+        kernel: a :class:`~.measures.Kernel`: the score and its permutation null (with the
+            generic null's shuffles, :func:`~.stats.permutations`) from each view's kernel
+            matrix, formed once per view (CKA); None: from the arrays.
         doc: one line for listings.
     """
     name: str
@@ -113,6 +118,7 @@ class Measure:
     many_from_bases: ManyFromBases | None = None
     exact_null: ExactNull | None = None
     doc: str = ""
+    kernel: Kernel | None = None
 
     def __post_init__(self) -> None:
         if self.options is None:
@@ -222,8 +228,10 @@ for _m in (
                 "mean canonical correlation of the kept singular directions"),
         Measure("pwcca", pwcca, NoOptions, pwcca_from_bases, None, _pwcca_null,
                 "projection-weighted CCA, symmetric"),
-        Measure("linear_cka", linear_cka, LinearCKAOptions, doc="linear CKA"),
-        Measure("rbf_cka", rbf_cka, RBFCKAOptions, doc="CKA with Gaussian kernels"),
+        Measure("linear_cka", linear_cka, LinearCKAOptions, doc="linear CKA",
+                kernel=CKA_KERNEL),
+        Measure("rbf_cka", rbf_cka, RBFCKAOptions, doc="CKA with Gaussian kernels",
+                kernel=CKA_KERNEL),
         Measure("paired_cosine", paired_cosine, PairedCosineOptions,
                 doc="mean cosine of paired rows (views of one width)"),
         Measure("retrieval", retrieval_accuracy, RetrievalOptions,

@@ -75,7 +75,8 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 
 
-def _null(draws: np.ndarray) -> Null:
+def null_of(draws: np.ndarray) -> Null:
+    """The null of these permutation draws."""
     return Null(float(draws.mean()), float(draws.std(ddof=1)) if len(draws) > 1 else 0.0,
                 float(np.quantile(draws, 0.95)), draws)
 
@@ -91,7 +92,7 @@ def svcca_null(bx: Basis, by: Basis, kx: int, ky: int, n_perm: int = 100,
         shuffled = Basis(uy[perm], by.s[:ky], by.x, by.method)
         draws[i] = float(canonical_correlations(Basis(ux, bx.s, bx.x, bx.method), shuffled,
                                                 kx, ky).mean())
-    return _null(draws)
+    return null_of(draws)
 
 
 def pwcca_null(bx: Basis, by: Basis, variance: float, k: int | None, n_perm: int = 100,
@@ -104,15 +105,19 @@ def pwcca_null(bx: Basis, by: Basis, variance: float, k: int | None, n_perm: int
         perm = torch.randperm(by.n, generator=g).to(by.u.device)
         draws[i] = pwcca_from_bases(bx, Basis(by.u[perm], by.s, by.x[perm], by.method),
                                     variance, k).score
-    return _null(draws)
+    return null_of(draws)
+
+
+def permutations(n: int, n_perm: int, seed: int) -> list[np.ndarray]:
+    """The row shuffles of the generic permutation null, in order."""
+    rng = np.random.default_rng(seed)
+    return [rng.permutation(n) for _ in range(n_perm)]
 
 
 def permutation_null(measure: Callable[[Any, Any], float], x: np.ndarray, y: np.ndarray,
                      n_perm: int = 100, seed: int = 0) -> Null:
     """Any measure against row-shuffled y (recomputed in full each time)."""
-    rng = np.random.default_rng(seed)
-    return _null(np.array([float(measure(x, y[rng.permutation(len(y))]))
-                           for _ in range(n_perm)]))
+    return null_of(np.array([float(measure(x, y[p])) for p in permutations(len(y), n_perm, seed)]))
 
 
 def half_sampling(measure: Callable[[Any, Any], float], x: Any, y: Any, n_draws: int = 200,

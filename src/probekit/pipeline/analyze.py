@@ -4,7 +4,9 @@ from them, written to ``results/``; skipped when the results are up to date."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,10 @@ from .publish import published
 
 log = logging.getLogger("probekit")
 CLAIM_ANALYSES = ("cross_modal", "cross_lingual", "adaptation")  # what claims are made of
+PARTIAL = "analysis.partial.jsonl"  # the rows computed so far: a killed analysis resumes there
+ROWS: ContextVar[Any] = ContextVar("rows", default=None)  # the analysis's RowCache, while it runs
+SHARE: ContextVar[tuple[int, int] | None] = ContextVar("share", default=None)  # worker i of n
+THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def similarities(run: Run, store: Store, intervals: bool, quiet: bool, label: str,
@@ -88,7 +94,8 @@ def comparer_of(run: Run, store: Store, views: Any, intervals: bool = False,
     zscored = {layer for stack in run.spec.zscore for layer in
                stack_layers(run.spec.stacks.get(stack, []), store.layers)}
     settings = {"zscore": a.zscore if a.zscore is not None else
-                (lambda key: key[0] in zscored), **(settings or {})}
+                (lambda key: key[0] in zscored), "cache": ROWS.get(), "share": SHARE.get(),
+                **(settings or {})}
     return comparer_for(a, views, intervals=intervals, analysis_name=analysis, **settings)
 
 
@@ -97,13 +104,10 @@ def analyze(run: Run, quiet: bool = False, verify: bool = True) -> None:
     ``results/``; skipped when they are up to date. ``verify`` checks every shard's checksum
     first (an extraction in the same command has just checked them)."""
     from ..store import open_store
-    from .analyses import registered
 
-    recipe = run.recipe
     store = open_store(run.store)
     control = open_store(run.control.store) if run.control is not None else None
-    key = recipe.section_hash("analysis", "model") + f"-{len(store)}-{store.recipe_hash}" + (
-        f"-{len(control)}-{control.recipe_hash}" if control is not None else "")
+    key = analysis_key(run, store, control)
     stamp = run.out / "results" / "analysis.hash"
     if stamp.exists() and stamp.read_text() == key:
         log.info("analyze: results are up to date")
@@ -112,6 +116,92 @@ def analyze(run: Run, quiet: bool = False, verify: bool = True) -> None:
         for s in (store, control):
             if s is not None:
                 s.check()
+    from ..analysis.row_cache import RowCache
+
+    t0, cache = time.time(), RowCache(run.out / PARTIAL)
+    if len(cache):
+        log.info("analyze: resuming: %d comparisons of an interrupted analysis are reused",
+                 len(cache))
+    workers = run.recipe.analysis.workers
+    if workers > 1 and run.ranks.world == 1:
+        log.info("analyze: %d processes compute the rows", workers)
+        in_processes(run, workers)
+        cache.absorb()
+    elif run.ranks.world > 1:
+        cache.absorb()  # every torchrun process's share (analyze_share)
+    token = ROWS.set(cache)
+    try:
+        tables = _tables(run, store, control, quiet)
+        with published(run.out / "results") as folder:  # the whole set, its stamp last
+            write_tables(run, tables, folder)
+            (folder / stamp.name).write_text(key)
+    finally:
+        ROWS.reset(token)
+        cache.close()
+    cache.close(remove=True)
+    if cache.hits:
+        log.info("analyze: %d rows were computed already (by an interrupted run or other "
+                 "processes) and reused", cache.hits)
+    log.info("analyze: %s in %.0f s", ", ".join(f"{k} {len(v)} rows" for k, v in tables.items()
+                                                if v), time.time() - t0)
+
+
+def analysis_key(run: Run, store: Store, control: Store | None) -> str:
+    """What the results depend on: the analysis and model sections and the stores."""
+    return run.recipe.section_hash("analysis", "model") + f"-{len(store)}-{store.recipe_hash}" + (
+        f"-{len(control)}-{control.recipe_hash}" if control is not None else "")
+
+
+def analyze_share(run: Run, worker: int, workers: int, quiet: bool = True) -> None:
+    """Worker ``worker`` of ``workers``: its share of the rows (those whose key falls to it)
+    into its own rows file beside the run's, for :func:`analyze` to make the tables from."""
+    from ..analysis.row_cache import RowCache
+    from ..store import open_store
+
+    store = open_store(run.store)
+    control = open_store(run.control.store) if run.control is not None else None
+    stamp = run.out / "results" / "analysis.hash"
+    if stamp.exists() and stamp.read_text() == analysis_key(run, store, control):
+        return
+    cache = RowCache(run.out / PARTIAL, worker)
+    tokens = ROWS.set(cache), SHARE.set((worker, workers))
+    try:
+        _with_control(run, store, control, True, quiet)
+    finally:
+        ROWS.reset(tokens[0])
+        SHARE.reset(tokens[1])
+        cache.close()
+
+
+def _share_in_process(recipe: Any, out: Path, worker: int, workers: int) -> None:
+    from .context import resolve_run
+
+    analyze_share(resolve_run(recipe, out), worker, workers)
+
+
+def in_processes(run: Run, workers: int) -> None:
+    """:func:`analyze_share` in ``workers`` fresh processes, each on one BLAS thread."""
+    import multiprocessing
+    import os
+
+    before = {k: os.environ.get(k) for k in THREADS}
+    os.environ.update({k: "1" for k in THREADS})  # read when a child imports numpy and torch
+    try:
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            pool.starmap(_share_in_process, [(run.recipe, run.out, i, workers)
+                                             for i in range(workers)])
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _tables(run: Run, store: Store, control: Store | None, quiet: bool) -> Tables:
+    """Every analysis's tables of the store (and its control)."""
+    from .analyses import registered
+
     rows = _with_control(run, store, control, True, quiet)
     ctx = table_context(run, store, lambda sentences, label: _with_control(
         run, store, control, False, quiet, sentences, label))
@@ -130,10 +220,7 @@ def analyze(run: Run, quiet: bool = False, verify: bool = True) -> None:
                                        for r in rows[x.name]]}
     for x in analyses:
         tables.update(x.tables(rows, ctx))
-    with published(run.out / "results") as folder:  # the whole set, its stamp last
-        write_tables(run, tables, folder)
-        (folder / stamp.name).write_text(key)
-    log.info("analyze: %s", ", ".join(f"{k} {len(v)} rows" for k, v in tables.items() if v))
+    return tables
 
 
 def table_context(run: Run, store: Store | None = None,

@@ -14,8 +14,10 @@ import yaml
 from ..errors import ProbekitError, RecipeMismatchError
 from .context import Run
 
-OWN = ("store", "control", "results", "figures", "recipe.yaml", "run.log")  # all a run writes
-STAGED = re.compile(r"\.(results|figures)\.(new|old)-\d+")  # a set being published (.publish)
+OWN = ("store", "control", "results", "figures", "recipe.yaml", "run.log",  # all a run writes
+       "analysis.partial.jsonl")  # rows of an analysis in progress (deleted when it is published)
+STAGED = re.compile(r"\.(results|figures)\.(new|old)-\d+"  # a set being published (.publish)
+                    r"|analysis\.partial-w\d+\.jsonl")  # an analysis worker's rows so far
 
 
 def check_output_folder(out: Path) -> None:

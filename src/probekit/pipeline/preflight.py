@@ -20,9 +20,14 @@ def sentences_for_k(k: int) -> int:
 def analysis_problem(run: Run, sentences: int) -> str | None:
     """Why the analysis cannot run on ``sentences`` sentences per language (None: it can): too
     few for any similarity, or a fixed ``analysis.k`` they cannot carry."""
-    from ..analysis.basis import MIN_EXAMPLES
+    from ..analysis.basis import MIN_EXAMPLES, AnalysisError
+    from ..analysis.grid import analysis_device
 
     a = run.recipe.analysis
+    try:
+        analysis_device(a.device)
+    except AnalysisError as e:
+        return f"{run.recipe.path}: {e}"
     if sentences and sentences < MIN_EXAMPLES:
         return (f"{run.recipe.path}: the data gives {sentences} sentences in every language and "
                 f"modality; a similarity needs at least {MIN_EXAMPLES} (and hundreds for a "

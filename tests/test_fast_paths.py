@@ -1,0 +1,193 @@
+"""The analysis's faster paths give the numbers of the direct computation: CKA's permutation null
+from kernel matrices formed once equals the measure recomputed on each row-shuffled view (same
+shuffles), against an independent float64 reference written here; float32 stays within its
+stated bound of float64; ``analysis.device`` and ``analysis.dtype`` reach the rows."""
+
+import numpy as np
+import pytest
+
+from probekit.analysis import Comparer
+
+
+def ref_linear_cka(x, y, debiased=False):
+    """CKA from the features (not the Grams): Kornblith et al.'s feature-space formulas."""
+    x, y = x - x.mean(0), y - y.mean(0)
+    n = len(x)
+    if not debiased:
+        return np.linalg.norm(x.T @ y) ** 2 / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y))
+    srx, sry = (x * x).sum(1), (y * y).sum(1)
+
+    def hsic(xty, sa, sb):
+        return xty - n / (n - 2.0) * sa.dot(sb) + sa.sum() * sb.sum() / ((n - 1) * (n - 2))
+
+    xy = hsic(np.linalg.norm(x.T @ y) ** 2, srx, sry)
+    return xy / np.sqrt(hsic(np.linalg.norm(x.T @ x) ** 2, srx, srx)
+                        * hsic(np.linalg.norm(y.T @ y) ** 2, sry, sry))
+
+
+def ref_rbf_cka(x, y, sigma):
+    n = len(x)
+    h = np.eye(n) - 1.0 / n
+
+    def kernel(a):
+        d2 = ((a[:, None, :] - a[None, :, :]) ** 2).sum(-1)
+        return np.exp(-d2 / (2 * sigma ** 2 * np.median(d2)))
+
+    kx, ky = h @ kernel(x) @ h, h @ kernel(y) @ h
+    return np.sum(kx * ky) / (np.linalg.norm(kx) * np.linalg.norm(ky))
+
+
+def power_law_views(n=120, d=48, seed=0, shared=0.6):
+    """Two views with power-law spectra sharing part of a latent (trained layers look so)."""
+    rng = np.random.default_rng(seed)
+    scale = np.arange(1, d + 1) ** -0.8
+    z = rng.standard_normal((n, d))
+    x = z * scale
+    y = (shared * z + (1 - shared) * rng.standard_normal((n, d))) * scale
+    return x @ rng.standard_normal((d, d)), y @ rng.standard_normal((d, d)) + 3.0
+
+
+@pytest.mark.parametrize("measure,reference", [
+    ("linear_cka", lambda x, y: ref_linear_cka(x, y)),
+    ({"linear_cka": {"debiased": True}}, lambda x, y: ref_linear_cka(x, y, debiased=True)),
+    ({"rbf_cka": {"sigma": 0.5}}, lambda x, y: ref_rbf_cka(x, y, 0.5))])
+@pytest.mark.parametrize("zscore", [False, True])
+def test_cka_chance_equals_the_measure_on_each_shuffled_view(measure, reference, zscore,
+                                                            monkeypatch):
+    from probekit.analysis import grid
+
+    def direct(*args, **kwargs):
+        raise AssertionError("the generic null ran: the kernel matrices were not reused")
+
+    monkeypatch.setattr(grid, "permutation_null", direct)
+    x, y = power_law_views()
+    views = {"x": x, "y": y}
+    row = Comparer(views.__getitem__, measure, n_perm=12, seed=5, zscore=zscore).compare(
+        "x", "y")[0]
+
+    def prepared(a):
+        return (a - a.mean(0)) / a.std(0) if zscore else a
+
+    px, py = prepared(x), prepared(y)
+    assert abs(row["score"] - reference(px, py)) < 1e-10
+    rng = np.random.default_rng(row["row_seed"])  # the generic null's shuffles, in order
+    draws = np.array([reference(px, py[rng.permutation(len(y))]) for _ in range(12)])
+    assert abs(row["chance"] - draws.mean()) < 1e-10
+    assert abs(row["chance_std"] - draws.std(ddof=1)) < 1e-10
+    assert row["p_perm"] == (1 + np.sum(draws >= row["score"])) / 13
+
+
+FLOAT32_BOUND = 1e-5  # stated in the README and the recipe key's doc
+
+
+def test_float32_stays_within_its_stated_bound_of_float64():
+    """At the paper's shape (n = 350, width 1024, k = 40), on float16-stored power-law views:
+    the score, chance and adjusted score of every measure."""
+    rng = np.random.default_rng(1)
+    n, d = 350, 1024
+    scale = np.arange(1, d + 1) ** -0.8
+    z = rng.standard_normal((n, d))
+    views = {}
+    for i, share in enumerate((0.9, 0.5, 0.1)):
+        mixed = (share * z + (1 - share) * rng.standard_normal((n, d))) * scale
+        views[i] = (mixed @ rng.standard_normal((d, d)) / 30).astype(np.float16)
+    rows = {}
+    for dtype in ("float64", "float32"):
+        c = Comparer(views.__getitem__, ["svcca", "pwcca", "linear_cka", "rbf_cka"], k=40,
+                     n_perm=5, dtype=dtype, seed=2)
+        rows[dtype] = [r for b in (1, 2) for r in c.compare(0, b)]
+    for r64, r32 in zip(rows["float64"], rows["float32"], strict=True):
+        assert r32["dtype"] == "float32"
+        for key in ("score", "chance", "adjusted"):
+            assert abs(r64[key] - r32[key]) < FLOAT32_BOUND, (r64["measure"], key)
+
+
+def test_analysis_device_and_dtype_reach_the_rows_and_a_missing_gpu_is_one_line():
+    import torch
+
+    from probekit.analysis.basis import AnalysisError
+    from probekit.analysis.grid import analysis_device, comparer_for
+    from probekit.recipe_schema import AnalysisSection
+
+    assert analysis_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert analysis_device("cpu") == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(AnalysisError, match="cuda:1 asked, but torch sees no GPU"):
+            analysis_device("cuda:1")
+    a = AnalysisSection(dtype="float32", device="cpu", n_perm=2)
+    x, y = power_law_views()
+    c = comparer_for(a, {"x": x, "y": y}.__getitem__)
+    assert (c.dtype, c.device) == ("float32", "cpu")
+    assert c.compare("x", "y")[0]["dtype"] == "float32"
+
+
+RESUME = ["data.max_sentences=24", "data.languages=[eng,fra,deu]", "analysis.k=2",
+          "analysis.n_perm=4", "analysis.n_boot=8", "analysis.control=null",
+          "report.figures=false", "--quiet"]
+
+
+def results_of(out):
+    return {p.name: p.read_bytes() for p in sorted((out / "results").iterdir())
+            if p.suffix in (".csv", ".md", ".tex", ".hash")}
+
+
+def test_a_killed_analysis_resumes_its_rows_and_writes_the_same_tables(tmp_path):
+    """kill -9 during the analysis stage, then the same command: the rows computed before the
+    kill are reused (said in the log) and the tables equal an uninterrupted run's, byte for
+    byte; the rows file is gone once the results are published."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    whole = tmp_path / "whole"
+    cmd = [sys.executable, "-m", "probekit.run", "demo", *RESUME]
+    done = subprocess.run([*cmd, "--out", str(whole)], capture_output=True, text=True, cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not (whole / "analysis.partial.jsonl").exists()
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    shutil.copytree(whole / "store", killed / "store")
+    shutil.copy(whole / "recipe.yaml", killed / "recipe.yaml")
+    partial = killed / "analysis.partial.jsonl"
+    proc = subprocess.Popen([*cmd, "--out", str(killed), "--stage", "analyze"], cwd=root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and (
+            not partial.exists() or partial.read_text().count("\n") < 6):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kept = partial.read_text().count("\n")
+    assert kept >= 6 and not (killed / "results").exists()
+    again = subprocess.run([*cmd, "--out", str(killed), "--stage", "analyze"],
+                           capture_output=True, text=True, cwd=root)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"resuming: {kept} comparisons of an interrupted analysis are reused" in again.stderr
+    assert "were computed already (by an interrupted run or other processes)" in again.stderr
+    assert results_of(killed) == results_of(whole)
+    assert not partial.exists()
+
+
+def test_two_worker_processes_write_the_tables_of_one(tmp_path, caplog):
+    """``analysis.workers: 2`` on one machine: the same tables as one process, byte for byte,
+    the rows computed by the workers (none left for the main process)."""
+    import logging
+    import shutil
+
+    from probekit.run import main
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["demo", *RESUME, "--out", str(one)]) == 0
+    two.mkdir()
+    shutil.copytree(one / "store", two / "store")
+    caplog.set_level(logging.INFO)
+    assert main(["demo", *RESUME, "analysis.workers=2", "--out", str(two), "--stage",
+                 "analyze"]) == 0
+    assert "analyze: 2 processes compute the rows" in caplog.text
+    assert "were computed already (by an interrupted run or other processes)" in caplog.text
+    assert results_of(two) == results_of(one)
+    assert not list(two.glob("analysis.partial*"))
