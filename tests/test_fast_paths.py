@@ -77,6 +77,42 @@ def test_cka_chance_equals_the_measure_on_each_shuffled_view(measure, reference,
     assert row["p_perm"] == (1 + np.sum(draws >= row["score"])) / 13
 
 
+def ref_svcca(x, y, k):
+    """SVCCA by thin SVDs in numpy: the top-k left singular vectors of each centred view, the
+    mean of the singular values of their product."""
+    ux = np.linalg.svd(x - x.mean(0), full_matrices=False)[0][:, :k]
+    uy = np.linalg.svd(y - y.mean(0), full_matrices=False)[0][:, :k]
+    return np.linalg.svd(ux.T @ uy, compute_uv=False).mean()
+
+
+@pytest.mark.parametrize("measure,reference", [
+    ("svcca", lambda x, y: ref_svcca(x, y, 5)),
+    ("linear_cka", lambda x, y: ref_linear_cka(x, y)),
+    ({"linear_cka": {"debiased": True}}, lambda x, y: ref_linear_cka(x, y, debiased=True))])
+def test_interval_draws_from_gram_matrices_equal_the_measure_on_each_subset(measure, reference,
+                                                                            monkeypatch):
+    """The interval's draws (the same subsets as half-sampling: the row's seed + 1) computed
+    from each view's Gram matrix equal the measure recomputed on the subset's rows."""
+    from probekit.analysis import grid, stats
+
+    def direct(*args, **kwargs):
+        raise AssertionError("the draws were recomputed from the features")
+
+    monkeypatch.setattr(grid, "half_sampling", direct)
+    x, y = power_law_views(n=80, d=30, seed=4)
+    row = Comparer({"x": x, "y": y}.__getitem__, measure, k=5, n_perm=2, n_boot=30, seed=7,
+                   ci=0.9).compare("x", "y")[0]
+    fraction = stats.subsample_fraction(5 if row["measure"] == "svcca" else None, 5, 80)
+    rng = np.random.default_rng(row["row_seed"] + 1)
+    m = int(round(fraction * 80))
+    draws = [np.sort(rng.choice(80, m, replace=False)) for _ in range(30)]
+    values = np.array([reference(x[i], y[i]) for i in draws])
+    sd = values.std(ddof=1) * np.sqrt(m / (80 - m))
+    assert abs(row["score"] - reference(x, y)) < 1e-10
+    assert abs(row["ci_sd"] - sd) < 1e-10
+    assert abs(row["ci_low"] - (row["score"] - 1.6448536269514722 * sd)) < 1e-10
+
+
 FLOAT32_BOUND = 1e-5  # stated in the README and the recipe key's doc
 
 

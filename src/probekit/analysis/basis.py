@@ -185,6 +185,27 @@ def _eigh_gram(a: torch.Tensor, left: bool) -> tuple[torch.Tensor, torch.Tensor]
     return w.flip(0), v.flip(1)
 
 
+def subset_basis(gram: torch.Tensor, idx: torch.Tensor, width: int) -> Basis:
+    """The basis of rows ``idx`` of a view, centred on their own mean, from the Gram matrix of
+    the whole view's centred rows (``gram``, n x n) and the view's ``width``: the eigenvectors
+    of the subset's double-centred Gram matrix, as :func:`decompose` computes them for
+    ``x[idx]`` (equal to rounding; no product with the features). ``x`` is left empty: PWCCA's
+    weights need the features."""
+    g = gram[idx][:, idx]
+    g = g - g.mean(dim=0, keepdim=True) - g.mean(dim=1, keepdim=True) + g.mean()
+    if g.device.type == "cpu":
+        _keep_freed_memory()
+        w_np, v_np = np.linalg.eigh(g.numpy())
+        w = torch.from_numpy(np.ascontiguousarray(w_np[::-1]))
+        v = torch.from_numpy(np.ascontiguousarray(v_np[:, ::-1]))
+    else:
+        w, v = torch.linalg.eigh(g)
+        w, v = w.flip(0), v.flip(1)
+    s = torch.sqrt(torch.clamp(w, min=0))
+    r = _rank(s, max(len(idx), width), gram=True)
+    return Basis(v[:, :r], s[:r], gram.new_empty((0, 0)), "gram")
+
+
 def _gram(xc: torch.Tensor) -> Basis | None:
     n, d = xc.shape
     w, v = _eigh_gram(xc, left=n <= d)

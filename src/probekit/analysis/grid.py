@@ -25,20 +25,34 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from .basis import AnalysisError, Basis, ConstantViewError, as_matrix, centre, check_pair, decompose
+from .basis import (
+    AnalysisError,
+    Basis,
+    ConstantViewError,
+    as_matrix,
+    centre,
+    check_pair,
+    constant_message,
+    decompose,
+    is_constant,
+)
+from .measures import linear_gram
 from .registry import Measure, describe_options, measure, split_measure
 from .rows import ComparerRow
 from .stats import (
     ESTIMAND,
+    Interval,
     Null,
     adjust,
     half_sampling,
+    interval,
     null_of,
     p_perm,
     permutation_null,
     permutations,
     row_seed,
     subsample_fraction,
+    subsets,
 )
 
 Key = Hashable
@@ -141,6 +155,17 @@ class Comparer:
             x = as_matrix(self.array(key), self.dtype, self.device, name=str(key))
             self._bases[key] = decompose(x, self._z(key), name=f"view {key}")
         return self._bases[key]
+
+    def prepare(self, key: Key) -> None:
+        """Everything of view ``key`` that its rows share: its decomposition (for measures that
+        use one) and its kernel or Gram matrices."""
+        for name, (m, _) in self.choices.items():
+            if m.uses_bases:
+                self.basis(key)
+            if m.kernel is not None:
+                self.gram(name, key)
+            if m.on_subset is not None and self.n_boot and not self._z(key):
+                self.linear_gram(key)
 
     def array(self, key: Key) -> np.ndarray:
         """The view as loaded (float64), before centring or z-scoring."""
@@ -262,10 +287,14 @@ class Comparer:
             row["adjusted"], row["z"] = adjust(row["score"], null)
             row["p_perm"] = p_perm(row["score"], null)
         if self.n_boot:
-            bases = self.choices[row["measure"]][0].uses_bases
-            fraction = subsample_fraction(row["kx"] if bases else None, row["ky"], row["n"])
-            iv = half_sampling(fn, self.array(a), self.array(b), self.n_boot, self.ci,
-                               row["row_seed"] + 1, score=row["score"], fraction=fraction)
+            m, options = self.choices[row["measure"]]
+            fraction = subsample_fraction(row["kx"] if m.uses_bases else None, row["ky"],
+                                          row["n"])
+            if m.on_subset is not None and not self._z(a) and not self._z(b):
+                iv = self._on_subsets(row, a, b, fraction)  # from the views' Gram matrices
+            else:
+                iv = half_sampling(fn, self.array(a), self.array(b), self.n_boot, self.ci,
+                                   row["row_seed"] + 1, score=row["score"], fraction=fraction)
             row.update({"ci_low": iv.low, "ci_high": iv.high,
                         "ci_sd": iv.sd, "ci_method": _method(self.n_boot, fraction)})
             if null is not None and null.mean < 1:
@@ -273,6 +302,30 @@ class Comparer:
                 row.update({"adjusted_ci_low": row["adjusted"] - half,
                             "adjusted_ci_high": row["adjusted"] + half})
         return row
+
+    def _on_subsets(self, row: ComparerRow, a: Key, b: Key, fraction: float) -> Interval:
+        """The interval of :func:`~.stats.half_sampling` (the same draws), each draw computed
+        from the Gram matrices of the two views' centred rows, formed once per view."""
+        m, options = self.choices[row["measure"]]
+        assert m.on_subset is not None
+        gx, gy = self.linear_gram(a), self.linear_gram(b)
+        widths = (self.array(a).shape[1], self.array(b).shape[1])
+        draws = subsets(row["n"], self.n_boot, row["row_seed"] + 1, fraction)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            values = np.array([m.on_subset(gx, gy, torch.from_numpy(idx).to(gx.device), widths,
+                                           self.variance, self.k, options) for idx in draws])
+        return interval(values, row["n"], len(draws[0]), row["score"], self.ci)
+
+    def linear_gram(self, key: Key) -> torch.Tensor:
+        """The Gram matrix of view ``key``'s centred rows (not z-scored; computed on first use,
+        shared with linear CKA's kernel)."""
+        if (key, "linear_gram") not in self._grams:
+            x = as_matrix(self.array(key), self.dtype, self.device, name=str(key))
+            if is_constant(x):
+                raise ConstantViewError(constant_message(f"view {key}"))
+            self._grams[(key, "linear_gram")] = linear_gram(x)
+        return self._grams[(key, "linear_gram")]
 
     def _check_k(self, measure: str, a: Key, b: Key, kx: int, ky: int, n: int) -> list[str]:
         if kx + ky <= n // 2:
@@ -333,8 +386,10 @@ class Comparer:
     # -- kernel measures (CKA): each view's kernel matrix formed once ---------------------------
     def gram(self, measure: str, key: Key) -> torch.Tensor:
         """View ``key``'s kernel matrix for a kernel measure (computed on first use)."""
+        m, options = self.choices[measure]
+        if m.on_subset is not None and not self._z(key):  # linear CKA: the shared Gram matrix
+            return self.linear_gram(key)
         if (key, measure) not in self._grams:
-            m, options = self.choices[measure]
             assert m.kernel is not None
             x = as_matrix(self._prepared(self.array(key), key), self.dtype, self.device,
                           name=str(key))

@@ -23,6 +23,7 @@ from .basis import (
     constant_message,
     decompose,
     is_constant,
+    subset_basis,
 )
 
 
@@ -152,8 +153,9 @@ def _hsic(k: torch.Tensor, m: torch.Tensor, debiased: bool) -> torch.Tensor:
             - 2.0 / (n - 2) * (ones_k @ ones_m)) / (n * (n - 3))
 
 
-def _cka_from_grams(kx: torch.Tensor, ky: torch.Tensor, debiased: bool) -> float:
-    if not debiased:
+def _cka_from_grams(kx: torch.Tensor, ky: torch.Tensor, debiased: bool,
+                    centred: bool = False) -> float:
+    if not debiased and not centred:
         kx, ky = _double_centre(kx), _double_centre(ky)
     xy, xx, yy = _hsic(kx, ky, debiased), _hsic(kx, kx, debiased), _hsic(ky, ky, debiased)
     return float(xy / torch.sqrt(xx * yy))
@@ -188,6 +190,25 @@ def cka_grams(x: Any, y: Any, dtype: str, device: str | None, sigma: float | Non
     if sigma is None:
         return linear_gram(tx), linear_gram(ty)
     return rbf_gram(tx, sigma), rbf_gram(ty, sigma)
+
+
+def svcca_on_subset(gx: torch.Tensor, gy: torch.Tensor, idx: torch.Tensor, widths: tuple[int, int],
+                    variance: float, k: int | None, options: Any = None) -> float:
+    """SVCCA of rows ``idx`` of two views (each centred on those rows) from the Gram matrices
+    of the views' centred rows: what an interval draw computes, without the features."""
+    bx, by = subset_basis(gx, idx, widths[0]), subset_basis(gy, idx, widths[1])
+    kx, ky = bx.keep(variance, k), by.keep(variance, k)
+    return float(canonical_correlations(bx, by, kx, ky).mean())
+
+
+def linear_cka_on_subset(gx: torch.Tensor, gy: torch.Tensor, idx: torch.Tensor,
+                         widths: tuple[int, int], variance: float, k: int | None,
+                         options: Any = None) -> float:
+    """Linear CKA of rows ``idx`` of two views (each centred on those rows) from the Gram
+    matrices of the views' centred rows: the sub-matrices, double-centred (exactly the Gram
+    matrices of the rows centred on their own mean)."""
+    return _cka_from_grams(_double_centre(gx[idx][:, idx]), _double_centre(gy[idx][:, idx]),
+                           bool(getattr(options, "debiased", False)), centred=True)
 
 
 @dataclass(frozen=True)

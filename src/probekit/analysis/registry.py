@@ -33,6 +33,7 @@ from .measures import (
     Kernel,
     Similarity,
     linear_cka,
+    linear_cka_on_subset,
     paired_cosine,
     pwcca,
     pwcca_from_bases,
@@ -41,6 +42,7 @@ from .measures import (
     svcca,
     svcca_from_bases,
     svcca_many_from_bases,
+    svcca_on_subset,
 )
 from .stats import Null, pwcca_null, svcca_null
 
@@ -106,6 +108,9 @@ class Measure:
             in one product (SVCCA), used instead of ``from_bases`` by ``compare_many``.
         exact_null: ``(bx, by, kx, ky, variance, k, n_perm, seed, **options) -> Null``, the
             permutation null from the decompositions; None: the generic permutation null.
+        on_subset: ``(gx, gy, idx, (dx, dy), variance, k, options) -> float``: the measure on
+            rows ``idx`` of two views (centred on them) from the Gram matrices of the views'
+            centred rows: interval draws without the features (views not z-scored).
         kernel: a :class:`~.measures.Kernel`: the score and its permutation null (with the
             generic null's shuffles, :func:`~.stats.permutations`) from each view's kernel
             matrix, formed once per view (CKA); None: from the arrays.
@@ -119,6 +124,7 @@ class Measure:
     exact_null: ExactNull | None = None
     doc: str = ""
     kernel: Kernel | None = None
+    on_subset: Callable[..., float] | None = None
 
     def __post_init__(self) -> None:
         if self.options is None:
@@ -225,11 +231,12 @@ def register_measure(measure: Measure, replace: bool = False) -> Measure:
 
 for _m in (
         Measure("svcca", svcca, NoOptions, _svcca_bases, svcca_many_from_bases, _svcca_null,
-                "mean canonical correlation of the kept singular directions"),
+                "mean canonical correlation of the kept singular directions",
+                on_subset=svcca_on_subset),
         Measure("pwcca", pwcca, NoOptions, pwcca_from_bases, None, _pwcca_null,
                 "projection-weighted CCA, symmetric"),
         Measure("linear_cka", linear_cka, LinearCKAOptions, doc="linear CKA",
-                kernel=CKA_KERNEL),
+                kernel=CKA_KERNEL, on_subset=linear_cka_on_subset),
         Measure("rbf_cka", rbf_cka, RBFCKAOptions, doc="CKA with Gaussian kernels",
                 kernel=CKA_KERNEL),
         Measure("paired_cosine", paired_cosine, PairedCosineOptions,

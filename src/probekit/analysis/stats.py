@@ -120,6 +120,25 @@ def permutation_null(measure: Callable[[Any, Any], float], x: np.ndarray, y: np.
     return null_of(np.array([float(measure(x, y[p])) for p in permutations(len(y), n_perm, seed)]))
 
 
+def subsets(n: int, n_draws: int, seed: int, fraction: float = 0.5) -> list[np.ndarray]:
+    """The draws of :func:`half_sampling`: ``round(fraction * n)`` of ``n`` rows without
+    replacement, sorted, ``n_draws`` times from ``seed``."""
+    m = int(round(fraction * n))
+    if n_draws < 2 or not 1 < m < n:
+        raise ValueError(f"subsampling needs at least 2 draws of 2 to n-1 examples; got "
+                         f"{n_draws} draws of {m} of {n}")
+    rng = np.random.default_rng(seed)
+    return [np.sort(rng.choice(n, m, replace=False)) for _ in range(n_draws)]
+
+
+def interval(draws: np.ndarray, n: int, m: int, score: float, ci: float = 0.95) -> Interval:
+    """The subsampling interval around ``score`` from the measure's ``draws`` on ``m`` of ``n``
+    rows: their spread times ``sqrt(m / (n - m))`` is the standard error."""
+    sd = float(draws.std(ddof=1)) * (m / (n - m)) ** 0.5
+    z = NormalDist().inv_cdf(0.5 + ci / 2)
+    return Interval(score - z * sd, score + z * sd, score, sd, ci, draws)
+
+
 def half_sampling(measure: Callable[[Any, Any], float], x: Any, y: Any, n_draws: int = 200,
                   ci: float = 0.95, seed: int = 0, score: float | None = None,
                   fraction: float = 0.5) -> Interval:
@@ -129,19 +148,10 @@ def half_sampling(measure: Callable[[Any, Any], float], x: Any, y: Any, n_draws:
     ``measure`` must redo every data-dependent step itself; ``score`` is ``measure(x, y)`` when
     already known."""
     n = len(x)
-    m = int(round(fraction * n))
-    if n_draws < 2 or not 1 < m < n:
-        raise ValueError(f"subsampling needs at least 2 draws of 2 to n-1 examples; got "
-                         f"{n_draws} draws of {m} of {n}")
-    rng = np.random.default_rng(seed)
+    draws = subsets(n, n_draws, seed, fraction)
     s = float(measure(x, y)) if score is None else float(score)
-    draws = np.empty(n_draws)
-    for i in range(n_draws):
-        idx = np.sort(rng.choice(n, m, replace=False))
-        draws[i] = float(measure(x[idx], y[idx]))
-    sd = float(draws.std(ddof=1)) * (m / (n - m)) ** 0.5
-    z = NormalDist().inv_cdf(0.5 + ci / 2)
-    return Interval(s - z * sd, s + z * sd, s, sd, ci, draws)
+    values = np.array([float(measure(x[idx], y[idx])) for idx in draws])
+    return interval(values, n, len(draws[0]), s, ci)
 
 
 def subsample_fraction(kx: float | None = None, ky: float | None = None, n: int = 0) -> float:
