@@ -142,7 +142,7 @@ def test_analysis_device_and_dtype_reach_the_rows_and_a_missing_gpu_is_one_line(
     import torch
 
     from probekit.analysis.basis import AnalysisError
-    from probekit.analysis.grid import analysis_device, comparer_for
+    from probekit.analysis.recipe_comparer import analysis_device, comparer_for
     from probekit.recipe_schema import AnalysisSection
 
     assert analysis_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")

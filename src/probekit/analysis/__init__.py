@@ -7,7 +7,7 @@ from .basis import AnalysisError, Basis, ConstantViewError, decompose
 from .bins import LengthBin, make_bins, sentence_lengths
 from .claims import CLAIMS, claims_table
 from .contrast import Contrast, benjamini_hochberg, depth_weights, holm, jackknife, paired_contrast
-from .grid import OUTLIER_SHARE, Comparer, LargeKError, comparer_for
+from .grid import OUTLIER_SHARE, Comparer, LargeKError
 from .means import FAMILY_DISTANCE, family_distance_means, group_means, language_mean
 from .measures import (
     Similarity,
@@ -30,6 +30,7 @@ from .paper import (
     with_control,
 )
 from .plan import Comparison
+from .recipe_comparer import comparer_for
 from .registry import MEASURES, Measure, measure, register_measure, similarity, split_measure
 from .simulate import SharedViews, SpectrumMatched
 from .spectra import spectrum

@@ -4,6 +4,7 @@ and estimate the run's time (:mod:`.estimate`), without writing anything."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections import Counter
 from typing import Any
@@ -254,11 +255,14 @@ def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool
     analysis += passes * times.total(analysis_cost(
         [c for c in comparisons if c.analysis in CLAIM_ANALYSES], d.languages, (), 0,
         len(d.code_switch.pairs)), intervals=False)
+    workers = max(1, min(a.workers, os.cpu_count() or 1))
+    analysis /= workers  # the rows split evenly; the tables after them are a small part
     print(f"time: analysis of {cost.rows + cost.rows_with_intervals} rows "
           f"({cost.rows_with_intervals} with {a.n_boot}-draw intervals) x {len(a.measure_names)} "
           f"measure(s), {cost.views} views to decompose, timed here on n={n}"
           f"{'' if sentences else ' (assumed: the data is not here)'} x {max(widths)} views: "
           f"about {duration(analysis)}{' with the control' if a.control else ''}"
+          + (f" in {workers} processes (analysis.workers)" if workers > 1 else "")
           + (f", with every analysis again in each of {bins} length bins" if bins else "")
           + (f", and the claims' rows {passes} more times (robustness, spectrum-matched views)"
              if passes else ""))

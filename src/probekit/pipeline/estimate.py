@@ -98,7 +98,7 @@ class ComparisonTimes:
 
 
 def time_comparisons(analysis: Any, n: int, width: int, repeats: int = 3,
-                     budget: float = 2.0) -> ComparisonTimes:
+                     budget: float = 4.0) -> ComparisonTimes:
     """Time the recipe's :class:`~probekit.analysis.Comparer` settings on random views of
     ``n`` sentences by ``width`` features: the best of up to ``repeats`` (fewer once ``budget``
     seconds are spent). Permutations and interval draws are timed on at most 4 of each and
@@ -109,14 +109,15 @@ def time_comparisons(analysis: Any, n: int, width: int, repeats: int = 3,
     views: dict[Hashable, np.ndarray] = {i: rng.standard_normal((n, width))
                                          for i in range(2 * repeats + 2)}
     k = min(analysis.k, min(n, width) // 2) if analysis.k else None
-    perms, draws = min(analysis.n_perm, 4), min(analysis.n_boot, 4)
+    perms, draws = min(analysis.n_perm, 4), min(analysis.n_boot, 10)
 
     def comparer(n_perm: int, n_boot: int) -> Comparer:
         return comparer_for(analysis, views.__getitem__, k=k, n_perm=n_perm, n_boot=n_boot,
                             allow_large_k=True, zscore=False)
 
     def timed(c: Comparer, a: int, b: int) -> float:
-        c.prepare(a), c.prepare(b)  # shared by every row of the view: counted per view
+        c.prepare(a)  # shared by every row of the view: counted per view
+        c.prepare(b)
         start = time.perf_counter()
         c.compare(a, b)
         return time.perf_counter() - start

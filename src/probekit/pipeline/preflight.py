@@ -21,7 +21,7 @@ def analysis_problem(run: Run, sentences: int) -> str | None:
     """Why the analysis cannot run on ``sentences`` sentences per language (None: it can): too
     few for any similarity, or a fixed ``analysis.k`` they cannot carry."""
     from ..analysis.basis import MIN_EXAMPLES, AnalysisError
-    from ..analysis.grid import analysis_device
+    from ..analysis.recipe_comparer import analysis_device
 
     a = run.recipe.analysis
     try:
