@@ -3,7 +3,8 @@ analysed by the real pipeline with the recipe's settings (control included), tim
 dry run's estimate.
 
     python benchmarks/paper_scale.py [--recipe seamless] [--languages 30] [--sentences 350]
-                                     [--workers 1] [--no-control] [--keep DIR]
+                                     [--workers 1] [--no-control] [--keep DIR] [--set K=V ...]
+                                     [--profile FILE]
 
 The store holds, for every language, sentence and modality the spec runs, every layer of the
 spec's stacks at the spec's widths (``sizes``), float16, drawn from a seeded generator: each view
@@ -95,6 +96,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="analysis.workers")
     ap.add_argument("--no-control", action="store_true")
     ap.add_argument("--keep", type=Path, default=None, help="keep the run folder here")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="more recipe overrides (e.g. analysis.n_boot=10)")
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="profile the analysis with cProfile into this file")
     args = ap.parse_args()
 
     from probekit.pipeline import resolve_run
@@ -103,7 +108,7 @@ def main() -> None:
     base = load_recipe(args.recipe, [])
     langs = base.data.languages[:args.languages]
     overrides = [f"data.languages=[{','.join(langs)}]", "report.figures=false",
-                 f"analysis.workers={args.workers}"]
+                 f"analysis.workers={args.workers}", *args.set]
     if args.no_control:
         overrides.append("analysis.control=null")
     recipe = load_recipe(args.recipe, overrides)
@@ -124,7 +129,9 @@ def main() -> None:
     estimate = seconds(found.group(1)) if found else float("nan")
     print(dry.stdout[found.start():].splitlines()[0] if found else dry.stdout[-2000:])
     t0 = time.time()
-    done = subprocess.run([*cmd, "--stage", "analyze"], capture_output=True, text=True, cwd=ROOT)
+    profiled = ["-m", "cProfile", "-o", str(args.profile.resolve())] if args.profile else []
+    done = subprocess.run([cmd[0], *profiled, *cmd[1:], "--stage", "analyze"],
+                          capture_output=True, text=True, cwd=ROOT)
     took = time.time() - t0
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2 ** 20  # KiB -> GiB
     if done.returncode:

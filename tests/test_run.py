@@ -31,6 +31,11 @@ def run(*args, timeout=600):
 def test_demo_runs_every_stage(demo_run):
     out, done = demo_run
     assert (out / "recipe.yaml").exists() and (out / "run.log").exists()
+    log = (out / "run.log").read_text()  # each stage's time, each analysis pass's, the figures'
+    for stage in ("extract", "extract (control)", "analyze", "report"):
+        assert f"time: {stage} took " in log
+    assert re.search(r"analyze \[1/\d+\]: \d+ rows in \d+ s", log)
+    assert re.search(r"report: \d+ figures \(PNG and PDF\) in \d+ s", log)
     store = probekit.open_store(out / "store")
     assert store.complete and len(store) == 100 * 10 * 2
     ex = store.examples  # each example's tokens, and each clip's seconds

@@ -14,6 +14,8 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,14 @@ from .pipeline.output import log_failure
 from .recipe import load_recipe
 
 log = logging.getLogger("probekit")
+
+
+@contextmanager
+def stage_time(stage: str) -> Iterator[None]:
+    """Log how long ``stage`` took once it is done (run.log keeps the stages' times)."""
+    t0 = time.time()
+    yield
+    log.info("time: %s took %.0f s", stage, time.time() - t0)
 
 
 def stores_progress(run: Any) -> str:
@@ -88,17 +98,20 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") ->
             from .pipeline.extract import extract
             from .pipeline.preflight import preflight
             preflight(run, analysis_follows=args.stage == "all")
-            extract(run, args.quiet, args.overwrite, args.retry_skipped)
+            with stage_time(f"{ranks.tag}extract"):
+                extract(run, args.quiet, args.overwrite, args.retry_skipped)
             if run.control is not None:
                 log.info("%sextract: the %s control (the same recipe on random weights) into %s",
                          ranks.tag, recipe.analysis.control, run.control.store)
-                extract(run.control, args.quiet, args.overwrite, args.retry_skipped)
+                with stage_time(f"{ranks.tag}extract (control)"):
+                    extract(run.control, args.quiet, args.overwrite, args.retry_skipped)
             # every process's share is stored (torchrun stops them all if one fails; the same
             # command resumes)
             group.barrier(lambda: stores_progress(run))
         if ranks.world > 1 and args.stage in ("analyze", "all"):
             from .pipeline.analyze import analyze_share
-            analyze_share(run, ranks.rank, ranks.world, args.quiet or not ranks.main)
+            with stage_time(f"{ranks.tag}analyze (this process's share)"):
+                analyze_share(run, ranks.rank, ranks.world, args.quiet or not ranks.main)
             group.barrier()  # every process's share of the rows is computed
         if not ranks.main:
             log.info("%sdone: this process's share is stored and compared; rank 0 makes the "
@@ -107,10 +120,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") ->
         from .pipeline.analyze import analyze
         from .pipeline.figures import summary, write_figures
         if args.stage in ("analyze", "all"):
-            analyze(run, args.quiet, verify=args.stage == "analyze")
+            with stage_time("analyze"):
+                analyze(run, args.quiet, verify=args.stage == "analyze")
         if args.stage in ("report", "all"):
             if recipe.report.figures:
-                write_figures(run)
+                with stage_time("report"):
+                    write_figures(run, args.quiet)
             else:
                 log.info("report: no figures (report.figures is false)")
         print(summary(out))

@@ -55,9 +55,42 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.mean(v)) if v else np.nan
 
 
-def _values(rows: Sequence[Mapping[str, Any]], column: str) -> list[tuple[Any, ...]]:
-    return [(r["lang_a"], r["lang_b"], r["layer_a"], r["modality_a"], r["depth"],
-             float(r.get(column, np.nan))) for r in rows]
+class _Grouped:
+    """A column of rows grouped by ``key(row)``, with each row's languages as codes, so that a
+    group's mean over the rows whose languages are kept is one masked mean (the jackknife asks
+    for it once per left-out language)."""
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]], column: str,
+                 key: Callable[[Mapping[str, Any]], Any]):
+        langs = sorted({r[f"lang_{s}"] for r in rows for s in "ab"})
+        self.codes = {lang: i for i, lang in enumerate(langs)}
+        found: dict[Any, list[tuple[int, int, float]]] = {}
+        for r in rows:
+            found.setdefault(key(r), []).append((self.codes[r["lang_a"]], self.codes[r["lang_b"]],
+                                                 float(r.get(column, np.nan))))
+        self.groups = {k: tuple(np.array(c) for c in zip(*v, strict=True))
+                       for k, v in found.items()}
+
+    def kept(self, keep: set[str]) -> np.ndarray:
+        """Which language codes are in ``keep``."""
+        mask = np.zeros(len(self.codes), bool)
+        mask[[i for lang, i in self.codes.items() if lang in keep]] = True
+        return mask
+
+    def values(self, groups: Sequence[Any], kept: np.ndarray, both: bool = True) -> np.ndarray:
+        """The finite values of ``groups`` whose first language (and second, with ``both``) is
+        kept."""
+        out = []
+        for g in groups:
+            if g in self.groups:
+                a, b, v = self.groups[g]
+                sel = kept[a] & kept[b] if both else kept[a]
+                out.append(v[sel & np.isfinite(v)])
+        return np.concatenate(out) if out else np.zeros(0)
+
+
+def _mean_of(values: np.ndarray) -> float:
+    return float(values.mean()) if len(values) else np.nan
 
 
 def convergence(cm: Sequence[Mapping[str, Any]], column: str) -> tuple[list[str], Statistic]:
@@ -73,20 +106,17 @@ def convergence(cm: Sequence[Mapping[str, Any]], column: str) -> tuple[list[str]
     return sorted(slopes), lambda keep: _mean([v for k, v in slopes.items() if k in keep])
 
 
-def _pair_mean(values: list[tuple[Any, ...]], layer: str, modality: str, keep: set[str]) -> float:
-    return _mean([v for a, b, lay, mod, _, v in values
-                  if lay == layer and mod == modality and a in keep and b in keep])
-
-
 def speech_spread(cm: Sequence[Mapping[str, Any]], cl: Sequence[Mapping[str, Any]],
                   column: str) -> tuple[list[str], Statistic]:
     """Cross-lingual text minus cross-lingual speech at the depth-aligned layers of ``cm``."""
     layers = sorted({(r["depth"], r["layer_a"], r["layer_b"]) for r in cm})
-    values = _values(cl, column)
+    lingual = _Grouped(cl, column, lambda r: (r["layer_a"], r["modality_a"]))
 
     def stat(keep: set[str]) -> float:
-        return _mean([_pair_mean(values, text, "text", keep)
-                      - _pair_mean(values, speech, "speech", keep) for _, speech, text in layers])
+        kept = lingual.kept(keep)
+        return _mean([_mean_of(lingual.values([(text, "text")], kept))
+                      - _mean_of(lingual.values([(speech, "speech")], kept))
+                      for _, speech, text in layers])
     return sorted({r["lang_a"] for r in cm}), stat
 
 
@@ -94,17 +124,14 @@ def modality_gap(cm: Sequence[Mapping[str, Any]], cl: Sequence[Mapping[str, Any]
                  column: str) -> tuple[list[str], Statistic]:
     """Cross-lingual (both modalities' pairs) minus cross-modal, at each depth, averaged."""
     layers = sorted({(r["depth"], r["layer_a"], r["layer_b"]) for r in cm})
-    values = _values(cl, column)
-    cross = _values(cm, column)
+    lingual = _Grouped(cl, column, lambda r: (r["layer_a"], r["modality_a"]))
+    modal = _Grouped(cm, column, lambda r: r["depth"])
 
     def stat(keep: set[str]) -> float:
-        gaps = []
-        for depth, speech, text in layers:
-            lingual = [v for a, b, lay, mod, _, v in values if a in keep and b in keep and (
-                (lay, mod) in ((speech, "speech"), (text, "text")))]
-            modal = [v for a, _, _, _, d, v in cross if d == depth and a in keep]
-            gaps.append(_mean(lingual) - _mean(modal))
-        return _mean(gaps)
+        kept_l, kept_m = lingual.kept(keep), modal.kept(keep)
+        return _mean([_mean_of(lingual.values([(speech, "speech"), (text, "text")], kept_l))
+                      - _mean_of(modal.values([depth], kept_m, both=False))
+                      for depth, speech, text in layers])
     return sorted({r["lang_a"] for r in cm}), stat
 
 
@@ -126,39 +153,53 @@ def adaptation(rows: Sequence[Mapping[str, Any]], points: Sequence[str],
 
 
 def claim_statistics(rows: Rows, stack_pairs: Sequence[str], points: Sequence[str],
-                     resource: Mapping[str, str], column: str
+                     resource: Mapping[str, str], column: str,
+                     only: tuple[str, str, str] | None = None
                      ) -> list[tuple[str, str, str, str, list[str], Statistic, int, float]]:
     """``(claim, stack, contrast, measure, languages, statistic, n, k)`` of every claim the rows
-    allow:
+    allow (``only``: of that ``(claim, stack, measure)`` alone):
     per measure, the per-stack claims for each cross-modal stack pair and the adaptation
     claim."""
     out = []
     cm_all, cl_all = rows.get("cross_modal", []), rows.get("cross_lingual", [])
     ad_all = rows.get("adaptation", [])
     measures = list(dict.fromkeys(r["measure"] for r in [*cm_all, *ad_all]))
+
+    def wanted(claim: str, stack: str, measure: str) -> bool:
+        return only is None or only == (claim, stack, measure)
     for measure in measures:
+        if only is not None and only[2] != measure:
+            continue
         for stack in stack_pairs:
+            if only is not None and only[1] != stack:
+                continue
             cm = [r for r in cm_all if r["measure"] == measure and r["stack"] == stack]
             if not cm:
                 continue
             n, k = int(cm[0]["n"]), float(cm[0].get("k", np.nan))
-            langs, stat = convergence(cm, column)
-            out.append(("convergence", stack, "trend over relative depth", measure, langs, stat,
-                        n, k))
+            if wanted("convergence", stack, measure):
+                langs, stat = convergence(cm, column)
+                out.append(("convergence", stack, "trend over relative depth", measure, langs,
+                            stat, n, k))
+            if not (wanted("speech_spread", stack, measure)
+                    or wanted("modality_gap", stack, measure)):
+                continue
             cl = [r for r in cl_all if r["measure"] == measure]
             speech = {r["layer_a"] for r in cm}
             text = {r["layer_b"] for r in cm}
             have = {(r["layer_a"], r["modality_a"]) for r in cl}
             if all((s, "speech") in have for s in speech) and all((t, "text") in have
                                                                   for t in text):
-                langs, stat = speech_spread(cm, cl, column)
-                out.append(("speech_spread", stack, "cross-lingual: text - speech", measure,
-                            langs, stat, n, k))
-                langs, stat = modality_gap(cm, cl, column)
-                out.append(("modality_gap", stack, "cross-lingual - cross-modal", measure,
-                            langs, stat, n, k))
+                if wanted("speech_spread", stack, measure):
+                    langs, stat = speech_spread(cm, cl, column)
+                    out.append(("speech_spread", stack, "cross-lingual: text - speech", measure,
+                                langs, stat, n, k))
+                if wanted("modality_gap", stack, measure):
+                    langs, stat = modality_gap(cm, cl, column)
+                    out.append(("modality_gap", stack, "cross-lingual - cross-modal", measure,
+                                langs, stat, n, k))
         ad = [r for r in ad_all if r["measure"] == measure]
-        if ad and len(points) >= 2:
+        if ad and len(points) >= 2 and wanted("adaptation", "adaptation", measure):
             langs, stat = adaptation(ad, points, resource, column)
             out.append(("adaptation", "adaptation", "(after - before): high - low resource",
                         measure, langs, stat, int(ad[0]["n"]), float(ad[0].get("k", np.nan))))
@@ -239,7 +280,7 @@ def _evaluate(rows: Rows, which: tuple[str, str, str], column: str, stack_pairs:
     """One claim (``(claim, stack, measure)``) on ``rows``: the jackknife over languages, or
     with fewer than 3 languages the paired draws over sentences (NaN when it cannot)."""
     for name, stack, _, m, langs, stat, _, _ in claim_statistics(rows, stack_pairs, points,
-                                                                 resource, column):
+                                                                 resource, column, which):
         if (name, stack, m) == which:
             if len(langs) >= 3 or draws is None:
                 return jackknife(langs, stat, level)
@@ -261,7 +302,7 @@ def claim_terms(rows: Rows, which: tuple[str, str, str], stack_pairs: Sequence[s
         unit = {k: [{**r, "_unit": float(k == kind and j == i)} for j, r in enumerate(v)]
                 for k, v in rows.items()}
         for name, stack, _, m, langs, stat, _, _ in claim_statistics(unit, stack_pairs, points,
-                                                                     resource, "_unit"):
+                                                                     resource, "_unit", which):
             if (name, stack, m) == which:
                 w = float(stat(set(langs)))
                 if np.isfinite(w) and w != 0:

@@ -65,12 +65,12 @@ def worker_file(path: Path, worker: int) -> Path:
 class RowCache:
     """The rows of ``path`` and of its workers' files beside it (JSON lines ``{"key": ...,
     "rows": [...]}``), new ones appended to ``path`` (or to worker ``worker``'s file) as they
-    are computed. ``hits`` counts the rows reused."""
+    are computed. ``hits`` counts the rows reused, ``added`` the rows computed here."""
 
     def __init__(self, path: Path, worker: int | None = None):
         self.path = Path(path)
         self._lines: dict[str, str] = {}
-        self.hits = 0
+        self.hits = self.added = 0
         for file in [self.path, *self.workers()]:
             if file.exists():
                 self._read(file)
@@ -112,6 +112,7 @@ class RowCache:
         self._file.write(line)
         self._file.flush()
         self._lines[key] = line
+        self.added += len(rows)
 
     def close(self, remove: bool = False) -> None:
         """Close the file; ``remove``: delete it (the analysis it served was published)."""

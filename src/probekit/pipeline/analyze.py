@@ -21,6 +21,7 @@ CLAIM_ANALYSES = ("cross_modal", "cross_lingual", "adaptation")  # what claims a
 PARTIAL = "analysis.partial.jsonl"  # the rows computed so far: a killed analysis resumes there
 ROWS: ContextVar[Any] = ContextVar("rows", default=None)  # the analysis's RowCache, while it runs
 SHARE: ContextVar[tuple[int, int] | None] = ContextVar("share", default=None)  # worker i of n
+PASSES: ContextVar[list[int] | None] = ContextVar("passes", default=None)  # [done, planned]
 THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -63,12 +64,20 @@ def similarities(run: Run, store: Store, intervals: bool, quiet: bool, label: st
     ctx = RowContext(langs, views_of, comparer, lambda n: bar.update(n), pairs,
                      set(zip(store.examples["lang"].astype(str), store.examples["modality"],
                              strict=True)))
+    count, step = PASSES.get(), ""
+    if count is not None:  # which of the analysis's passes over the store this is
+        count[0] += 1
+        count[1] = max(count)
+        step = f" [{count[0]}/{count[1]}]"
+    t0 = time.time()
     bar = tqdm(total=sum(analysis_of(c).layers_done(c, ctx) for c in comparisons),
-               desc=f"analyze{label}", unit="layer", disable=quiet)
+               desc=f"analyze{step}{label}", unit="layer", disable=quiet)
     rows: dict[str, list[Row]] = {x.name: [] for x in registered()}
     for c in comparisons:
         rows[c.analysis] += analysis_of(c).rows(c, ctx)
     bar.close()
+    log.info("analyze%s%s: %d rows in %.0f s", step, label, sum(map(len, rows.values())),
+             time.time() - t0)
     return rows
 
 
@@ -125,11 +134,12 @@ def analyze(run: Run, quiet: bool = False, verify: bool = True) -> None:
     workers = run.recipe.analysis.workers
     if workers > 1 and run.ranks.world == 1:
         log.info("analyze: %d processes compute the rows", workers)
-        in_processes(run, workers)
+        in_processes(run, workers, quiet)
         cache.absorb()
     elif run.ranks.world > 1:
         cache.absorb()  # every torchrun process's share (analyze_share)
     token = ROWS.set(cache)
+    counting = PASSES.set(_planned(run))
     try:
         tables = _tables(run, store, control, quiet)
         with published(run.out / "results") as folder:  # the whole set, its stamp last
@@ -137,11 +147,12 @@ def analyze(run: Run, quiet: bool = False, verify: bool = True) -> None:
             (folder / stamp.name).write_text(key)
     finally:
         ROWS.reset(token)
+        PASSES.reset(counting)
         cache.close()
     cache.close(remove=True)
     if cache.hits:
         log.info("analyze: %d rows were computed already (by an interrupted run or other "
-                 "processes) and reused", cache.hits)
+                 "processes) and reused; %d computed here", cache.hits, cache.added)
     log.info("analyze: %s in %.0f s", ", ".join(f"{k} {len(v)} rows" for k, v in tables.items()
                                                 if v), time.time() - t0)
 
@@ -164,23 +175,49 @@ def analyze_share(run: Run, worker: int, workers: int, quiet: bool = True) -> No
     if stamp.exists() and stamp.read_text() == analysis_key(run, store, control):
         return
     cache = RowCache(run.out / PARTIAL, worker)
-    tokens = ROWS.set(cache), SHARE.set((worker, workers))
+    count = _planned(run)
+    tokens = ROWS.set(cache), SHARE.set((worker, workers)), PASSES.set(count)
     try:
-        _with_control(run, store, control, True, quiet)
+        rows = _with_control(run, store, control, True, quiet)
+        passes = _claim_passes(run, rows)
+        count[1] += len(passes)
+        for label, settings, synthetic in passes:
+            similarities(run, store, False, quiet, f" (claims: {label})", settings=settings,
+                         synthetic=synthetic, only=set(CLAIM_ANALYSES))
     finally:
         ROWS.reset(tokens[0])
         SHARE.reset(tokens[1])
+        PASSES.reset(tokens[2])
         cache.close()
 
 
-def _share_in_process(recipe: Any, out: Path, worker: int, workers: int) -> None:
+def _planned(run: Run) -> list[int]:
+    """``[0, passes]``: the analysis's passes over the stores known before the first (the store
+    and its control, in each length bin too); the claims' are added once the sentences are
+    known."""
+    lb = run.recipe.analysis.length_bins
+    bins = (len(lb.edges) - 1 if lb.edges else lb.quantiles) if lb.by else 0
+    return [0, (1 + bins) * (2 if run.control is not None else 1)]
+
+
+def _claim_passes(run: Run, rows: Rows) -> list[tuple[str, dict[str, Any], bool]]:
+    """The claims' analyses again (:meth:`~.analyses.claims.Claims.passes`), for the run's
+    sentence count."""
+    from .analyses.claims import Claims
+
+    cm = rows.get("cross_modal", [])
+    return Claims.passes(run.recipe.analysis, int(cm[0]["n"])) if cm else []
+
+
+def _share_in_process(recipe: Any, out: Path, worker: int, workers: int, quiet: bool) -> None:
     from .context import resolve_run
 
-    analyze_share(resolve_run(recipe, out), worker, workers)
+    analyze_share(resolve_run(recipe, out), worker, workers, quiet)
 
 
-def in_processes(run: Run, workers: int) -> None:
-    """:func:`analyze_share` in ``workers`` fresh processes, each on one BLAS thread."""
+def in_processes(run: Run, workers: int, quiet: bool = False) -> None:
+    """:func:`analyze_share` in ``workers`` fresh processes, each on one BLAS thread; the
+    first shows its progress (the shares are even)."""
     import multiprocessing
     import os
 
@@ -188,7 +225,7 @@ def in_processes(run: Run, workers: int) -> None:
     os.environ.update({k: "1" for k in THREADS})  # read when a child imports numpy and torch
     try:
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            pool.starmap(_share_in_process, [(run.recipe, run.out, i, workers)
+            pool.starmap(_share_in_process, [(run.recipe, run.out, i, workers, quiet or i > 0)
                                              for i in range(workers)])
     finally:
         for k, v in before.items():
@@ -203,6 +240,9 @@ def _tables(run: Run, store: Store, control: Store | None, quiet: bool) -> Table
     from .analyses import registered
 
     rows = _with_control(run, store, control, True, quiet)
+    count = PASSES.get()
+    if count is not None:
+        count[1] += len(_claim_passes(run, rows))
     ctx = table_context(run, store, lambda sentences, label: _with_control(
         run, store, control, False, quiet, sentences, label))
     ctx.recompute = lambda settings, synthetic, label: similarities(

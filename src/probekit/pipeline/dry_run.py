@@ -197,8 +197,9 @@ def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool
     ``missing``), analysis time and figure time (see :mod:`.estimate`). Returns the problems
     that would stop the run: a model that fails its self-check or its probe batch."""
     from .analyses import plan, registered
+    from .analyses.claims import Claims
     from .analyze import CLAIM_ANALYSES, table_context
-    from .estimate import analysis_cost, claim_passes, duration, time_comparisons, time_figure
+    from .estimate import analysis_cost, duration, time_comparisons, time_figure
 
     spec, d, a = run.spec, run.data, run.recipe.analysis
     problems: list[str] = []
@@ -251,10 +252,13 @@ def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool
     bins = (len(lb.edges) - 1 if lb.edges else lb.quantiles) if lb.by else 0
     analysis += bins * times.total(cost, intervals=False) * (2 if a.control else 1)  # an upper
     # bound: each bin is the whole analysis again on fewer sentences, without intervals
-    passes = claim_passes(a, n, comparisons)  # the claims' rows again: robust k, CKA, spectra
-    analysis += passes * times.total(analysis_cost(
-        [c for c in comparisons if c.analysis in CLAIM_ANALYSES], d.languages, (), 0,
-        len(d.code_switch.pairs)), intervals=False)
+    passes = (Claims.passes(a, n) if any(c.analysis == "cross_modal" for c in comparisons)
+              else [])  # the claims' rows again: robust k, z-scored CKA, spectrum-matched views
+    claim_cost = analysis_cost([c for c in comparisons if c.analysis in CLAIM_ANALYSES],
+                               d.languages, (), 0, len(d.code_switch.pairs))
+    for _, settings, synthetic in passes:  # each pass timed with its own measures and k
+        analysis += time_comparisons(a, n, max(widths), 2, 1.0, settings, synthetic).total(
+            claim_cost, intervals=False)
     workers = max(1, min(a.workers, os.cpu_count() or 1))
     analysis /= workers  # the rows split evenly; the tables after them are a small part
     print(f"time: analysis of {cost.rows + cost.rows_with_intervals} rows "
@@ -264,8 +268,8 @@ def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool
           f"about {duration(analysis)}{' with the control' if a.control else ''}"
           + (f" in {workers} processes (analysis.workers)" if workers > 1 else "")
           + (f", with every analysis again in each of {bins} length bins" if bins else "")
-          + (f", and the claims' rows {passes} more times (robustness, spectrum-matched views)"
-             if passes else ""))
+          + (f", and the claims' rows {len(passes)} more times (robustness, spectrum-matched "
+             "views)" if passes else ""))
     ctx = table_context(run)  # the same analyses that draw them count the figures
     figures = (sum(x.count_figures(comparisons, len(a.measure_names), ctx) for x in registered())
                if run.recipe.report.figures else 0)

@@ -71,17 +71,6 @@ def analysis_cost(comparisons: Sequence[Comparison], languages: Sequence[str],
     return cost
 
 
-def claim_passes(analysis: Any, n: int, comparisons: Sequence[Comparison]) -> int:
-    """How many more times the claims recompute the cross-modal, cross-lingual and adaptation
-    rows (without chance or intervals): once per robust k that fits n, once for z-scored CKA,
-    once on spectrum-matched views."""
-    c = analysis.claims
-    if not c.enabled or not any(x.analysis == "cross_modal" for x in comparisons):
-        return 0
-    return (sum(4 * k <= n for k in c.robust_k) + bool(c.robust_zscored_cka)
-            + bool(c.spectrum_null))
-
-
 @dataclass
 class ComparisonTimes:
     """Seconds to prepare one view (its decomposition and Gram or kernel matrices, shared by
@@ -98,22 +87,31 @@ class ComparisonTimes:
 
 
 def time_comparisons(analysis: Any, n: int, width: int, repeats: int = 3,
-                     budget: float = 4.0) -> ComparisonTimes:
-    """Time the recipe's :class:`~probekit.analysis.Comparer` settings on random views of
-    ``n`` sentences by ``width`` features: the best of up to ``repeats`` (fewer once ``budget``
-    seconds are spent). Permutations and interval draws are timed on at most 4 of each and
-    scaled (each one redoes the same work)."""
+                     budget: float = 4.0, settings: dict[str, Any] | None = None,
+                     synthetic: bool = False) -> ComparisonTimes:
+    """Time the recipe's :class:`~probekit.analysis.Comparer` settings (``settings`` replacing
+    any of them, e.g. a claims pass's ``k`` or measures) on random views of ``n`` sentences by
+    ``width`` features: the best of up to ``repeats`` (fewer once ``budget`` seconds are
+    spent). Permutations and interval draws are timed on at most 4 of each and scaled (each one
+    redoes the same work). ``synthetic``: the views are spectrum-matched Gaussian views, whose
+    drawing is counted with each view's preparation."""
     from ..analysis import Comparer, comparer_for
+    from ..analysis.simulate import SpectrumMatched
 
     rng = np.random.default_rng(0)
-    views: dict[Hashable, np.ndarray] = {i: rng.standard_normal((n, width))
-                                         for i in range(2 * repeats + 2)}
-    k = min(analysis.k, min(n, width) // 2) if analysis.k else None
-    perms, draws = min(analysis.n_perm, 4), min(analysis.n_boot, 10)
+    arrays: dict[Hashable, np.ndarray] = {i: rng.standard_normal((n, width))
+                                          for i in range(2 * repeats + 2)}
+    views: Callable[[Hashable], np.ndarray] = (SpectrumMatched(arrays.__getitem__, 0)
+                                               if synthetic else arrays.__getitem__)
+    settings = dict(settings or {})
+    n_perm = int(settings.pop("n_perm", analysis.n_perm))
+    k = settings.pop("k", analysis.k)
+    k = min(k, min(n, width) // 2) if k else None
+    perms, draws = min(n_perm, 4), min(analysis.n_boot, 10)
 
     def comparer(n_perm: int, n_boot: int) -> Comparer:
-        return comparer_for(analysis, views.__getitem__, k=k, n_perm=n_perm, n_boot=n_boot,
-                            allow_large_k=True, zscore=False)
+        return comparer_for(analysis, views, k=k, n_perm=n_perm, n_boot=n_boot,
+                            allow_large_k=True, **{"zscore": False, **settings})
 
     def timed(c: Comparer, a: int, b: int) -> float:
         c.prepare(a)  # shared by every row of the view: counted per view
@@ -139,7 +137,7 @@ def time_comparisons(analysis: Any, n: int, width: int, repeats: int = 3,
             per_draw.append(max(timed(interval, a, b) - with_chance, 0.0) / draws)
         if time.perf_counter() - began > budget:
             break
-    plain = min(compare) + min(per_perm) * analysis.n_perm
+    plain = min(compare) + min(per_perm) * n_perm
     return ComparisonTimes(min(decompose), plain,
                            plain + (min(per_draw) * analysis.n_boot if per_draw else 0.0))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from ..errors import ProbekitError
@@ -9,10 +10,17 @@ from .context import Run
 from .groups import resource_levels
 from .publish import published
 
+log = logging.getLogger("probekit")
 
-def write_figures(run: Run) -> list[Path]:
+
+def write_figures(run: Run, quiet: bool = False) -> list[Path]:
     """The figures of every analysis (:mod:`.analyses`) from ``run.out/results`` into
-    ``run.out/figures``, published whole (:mod:`.publish`)."""
+    ``run.out/figures``, published whole (:mod:`.publish`), with a progress bar (unless
+    ``quiet``) and their count and time in the log."""
+    import time
+
+    from tqdm import tqdm
+
     from .. import report as R
     from ..languages import family, genus
     from .analyses import Results, registered
@@ -29,11 +37,13 @@ def write_figures(run: Run) -> list[Path]:
     # the first measure's figures have no suffix
     results = Results(folder, resource, order, families if by_family else None)
     written: list[Path] = []
+    t0 = time.time()
+    todo = [figure for analysis in registered() for figure in analysis.figures(results)]
     with published(run.out / "figures") as staged:  # the whole set, or the previous one
-        for analysis in registered():
-            for stem, make in analysis.figures(results):
-                written += [run.out / "figures" / p.relative_to(staged)
-                            for p in R.save_figure(make(), staged / stem)]
+        for stem, make in tqdm(todo, desc="report", unit="figure", disable=quiet):
+            written += [run.out / "figures" / p.relative_to(staged)
+                        for p in R.save_figure(make(), staged / stem)]
+    log.info("report: %d figures (PNG and PDF) in %.0f s", len(todo), time.time() - t0)
     return written
 
 

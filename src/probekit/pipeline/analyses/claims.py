@@ -34,34 +34,50 @@ class Claims(Analysis):
         out: Tables = {"spectra": self.spectra(rows, ctx)} if ctx.comparer else {}
         stacks = [f"{sp}~{tx}" for sp, tx in a.cross_modal]
         points = list(a.adaptation_points.values())
-        spectrum = self.spectrum_rows(ctx)
+        n = int(cm[0]["n"])
+        spectrum = self.spectrum_rows(ctx, n)
         if a.claims.enabled:
             out["claims"] = claims_table(rows, stacks, points, ctx.resource, a.ci,
-                                         a.claims.score, self.variants(int(cm[0]["n"]), ctx),
+                                         a.claims.score, self.variants(n, ctx),
                                          spectrum, self.draws(ctx))
         if a.contrasts:
             out["contrasts"] = contrasts(rows, a, stacks, ctx, spectrum)
         return out
 
     @staticmethod
-    def variants(n: int, ctx: TableContext) -> dict[str, tuple[Rows, dict[str, Any]]] | None:
+    def passes(a: Any, n: int) -> list[tuple[str, dict[str, Any], bool]]:
+        """The claims' analyses again, as ``(label, Comparer settings, synthetic)``: at each
+        robust k that fits ``n``, as z-scored linear CKA, and on spectrum-matched views
+        (``synthetic``); chance levels only where the claims use adjusted scores."""
+        c = a.claims
+        if not (c.enabled or a.contrasts):
+            return []
+        n_perm = a.n_perm if c.score == "adjusted" else 0
+        todo: list[tuple[str, dict[str, Any], bool]] = []
+        if c.enabled:
+            for k in c.robust_k:
+                if 4 * k > n:
+                    log.info("analyze: claims: no robustness check at k=%d: 2k > n/2 = %d", k,
+                             n // 2)
+                    continue
+                todo.append((f"svcca k={k}", {"k": k, "measures": ["svcca"]}, False))
+            if c.robust_zscored_cka:
+                todo.append(("z-scored linear_cka", {"measures": ["linear_cka"], "zscore": True},
+                             False))
+        if c.spectrum_null:
+            todo.append(("spectrum-matched views", {}, True))
+        return [(label, {**settings, "n_perm": n_perm}, synthetic)
+                for label, settings, synthetic in todo]
+
+    @classmethod
+    def variants(cls, n: int, ctx: TableContext) -> dict[str, tuple[Rows, dict[str, Any]]] | None:
         """The claims' rows again at each robust k and as z-scored linear CKA, with the
         Comparer settings that made them."""
-        c = ctx.analysis.claims
         if ctx.recompute is None:
             return None
-        n_perm = ctx.analysis.n_perm if c.score == "adjusted" else 0
-        todo: dict[str, dict[str, Any]] = {}
-        for k in c.robust_k:
-            if 4 * k > n:
-                log.info("analyze: claims: no robustness check at k=%d: 2k > n/2 = %d", k, n // 2)
-                continue
-            todo[f"svcca k={k}"] = {"k": k, "measures": ["svcca"]}
-        if c.robust_zscored_cka:
-            todo["z-scored linear_cka"] = {"measures": ["linear_cka"], "zscore": True}
-        return {label: (ctx.recompute({**settings, "n_perm": n_perm}, False,
-                                      f" (claims: {label})"), settings)
-                for label, settings in todo.items()}
+        return {label: (ctx.recompute(settings, False, f" (claims: {label})"),
+                        {k: v for k, v in settings.items() if k != "n_perm"})
+                for label, settings, synthetic in cls.passes(ctx.analysis, n) if not synthetic}
 
     @staticmethod
     def draws(ctx: TableContext) -> Any:
@@ -76,15 +92,15 @@ class Claims(Analysis):
                                    max(a.n_boot, 200), a.ci, a.seed)
         return run
 
-    @staticmethod
-    def spectrum_rows(ctx: TableContext) -> Rows | None:
+    @classmethod
+    def spectrum_rows(cls, ctx: TableContext, n: int) -> Rows | None:
         """The claims' rows on spectrum-matched views (``analysis.claims.spectrum_null``)."""
-        a = ctx.analysis
-        if ctx.recompute is None or not a.claims.spectrum_null or not (
-                a.claims.enabled or a.contrasts):
+        if ctx.recompute is None:
             return None
-        n_perm = ctx.analysis.n_perm if ctx.analysis.claims.score == "adjusted" else 0
-        return ctx.recompute({"n_perm": n_perm}, True, " (claims: spectrum-matched views)")
+        for label, settings, synthetic in cls.passes(ctx.analysis, n):
+            if synthetic:
+                return ctx.recompute(settings, True, f" (claims: {label})")
+        return None
 
     @staticmethod
     def spectra(rows: Rows, ctx: TableContext) -> list[dict[str, Any]]:
