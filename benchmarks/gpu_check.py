@@ -1,5 +1,6 @@
 """GPU check, under 5 minutes: probekit's recordings on a GPU against a float64 CPU
-recomputation, then the throughput table of benchmarks/throughput.py at the released width.
+recomputation, the analysis stage's comparisons on the GPU against the CPU (float64 and float32,
+timed), then the throughput table of benchmarks/throughput.py at the released width.
 
 It needs only torch and transformers, besides probekit's own dependencies (no fairseq2, no
 nnsight). Run it from a checkout, where it finds probekit in src/. Two mid-sized models, with
@@ -126,6 +127,45 @@ def check(make, device, n=4):
     return ok
 
 
+def analysis_check(device):
+    """The analysis stage's comparisons on ``device`` (float64 and float32) against the CPU in
+    float64: the recipes' settings (SVCCA and linear CKA, k = 40, 20 permutations, 200 interval
+    draws) on views of n = 350 sentences with power-law spectra, at SeamlessM4T's and SALMONN's
+    widths. Prints seconds per row and the largest difference from the CPU; returns whether
+    every difference is within the stated bounds (1e-8 in float64, 1e-5 in float32)."""
+    import numpy as np
+
+    from probekit.analysis import Comparer
+
+    n, widths = (120, (256,)) if SMALL else (350, (1024, 5120))
+    rng = np.random.default_rng(0)
+    ok = True
+    for width in widths:
+        scale = np.arange(1, width + 1) ** -0.7  # no gap at k, partial sharing
+        latent = rng.standard_normal((n, 64))
+        views = {i: (latent @ rng.standard_normal((64, width)) + rng.standard_normal((n, width)))
+                 * scale for i in range(6)}
+        found = {}
+        for where, dtype in (("cpu", "float64"), (device, "float64"), (device, "float32")):
+            c = Comparer(views.__getitem__, ["svcca", "linear_cka"], k=min(40, n // 8),
+                         n_perm=20, n_boot=200, device=where, dtype=dtype)
+            c.compare(4, 5)  # warm-up: one-off costs left out
+            t = time.perf_counter()
+            rows = c.compare(0, 1) + c.compare(2, 3)
+            found[(where, dtype)] = rows, (time.perf_counter() - t) / 2
+        base, cpu_seconds = found[("cpu", "float64")]
+        for (where, dtype), (rows, seconds) in found.items():
+            diff = max(abs(float(r[c]) - float(b[c])) for r, b in zip(rows, base, strict=True)
+                       for c in ("score", "chance", "ci_low", "ci_high"))
+            bound = 1e-8 if dtype == "float64" else 1e-5
+            ok &= diff <= bound
+            print(f"analysis n={n} width={width} {where} {dtype}: {seconds:.3f} s per row "
+                  f"(both measures, 20 permutations, 200 draws; {cpu_seconds / seconds:.1f}x the "
+                  f"CPU's), largest difference from the CPU in float64 {diff:.1e} "
+                  f"({'ok' if diff <= bound else 'ABOVE'} {bound:.0e})")
+    return ok
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -137,7 +177,8 @@ def main():
     t0 = time.time()
     print(f"torch {torch.__version__}, device {args.device}"
           + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""))
-    ok = all([check(seamless, args.device), check(llama, args.device)])
+    ok = all([check(seamless, args.device), check(llama, args.device),
+              analysis_check(args.device)])
     print(f"values: {'all within tolerance' if ok else 'FAILED'} ({time.time() - t0:.0f} s)")
     if not args.skip_table:
         import throughput

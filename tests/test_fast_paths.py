@@ -228,3 +228,29 @@ def test_two_worker_processes_write_the_tables_of_one(tmp_path, caplog):
     assert "reused; 0 computed here" in caplog.text  # the claims' passes too
     assert results_of(two) == results_of(one)
     assert not list(two.glob("analysis.partial*"))
+
+
+def test_rows_of_spectrum_matched_views_are_found_without_drawing_them(monkeypatch):
+    """A row of spectrum-matched views is keyed by what the views are drawn from (source data,
+    seed, tilt, key), so the main process finds the workers' rows without drawing the views
+    again; drawn views differ in the last bits between processes with other BLAS threads,
+    which made it recompute the whole pass (282 s at the paper's size)."""
+    from probekit.analysis.simulate import SpectrumMatched
+
+    rng = np.random.default_rng(0)
+    source = {k: rng.standard_normal((40, 16)) for k in "ab"}
+    drawn = SpectrumMatched(source.__getitem__, seed=3)
+    key = Comparer(drawn, "svcca", k=3).row_key("a", "b")
+    assert key == Comparer(SpectrumMatched(source.__getitem__, seed=3), "svcca",
+                           k=3).row_key("a", "b")
+    assert key != Comparer(SpectrumMatched(source.__getitem__, seed=4), "svcca",
+                           k=3).row_key("a", "b")
+    changed = {**source, "b": source["b"] + 1e-9}
+    assert key != Comparer(SpectrumMatched(changed.__getitem__, seed=3), "svcca",
+                           k=3).row_key("a", "b")
+
+    def no_drawing(self, key):
+        raise AssertionError("a view was drawn to find its row")
+    monkeypatch.setattr(SpectrumMatched, "__call__", no_drawing)
+    assert Comparer(SpectrumMatched(source.__getitem__, seed=3), "svcca",
+                    k=3).row_key("a", "b") == key

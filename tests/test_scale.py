@@ -302,6 +302,7 @@ def test_the_gpu_check_script_runs_here_on_narrow_models():
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     assert "values: all within tolerance" in done.stdout
     assert done.stdout.count(" ok\n") == 4
+    assert "analysis n=120 width=256 cpu float32: " in done.stdout  # the analysis, timed
 
 
 def test_a_model_spread_over_devices_is_left_where_it_is():

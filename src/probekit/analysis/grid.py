@@ -228,8 +228,9 @@ class Comparer:
         from .row_cache import digest
 
         for key in (a, b):
-            if key not in self._digests:
-                self._digests[key] = digest(self.array(key))
+            if key not in self._digests:  # a loader that draws its views names what from
+                named = getattr(self.load, "digest", None)
+                self._digests[key] = named(key) if named else digest(self.array(key))
         settings = (self.variance, self.k, self._z(a), self._z(b), self.dtype, str(self.device),
                     self.n_perm, self.n_boot, self.ci, self.seed, self.allow_large_k)
         measures = [(m, describe_options(o)) for m, (_, o) in self.choices.items()]

@@ -140,6 +140,14 @@ class SpectrumMatched:
         self.load, self.seed, self.tilt = load, int(seed), tilt
         self._latent: np.ndarray | None = None
 
+    def digest(self, key: Hashable) -> str:
+        """What view ``key`` is drawn from: the source view's data, the seed, the tilt and the
+        key (a row cache's key, the same in every process, whatever its BLAS threads round)."""
+        from .row_cache import digest
+
+        return digest("spectrum-matched", self.seed, self.tilt, key,
+                      np.asarray(self.load(key), float))
+
     def __call__(self, key: Hashable) -> np.ndarray:
         from .stats import row_seed
 
