@@ -164,6 +164,23 @@ def store_bandwidth(model, batches, args, folder):
     return size / seconds, size
 
 
+def writer_rows(model, batches, args):
+    """The disk and writer rows alone, ``--rounds`` times, alternated."""
+    disks, writers = [], []
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        for r in range(args.rounds):
+            writer, written = store_bandwidth(model, batches, args, Path(tmp) / f"{r}")
+            writers.append(writer)
+            disks.append(disk_bandwidth(Path(tmp), int(written)))
+            shutil.rmtree(Path(tmp) / f"{r}")
+    disk, writer = statistics.median(disks), statistics.median(writers)
+    print("disk and writer per round: "
+          + ", ".join(f"{d:.0f}/{w:.0f}" for d, w in zip(disks, writers, strict=True)) + " MiB/s")
+    print(f"disk: sequential write with fsync       {disk:8.0f} MiB/s ({written:.0f} MiB)")
+    print(f"store: token-level shards, writer only  {writer:8.0f} MiB/s = "
+          f"{100 * writer / disk:.0f}% of the disk")
+
+
 def memory_child(args):
     """Record ``--memory-child`` examples token by token through the store in this process;
     print its peak RSS (MiB)."""
@@ -191,6 +208,8 @@ def main():
                     help="MiB the store writes (and the disk test file) for the disk rows")
     ap.add_argument("--tmp", default=None, help="folder on the disk to measure (default: TMPDIR)")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    ap.add_argument("--writer-only", action="store_true",
+                    help="only the disk and writer rows (e.g. with --tmp /dev/shm: a fast disk)")
     ap.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_child:
@@ -209,6 +228,9 @@ def main():
         modes.append("nnsight")
     except ImportError:
         print("(nnsight is not installed: its row is left out)")
+    if args.writer_only:
+        writer_rows(model, batches, args)
+        return
     runs = {mode: [] for mode in modes}
     disks, writers = [], []
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:

@@ -7,9 +7,8 @@ words in HDF5 (which has no bfloat16) and natively in safetensors; readers retur
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
+import struct
 import zlib
 from dataclasses import dataclass
 from itertools import pairwise
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import StoreError
+from .image import Image, SparseFile
 from .integrity import REPAIR
 
 
@@ -104,42 +104,28 @@ def row_crc32(pieces: list[np.ndarray], lengths: np.ndarray) -> np.ndarray:
 
 
 # -- writing ---------------------------------------------------------------------------------
-def shard_bytes(backend: str, examples: dict[str, list[Any]], layers: dict[str, LayerArrays],
-                compression: str | None = None) -> Any:
-    """A complete shard file, built in memory: written with plain writes (:func:`write_bytes`),
-    a full disk is one clean ``OSError``, never a failing flush inside HDF5 (which can crash
-    the process)."""
+def shard_image(backend: str, examples: dict[str, list[Any]], layers: dict[str, LayerArrays],
+                compression: str | None = None) -> Image:
+    """A complete shard file as an :class:`~.image.Image` whose token-level parts are the
+    layers' own arrays (not copied): written with plain writes, a full disk is one clean
+    ``OSError``, never a failing flush inside HDF5 (which can crash the process)."""
     if backend == "hdf5":
-        return _hdf5_bytes(examples, layers, compression)
+        return _hdf5_image(examples, layers, compression)
     if backend == "safetensors":
-        return _safetensors_bytes(examples, layers)
+        return _safetensors_image(examples, layers)
     raise ValueError(f"unknown backend {backend!r}")
 
 
-def digest(data: Any) -> str:
-    """The SHA-256 of a shard's bytes, as the manifest lists it."""
-    return hashlib.sha256(data).hexdigest()
-
-
-def write_bytes(path: Path, data: Any) -> None:
-    """Write ``data`` to ``path``, fsynced (the caller renames it into place)."""
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _hdf5_bytes(examples: dict[str, list[Any]], layers: dict[str, LayerArrays],
-                compression: str | None) -> memoryview:
-    import io
-
+def _hdf5_image(examples: dict[str, list[Any]], layers: dict[str, LayerArrays],
+                compression: str | None) -> Image:
     import h5py
 
     opts: dict[str, Any] = {"track_times": False}
     if compression:
         opts.update(compression=compression, shuffle=True)
-    image = io.BytesIO()  # HDF5 writes into memory through Python (no copy of the image after)
-    with h5py.File(image, "w", libver="latest") as f:
+    sparse = SparseFile()
+    regions: list[tuple[int, list[np.ndarray]]] = []
+    with h5py.File(sparse, "w", libver="latest") as f:
         ex = f.create_group("examples", track_order=True)
         for col, values in examples.items():
             if col in ("length", "duration"):
@@ -161,42 +147,73 @@ def _hdf5_bytes(examples: dict[str, list[Any]], layers: dict[str, LayerArrays],
                                  **(opts if chunks else {"track_times": False}))
                 continue
             # token-level arrays are large and barely compress: stored raw and contiguous, with
-            # a CRC-32 per example checked when it is read (Fletcher-32 chunks halved the speed);
-            # the pieces are written in place, never joined in memory
-            ds = g.create_dataset("tokens", shape=(arr.rows, arr.dim), track_times=False,
-                                  dtype=arr.pieces[0].dtype)
-            start = 0
-            for piece in arr.pieces:
-                if piece.shape[0]:
-                    ds.write_direct(np.ascontiguousarray(piece),
-                                    dest_sel=np.s_[start:start + piece.shape[0]])
-                start += piece.shape[0]
+            # a CRC-32 per example checked when it is read (Fletcher-32 chunks halved the speed).
+            # Their region is allocated, never written by HDF5: the image fills it in place
+            offset = _raw_region(g, "tokens", arr.rows, arr.dim, arr.pieces[0].dtype)
+            if offset is not None:
+                regions.append((offset, arr.pieces))
             lengths = arr.row_lengths()
             g.create_dataset("lengths", data=lengths.astype(np.int64), track_times=False)
             g.create_dataset("offsets", data=_offsets(lengths), track_times=False)
             g.create_dataset("crc32", data=row_crc32(arr.pieces, lengths), track_times=False)
-    return image.getbuffer()
+    return sparse.image(regions)
 
 
-def _safetensors_bytes(examples: dict[str, list[Any]], layers: dict[str, LayerArrays]) -> bytes:
-    import torch
-    from safetensors.torch import save
+def _raw_region(group: Any, name: str, rows: int, dim: int, dtype: np.dtype) -> int | None:
+    """Create a contiguous ``(rows, dim)`` dataset whose bytes HDF5 allocates but never writes
+    (no fill value); return their offset in the file (None for an empty array: no region)."""
+    import h5py
+    from h5py import h5d, h5p, h5s, h5t
 
-    tensors: dict[str, torch.Tensor] = {}
+    if rows * dim == 0:
+        group.create_dataset(name, shape=(rows, dim), dtype=dtype, track_times=False)
+        return None
+    dcpl = h5p.create(h5p.DATASET_CREATE)
+    dcpl.set_layout(h5d.CONTIGUOUS)
+    dcpl.set_alloc_time(h5d.ALLOC_TIME_EARLY)
+    dcpl.set_fill_time(h5d.FILL_TIME_NEVER)
+    dcpl.set_obj_track_times(False)
+    dsid = h5d.create(group.id, name.encode(), h5t.py_create(np.dtype(dtype)),
+                      h5s.create_simple((rows, dim)), dcpl=dcpl)
+    ds = h5py.Dataset(dsid)
+    if ds.id.get_storage_size() != rows * dim * np.dtype(dtype).itemsize:
+        raise ValueError(f"HDF5 allocated {ds.id.get_storage_size()} bytes for {name}")
+    return int(ds.id.get_offset())
+
+
+_SAFETENSORS_CODES = {"float32": "F32", "float16": "F16", "uint16": "BF16", "int64": "I64",
+                      "float64": "F64"}
+
+
+def _safetensors_image(examples: dict[str, list[Any]], layers: dict[str, LayerArrays]) -> Image:
+    """A safetensors file (an 8-byte header length, a JSON header, then the tensors' bytes),
+    written here so that the arrays are not copied into one buffer first."""
+    tensors: list[tuple[str, str, list[int], list[np.ndarray]]] = []
     schema: dict[str, Any] = {}
     for name, arr in layers.items():
-        data = torch.from_numpy(np.ascontiguousarray(arr.joined()))
-        if arr.dtype == "bfloat16":
-            data = data.view(torch.bfloat16)
-        tensors[f"{name}/{'pooled' if arr.kind == 'pooled' else 'tokens'}"] = data
+        pieces = [np.ascontiguousarray(p) for p in arr.pieces]
+        code = _SAFETENSORS_CODES[pieces[0].dtype.name]  # bfloat16 arrives as uint16 words
+        tensors.append((f"{name}/{'pooled' if arr.kind == 'pooled' else 'tokens'}", code,
+                        [arr.rows, arr.dim], pieces))
         if arr.kind == "tokens":  # a CRC-32 per example, checked when it is read (as HDF5's)
-            lengths = arr.row_lengths()
-            tensors[f"{name}/lengths"] = torch.from_numpy(lengths.astype(np.int64))
-            tensors[f"{name}/crc32"] = torch.from_numpy(
-                row_crc32(arr.pieces, lengths).astype(np.int64))
+            lengths = arr.row_lengths().astype(np.int64)
+            crc = row_crc32(arr.pieces, lengths).astype(np.int64)
+            tensors += [(f"{name}/lengths", "I64", [lengths.size], [lengths]),
+                        (f"{name}/crc32", "I64", [crc.size], [crc])]
         schema[name] = {"kind": arr.kind, "dtype": arr.dtype}
-    meta = {"probekit": json.dumps({"examples": examples, "layers": schema}, default=str)}
-    return save(tensors, metadata=meta)
+    # widest items first, so that every tensor starts aligned to its item size
+    tensors.sort(key=lambda t: (-t[3][0].itemsize, t[0]))
+    header: dict[str, Any] = {"__metadata__": {"probekit": json.dumps(
+        {"examples": examples, "layers": schema}, default=str)}}
+    at = 0
+    for key, code, shape, pieces in tensors:
+        size = sum(p.nbytes for p in pieces)
+        header[key] = {"dtype": code, "shape": shape, "data_offsets": [at, at + size]}
+        at += size
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return Image([struct.pack("<Q", len(text)), text]
+                 + [p for *_, pieces in tensors for p in pieces])
 
 
 # -- reading ---------------------------------------------------------------------------------

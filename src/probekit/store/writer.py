@@ -10,9 +10,11 @@
 
 Memory holds about one shard plus two queued batches, whatever the number of examples: batches
 are converted, checked and written in a writer thread while the caller runs the next forward
-pass. Killed at any instant and started again with the same inputs, a run ends with exactly the
-data of an uninterrupted run; a shard damaged since it was written is dropped when the writer
-opens the store (``repaired`` lists them), and its examples are redone by the caller.
+pass. Token-level arrays are written from where they lie, never copied: do not change an array
+after handing it to ``add``. Killed at any instant and started again with the same inputs, a run
+ends with exactly the data of an uninterrupted run; a shard damaged since it was written is
+dropped when the writer opens the store (``repaired`` lists them), and its examples are redone
+by the caller.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from . import layout
 from .folder import prepare_folder
 from .locks import hold
 from .manifest import committed_ids, open_manifest
-from .rows import LayerRows, joined, nonfinite_rows, to_numpy
-from .shards import LayerArrays, digest, shard_bytes, write_bytes
+from .rows import BatchArrays, LayerRows, batch_layers, nonfinite_examples
+from .shards import LayerArrays, shard_image
 
 log = logging.getLogger("probekit.store")
 
@@ -149,33 +151,9 @@ class StoreWriter:
         """Convert, check and buffer one batch; write shards when full (in the writer thread)."""
         if hasattr(layers, "resolve"):  # a Recording: waits for its device-to-host copies
             layers = layers.resolve()
-        b = len(ids)
-        batch: dict[str, tuple[str, np.ndarray, str, list[int] | None]] = {}
-        for name, value in layers.items():
-            if not name or "/" in name:
-                raise StoreError(f"layer name {name!r} cannot be stored: it must be non-empty "
-                                 "and contain no '/'")
-            if isinstance(value, (list, tuple)):
-                if len(value) != b:
-                    raise StoreError(f"layer {name!r}: {len(value)} token arrays for {b} examples")
-                lengths = [int(v.shape[0]) for v in value]
-                data, dtype = to_numpy(joined(value))
-                batch[name] = ("tokens", data, dtype, lengths)
-            else:
-                data, dtype = to_numpy(value)
-                if data.ndim != 2 or data.shape[0] != b:
-                    raise StoreError(f"layer {name!r}: expected a ({b}, D) array for {b} examples, "
-                                     f"got shape {tuple(data.shape)}")
-                batch[name] = ("pooled", data, dtype, None)
+        batch = batch_layers(layers, len(ids))
         self._check_schema(batch)
-        bad: dict[int, list[str]] = {}
-        for name, (_, data, dtype, sizes) in batch.items():
-            rows = nonfinite_rows(data, dtype)
-            if sizes is not None:  # tokens
-                bounds = np.concatenate([[0], np.cumsum(sizes)])
-                rows = np.array([rows[bounds[k]:bounds[k + 1]].any() for k in range(b)], dtype=bool)
-            for row_no in np.flatnonzero(rows):
-                bad.setdefault(int(row_no), []).append(name)
+        bad = nonfinite_examples(batch, len(ids))
         for k, names in bad.items():
             log.warning("example %s has NaN/inf activations in %d layer(s): %s",
                         ids[k], len(names), ", ".join(names[:5]))
@@ -186,11 +164,8 @@ class StoreWriter:
             row["id"] = ids[k]
             row["nonfinite"] = ",".join(bad.get(k, []))
             self._examples.append(row)
-        for name, (kind, data, dtype, sizes) in batch.items():
-            layer = self._layers.setdefault(name, LayerRows(kind, dtype, data[:0]))
-            layer.parts.append(data)
-            if sizes is not None:
-                layer.lengths += sizes
+        for name, arrays in batch.items():
+            self._layers.setdefault(name, LayerRows(arrays)).add(arrays)
         while len(self._examples) >= self.shard_size:
             self._write(self.shard_size)
 
@@ -241,11 +216,10 @@ class StoreWriter:
         if self._failed is not None:
             raise self._failed
 
-    def _check_schema(self, batch: Mapping[str, tuple]) -> None:
+    def _check_schema(self, batch: Mapping[str, BatchArrays]) -> None:
         """A layer is always recorded the same way; batches may record different layer sets
         (speech and text examples pass through different stacks): a shard holds one set."""
-        schema = {n: {"kind": k, "dim": int(d.shape[1]), "dtype": t}
-                  for n, (k, d, t, _l) in batch.items()}
+        schema = {n: {"kind": a.kind, "dim": a.dim, "dtype": a.dtype} for n, a in batch.items()}
         known = self.manifest["layers"] or {}
         diff = [n for n in schema if n in known and schema[n] != known[n]]
         if diff:
@@ -284,12 +258,12 @@ class StoreWriter:
 
     def _commit(self, table: dict[str, list[Any]], layers: dict[str, LayerArrays],
                 skips: list[dict[str, str]]) -> None:
-        """Build the shard here; write, fsync and list it in the I/O thread while the next one
-        is built (at most one waits there)."""
+        """Build the shard's image here (headers; its arrays referenced, not copied); write,
+        fsync and list it in the I/O thread while the next one is built (one waits there)."""
         n = len(table.get("id", []))
         name = layout.shard_name(self.rank, self._next_index, self.backend)
         try:
-            data = shard_bytes(self.backend, table, layers, self.compression) if n else b""
+            data = shard_image(self.backend, table, layers, self.compression) if n else None
         except Exception as e:
             raise StoreError(f"cannot build shard {name} of store {self.root}: {e}") from None
         if n:
@@ -311,13 +285,13 @@ class StoreWriter:
         listed = False
         try:
             if n:  # hashed while it is written (both release the GIL)
-                sha = self._hasher.submit(digest, data) if self._hasher else None
-                write_bytes(tmp, data)
+                sha = self._hasher.submit(data.sha256) if self._hasher else None
+                data.write(tmp)
                 os.replace(tmp, final)
                 layout.fsync_dir(final.parent)
                 self.manifest["shards"].append(
                     {"file": name, "n": n, "bytes": final.stat().st_size,
-                     "sha256": sha.result() if sha else digest(data),
+                     "sha256": sha.result() if sha else data.sha256(),
                      "layers": list(layers), "examples": table})
                 listed = True
             self.manifest["skipped"] += skips
