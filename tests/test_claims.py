@@ -118,6 +118,22 @@ def test_paired_contrast_redraws_the_same_sentences_for_every_term():
     assert abs(c.p_value - 2 * NormalDist().cdf(-abs(c.effect) / sd)) < 1e-12
 
 
+def test_contrasts_sharing_rows_reuse_their_draws_only_where_the_draws_are_the_same():
+    model = SharedViews({k: power_law(40, 1.0) for k in "abc"},
+                        {k: np.sqrt(decaying(40)) for k in "abc"}, seed=2, tilt=0.4)
+    v = model.sample(120, np.random.default_rng(3))
+    comparer = Comparer(v.__getitem__, "svcca", k=5)
+    paired_contrast(comparer, "svcca", [("a", "b", 1.0), ("a", "c", -1.0)], n_draws=12, seed=7)
+    comparer.forget()  # the views go; the rows' draws stay
+    for seed, draws in ((7, 12), (8, 12), (7, 9)):  # same draws, another seed, fewer draws
+        c = paired_contrast(comparer, "svcca", [("a", "b", 2.0)], n_draws=draws, seed=seed)
+        rng = np.random.default_rng(seed)
+        want = [2 * ref_svcca(v["a"][i], v["b"][i], 5)
+                for i in (np.sort(rng.choice(120, 60, replace=False)) for _ in range(draws))]
+        np.testing.assert_allclose(c.draws, want, atol=1e-9)
+        assert abs(c.effect - 2 * ref_svcca(v["a"], v["b"], 5)) < 1e-9
+
+
 def test_a_contrast_too_small_to_redraw_keeps_its_effect_and_says_no_interval(caplog):
     v = pair_model(16, 1.0, decaying(16), seed=1, tilt=0.4).sample(8, np.random.default_rng(0))
     comparer = Comparer(v.__getitem__, "linear_cka")

@@ -167,6 +167,10 @@ def test_dry_run_estimates_the_time_of_what_the_run_computes(demo_run):
     skipped = run(DEMO, "--dry-run", "--no-probe")
     assert "time: extraction not estimated (--no-probe)" in skipped.stdout
     assert "extraction probe" not in skipped.stdout and "time: analysis" in skipped.stdout
+    assert "redrawn over sentences" not in skipped.stdout  # 10 languages: a jackknife
+    two = run(DEMO, "--dry-run", "--no-probe", "data.languages=[eng,fra]")
+    assert "with 2 language(s) the claims are redrawn over sentences (200 draws of each claim " \
+        "row)" in two.stdout, two.stdout + two.stderr
 
 
 BAD = {

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .basis import AnalysisError
+from .basis import MIN_EXAMPLES, AnalysisError
 from .stats import subsample_fraction
 
 log = logging.getLogger("probekit.analysis")
@@ -79,24 +79,27 @@ def paired_contrast(comparer: Any, measure: str, terms: Sequence[tuple[Hashable,
     """``sum_j w_j measure(a_j, b_j)`` over views of ``comparer`` (a
     :class:`~probekit.analysis.Comparer`, whose z-scoring and k it uses), with the paired
     subsampling interval (see the module docstring). ``terms``: ``(a, b, weight)``."""
-    fns = [(comparer.resample_function(measure, a, b), comparer.array(a), comparer.array(b), w)
-           for a, b, w in terms]
-    if not fns:
+    if not terms:
         return _nan(ci, SENTENCE_DRAWS, 0)
-    n = len(fns[0][1])
-    if any(len(x) != n or len(y) != n for _, x, y, _ in fns):
+    n = len(comparer.array(terms[0][0]))
+    if any(len(comparer.array(v)) != n for a, b, _ in terms for v in (a, b)):
         raise ValueError("every view of a paired contrast must have the same sentences")
-    effect = float(sum(w * fn(x, y) for fn, x, y, w in fns))
+    everything = [np.arange(n)]
+    effect = float(sum(w * comparer.on_subsets(measure, a, b, everything, (n,))[0]
+                       for a, b, w in terms))
     k = comparer.k if comparer.choices[measure][0].uses_bases else None
     m = int(round(subsample_fraction(k, k, n) * n))
     if n_draws < 2 or not 1 < m < n:
         return _nan(ci, SENTENCE_DRAWS, n, effect)
+    if m < MIN_EXAMPLES:
+        log.warning("paired contrast of %d sentences: no interval (a draw of %d sentences is "
+                    "too few for a similarity; at least %d are needed)", n, m, MIN_EXAMPLES)
+        return _nan(ci, SENTENCE_DRAWS, n, effect)
     rng = np.random.default_rng(seed)
-    draws = np.empty(n_draws)
-    try:
-        for i in range(n_draws):
-            idx = np.sort(rng.choice(n, m, replace=False))
-            draws[i] = sum(w * fn(x[idx], y[idx]) for fn, x, y, w in fns)
+    subsets = [np.sort(rng.choice(n, m, replace=False)) for _ in range(n_draws)]
+    try:  # a pair's draws are kept by the comparer: every contrast with these draws reuses them
+        draws = sum(w * comparer.on_subsets(measure, a, b, subsets, (seed, n, m, n_draws))
+                    for a, b, w in terms)
     except AnalysisError as e:  # e.g. a draw of too few sentences for the measure
         log.warning("paired contrast of %d sentences: no interval (%s)", n, e)
         return _nan(ci, SENTENCE_DRAWS, n, effect)

@@ -147,6 +147,7 @@ class Comparer:
         self._shares: dict[Key, float] = {}
         self._grams: dict[tuple[Key, str], torch.Tensor] = {}
         self._digests: dict[Key, str] = {}
+        self._on_subsets_kept: dict[tuple[Any, ...], np.ndarray] = {}  # kept by forget()
         self.cache, self.share = cache, share
 
     def basis(self, key: Key) -> Basis:
@@ -307,16 +308,39 @@ class Comparer:
     def _on_subsets(self, row: ComparerRow, a: Key, b: Key, fraction: float) -> Interval:
         """The interval of :func:`~.stats.half_sampling` (the same draws), each draw computed
         from the Gram matrices of the two views' centred rows, formed once per view."""
-        m, options = self.choices[row["measure"]]
-        assert m.on_subset is not None
+        on = self.subset_function(row["measure"], a, b)
+        draws = subsets(row["n"], self.n_boot, row["row_seed"] + 1, fraction)
+        values = np.array([on(idx) for idx in draws])
+        return interval(values, row["n"], len(draws[0]), row["score"], self.ci)
+
+    def on_subsets(self, measure: str, a: Key, b: Key, subsets: Sequence[np.ndarray],
+                   tag: Hashable) -> np.ndarray:
+        """The measure of views ``a`` and ``b`` on each subset of their rows, kept under
+        ``tag`` (naming the subsets: a seed and sizes) for every later call with it."""
+        key = (measure, a, b, tag)
+        if key not in self._on_subsets_kept:
+            on = self.subset_function(measure, a, b)
+            self._on_subsets_kept[key] = np.array([on(idx) for idx in subsets])
+        return self._on_subsets_kept[key]
+
+    def subset_function(self, measure: str, a: Key, b: Key) -> Callable[[np.ndarray], float]:
+        """The measure of views ``a`` and ``b`` on a subset of their rows (sorted indices): from
+        the views' Gram matrices, formed once per view, where the measure can (views not
+        z-scored); else recomputed on those rows (:meth:`resample_function`)."""
+        m, options = self.choices[measure]
+        if m.on_subset is None or self._z(a) or self._z(b):
+            fn, x, y = self.resample_function(measure, a, b), self.array(a), self.array(b)
+            return lambda idx: fn(x[idx], y[idx])
+        on_subset = m.on_subset
         gx, gy = self.linear_gram(a), self.linear_gram(b)
         widths = (self.array(a).shape[1], self.array(b).shape[1])
-        draws = subsets(row["n"], self.n_boot, row["row_seed"] + 1, fraction)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            values = np.array([m.on_subset(gx, gy, torch.from_numpy(idx).to(gx.device), widths,
-                                           self.variance, self.k, options) for idx in draws])
-        return interval(values, row["n"], len(draws[0]), row["score"], self.ci)
+
+        def on(idx: np.ndarray) -> float:
+            with warnings.catch_warnings():  # k is checked (and flagged) on the full rows
+                warnings.simplefilter("ignore")
+                return float(on_subset(gx, gy, torch.from_numpy(idx).to(gx.device), widths,
+                                       self.variance, self.k, options))
+        return on
 
     def linear_gram(self, key: Key) -> torch.Tensor:
         """The Gram matrix of view ``key``'s centred rows (not z-scored; computed on first use,

@@ -249,17 +249,26 @@ def _tables(run: Run, store: Store, control: Store | None, quiet: bool) -> Table
         run, store, False, quiet, label, settings=settings, synthetic=synthetic,
         only=set(CLAIM_ANALYSES))
 
+    comparers: dict[str, Any] = {}  # one per settings: what it computed on draws is reused
+
     def views_comparer(settings: dict[str, Any], of_control: bool) -> Any:
-        r, s = (run.control, control) if of_control and run.control else (run, store)
-        assert s is not None
-        return comparer_of(r, s, paired_views_of(s, run.data.languages, run.data.modalities),
-                           settings={"n_perm": 0, **settings})
+        key = repr((sorted(settings.items()), of_control))
+        if key not in comparers:
+            r, s = (run.control, control) if of_control and run.control else (run, store)
+            assert s is not None
+            comparers[key] = comparer_of(
+                r, s, paired_views_of(s, run.data.languages, run.data.modalities),
+                settings={"n_perm": 0, **settings})
+        return comparers[key]
     ctx.comparer = views_comparer
     analyses = registered()
     tables: Tables = {"similarities": [r for x in analyses if x.similarities
                                        for r in rows[x.name]]}
     for x in analyses:
+        began = time.perf_counter()
         tables.update(x.tables(rows, ctx))
+        if time.perf_counter() - began > 5:  # e.g. claims redrawn over sentences (< 3 languages)
+            log.info("analyze: the %s tables took %.0f s", x.name, time.perf_counter() - began)
     return tables
 
 

@@ -199,7 +199,7 @@ def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool
     from .analyses import plan, registered
     from .analyses.claims import Claims
     from .analyze import CLAIM_ANALYSES, table_context
-    from .estimate import analysis_cost, duration, time_comparisons, time_figure
+    from .estimate import analysis_cost, duration, time_comparisons, time_figure, time_subset_draws
 
     spec, d, a = run.spec, run.data, run.recipe.analysis
     problems: list[str] = []
@@ -259,6 +259,18 @@ def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool
     for _, settings, synthetic in passes:  # each pass timed with its own measures and k
         analysis += time_comparisons(a, n, max(widths), 2, 1.0, settings, synthetic).total(
             claim_cost, intervals=False)
+    redrawn = (a.claims.enabled and len(d.languages) < 3
+               and any(c.analysis == "cross_modal" for c in comparisons))
+    if redrawn:  # each claim row's sentence draws, once per setting (kept for every claim)
+        draws = max(a.n_boot, 200) * claim_cost.rows
+        for measure in a.measure_names:
+            analysis += (1 + bool(a.control)) * draws * time_subset_draws(a, n, max(widths),
+                                                                         measure)
+        for _, settings, synthetic in passes:
+            for measure in settings.get("measures", []) if not synthetic else []:
+                analysis += draws * time_subset_draws(
+                    a, n, max(widths), measure,
+                    {k: v for k, v in settings.items() if k not in ("measures", "n_perm")})
     workers = max(1, min(a.workers, os.cpu_count() or 1))
     analysis /= workers  # the rows split evenly; the tables after them are a small part
     print(f"time: analysis of {cost.rows + cost.rows_with_intervals} rows "
@@ -269,7 +281,9 @@ def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool
           + (f" in {workers} processes (analysis.workers)" if workers > 1 else "")
           + (f", with every analysis again in each of {bins} length bins" if bins else "")
           + (f", and the claims' rows {len(passes)} more times (robustness, spectrum-matched "
-             "views)" if passes else ""))
+             "views)" if passes else "")
+          + (f"; with {len(d.languages)} language(s) the claims are redrawn over sentences "
+             f"({max(a.n_boot, 200)} draws of each claim row)" if redrawn else ""))
     ctx = table_context(run)  # the same analyses that draw them count the figures
     figures = (sum(x.count_figures(comparisons, len(a.measure_names), ctx) for x in registered())
                if run.recipe.report.figures else 0)

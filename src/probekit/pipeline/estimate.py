@@ -142,6 +142,34 @@ def time_comparisons(analysis: Any, n: int, width: int, repeats: int = 3,
                            plain + (min(per_draw) * analysis.n_boot if per_draw else 0.0))
 
 
+def time_subset_draws(analysis: Any, n: int, width: int, measure: str,
+                      settings: dict[str, Any] | None = None, draws: int = 10) -> float:
+    """Seconds for one pair of views of ``n`` x ``width`` on one draw of sentences, by
+    ``measure``, as the claims' paired contrasts compute it with fewer than 3 languages (the
+    views' Gram matrices formed once, counted in; the best of two tries of ``draws`` draws)."""
+    from ..analysis import comparer_for
+    from ..analysis.stats import subsample_fraction
+
+    rng = np.random.default_rng(1)
+    arrays: dict[Hashable, np.ndarray] = {i: rng.standard_normal((n, width)) for i in range(4)}
+    settings = {"zscore": False, **(settings or {})}
+    k = settings.pop("k", analysis.k)
+    k = min(k, min(n, width) // 2) if k else None
+    m = max(2, int(round(subsample_fraction(k, k, n) * n)))
+    subsets = [np.sort(rng.choice(n, m, replace=False)) for _ in range(draws)]
+    best = np.inf
+    for a in (0, 2):
+        c = comparer_for(analysis, arrays.__getitem__, k=k, n_perm=0, n_boot=0,
+                         allow_large_k=True, **{**settings, "measures": [
+                             item for item, name in zip(analysis.measures, analysis.measure_names,
+                                                        strict=True) if name == measure]
+                             or [measure]})
+        start = time.perf_counter()
+        c.on_subsets(measure, a, a + 1, subsets, "timing")
+        best = min(best, (time.perf_counter() - start) / draws)
+    return best
+
+
 def duration(seconds: float) -> str:
     """``seconds`` for a person: 42 s, 7.5 min, 3.2 h."""
     if seconds < 120:

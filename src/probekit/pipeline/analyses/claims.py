@@ -88,8 +88,11 @@ class Claims(Analysis):
 
         def run(measure: str, terms: list, control: bool, settings: dict[str, Any]) -> Any:
             assert ctx.comparer is not None
-            return paired_contrast(ctx.comparer(settings, control), measure, terms,
-                                   max(a.n_boot, 200), a.ci, a.seed)
+            comparer = ctx.comparer(settings, control)
+            try:
+                return paired_contrast(comparer, measure, terms, max(a.n_boot, 200), a.ci, a.seed)
+            finally:
+                comparer.forget()  # the views; what was computed on the draws stays
         return run
 
     @classmethod
@@ -179,10 +182,11 @@ def contrasts(rows: Rows, a: Any, stacks: list[str], ctx: TableContext,
                     raise RecipeError(f"{where}.lang: {spec.lang!r} is not one of the run's "
                                       "languages")
                 assert ctx.comparer is not None
-                c = paired_contrast(ctx.comparer({}, False), measure,
-                                    _at_language(groups, spec.lang),
+                comparer = ctx.comparer({}, False)
+                c = paired_contrast(comparer, measure, _at_language(groups, spec.lang),
                                     max(ctx.analysis.n_boot, 200), ctx.analysis.ci,
                                     ctx.analysis.seed + i)
+                comparer.forget()  # the views; what was computed on the draws stays
             else:
                 c = jackknife(langs, partial(_combine, groups), ctx.analysis.ci)
             effect_of_spectra = np.nan
