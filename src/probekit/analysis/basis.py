@@ -12,10 +12,12 @@ or whose Gram matrix turns out indefinite, is decomposed by a thin SVD instead.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,3 +219,20 @@ def _gram(xc: torch.Tensor) -> Basis | None:
     s, v = s[:r], v[:, :r]
     u = v if n <= d else (xc @ v) / s
     return Basis(u, s, xc, "gram")
+
+
+@contextlib.contextmanager
+def torch_single_thread(device: str | None) -> Iterator[None]:
+    """torch on one thread while a grid runs on the CPU. Its products here are small, while
+    numpy's BLAS does the heavy Gram products and eigendecompositions: with both thread pools
+    awake, torch's spinning workers starved numpy's (the demo's analysis took 66 s instead of
+    20 s on 2 cores)."""
+    if device not in (None, "cpu"):
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

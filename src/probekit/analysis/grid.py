@@ -15,11 +15,10 @@ seed and the row's key, so rows are independent).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import warnings
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,10 +34,12 @@ from .basis import (
     constant_message,
     decompose,
     is_constant,
+    torch_single_thread,
 )
 from .measures import linear_gram
 from .registry import Measure, describe_options, measure, split_measure
 from .rows import ComparerRow
+from .spectra import largest_feature_share
 from .stats import (
     ESTIMAND,
     Interval,
@@ -59,36 +60,12 @@ Key = Hashable
 log = logging.getLogger("probekit.analysis")
 
 
-@contextlib.contextmanager
-def torch_single_thread(device: str | None) -> Iterator[None]:
-    """torch on one thread while a grid runs on the CPU. Its products here are small, while
-    numpy's BLAS does the heavy Gram products and eigendecompositions: with both thread pools
-    awake, torch's spinning workers starved numpy's (the demo's analysis took 66 s instead of
-    20 s on 2 cores)."""
-    if device not in (None, "cpu"):
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 OUTLIER_SHARE = 0.25  # one feature holding more of a view's variance flags its rows
 
 
 def _method(draws: int, fraction: float) -> str:
     what = "half-sampling" if fraction == 0.5 else f"subsampling {fraction:.2f} n"
     return f"{what} x{draws} around the score: {ESTIMAND}"
-
-
-def largest_feature_share(x: np.ndarray) -> float:
-    """The share of a view's total variance held by its largest feature (column)."""
-    var = np.var(x, axis=0)
-    total = float(var.sum())
-    return float(var.max() / total) if total > 0 else float("nan")
 
 
 class LargeKError(AnalysisError):

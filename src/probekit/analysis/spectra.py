@@ -59,3 +59,10 @@ def spectrum(x: np.ndarray, zscore: bool = False) -> dict[str, Any]:
             "top_direction_share": float(lam[0] / total) if total else np.nan,
             "largest_feature_share": float(var.max() / var.sum()) if var.sum() else np.nan,
             "fit_ranks": FIT_RANKS}
+
+
+def largest_feature_share(x: np.ndarray) -> float:
+    """The share of a view's total variance held by its largest feature (column)."""
+    var = np.var(x, axis=0)
+    total = float(var.sum())
+    return float(var.max() / total) if total > 0 else float("nan")

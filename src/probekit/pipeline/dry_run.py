@@ -246,12 +246,21 @@ def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool
     n = sentences or 350
     cost = analysis_cost(comparisons, d.languages, a.intervals, a.n_boot,
                          len(d.code_switch.pairs))
-    times = time_comparisons(a, n, max(widths))
-    analysis = times.total(cost) + (times.total(cost, intervals=False) if a.control else 0)
     lb = a.length_bins
     bins = (len(lb.edges) - 1 if lb.edges else lb.quantiles) if lb.by else 0
-    analysis += bins * times.total(cost, intervals=False) * (2 if a.control else 1)  # an upper
-    # bound: each bin is the whole analysis again on fewer sentences, without intervals
+    zscored = set(spec.zscore) if a.zscore is None else set(spec.sizes) if a.zscore else set()
+    analysis = 0.0
+    for z in (False, True):  # z-scored views' intervals redo each draw from the features
+        part = [c for c in comparisons if bool(set(c.stack.split("~")) & zscored) == z]
+        if not part:
+            continue
+        times = time_comparisons(a, n, max(widths), settings={"zscore": z})
+        part_cost = analysis_cost(part, d.languages, a.intervals, a.n_boot,
+                                  len(d.code_switch.pairs))
+        analysis += times.total(part_cost) + (times.total(part_cost, intervals=False)
+                                              if a.control else 0)
+        analysis += bins * times.total(part_cost, intervals=False) * (2 if a.control else 1)
+        # an upper bound: each bin is the whole analysis again on fewer sentences, no intervals
     passes = (Claims.passes(a, n) if any(c.analysis == "cross_modal" for c in comparisons)
               else [])  # the claims' rows again: robust k, z-scored CKA, spectrum-matched views
     claim_cost = analysis_cost([c for c in comparisons if c.analysis in CLAIM_ANALYSES],
