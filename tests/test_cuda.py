@@ -70,3 +70,23 @@ def test_every_spec_records_on_the_gpu_what_it_records_on_the_cpu(name):
                 ref = got["cpu", modality][layer]
                 err = float((value - ref).abs().max() / ref.abs().max().clamp_min(1e-6))
                 assert err < 1e-3, (name, modality, layer, err)
+
+
+@pytest.mark.parametrize("zscore", [False, True])
+def test_comparer_rows_on_the_gpu_equal_the_cpu_rows(zscore):
+    """Scores, chance and interval draws (from the subsets' Gram matrices, z-scored on each
+    subset where asked) on CUDA equal the CPU's in float64."""
+    import numpy as np
+
+    from probekit.analysis import Comparer
+
+    rng = np.random.default_rng(3)
+    latent = rng.standard_normal((120, 8))
+    views = {i: (latent @ rng.standard_normal((8, 64)) + rng.standard_normal((120, 64)))
+             * np.linspace(0.1, 30, 64) + 5 for i in range(2)}
+    rows = {device: Comparer(views.__getitem__, ["svcca", "linear_cka"], k=6, n_perm=4,
+                             n_boot=20, zscore=zscore, device=device).compare(0, 1)
+            for device in ("cpu", "cuda")}
+    for cpu, gpu in zip(rows["cpu"], rows["cuda"], strict=True):
+        for key in ("score", "chance", "ci_low", "ci_high"):
+            assert abs(cpu[key] - gpu[key]) < 1e-9, (cpu["measure"], key)

@@ -89,10 +89,12 @@ def ref_svcca(x, y, k):
     ("svcca", lambda x, y: ref_svcca(x, y, 5)),
     ("linear_cka", lambda x, y: ref_linear_cka(x, y)),
     ({"linear_cka": {"debiased": True}}, lambda x, y: ref_linear_cka(x, y, debiased=True))])
+@pytest.mark.parametrize("zscore", [False, True, "x only"])
 def test_interval_draws_from_gram_matrices_equal_the_measure_on_each_subset(measure, reference,
-                                                                            monkeypatch):
+                                                                            zscore, monkeypatch):
     """The interval's draws (the same subsets as half-sampling: the row's seed + 1) computed
-    from each view's Gram matrix equal the measure recomputed on the subset's rows."""
+    from Gram matrices equal the measure recomputed on the subset's rows, z-scored on those
+    rows where asked (a z-scored view's scale changes with the rows)."""
     from probekit.analysis import grid, stats
 
     def direct(*args, **kwargs):
@@ -100,15 +102,26 @@ def test_interval_draws_from_gram_matrices_equal_the_measure_on_each_subset(meas
 
     monkeypatch.setattr(grid, "half_sampling", direct)
     x, y = power_law_views(n=80, d=30, seed=4)
+    x[:, 3] = 2.5  # a constant column: 0 once z-scored, as the full rows have it
+    x, y = x * np.linspace(0.1, 40, 30) + 7, y + 3  # scales and offsets z-scoring changes
+    zx, zy = bool(zscore), zscore is True
     row = Comparer({"x": x, "y": y}.__getitem__, measure, k=5, n_perm=2, n_boot=30, seed=7,
-                   ci=0.9).compare("x", "y")[0]
+                   ci=0.9, zscore=lambda key: zx if key == "x" else zy).compare("x", "y")[0]
+
+    def z(a, on):
+        flat = np.ptp(a, axis=0) == 0
+        a = a - a.mean(0)
+        return np.where(flat, 0.0, a / np.where(flat, 1, a.std(0, ddof=1))) if on else a
+
+    def on_rows(i):
+        return reference(z(x[i], zx), z(y[i], zy))
     fraction = stats.subsample_fraction(5 if row["measure"] == "svcca" else None, 5, 80)
     rng = np.random.default_rng(row["row_seed"] + 1)
     m = int(round(fraction * 80))
     draws = [np.sort(rng.choice(80, m, replace=False)) for _ in range(30)]
-    values = np.array([reference(x[i], y[i]) for i in draws])
+    values = np.array([on_rows(i) for i in draws])
     sd = values.std(ddof=1) * np.sqrt(m / (80 - m))
-    assert abs(row["score"] - reference(x, y)) < 1e-10
+    assert abs(row["score"] - on_rows(slice(None))) < 1e-10
     assert abs(row["ci_sd"] - sd) < 1e-10
     assert abs(row["ci_low"] - (row["score"] - 1.6448536269514722 * sd)) < 1e-10
 

@@ -187,14 +187,11 @@ def _eigh_gram(a: torch.Tensor, left: bool) -> tuple[torch.Tensor, torch.Tensor]
     return w.flip(0), v.flip(1)
 
 
-def subset_basis(gram: torch.Tensor, idx: torch.Tensor, width: int) -> Basis:
-    """The basis of rows ``idx`` of a view, centred on their own mean, from the Gram matrix of
-    the whole view's centred rows (``gram``, n x n) and the view's ``width``: the eigenvectors
-    of the subset's double-centred Gram matrix, as :func:`decompose` computes them for
-    ``x[idx]`` (equal to rounding; no product with the features). ``x`` is left empty: PWCCA's
-    weights need the features."""
-    g = gram[idx][:, idx]
-    g = g - g.mean(dim=0, keepdim=True) - g.mean(dim=1, keepdim=True) + g.mean()
+def gram_basis(g: torch.Tensor, width: int) -> Basis:
+    """The basis of a view's rows from ``g``, the Gram matrix of those rows centred on their own
+    mean, and the view's ``width``: the eigenvectors of ``g``, as :func:`decompose` computes them
+    from the features (equal to rounding; no product with the features). ``x`` is left empty:
+    PWCCA's weights need the features."""
     if g.device.type == "cpu":
         _keep_freed_memory()
         w_np, v_np = np.linalg.eigh(g.numpy())
@@ -204,8 +201,8 @@ def subset_basis(gram: torch.Tensor, idx: torch.Tensor, width: int) -> Basis:
         w, v = torch.linalg.eigh(g)
         w, v = w.flip(0), v.flip(1)
     s = torch.sqrt(torch.clamp(w, min=0))
-    r = _rank(s, max(len(idx), width), gram=True)
-    return Basis(v[:, :r], s[:r], gram.new_empty((0, 0)), "gram")
+    r = _rank(s, max(len(g), width), gram=True)
+    return Basis(v[:, :r], s[:r], g.new_empty((0, 0)), "gram")
 
 
 def _gram(xc: torch.Tensor) -> Basis | None:

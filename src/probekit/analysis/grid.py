@@ -36,7 +36,7 @@ from .basis import (
     is_constant,
     torch_single_thread,
 )
-from .measures import linear_gram
+from .measures import linear_gram, subset_of_gram, zscored_subset_gram
 from .registry import Measure, describe_options, measure, split_measure
 from .rows import ComparerRow
 from .spectra import largest_feature_share
@@ -269,8 +269,8 @@ class Comparer:
             m, options = self.choices[row["measure"]]
             fraction = subsample_fraction(row["kx"] if m.uses_bases else None, row["ky"],
                                           row["n"])
-            if m.on_subset is not None and not self._z(a) and not self._z(b):
-                iv = self._on_subsets(row, a, b, fraction)  # from the views' Gram matrices
+            if m.on_subset is not None:
+                iv = self._on_subsets(row, a, b, fraction)  # from Gram matrices
             else:
                 iv = half_sampling(fn, self.array(a), self.array(b), self.n_boot, self.ci,
                                    row["row_seed"] + 1, score=row["score"], fraction=fraction)
@@ -284,7 +284,7 @@ class Comparer:
 
     def _on_subsets(self, row: ComparerRow, a: Key, b: Key, fraction: float) -> Interval:
         """The interval of :func:`~.stats.half_sampling` (the same draws), each draw computed
-        from the Gram matrices of the two views' centred rows, formed once per view."""
+        from the Gram matrices of the subset's rows (:meth:`subset_function`)."""
         on = self.subset_function(row["measure"], a, b)
         draws = subsets(row["n"], self.n_boot, row["row_seed"] + 1, fraction)
         values = np.array([on(idx) for idx in draws])
@@ -301,23 +301,37 @@ class Comparer:
         return self._on_subsets_kept[key]
 
     def subset_function(self, measure: str, a: Key, b: Key) -> Callable[[np.ndarray], float]:
-        """The measure of views ``a`` and ``b`` on a subset of their rows (sorted indices): from
-        the views' Gram matrices, formed once per view, where the measure can (views not
-        z-scored); else recomputed on those rows (:meth:`resample_function`)."""
+        """The measure of views ``a`` and ``b`` on a subset of their rows (sorted indices), each
+        centred (and z-scored, where asked) on those rows, as :meth:`resample_function` computes
+        it: from the subset's Gram matrices where the measure can (:meth:`subset_gram`)."""
         m, options = self.choices[measure]
-        if m.on_subset is None or self._z(a) or self._z(b):
+        if m.on_subset is None:
             fn, x, y = self.resample_function(measure, a, b), self.array(a), self.array(b)
             return lambda idx: fn(x[idx], y[idx])
         on_subset = m.on_subset
-        gx, gy = self.linear_gram(a), self.linear_gram(b)
+        grams = self.subset_gram(a), self.subset_gram(b)
         widths = (self.array(a).shape[1], self.array(b).shape[1])
+        device = self.device or "cpu"
 
         def on(idx: np.ndarray) -> float:
+            rows = torch.from_numpy(idx).to(device)
             with warnings.catch_warnings():  # k is checked (and flagged) on the full rows
                 warnings.simplefilter("ignore")
-                return float(on_subset(gx, gy, torch.from_numpy(idx).to(gx.device), widths,
-                                       self.variance, self.k, options))
+                return float(on_subset(grams[0](rows), grams[1](rows), widths, self.variance,
+                                       self.k, options))
         return on
+
+    def subset_gram(self, key: Key) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Rows -> the Gram matrix of view ``key``'s rows, centred on them: a sub-matrix of the
+        view's Gram matrix (formed once), or, for a z-scored view (whose scale changes with the
+        rows), one product of the rows' features z-scored on themselves."""
+        if not self._z(key):
+            gram = self.linear_gram(key)
+            return lambda rows: subset_of_gram(gram, rows)
+        x = as_matrix(self.array(key), self.dtype, self.device, name=str(key))
+        if is_constant(x):
+            raise ConstantViewError(constant_message(f"view {key}"))
+        return lambda rows: zscored_subset_gram(x, rows)
 
     def linear_gram(self, key: Key) -> torch.Tensor:
         """The Gram matrix of view ``key``'s centred rows (not z-scored; computed on first use,

@@ -108,9 +108,10 @@ class Measure:
             in one product (SVCCA), used instead of ``from_bases`` by ``compare_many``.
         exact_null: ``(bx, by, kx, ky, variance, k, n_perm, seed, **options) -> Null``, the
             permutation null from the decompositions; None: the generic permutation null.
-        on_subset: ``(gx, gy, idx, (dx, dy), variance, k, options) -> float``: the measure on
-            rows ``idx`` of two views (centred on them) from the Gram matrices of the views'
-            centred rows: interval draws without the features (views not z-scored).
+        on_subset: ``(gx, gy, (dx, dy), variance, k, options) -> float``: the measure on a
+            subset of two views' rows from the Gram matrices of those rows, each centred (and
+            z-scored, where asked) on the subset: interval and contrast draws without the
+            measure's own pass over the features.
         kernel: a :class:`~.measures.Kernel`: the score and its permutation null (with the
             generic null's shuffles, :func:`~.stats.permutations`) from each view's kernel
             matrix, formed once per view (CKA); None: from the arrays.

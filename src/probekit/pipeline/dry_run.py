@@ -199,7 +199,7 @@ def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool
     from .analyses import plan, registered
     from .analyses.claims import Claims
     from .analyze import CLAIM_ANALYSES, table_context
-    from .estimate import analysis_cost, duration, time_comparisons, time_figure, time_subset_draws
+    from .estimate import analysis_cost, analysis_seconds, duration, time_figure
 
     spec, d, a = run.spec, run.data, run.recipe.analysis
     problems: list[str] = []
@@ -249,43 +249,20 @@ def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool
     lb = a.length_bins
     bins = (len(lb.edges) - 1 if lb.edges else lb.quantiles) if lb.by else 0
     zscored = set(spec.zscore) if a.zscore is None else set(spec.sizes) if a.zscore else set()
-    analysis = 0.0
-    for z in (False, True):  # z-scored views' intervals redo each draw from the features
-        part = [c for c in comparisons if bool(set(c.stack.split("~")) & zscored) == z]
-        if not part:
-            continue
-        times = time_comparisons(a, n, max(widths), settings={"zscore": z})
-        part_cost = analysis_cost(part, d.languages, a.intervals, a.n_boot,
-                                  len(d.code_switch.pairs))
-        analysis += times.total(part_cost) + (times.total(part_cost, intervals=False)
-                                              if a.control else 0)
-        analysis += bins * times.total(part_cost, intervals=False) * (2 if a.control else 1)
-        # an upper bound: each bin is the whole analysis again on fewer sentences, no intervals
     passes = (Claims.passes(a, n) if any(c.analysis == "cross_modal" for c in comparisons)
               else [])  # the claims' rows again: robust k, z-scored CKA, spectrum-matched views
-    claim_cost = analysis_cost([c for c in comparisons if c.analysis in CLAIM_ANALYSES],
-                               d.languages, (), 0, len(d.code_switch.pairs))
-    for _, settings, synthetic in passes:  # each pass timed with its own measures and k
-        analysis += time_comparisons(a, n, max(widths), 2, 1.0, settings, synthetic).total(
-            claim_cost, intervals=False)
     redrawn = (a.claims.enabled and len(d.languages) < 3
                and any(c.analysis == "cross_modal" for c in comparisons))
-    if redrawn:  # each claim row's sentence draws, once per setting (kept for every claim)
-        draws = max(a.n_boot, 200) * claim_cost.rows
-        for measure in a.measure_names:
-            analysis += (1 + bool(a.control)) * draws * time_subset_draws(a, n, max(widths),
-                                                                         measure)
-        for _, settings, synthetic in passes:
-            for measure in settings.get("measures", []) if not synthetic else []:
-                analysis += draws * time_subset_draws(
-                    a, n, max(widths), measure,
-                    {k: v for k, v in settings.items() if k not in ("measures", "n_perm")})
+    analysis = analysis_seconds(
+        a, comparisons, d.languages, n, lambda stack: spec.sizes.get(stack, (0, max(widths)))[1],
+        zscored, len(d.code_switch.pairs), bins, passes, CLAIM_ANALYSES, redrawn)
     workers = max(1, min(a.workers, os.cpu_count() or 1))
     analysis /= workers  # the rows split evenly; the tables after them are a small part
     print(f"time: analysis of {cost.rows + cost.rows_with_intervals} rows "
           f"({cost.rows_with_intervals} with {a.n_boot}-draw intervals) x {len(a.measure_names)} "
           f"measure(s), {cost.views} views to decompose, timed here on n={n}"
-          f"{'' if sentences else ' (assumed: the data is not here)'} x {max(widths)} views: "
+          f"{'' if sentences else ' (assumed: the data is not here)'} x each stack's width (up "
+          f"to {max(widths)}): "
           f"about {duration(analysis)}{' with the control' if a.control else ''}"
           + (f" in {workers} processes (analysis.workers)" if workers > 1 else "")
           + (f", with every analysis again in each of {bins} length bins" if bins else "")

@@ -170,6 +170,54 @@ def time_subset_draws(analysis: Any, n: int, width: int, measure: str,
     return best
 
 
+def analysis_seconds(analysis: Any, comparisons: Sequence[Comparison], languages: Sequence[str],
+                     n: int, width_of: Callable[[str], int], zscored: set[str], mixed_pairs: int,
+                     bins: int, passes: Sequence[tuple[Any, dict[str, Any], bool]],
+                     claim_analyses: Sequence[str], redrawn: bool) -> float:
+    """Seconds for the analysis of ``comparisons`` in one process: each group of comparisons
+    with the same width (``width_of`` a stack, the widest of a pair's) and z-scoring (a
+    ``zscored`` stack in it: its interval draws form each subset's Gram matrix from the
+    features) timed on views of that shape and scaled by its counts; the control without
+    intervals; each of ``bins`` length bins as the whole analysis again without intervals (an
+    upper bound); the claims' ``passes``; and, when ``redrawn`` (fewer than 3 languages), each
+    claim row's sentence draws."""
+    a = analysis
+    control = 1 + bool(a.control)
+    groups: dict[tuple[bool, int], list[Comparison]] = {}
+    for c in comparisons:
+        stacks = c.stack.split("~")
+        key = (bool(set(stacks) & zscored), max(width_of(s) for s in stacks))
+        groups.setdefault(key, []).append(c)
+    seconds = 0.0
+    for (z, width), part in sorted(groups.items()):
+        times = time_comparisons(a, n, width, settings={"zscore": z})
+        cost = analysis_cost(part, languages, a.intervals, a.n_boot, mixed_pairs)
+        seconds += times.total(cost) + (control - 1) * times.total(cost, intervals=False)
+        seconds += bins * control * times.total(cost, intervals=False)
+    claims = [c for c in comparisons if c.analysis in claim_analyses]
+    widest = max([width_of(s) for c in comparisons for s in c.stack.split("~")], default=1)
+    claim_cost = analysis_cost(claims, languages, (), 0, mixed_pairs)
+    for _, settings, synthetic in passes:  # each pass timed with its own measures and k
+        seconds += time_comparisons(a, n, widest, 2, 1.0, settings, synthetic).total(
+            claim_cost, intervals=False)
+    if not redrawn:
+        return seconds
+    for (z, width), part in sorted(groups.items()):  # draws once per setting, kept for claims
+        rows = analysis_cost([c for c in part if c.analysis in claim_analyses], languages, (),
+                             0, mixed_pairs).rows
+        if not rows:
+            continue
+        draws = max(a.n_boot, 200) * rows
+        for measure in a.measure_names:
+            seconds += control * draws * time_subset_draws(a, n, width, measure, {"zscore": z})
+        for _, settings, synthetic in passes:
+            for measure in settings.get("measures", []) if not synthetic else []:
+                seconds += draws * time_subset_draws(a, n, width, measure, {
+                    "zscore": z, **{k: v for k, v in settings.items()
+                                    if k not in ("measures", "n_perm")}})
+    return seconds
+
+
 def duration(seconds: float) -> str:
     """``seconds`` for a person: 42 s, 7.5 min, 3.2 h."""
     if seconds < 120:
