@@ -17,6 +17,7 @@ the peak memory of the analysis process, the dry run's estimate and measured / e
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
 import shutil
@@ -99,7 +100,8 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="more recipe overrides (e.g. analysis.n_boot=10)")
     ap.add_argument("--profile", type=Path, default=None,
-                    help="profile the analysis with cProfile into this file")
+                    help="profile the analysis with cProfile into this file (each worker "
+                         "into FILE.wN)")
     args = ap.parse_args()
 
     from probekit.pipeline import resolve_run
@@ -130,8 +132,10 @@ def main() -> None:
     print(dry.stdout[found.start():].splitlines()[0] if found else dry.stdout[-2000:])
     t0 = time.time()
     profiled = ["-m", "cProfile", "-o", str(args.profile.resolve())] if args.profile else []
+    env = dict(os.environ, **({"PROBEKIT_PROFILE_WORKERS": str(args.profile.resolve())}
+                              if args.profile else {}))  # each worker: PROFILE.wN
     done = subprocess.run([cmd[0], *profiled, *cmd[1:], "--stage", "analyze"],
-                          capture_output=True, text=True, cwd=ROOT)
+                          capture_output=True, text=True, cwd=ROOT, env=env)
     took = time.time() - t0
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2 ** 20  # KiB -> GiB
     if done.returncode:

@@ -122,9 +122,13 @@ def test_contrasts_sharing_rows_reuse_their_draws_only_where_the_draws_are_the_s
     model = SharedViews({k: power_law(40, 1.0) for k in "abc"},
                         {k: np.sqrt(decaying(40)) for k in "abc"}, seed=2, tilt=0.4)
     v = model.sample(120, np.random.default_rng(3))
-    comparer = Comparer(v.__getitem__, "svcca", k=5)
+    loads = []
+    comparer = Comparer(lambda key: loads.append(key) or v[key], "svcca", k=5)
     paired_contrast(comparer, "svcca", [("a", "b", 1.0), ("a", "c", -1.0)], n_draws=12, seed=7)
     comparer.forget()  # the views go; the rows' draws stay
+    loads.clear()
+    paired_contrast(comparer, "svcca", [("a", "c", 3.0)], n_draws=12, seed=7)
+    assert loads == []  # every draw kept: no view loaded again
     for seed, draws in ((7, 12), (8, 12), (7, 9)):  # same draws, another seed, fewer draws
         c = paired_contrast(comparer, "svcca", [("a", "b", 2.0)], n_draws=draws, seed=seed)
         rng = np.random.default_rng(seed)

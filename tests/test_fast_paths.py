@@ -3,6 +3,8 @@ from kernel matrices formed once equals the measure recomputed on each row-shuff
 shuffles), against an independent float64 reference written here; float32 stays within its
 stated bound of float64; ``analysis.device`` and ``analysis.dtype`` reach the rows."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -267,3 +269,68 @@ def test_rows_of_spectrum_matched_views_are_found_without_drawing_them(monkeypat
     monkeypatch.setattr(SpectrumMatched, "__call__", no_drawing)
     assert Comparer(SpectrumMatched(source.__getitem__, seed=3), "svcca",
                     k=3).row_key("a", "b") == key
+
+
+def test_rows_of_store_views_are_keyed_by_the_shards_checksums_without_reading_them(tmp_path,
+                                                                                    monkeypatch):
+    """A row's key names each view by its layer, ids, shard rows and the shards' SHA-256 (the
+    views' data was hashed in every process and pass: about 58 s per worker at 3 languages of
+    SALMONN's shape); a rewritten shard, another order or a store without checksums changes it
+    or falls back to the data."""
+    import json
+
+    from probekit import StoreWriter, open_store
+    from probekit.analysis import paired_views
+    from probekit.store.reader import Store
+
+    def write(path, scale):
+        rng = np.random.default_rng(0)
+        with StoreWriter(path, shard_size=8, recipe_hash="r") as w:
+            for mod in ("speech", "text"):
+                meta = [{"id": f"eng/{mod}/{i}", "sentence": str(i), "lang": "eng",
+                         "modality": mod} for i in range(12)]
+                w.add(meta, {"enc.0": scale * rng.standard_normal((12, 6)).astype(np.float32)})
+    write(tmp_path / "a", 1.0)
+    write(tmp_path / "b", 2.0)  # the same ids and layout, other values
+    keys = {}
+    for name in "ab":
+        views = paired_views(open_store(tmp_path / name))
+        a, b = ("enc.0", "eng", "speech"), ("enc.0", "eng", "text")
+        monkeypatch.setattr(Store, "read", lambda *args, **kw: pytest.fail("data read"))
+        keys[name] = Comparer(views, "svcca", k=2).row_key(a, b)
+        assert keys[name] == Comparer(views, "svcca", k=2).row_key(a, b)
+        monkeypatch.undo()
+        swapped = paired_views(open_store(tmp_path / name))
+        swapped.ids[("eng", "text")] = swapped.ids[("eng", "text")][::-1]
+        assert Comparer(swapped, "svcca", k=2).row_key(a, b) != keys[name]
+    assert keys["a"] != keys["b"]
+    for manifest in (tmp_path / "a").rglob("manifest*.json"):  # a store before checksums
+        m = json.loads(manifest.read_text())
+        for entry in m.get("shards", []):
+            entry.pop("sha256", None)
+        manifest.write_text(json.dumps(m))
+    old = paired_views(open_store(tmp_path / "a"))
+    assert old.digest(a) is None
+    assert Comparer(old, "svcca", k=2).row_key(a, b) not in keys.values()  # from the data
+
+
+def test_the_dry_run_times_workers_in_a_process_of_their_own(tmp_path):
+    """With analysis.workers > 1 the comparisons are timed in a spawned process on one BLAS
+    thread, as each worker runs (timed in this process, on every BLAS thread, the estimate was
+    0.6x the measured time at 3 languages of SALMONN's shape): everything it needs travels."""
+    from probekit.pipeline import resolve_run
+    from probekit.pipeline.analyses import plan
+    from probekit.pipeline.analyze import CLAIM_ANALYSES
+    from probekit.pipeline.estimate import analysis_seconds
+    from probekit.recipe import load_recipe
+
+    root = Path(__file__).resolve().parent.parent
+    run = resolve_run(load_recipe(root / "recipes" / "demo.yaml", [
+        "analysis.n_perm=2", "analysis.n_boot=4", "analysis.control=null"]), tmp_path)
+    comparisons = plan(run.recipe.analysis, {s: [f"{s}.*"] for s in run.spec.sizes},
+                       ["text", "speech"], [f"{s}.{i}" for s in run.spec.sizes for i in range(2)],
+                       lambda layer: {"text", "speech"}, [])  # as the dry run plans, 2 layers
+    assert comparisons
+    args = (run.recipe.analysis, comparisons, ["eng", "fra", "deu"], 40,
+            dict.fromkeys(run.spec.stacks, 16), set(), 0, 0, [], CLAIM_ANALYSES, False)
+    assert 0 < analysis_seconds(*args, workers=2) < 60

@@ -81,8 +81,8 @@ def paired_contrast(comparer: Any, measure: str, terms: Sequence[tuple[Hashable,
     subsampling interval (see the module docstring). ``terms``: ``(a, b, weight)``."""
     if not terms:
         return _nan(ci, SENTENCE_DRAWS, 0)
-    n = len(comparer.array(terms[0][0]))
-    if any(len(comparer.array(v)) != n for a, b, _ in terms for v in (a, b)):
+    n = comparer.examples(terms[0][0])  # no view is loaded again whose draws are kept
+    if any(comparer.examples(v) != n for a, b, _ in terms for v in (a, b)):
         raise ValueError("every view of a paired contrast must have the same sentences")
     everything = [np.arange(n)]
     effect = float(sum(w * comparer.on_subsets(measure, a, b, everything, (n,))[0]

@@ -124,6 +124,7 @@ class Comparer:
         self._shares: dict[Key, float] = {}
         self._grams: dict[tuple[Key, str], torch.Tensor] = {}
         self._digests: dict[Key, str] = {}
+        self._lengths: dict[Key, int] = {}  # kept by forget()
         self._on_subsets_kept: dict[tuple[Any, ...], np.ndarray] = {}  # kept by forget()
         self.cache, self.share = cache, share
 
@@ -149,7 +150,15 @@ class Comparer:
         """The view as loaded (float64), before centring or z-scoring."""
         if key not in self._arrays:
             self._arrays[key] = np.asarray(self.load(key), dtype=np.float64)
+            self._lengths[key] = len(self._arrays[key])
         return self._arrays[key]
+
+    def examples(self, key: Key) -> int:
+        """How many examples (rows) view ``key`` has: loaded once, remembered after
+        :meth:`forget`."""
+        if key not in self._lengths:
+            self.array(key)
+        return self._lengths[key]
 
     def forget(self, keep: Iterable[Key] = ()) -> None:
         """Drop cached views (all but ``keep``) to bound memory."""
@@ -206,9 +215,9 @@ class Comparer:
         from .row_cache import digest
 
         for key in (a, b):
-            if key not in self._digests:  # a loader that draws its views names what from
+            if key not in self._digests:  # a loader may name its views (checksums, a source)
                 named = getattr(self.load, "digest", None)
-                self._digests[key] = named(key) if named else digest(self.array(key))
+                self._digests[key] = (named(key) if named else None) or digest(self.array(key))
         settings = (self.variance, self.k, self._z(a), self._z(b), self.dtype, str(self.device),
                     self.n_perm, self.n_boot, self.ci, self.seed, self.allow_large_k)
         measures = [(m, describe_options(o)) for m, (_, o) in self.choices.items()]

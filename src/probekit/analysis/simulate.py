@@ -145,8 +145,9 @@ class SpectrumMatched:
         key (a row cache's key, the same in every process, whatever its BLAS threads round)."""
         from .row_cache import digest
 
-        return digest("spectrum-matched", self.seed, self.tilt, key,
-                      np.asarray(self.load(key), float))
+        named = getattr(self.load, "digest", None)
+        source = (named(key) if named else None) or np.asarray(self.load(key), float)
+        return digest("spectrum-matched", self.seed, self.tilt, key, source)
 
     def __call__(self, key: Hashable) -> np.ndarray:
         from .stats import row_seed

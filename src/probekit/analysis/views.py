@@ -40,6 +40,16 @@ class PairedViews:
                            {key: [ids[i] for i in index] for key, ids in self.ids.items()},
                            dropped=len(self.sentences) - len(index))
 
+    def digest(self, key: tuple[str, str, str]) -> str | None:
+        """What view ``key`` is, named from the store's checksums without reading it
+        (:meth:`~probekit.store.Store.content_digest`); None: the view's data must be hashed."""
+        layer, lang, modality = key
+        if ("digest", key) not in self._cache:
+            named = getattr(self.store, "content_digest", None)
+            ids = self.ids.get((lang, modality))
+            self._cache[("digest", key)] = named(layer, ids) if named and ids else None
+        return self._cache[("digest", key)]
+
     def __call__(self, key: tuple[str, str, str]) -> np.ndarray:
         """The ``(n, d)`` array of view ``(layer, lang, modality)``."""
         layer, lang, modality = key

@@ -3,9 +3,11 @@ from them, written to ``results/``; skipped when the results are up to date."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -210,23 +212,39 @@ def _claim_passes(run: Run, rows: Rows) -> list[tuple[str, dict[str, Any], bool]
 
 
 def _share_in_process(recipe: Any, out: Path, worker: int, workers: int, quiet: bool) -> None:
+    """One worker's share; with ``PROBEKIT_PROFILE_WORKERS=PATH`` (benchmarks/paper_scale.py
+    --profile) profiled by cProfile into ``PATH.wN``."""
     from .context import resolve_run
 
-    analyze_share(resolve_run(recipe, out), worker, workers, quiet)
+    profile = os.environ.get("PROBEKIT_PROFILE_WORKERS")
+    if not profile:
+        analyze_share(resolve_run(recipe, out), worker, workers, quiet)
+        return
+    import cProfile
+
+    with cProfile.Profile() as p:
+        analyze_share(resolve_run(recipe, out), worker, workers, quiet)
+    p.dump_stats(f"{profile}.w{worker}")
 
 
 def in_processes(run: Run, workers: int, quiet: bool = False) -> None:
     """:func:`analyze_share` in ``workers`` fresh processes, each on one BLAS thread; the
     first shows its progress (the shares are even)."""
     import multiprocessing
-    import os
 
+    with one_blas_thread(), multiprocessing.get_context("spawn").Pool(workers) as pool:
+        pool.starmap(_share_in_process, [(run.recipe, run.out, i, workers, quiet or i > 0)
+                                         for i in range(workers)])
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Processes spawned in this block run numpy's and torch's BLAS on one thread (the
+    variables are read when a child imports them); restored after."""
     before = {k: os.environ.get(k) for k in THREADS}
-    os.environ.update({k: "1" for k in THREADS})  # read when a child imports numpy and torch
+    os.environ.update({k: "1" for k in THREADS})
     try:
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            pool.starmap(_share_in_process, [(run.recipe, run.out, i, workers, quiet or i > 0)
-                                             for i in range(workers)])
+        yield
     finally:
         for k, v in before.items():
             if v is None:

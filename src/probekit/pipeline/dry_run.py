@@ -253,11 +253,12 @@ def estimate_time(run: Run, examples: list[Example], sentences: int, probe: bool
               else [])  # the claims' rows again: robust k, z-scored CKA, spectrum-matched views
     redrawn = (a.claims.enabled and len(d.languages) < 3
                and any(c.analysis == "cross_modal" for c in comparisons))
-    analysis = analysis_seconds(
-        a, comparisons, d.languages, n, lambda stack: spec.sizes.get(stack, (0, max(widths)))[1],
-        zscored, len(d.code_switch.pairs), bins, passes, CLAIM_ANALYSES, redrawn)
     workers = max(1, min(a.workers, os.cpu_count() or 1))
-    analysis /= workers  # the rows split evenly; the tables after them are a small part
+    stack_widths = {stack: spec.sizes[stack][1] if stack in spec.sizes else max(widths)
+                    for c in comparisons for stack in c.stack.split("~")}
+    analysis = analysis_seconds(a, comparisons, d.languages, n, stack_widths, zscored,
+                                len(d.code_switch.pairs), bins, passes, CLAIM_ANALYSES, redrawn,
+                                workers)
     print(f"time: analysis of {cost.rows + cost.rows_with_intervals} rows "
           f"({cost.rows_with_intervals} with {a.n_boot}-draw intervals) x {len(a.measure_names)} "
           f"measure(s), {cost.views} views to decompose, timed here on n={n}"

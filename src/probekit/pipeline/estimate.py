@@ -86,6 +86,17 @@ class ComparisonTimes:
                 + cost.rows_with_intervals * with_ci)
 
 
+def _timing_views(n: int, width: int, count: int, seed: int) -> dict[Hashable, np.ndarray]:
+    """``count`` random views of ``n`` x ``width`` to time comparisons on."""
+    rng = np.random.default_rng(seed)
+    return {i: rng.standard_normal((n, width)) for i in range(count)}
+
+
+def _timing_k(k: int | None, n: int, width: int) -> int | None:
+    """The recipe's ``k``, at most half of what views of ``n`` x ``width`` have."""
+    return min(k, min(n, width) // 2) if k else None
+
+
 def time_comparisons(analysis: Any, n: int, width: int, repeats: int = 3,
                      budget: float = 4.0, settings: dict[str, Any] | None = None,
                      synthetic: bool = False) -> ComparisonTimes:
@@ -98,15 +109,12 @@ def time_comparisons(analysis: Any, n: int, width: int, repeats: int = 3,
     from ..analysis import Comparer, comparer_for
     from ..analysis.simulate import SpectrumMatched
 
-    rng = np.random.default_rng(0)
-    arrays: dict[Hashable, np.ndarray] = {i: rng.standard_normal((n, width))
-                                          for i in range(2 * repeats + 2)}
+    arrays = _timing_views(n, width, 2 * repeats + 2, 0)
     views: Callable[[Hashable], np.ndarray] = (SpectrumMatched(arrays.__getitem__, 0)
                                                if synthetic else arrays.__getitem__)
     settings = dict(settings or {})
     n_perm = int(settings.pop("n_perm", analysis.n_perm))
-    k = settings.pop("k", analysis.k)
-    k = min(k, min(n, width) // 2) if k else None
+    k = _timing_k(settings.pop("k", analysis.k), n, width)
     perms, draws = min(n_perm, 4), min(analysis.n_boot, 10)
 
     def comparer(n_perm: int, n_boot: int) -> Comparer:
@@ -150,11 +158,9 @@ def time_subset_draws(analysis: Any, n: int, width: int, measure: str,
     from ..analysis import comparer_for
     from ..analysis.stats import subsample_fraction
 
-    rng = np.random.default_rng(1)
-    arrays: dict[Hashable, np.ndarray] = {i: rng.standard_normal((n, width)) for i in range(4)}
+    arrays, rng = _timing_views(n, width, 4, 1), np.random.default_rng(1)
     settings = {"zscore": False, **(settings or {})}
-    k = settings.pop("k", analysis.k)
-    k = min(k, min(n, width) // 2) if k else None
+    k = _timing_k(settings.pop("k", analysis.k), n, width)
     m = max(2, int(round(subsample_fraction(k, k, n) * n)))
     subsets = [np.sort(rng.choice(n, m, replace=False)) for _ in range(draws)]
     best = np.inf
@@ -171,17 +177,33 @@ def time_subset_draws(analysis: Any, n: int, width: int, measure: str,
 
 
 def analysis_seconds(analysis: Any, comparisons: Sequence[Comparison], languages: Sequence[str],
-                     n: int, width_of: Callable[[str], int], zscored: set[str], mixed_pairs: int,
+                     n: int, widths: dict[str, int], zscored: set[str], mixed_pairs: int,
                      bins: int, passes: Sequence[tuple[Any, dict[str, Any], bool]],
-                     claim_analyses: Sequence[str], redrawn: bool) -> float:
-    """Seconds for the analysis of ``comparisons`` in one process: each group of comparisons
-    with the same width (``width_of`` a stack, the widest of a pair's) and z-scoring (a
+                     claim_analyses: Sequence[str], redrawn: bool, workers: int = 1) -> float:
+    """Seconds for the analysis of ``comparisons`` in ``workers`` processes (each worker times
+    as it runs: on one BLAS thread, in a process of its own; the rows split evenly): each group
+    of comparisons with the same width (``widths`` of a stack, the widest of a pair's; else the
+    widest of all) and z-scoring (a
     ``zscored`` stack in it: its interval draws form each subset's Gram matrix from the
     features) timed on views of that shape and scaled by its counts; the control without
     intervals; each of ``bins`` length bins as the whole analysis again without intervals (an
     upper bound); the claims' ``passes``; and, when ``redrawn`` (fewer than 3 languages), each
     claim row's sentence draws."""
+    args = (analysis, comparisons, languages, n, widths, zscored, mixed_pairs, bins, passes,
+            claim_analyses, redrawn)
+    if workers > 1:
+        import multiprocessing
+
+        from .analyze import one_blas_thread
+
+        with one_blas_thread(), multiprocessing.get_context("spawn").Pool(1) as pool:
+            return pool.apply(analysis_seconds, args) / workers
     a = analysis
+    widest = max(widths.values(), default=1)
+
+    def width_of(stack: str) -> int:
+        return widths.get(stack, widest)
+
     control = 1 + bool(a.control)
     groups: dict[tuple[bool, int], list[Comparison]] = {}
     for c in comparisons:
@@ -195,7 +217,6 @@ def analysis_seconds(analysis: Any, comparisons: Sequence[Comparison], languages
         seconds += times.total(cost) + (control - 1) * times.total(cost, intervals=False)
         seconds += bins * control * times.total(cost, intervals=False)
     claims = [c for c in comparisons if c.analysis in claim_analyses]
-    widest = max([width_of(s) for c in comparisons for s in c.stack.split("~")], default=1)
     claim_cost = analysis_cost(claims, languages, (), 0, mixed_pairs)
     for _, settings, synthetic in passes:  # each pass timed with its own measures and k
         seconds += time_comparisons(a, n, widest, 2, 1.0, settings, synthetic).total(

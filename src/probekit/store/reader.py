@@ -260,6 +260,23 @@ class Store:
                     out[w] = reader.tokens(layer, int(row_of[w])).mean(axis=0, dtype=np.float64)
         return out
 
+    def content_digest(self, layer: str, ids: Sequence[str]) -> str | None:
+        """A digest naming what :meth:`read` gives for ``layer`` and ``ids``: the layer, the
+        ids, each one's shard and row, and the SHA-256 of every shard holding them (no data
+        read). None when one of those shards has no checksum (stores written before them)."""
+        import hashlib
+
+        rows = self.select(ids=ids)
+        shards = rows["shard"].to_numpy()
+        sums = {int(s): self._entries[int(s)].get("sha256") for s in np.unique(shards)}
+        if not all(sums.values()):
+            return None
+        h = hashlib.blake2b(digest_size=16)
+        h.update(repr((layer, list(rows["id"].astype(str)), sorted(sums.items()))).encode(
+            "utf-8", "backslashreplace"))
+        h.update(shards.astype(np.int64).tobytes() + rows["row"].to_numpy(np.int64).tobytes())
+        return h.hexdigest()
+
     def _check_recorded(self, layer: str, rows: Any) -> None:
         missing = [k for k, s in enumerate(rows["shard"]) if layer not in self._shard_layers[s]]
         if missing:
