@@ -221,3 +221,20 @@ def test_permutation_null_of_independent_views_matches_simulation():
 def test_svcca_on_gpu_equals_cpu():
     x, y = shared_latent(seed=15)
     assert abs(svcca(x, y, device="cuda").score - svcca(x, y).score) < 1e-9
+
+
+def test_zscoring_keeps_a_constant_column_at_zero():
+    """A constant column's centred values are its mean's rounding (1e-15, all equal): z-scoring
+    must leave it at 0, not scale that rounding up to a unit-variance column."""
+    import torch
+
+    from probekit.analysis.basis import centre
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((7, 4))
+    x[:, 2] = 10.3  # 7 x 10.3 / 7 is not 10.3 in float64
+    z = centre(torch.from_numpy(x), zscore=True).numpy()
+    assert np.all(z[:, 2] == 0)
+    live = x[:, [0, 1, 3]]
+    np.testing.assert_allclose(z[:, [0, 1, 3]], (live - live.mean(0)) / live.std(0, ddof=1),
+                               atol=1e-12)

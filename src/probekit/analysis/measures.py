@@ -168,8 +168,12 @@ def _double_centre(g: torch.Tensor) -> torch.Tensor:
 
 
 def linear_gram(t: torch.Tensor) -> torch.Tensor:
-    """The Gram matrix of a view's centred rows (linear CKA's kernel)."""
+    """The Gram matrix of a view's centred rows (linear CKA's kernel); on the CPU numpy's
+    symmetric rank-k update (2x faster than torch's matmul at 350 x 5120)."""
     t = t - t.mean(0)
+    if t.device.type == "cpu":
+        m = t.numpy()
+        return torch.from_numpy(m @ m.T)
     return t @ t.T
 
 
@@ -282,10 +286,22 @@ def cka_permuted(gx: torch.Tensor, gy: torch.Tensor, debiased: bool,
     if not debiased:
         gx, gy = _double_centre(gx), _double_centre(gy)
     norm = torch.sqrt(_hsic(gx, gx, debiased) * _hsic(gy, gy, debiased))
+    n = gy.shape[0]
+    if debiased:  # the terms of _hsic that a permutation of gy only reorders
+        gx, gy = gx.clone().fill_diagonal_(0), gy.clone().fill_diagonal_(0)
+        sums_x, sums_y = gx.sum(dim=1), gy.sum(dim=1)
+        fixed = sums_x.sum() * sums_y.sum() / ((n - 1) * (n - 2))
+    cpu = gy.device.type == "cpu"  # numpy's gather is 4x faster than torch's there
+    flat_x, flat_y = (gx.numpy().ravel(), gy.numpy().ravel()) if cpu else (gx.reshape(-1),
+                                                                           gy.reshape(-1))
     out = []
-    for perm in perms:
-        p = torch.as_tensor(perm, device=gy.device)
-        out.append(float(_hsic(gx, gy[p][:, p], debiased) / norm))
+    for perm in perms:  # sum(gx * gy[p][:, p]) from one gather of the flattened gy
+        p = np.asarray(perm) if cpu else torch.as_tensor(perm, device=gy.device)
+        trace = flat_x @ flat_y[(p[:, None] * n + p[None, :]).reshape(-1)]
+        if debiased:
+            trace = (trace + fixed - 2.0 / (n - 2) * (sums_x @ sums_y[torch.as_tensor(p)])) / (
+                n * (n - 3))
+        out.append(float(trace / norm))
     return out
 
 
