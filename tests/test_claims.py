@@ -390,6 +390,22 @@ def test_with_two_languages_a_claim_is_redrawn_over_sentences():
     assert row["ci_method"] == "paired subsampling over 80 sentences"
 
 
+def test_a_claim_that_cannot_be_computed_is_not_redrawn(monkeypatch):
+    """Adaptation with languages of one resource level has no effect: it is left out without
+    building its terms (each term re-evaluates every claim on all rows: 45 s of the claims
+    tables at 10 languages of SONAR's shape)."""
+    from probekit.analysis import claims
+
+    monkeypatch.setattr(claims, "claim_terms", lambda *a: pytest.fail("terms were built"))
+    ad = [{"analysis": "cross_modal", "stack": "adaptation", "depth": 0, "rel_depth": 1.0,
+           "layer_a": layer, "layer_b": "t", "lang_a": lang, "lang_b": lang,
+           "modality_a": "speech", "modality_b": "text", "measure": "svcca", "n": 80, "k": 4,
+           "score": 0.5} for lang in ("eng", "fra") for layer in ("b", "a")]
+    rows = {"cross_modal": [], "cross_lingual": [], "adaptation": ad}
+    assert claims_table(rows, [], ["b", "a"], {"eng": "high", "fra": "high"},
+                        draws=lambda *a: pytest.fail("redrawn")) == []
+
+
 def test_did_contrast_is_the_adaptation_claim():
     from types import SimpleNamespace
 

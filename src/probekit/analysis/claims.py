@@ -282,8 +282,8 @@ def _evaluate(rows: Rows, which: tuple[str, str, str], column: str, stack_pairs:
     for name, stack, _, m, langs, stat, _, _ in claim_statistics(rows, stack_pairs, points,
                                                                  resource, column, which):
         if (name, stack, m) == which:
-            if len(langs) >= 3 or draws is None:
-                return jackknife(langs, stat, level)
+            if len(langs) >= 3 or draws is None or not np.isfinite(stat(set(langs))):
+                return jackknife(langs, stat, level)  # NaN (no interval) when not computable
             terms = claim_terms(rows, which, stack_pairs, points, resource)
             return draws(m, terms, control, settings or {})
     return Contrast(np.nan, np.nan, np.nan, np.nan, np.nan, level, LANGUAGE_JACKKNIFE, 0)
