@@ -79,6 +79,32 @@ def test_cka_chance_equals_the_measure_on_each_shuffled_view(measure, reference,
     assert row["p_perm"] == (1 + np.sum(draws >= row["score"])) / 13
 
 
+@pytest.mark.parametrize("d", [48, 200])  # n > d, n <= d (the decomposition's own product)
+@pytest.mark.parametrize("zscore", [False, True])
+def test_linear_cka_beside_svcca_equals_the_measure_from_the_features(d, zscore):
+    """With SVCCA in the same comparer, linear CKA's kernel is the decomposition's Gram matrix
+    (of the view centred, and z-scored where asked): score and chance as from the features."""
+    x, y = power_law_views(n=120, d=d, seed=3)
+    x[:, 0] = 2.5  # a constant column: 0 once z-scored
+    views = {"x": x, "y": y}
+    rows = Comparer(views.__getitem__, ["svcca", "linear_cka"], k=5, n_perm=12, seed=5,
+                    zscore=zscore).compare("x", "y")
+
+    def prepared(a):
+        if not zscore:
+            return a
+        sd = a.std(0, ddof=1)
+        return np.where(sd > 0, (a - a.mean(0)) / np.where(sd > 0, sd, 1), 0.0)
+
+    px, py = prepared(x), prepared(y)
+    svcca, cka = rows
+    assert abs(svcca["score"] - ref_svcca(px, py, 5)) < 1e-8
+    assert abs(cka["score"] - ref_linear_cka(px, py)) < 1e-10
+    rng = np.random.default_rng(cka["row_seed"])
+    draws = np.array([ref_linear_cka(px, py[rng.permutation(len(y))]) for _ in range(12)])
+    assert abs(cka["chance"] - draws.mean()) < 1e-10
+
+
 def ref_svcca(x, y, k):
     """SVCCA by thin SVDs in numpy: the top-k left singular vectors of each centred view, the
     mean of the singular values of their product."""

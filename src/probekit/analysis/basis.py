@@ -81,11 +81,13 @@ def centre(x: torch.Tensor, zscore: bool = False) -> torch.Tensor:
 @dataclass
 class Basis:
     """Orthonormal left singular vectors ``u`` (n, r) and singular values ``s`` (r,), descending,
-    of a centred view, plus the centred view itself (for PWCCA weights and CKA)."""
+    of a centred view, plus the centred view itself (for PWCCA weights and CKA) and, where the
+    decomposition formed it, the Gram matrix ``x x^T`` of its rows (linear CKA's kernel)."""
     u: torch.Tensor
     s: torch.Tensor
     x: torch.Tensor
     method: str
+    gram: torch.Tensor | None = None
 
     @property
     def n(self) -> int:
@@ -174,18 +176,22 @@ def _keep_freed_memory() -> None:
         pass
 
 
-def _eigh_gram(a: torch.Tensor, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigendecomposition of ``a a^T`` (``left``) or ``a^T a``, descending. On the CPU numpy's
-    BLAS and LAPACK are used (measured here: its Gram product is a symmetric rank-k update, 12 vs
-    21 ms for torch's matmul at 1000 x 1024, and its eigh 1.3x faster than torch's)."""
+def _eigh_gram(a: torch.Tensor, left: bool
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Eigendecomposition of ``g = a a^T`` (``left``) or ``a^T a``: eigenvalues and vectors,
+    descending, and ``g``. On the CPU numpy's BLAS and LAPACK are used (measured here: its Gram
+    product is a symmetric rank-k update, 12 vs 21 ms for torch's matmul at 1000 x 1024, and its
+    eigh 1.3x faster than torch's)."""
     if a.device.type == "cpu":
         _keep_freed_memory()
         m = a.numpy()
-        w, v = np.linalg.eigh(m @ m.T if left else m.T @ m)
+        g_np = m @ m.T if left else m.T @ m
+        w, v = np.linalg.eigh(g_np)
         return (torch.from_numpy(np.ascontiguousarray(w[::-1])),
-                torch.from_numpy(np.ascontiguousarray(v[:, ::-1])))
-    w, v = torch.linalg.eigh(a @ a.T if left else a.T @ a)
-    return w.flip(0), v.flip(1)
+                torch.from_numpy(np.ascontiguousarray(v[:, ::-1])), torch.from_numpy(g_np))
+    g = a @ a.T if left else a.T @ a
+    w, v = torch.linalg.eigh(g)
+    return w.flip(0), v.flip(1), g
 
 
 def gram_basis(g: torch.Tensor, width: int) -> Basis:
@@ -208,7 +214,7 @@ def gram_basis(g: torch.Tensor, width: int) -> Basis:
 
 def _gram(xc: torch.Tensor) -> Basis | None:
     n, d = xc.shape
-    w, v = _eigh_gram(xc, left=n <= d)
+    w, v, g = _eigh_gram(xc, left=n <= d)
     if float(w[-1]) < -1e-6 * float(w[0]):
         warnings.warn("Gram matrix is indefinite beyond rounding; using a thin SVD", stacklevel=3)
         return None
@@ -216,7 +222,7 @@ def _gram(xc: torch.Tensor) -> Basis | None:
     r = _rank(s, max(n, d), gram=True)
     s, v = s[:r], v[:, :r]
     u = v if n <= d else (xc @ v) / s
-    return Basis(u, s, xc, "gram")
+    return Basis(u, s, xc, "gram", g if n <= d else None)
 
 
 @contextlib.contextmanager

@@ -127,6 +127,7 @@ class Comparer:
         self._lengths: dict[Key, int] = {}  # kept by forget()
         self._on_subsets_kept: dict[tuple[Any, ...], np.ndarray] = {}  # kept by forget()
         self.cache, self.share = cache, share
+        self._uses_bases = any(m.uses_bases for m, _ in self.choices.values())
 
     def basis(self, key: Key) -> Basis:
         """The decomposition of a view (computed on first use)."""
@@ -343,13 +344,19 @@ class Comparer:
         return lambda rows: zscored_subset_gram(x, rows)
 
     def linear_gram(self, key: Key) -> torch.Tensor:
-        """The Gram matrix of view ``key``'s centred rows (not z-scored; computed on first use,
-        shared with linear CKA's kernel)."""
+        """The Gram matrix of view ``key``'s rows, centred and z-scored where asked (computed on
+        first use): linear CKA's kernel, and the source of a plain view's interval draws. Taken
+        from the view's decomposition where a measure makes one (the same product)."""
         if (key, "linear_gram") not in self._grams:
-            x = as_matrix(self.array(key), self.dtype, self.device, name=str(key))
-            if is_constant(x):
-                raise ConstantViewError(constant_message(f"view {key}"))
-            self._grams[(key, "linear_gram")] = linear_gram(x)
+            if self._uses_bases:
+                b = self.basis(key)
+                g = b.gram if b.gram is not None else linear_gram(b.x)
+            else:
+                x = as_matrix(self.array(key), self.dtype, self.device, name=str(key))
+                if is_constant(x):
+                    raise ConstantViewError(constant_message(f"view {key}"))
+                g = linear_gram(centre(x, True) if self._z(key) else x)
+            self._grams[(key, "linear_gram")] = g
         return self._grams[(key, "linear_gram")]
 
     def _check_k(self, measure: str, a: Key, b: Key, kx: int, ky: int, n: int) -> list[str]:
@@ -412,7 +419,7 @@ class Comparer:
     def gram(self, measure: str, key: Key) -> torch.Tensor:
         """View ``key``'s kernel matrix for a kernel measure (computed on first use)."""
         m, options = self.choices[measure]
-        if m.on_subset is not None and not self._z(key):  # linear CKA: the shared Gram matrix
+        if m.on_subset is not None:  # linear CKA: the shared Gram matrix
             return self.linear_gram(key)
         if (key, measure) not in self._grams:
             assert m.kernel is not None

@@ -181,15 +181,15 @@ def analysis_seconds(analysis: Any, comparisons: Sequence[Comparison], languages
                      n: int, widths: dict[str, int], zscored: set[str], mixed_pairs: int,
                      bins: int, passes: Sequence[tuple[Any, dict[str, Any], bool]],
                      claim_analyses: Sequence[str], redrawn: bool, workers: int = 1) -> float:
-    """Seconds for the analysis of ``comparisons`` in ``workers`` processes (each worker times
-    as it runs: on one BLAS thread, in a process of its own; the rows split evenly): each group
-    of comparisons with the same width (``widths`` of a stack, the widest of a pair's; else the
-    widest of all) and z-scoring (a
-    ``zscored`` stack in it: its interval draws form each subset's Gram matrix from the
-    features) timed on views of that shape and scaled by its counts; the control without
-    intervals; each of ``bins`` length bins as the whole analysis again without intervals (an
-    upper bound); the claims' ``passes``; and, when ``redrawn`` (fewer than 3 languages), each
-    claim row's sentence draws."""
+    """Seconds for the analysis of ``comparisons`` in ``workers`` processes (each worker timed
+    as it runs: on one BLAS thread, in a process of its own; the rows split evenly).
+
+    Each group of comparisons with the same width (``widths`` of a stack, the widest of a
+    pair's; else the widest of all) and z-scoring (a ``zscored`` stack in it: its interval draws
+    form each subset's Gram matrix from the features) is timed on views of that shape and scaled
+    by its counts. Added: the control without intervals; each of ``bins`` length bins as the
+    whole analysis again without intervals (an upper bound); the claims' ``passes``; and, when
+    ``redrawn`` (fewer than 3 languages), each claim row's sentence draws."""
     args = (analysis, comparisons, languages, n, widths, zscored, mixed_pairs, bins, passes,
             claim_analyses, redrawn)
     if workers > 1:
