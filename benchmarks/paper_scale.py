@@ -142,7 +142,7 @@ def main() -> None:
         sys.exit(f"the analysis failed:\n{done.stderr[-3000:]}")
     import pandas as pd
 
-    rows = len(pd.read_csv(out / "results" / "similarities.csv"))
+    rows = len(pd.read_csv(out / "results" / "similarities.csv", low_memory=False))
     print(f"analysis ({args.workers} process{'es' if args.workers > 1 else ''}): {rows} rows "
           f"in {took:.0f} s = {rows / took:.1f} rows/s; peak memory {peak:.2f} GiB; dry-run "
           f"estimate {estimate:.0f} s; measured / estimated = {took / estimate:.2f}")

@@ -29,17 +29,12 @@ from .basis import (
     Basis,
     ConstantViewError,
     as_matrix,
-    centre,
     check_pair,
-    constant_message,
-    decompose,
-    is_constant,
     torch_single_thread,
 )
-from .measures import linear_gram, subset_of_gram, zscored_subset_gram
+from .products import ViewProducts
 from .registry import Measure, describe_options, measure, split_measure
 from .rows import ComparerRow
-from .spectra import largest_feature_share
 from .stats import (
     ESTIMAND,
     Interval,
@@ -119,72 +114,40 @@ class Comparer:
         self.dtype, self.device = dtype, device
         self.n_perm, self.n_boot, self.ci, self.seed = n_perm, n_boot, ci, seed
         self.allow_large_k = allow_large_k
-        self._bases: dict[Key, Basis] = {}
-        self._arrays: dict[Key, np.ndarray] = {}
-        self._shares: dict[Key, float] = {}
-        self._grams: dict[tuple[Key, str], torch.Tensor] = {}
+        self.views = ViewProducts(load, self.choices, zscore, dtype, device, n_boot)
         self._digests: dict[Key, str] = {}
-        self._lengths: dict[Key, int] = {}  # kept by forget()
         self._on_subsets_kept: dict[tuple[Any, ...], np.ndarray] = {}  # kept by forget()
         self.cache, self.share = cache, share
-        self._uses_bases = any(m.uses_bases for m, _ in self.choices.values())
 
+    # -- each view's products (:class:`~.products.ViewProducts`) ------------------------------
     def basis(self, key: Key) -> Basis:
         """The decomposition of a view (computed on first use)."""
-        if key not in self._bases:
-            x = as_matrix(self.array(key), self.dtype, self.device, name=str(key))
-            self._bases[key] = decompose(x, self._z(key), name=f"view {key}")
-        return self._bases[key]
+        return self.views.basis(key)
 
     def prepare(self, key: Key) -> None:
-        """Everything of view ``key`` that its rows share: its decomposition (for measures that
-        use one) and its kernel or Gram matrices."""
-        for name, (m, _) in self.choices.items():
-            if m.uses_bases:
-                self.basis(key)
-            if m.kernel is not None:
-                self.gram(name, key)
-            if m.on_subset is not None and self.n_boot and not self._z(key):
-                self.linear_gram(key)
+        """Everything of view ``key`` that its rows share (decomposition, kernel matrices)."""
+        self.views.prepare(key)
 
     def array(self, key: Key) -> np.ndarray:
         """The view as loaded (float64), before centring or z-scoring."""
-        if key not in self._arrays:
-            self._arrays[key] = np.asarray(self.load(key), dtype=np.float64)
-            self._lengths[key] = len(self._arrays[key])
-        return self._arrays[key]
+        return self.views.array(key)
 
     def examples(self, key: Key) -> int:
-        """How many examples (rows) view ``key`` has: loaded once, remembered after
-        :meth:`forget`."""
-        if key not in self._lengths:
-            self.array(key)
-        return self._lengths[key]
-
-    def forget(self, keep: Iterable[Key] = ()) -> None:
-        """Drop cached views (all but ``keep``) to bound memory."""
-        keep = set(keep)
-        self._bases = {k: v for k, v in self._bases.items() if k in keep}
-        self._arrays = {k: v for k, v in self._arrays.items() if k in keep}
-        self._shares = {k: v for k, v in self._shares.items() if k in keep}
-        self._grams = {k: v for k, v in self._grams.items() if k[0] in keep}
-        self._digests = {k: v for k, v in self._digests.items() if k in keep}
-
-    def feature_share(self, key: Key) -> float:
-        """The share of view ``key``'s variance held by its largest feature (as loaded)."""
-        if key not in self._shares:
-            self._shares[key] = largest_feature_share(self.array(key))
-        return self._shares[key]
-
-    def _outlier(self, key: Key) -> bool:
-        return not self._z(key) and self.feature_share(key) > OUTLIER_SHARE
+        """How many examples (rows) view ``key`` has (remembered after :meth:`forget`)."""
+        return self.views.examples(key)
 
     def zscored(self, key: Key) -> bool:
         """Whether view ``key`` is z-scored before it is compared."""
-        return self._z(key)
+        return self.views.zscored(key)
 
-    def _z(self, key: Key) -> bool:
-        return bool(self.zscore(key)) if callable(self.zscore) else bool(self.zscore)
+    def forget(self, keep: Iterable[Key] = ()) -> None:
+        """Drop cached views (all but ``keep``) to bound memory; draws kept by
+        :meth:`on_subsets` stay."""
+        self.views.forget(keep)
+        self._digests = {k: v for k, v in self._digests.items() if k in set(keep)}
+
+    def _outlier(self, key: Key) -> bool:
+        return not self.zscored(key) and self.views.feature_share(key) > OUTLIER_SHARE
 
     def compare(self, a: Key, b: Key) -> list[ComparerRow]:
         """Rows (one per measure): score, chance, adjusted score, interval, how computed."""
@@ -219,8 +182,9 @@ class Comparer:
             if key not in self._digests:  # a loader may name its views (checksums, a source)
                 named = getattr(self.load, "digest", None)
                 self._digests[key] = (named(key) if named else None) or digest(self.array(key))
-        settings = (self.variance, self.k, self._z(a), self._z(b), self.dtype, str(self.device),
-                    self.n_perm, self.n_boot, self.ci, self.seed, self.allow_large_k)
+        settings = (self.variance, self.k, self.zscored(a), self.zscored(b), self.dtype,
+                    str(self.device), self.n_perm, self.n_boot, self.ci, self.seed,
+                    self.allow_large_k)
         measures = [(m, describe_options(o)) for m, (_, o) in self.choices.items()]
         return digest(measures, settings, a, b, self._digests[a], self._digests[b])
 
@@ -242,7 +206,7 @@ class Comparer:
     # -- rows --------------------------------------------------------------------------------
     def _row(self, measure: str, a: Key, b: Key, score: float, n: int, kx: Any = np.nan,
              ky: Any = np.nan, flags: Sequence[str] = ()) -> ComparerRow:
-        za, zb = self._z(a), self._z(b)
+        za, zb = self.zscored(a), self.zscored(b)
         m, options = self.choices[measure]
         if np.isfinite(score) and (self._outlier(a) or self._outlier(b)):
             flags = [*flags, "outlier_feature"]
@@ -319,7 +283,7 @@ class Comparer:
             fn, x, y = self.resample_function(measure, a, b), self.array(a), self.array(b)
             return lambda idx: fn(x[idx], y[idx])
         on_subset = m.on_subset
-        grams = self.subset_gram(a), self.subset_gram(b)
+        grams = self.views.subset_gram(a), self.views.subset_gram(b)
         widths = (self.array(a).shape[1], self.array(b).shape[1])
         device = self.device or "cpu"
 
@@ -330,34 +294,6 @@ class Comparer:
                 return float(on_subset(grams[0](rows), grams[1](rows), widths, self.variance,
                                        self.k, options))
         return on
-
-    def subset_gram(self, key: Key) -> Callable[[torch.Tensor], torch.Tensor]:
-        """Rows -> the Gram matrix of view ``key``'s rows, centred on them: a sub-matrix of the
-        view's Gram matrix (formed once), or, for a z-scored view (whose scale changes with the
-        rows), one product of the rows' features z-scored on themselves."""
-        if not self._z(key):
-            gram = self.linear_gram(key)
-            return lambda rows: subset_of_gram(gram, rows)
-        x = as_matrix(self.array(key), self.dtype, self.device, name=str(key))
-        if is_constant(x):
-            raise ConstantViewError(constant_message(f"view {key}"))
-        return lambda rows: zscored_subset_gram(x, rows)
-
-    def linear_gram(self, key: Key) -> torch.Tensor:
-        """The Gram matrix of view ``key``'s rows, centred and z-scored where asked (computed on
-        first use): linear CKA's kernel, and the source of a plain view's interval draws. Taken
-        from the view's decomposition where a measure makes one (the same product)."""
-        if (key, "linear_gram") not in self._grams:
-            if self._uses_bases:
-                b = self.basis(key)
-                g = b.gram if b.gram is not None else linear_gram(b.x)
-            else:
-                x = as_matrix(self.array(key), self.dtype, self.device, name=str(key))
-                if is_constant(x):
-                    raise ConstantViewError(constant_message(f"view {key}"))
-                g = linear_gram(centre(x, True) if self._z(key) else x)
-            self._grams[(key, "linear_gram")] = g
-        return self._grams[(key, "linear_gram")]
 
     def _check_k(self, measure: str, a: Key, b: Key, kx: int, ky: int, n: int) -> list[str]:
         if kx + ky <= n // 2:
@@ -416,23 +352,11 @@ class Comparer:
         return self._finish(row, null, self.resample_function(measure, a, b), a, b)
 
     # -- kernel measures (CKA): each view's kernel matrix formed once ---------------------------
-    def gram(self, measure: str, key: Key) -> torch.Tensor:
-        """View ``key``'s kernel matrix for a kernel measure (computed on first use)."""
-        m, options = self.choices[measure]
-        if m.on_subset is not None:  # linear CKA: the shared Gram matrix
-            return self.linear_gram(key)
-        if (key, measure) not in self._grams:
-            assert m.kernel is not None
-            x = as_matrix(self._prepared(self.array(key), key), self.dtype, self.device,
-                          name=str(key))
-            self._grams[(key, measure)] = m.kernel.gram(x, options)
-        return self._grams[(key, measure)]
-
     def _with_kernels(self, measure: str, a: Key, b: Key) -> ComparerRow:
         m, options = self.choices[measure]
         assert m.kernel is not None
         try:
-            gx, gy = self.gram(measure, a), self.gram(measure, b)
+            gx, gy = self.views.gram(measure, a), self.views.gram(measure, b)
         except ConstantViewError as e:
             return self._dead(measure, a, b, e)
         if gx.shape != gy.shape:
@@ -458,7 +382,8 @@ class Comparer:
 
     def _permuted(self, measure: str, a: Key, b: Key, seed: int) -> Null:
         """The generic permutation null: the measure recomputed on row-shuffled views."""
-        xs, ys = self._prepared(self.array(a), a), self._prepared(self.array(b), b)  # permuting
+        views = self.views  # permuting each view's rows, z-scored on the whole view
+        xs, ys = views.prepared(self.array(a), a), views.prepared(self.array(b), b)
         return permutation_null(self._measure(measure), xs, ys, self.n_perm, seed)
 
     def _measure(self, measure: str) -> Callable[[np.ndarray, np.ndarray], float]:
@@ -474,15 +399,12 @@ class Comparer:
             return quiet
         return lambda x, y: float(m.compute(x, y, **kw))
 
-    def _prepared(self, x: np.ndarray, key: Key) -> np.ndarray:
-        return centre(torch.from_numpy(x), True).numpy() if self._z(key) else x
-
     def resample_function(self, measure: str, a: Key,
                           b: Key) -> Callable[[np.ndarray, np.ndarray], float]:
         """The measure of views ``a`` and ``b`` as a function of their raw rows, z-scoring each
         (where asked) on those rows: what intervals and paired contrasts redo in each draw."""
         plain = self._measure(measure)
-        return lambda x, y: plain(self._prepared(x, a), self._prepared(y, b))
+        return lambda x, y: plain(self.views.prepared(x, a), self.views.prepared(y, b))
 
 
 
