@@ -67,12 +67,12 @@ endef
 
 # Reference leg: torch 2.9.1 + transformers 4.57 + fairseq2/SONAR (about 7.4 GB, ~5 minutes).
 $(REF)/.installed: requirements/reference.lock pyproject.toml setup.py | system-deps
-	$(call venv,$(REF),requirements/reference.lock,sonar$(COMMA)salmonn$(COMMA)nnsight$(COMMA)notebook$(COMMA)audio$(COMMA)test,10,--no-cache-dir)
+	$(call venv,$(REF),requirements/reference.lock,sonar$(COMMA)salmonn$(COMMA)nnsight$(COMMA)notebook$(COMMA)hf$(COMMA)audio$(COMMA)test,10,--no-cache-dir)
 
 # Current leg: CPU torch 2.13 + transformers 5.x, without SONAR and torchaudio (none for torch
 # 2.13) (~1 minute).
 $(CUR)/.installed: requirements/current.lock pyproject.toml setup.py
-	$(call venv,$(CUR),requirements/current.lock,salmonn$(COMMA)nnsight$(COMMA)notebook$(COMMA)test,3,)
+	$(call venv,$(CUR),requirements/current.lock,salmonn$(COMMA)nnsight$(COMMA)notebook$(COMMA)hf$(COMMA)test,3,)
 
 # fairseq2 (SONAR) loads the system's libsndfile.
 system-deps:

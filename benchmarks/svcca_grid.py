@@ -72,6 +72,8 @@ def main():
     ap.add_argument("--sample-pairs", type=int, default=12)
     ap.add_argument("--device", default="cpu", help="where probekit computes (cpu, cuda)")
     args = ap.parse_args()
+    from probekit.allocator import keep_freed_memory
+    keep_freed_memory()  # as the probekit command runs the analysis
     langs = [f"l{i:02d}" for i in range(args.langs)]
     mods = ["speech", "text"]
     pairs_per_layer = len(mods) * len(langs) * (len(langs) - 1) // 2

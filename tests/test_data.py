@@ -15,6 +15,7 @@ import soundfile
 
 import probekit
 from probekit.data import DataError, load_audio, parallel_examples, read_fleurs_local, read_manifest
+from probekit.errors import ProbekitError
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {"eng": "en_us", "fra": "fr_fr", "swh": "sw_ke"}
@@ -154,3 +155,73 @@ def test_fleurs_from_the_hub_offline_names_what_to_download(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "cannot get google/fleurs file data/en_us/test.tsv (eng, split test)" in done.stderr
     assert "data.source: fleurs_local" in done.stderr
+
+
+def test_the_shipped_demo_set_is_found_by_name_from_any_folder(tmp_path, monkeypatch):
+    """``probekit.demo_manifest()`` and ``data.path: demo``: the shipped demo set without a
+    checkout's relative paths (a recipe written anywhere, run from anywhere)."""
+    import probekit
+    from probekit.pipeline.inputs import resolved_data
+    from probekit.recipe import load_recipe
+
+    manifest = probekit.demo_manifest()
+    assert manifest.is_file() and len(read_manifest(manifest)) == 100 * 10
+    recipe = tmp_path / "elsewhere" / "mine.yaml"
+    recipe.parent.mkdir()
+    recipe.write_text("data: {source: manifest, path: demo, languages: [eng, fra]}\n"
+                      "model: {spec: seamless_m4t_v2, variant: tiny}\n")
+    monkeypatch.chdir(tmp_path)
+    loaded = load_recipe(recipe)
+    assert Path(resolved_data(loaded).path) == manifest
+    assert loaded.data.languages == ["eng", "fra"]
+
+
+def test_a_hugging_face_dataset_is_read_like_a_manifest_with_its_audio(tmp_path, monkeypatch):
+    """``data.source: hf``: a dataset saved with ``save_to_disk`` (an Audio column of FLAC
+    clips, embedded; the originals deleted), its columns mapped to probekit's names, read into
+    examples whose clips equal the originals; a ``datasets.Dataset`` passed to the Python API;
+    a column that is not there named with the fix."""
+    datasets = pytest.importorskip("datasets")
+    from probekit.hf_source import read_dataset
+    from probekit.pipeline.inputs import examples_for, resolved_data
+    from probekit.recipe import load_recipe
+
+    monkeypatch.setenv("PROBEKIT_CACHE", str(tmp_path / "cache"))
+    waves, rows = {}, {"id": [], "language": [], "transcription": [], "audio": []}
+    for lang in ("eng", "fra"):
+        for i in range(3):
+            wave = 0.1 * np.sin(2 * np.pi * (200 + 70 * i) * np.arange(8000 + 800 * i) / 16000)
+            path = tmp_path / f"{lang}{i}.flac"
+            soundfile.write(path, wave.astype(np.float32), 16000)
+            waves[(lang, str(i))] = wave
+            rows["id"].append(i)
+            rows["language"].append(lang)
+            rows["transcription"].append(f"sentence {i} in {lang}")
+            rows["audio"].append(str(path))
+    dataset = datasets.Dataset.from_dict(rows).cast_column(
+        "audio", datasets.Audio(sampling_rate=16000))
+    dataset.save_to_disk(tmp_path / "saved")
+    for path in rows["audio"]:
+        os.remove(path)
+    recipe = tmp_path / "hf.yaml"
+    recipe.write_text("data: {source: hf, path: saved, languages: [eng, fra], hf: {columns: "
+                      "{sentence: id, lang: language, text: transcription}}}\n"
+                      "model: {spec: seamless_m4t_v2, variant: tiny}\n")
+    examples, report = examples_for(resolved_data(load_recipe(recipe)))
+    assert report["sentences"] == 3 and len(examples) == 3 * 2 * 2
+    for ex in examples:
+        assert ex["text"] == f"sentence {ex['sentence']} in {ex['lang']}"
+        if ex["modality"] == "speech":
+            path = Path(ex["audio_path"])
+            assert path.is_relative_to(tmp_path / "cache" / "hf")
+            np.testing.assert_allclose(load_audio(str(path)), waves[(ex["lang"], ex["sentence"])],
+                                       atol=1e-4)
+    one = read_dataset(datasets.load_from_disk(str(tmp_path / "saved")).select(range(3)),
+                       {"text": "transcription"}, lang="eng", root=tmp_path / "clips")
+    assert [r["lang"] for r in one] == ["eng"] * 3 and one[0]["language"] == "eng"
+    assert all(Path(r["audio"]).parent == tmp_path / "clips" / "eng" for r in one)
+    with pytest.raises(DataError, match=r"no column 'text' .* data.hf.columns"):
+        read_dataset(dataset, {"lang": "language"})
+    recipe.write_text(recipe.read_text().replace("sentence: id", "sentense: id"))
+    with pytest.raises(ProbekitError, match="'sentense' is not one of sentence, lang"):
+        load_recipe(recipe)

@@ -188,3 +188,38 @@ def test_paper_table_as_markdown_and_latex(rows):
     tex = to_latex(wide, "SVCCA by resource_level")
     assert r"\toprule" in tex and r"resource\_level" in tex
     assert tex.count(r" \\") == 1 + len(wide)
+
+
+def figure_texts(fig):
+    """Every title and text of a figure."""
+    texts = [t.get_text() for t in fig.texts] + [ax.get_title() for ax in fig.axes]
+    return " | ".join(texts + ([fig._suptitle.get_text()] if fig._suptitle else []))
+
+
+def test_titles_say_random_weights_and_agreement_of_few_points_is_not_meaningful(rows):
+    """A random or tiny variant's figures say "(random weights)" (its tables' revision stamp);
+    a Spearman over curves of 3 points is marked as not meaningful."""
+    from probekit.analysis import measure_agreement
+    from probekit.report import plot_measure_agreement
+
+    random = table([{**r, "revision": "random weights"} for r in rows])
+    real = table([{**r, "revision": "main"} for r in rows])
+    curves = random[random["analysis"] == "cross_modal"]
+    assert "toy-30 (random weights)" in figure_texts(plot_layer_curves(curves, "x"))
+    assert "(random weights)" not in figure_texts(
+        plot_layer_curves(real[real["analysis"] == "cross_modal"], "x"))
+    matrix = plot_language_matrix(random[random["analysis"] == "cross_lingual"], 1, "text")
+    assert "toy-30 (random weights)" in figure_texts(matrix)
+    means = table(group_means(rows, GROUPS))
+    means["model"], means["revision"] = "toy-30", "random weights"
+    assert "toy-30 (random weights): " in figure_texts(
+        plot_group_means(means[means["analysis"] == "cross_modal"]))
+    two = [{**r, "measure": m, "adjusted": r["adjusted"] + (0.01 * r["depth"] if m == "b" else 0)}
+           for r in rows if r["depth"] < 3 for m in ("a", "b")]
+    agreement = table(measure_agreement(two))
+    assert (agreement.loc[agreement["kind"] == "layer curves", "points"] == 3).all()
+    assert not agreement.loc[agreement["kind"] == "layer curves", "meaningful"].any()
+    assert agreement.loc[agreement["kind"] == "language matrices", "meaningful"].all()
+    agreement["model"], agreement["revision"] = "toy-30", "random weights"
+    text = figure_texts(plot_measure_agreement(agreement))
+    assert "toy-30 (random weights): " in text and "not meaningful: layer curves of 3" in text

@@ -163,6 +163,81 @@ def test_legs_install_every_feature_extra():
     assert set(EXTRAS) - set(installed["current.lock"]) == {"sonar", "audio"}
 
 
+# (b2) what importing probekit does to the process
+
+ALLOCATOR_SPY = """
+import ctypes, sys
+import numpy as np
+from probekit.analysis import Comparer, basis
+calls = []
+real = ctypes.CDLL
+class Spy:
+    def __init__(self, name, *args, **kwargs):
+        self._lib, self._name = real(name, *args, **kwargs), name
+    def __getattr__(self, attr):
+        if attr == "mallopt":
+            calls.append(self._name)
+        return getattr(self._lib, attr)
+ctypes.CDLL = Spy
+rng = np.random.default_rng(0)
+views = {"a": rng.standard_normal((60, 80)), "b": rng.standard_normal((60, 80))}
+Comparer(views.__getitem__, ["svcca", "linear_cka"], k=5, n_boot=4, n_perm=3).compare("a", "b")
+basis.decompose(basis.as_matrix(views["a"].T))
+print("library", len(calls))
+from probekit.run import main
+main(["no-such-recipe.yaml"])
+print("command", len(calls))
+"""
+
+
+def test_the_library_leaves_the_allocator_alone_and_the_command_opts_in(tmp_path):
+    """Importing and using the analysis changes no process-wide allocator setting (it set
+    glibc's mallopt on the first decomposition); the probekit command sets it for itself."""
+    out = subprocess.run([sys.executable, "-c", ALLOCATOR_SPY], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300,
+                         env={**os.environ, "PROBEKIT_NO_MALLOPT": ""})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "library 0\n" in out.stdout, out.stdout
+    assert "command 2\n" in out.stdout, out.stdout + out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("command", [["--help"], ["run", "--help"], ["layers", "--help"],
+                                     ["store", "--help"]])
+def test_python_m_probekit_prints_plain_help(command):
+    """``python -m probekit`` is the command; its help is plain text, not reStructuredText."""
+    out = subprocess.run([sys.executable, "-m", "probekit", *command], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "probekit" in out.stdout and len(out.stdout) > 200, out.stdout
+    assert "``" not in out.stdout and not re.search(r":[a-z]+:`", out.stdout), out.stdout
+
+
+# (b3) the name users install
+
+def test_the_distribution_name_is_ours_and_every_install_line_uses_it():
+    """``pip install probekit`` installs an unrelated PyPI project (a linear-probe package, seen
+    2026-12-05): the distribution is named otherwise (the import package and the command stay
+    ``probekit``), and every install line in the docs, recipes and messages names it."""
+    from probekit.errors import DISTRIBUTION, install_hint
+
+    name = PROJECT["name"]
+    assert name != "probekit", "'probekit' on PyPI is another project; users would install it"
+    assert name == DISTRIBUTION
+    assert install_hint("sonar") == f"pip install '{name}[sonar]'"
+    texts = {p: p.read_text() for p in [ROOT / "README.md", *(ROOT / "recipes").glob("*"),
+                                        *(ROOT / "models").glob("*.yaml"), *SRC.rglob("*.py")]
+             if p.is_file()}
+    installs = [(p.relative_to(ROOT), m.group(0)) for p, text in texts.items()
+                for m in re.finditer(r"pip install\s+'?(?:-e\s+)?\.?([A-Za-z][\w.-]*)", text)
+                if m.group(1).lower().startswith("probekit")]
+    assert installs, "the README names no install command"
+    wrong = [(p, line) for p, line in installs if f"install {name}" not in line.replace("'", "")]
+    assert not wrong, f"install lines naming another distribution: {wrong}"
+    extras = [(p.relative_to(ROOT), m.group(0)) for p, text in texts.items()
+              for m in re.finditer(r"(?<![\w-])probekit\[\w+\]", text)]
+    assert not extras, f"extras of the wrong distribution: {extras}"
+
+
 # (c) the wheel
 
 
@@ -190,14 +265,14 @@ def wheel(tmp_path_factory) -> Path:
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     print(f"\nwheel built in {time.perf_counter() - start:.1f} s")
-    (built,) = (tmp / "dist").glob("probekit-*.whl")
+    (built,) = (tmp / "dist").glob(f"{PROJECT['name'].replace('-', '_')}-*.whl")
     return built
 
 
 def test_wheel_carries_resources_entry_point_and_license(wheel):
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
-        dist_info = f"probekit-{PROJECT['version']}.dist-info"
+        dist_info = f"{PROJECT['name'].replace('-', '_')}-{PROJECT['version']}.dist-info"
         entry_points = z.read(f"{dist_info}/entry_points.txt").decode()
     for name in ("probekit/_resources/models/seamless_m4t_v2.yaml",
                  "probekit/_resources/recipes/demo.yaml",

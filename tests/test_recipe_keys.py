@@ -82,3 +82,29 @@ if __name__ == "__main__":
         sys.exit(f"{DOCS}: expected one {START.strip()} ... {END} section")
     DOCS.write_text(new, encoding="utf-8")
     print(f"{DOCS}: {len(table.splitlines()) - 2} recipe keys written")
+
+
+def test_an_error_from_an_override_names_the_override_not_the_recipe_file(tmp_path):
+    """A mistake in a command-line override is blamed on it (the recipe file, perhaps deep in
+    site-packages, never had that key); a mistake in the file still names the file; a long
+    value is cut in the message."""
+    import pytest
+
+    from probekit.errors import RecipeError
+    from probekit.recipe import load_recipe
+
+    for override, says in [("record.pol=mean", "record.pol: unknown key"),
+                           ("analysis.k=abc", "analysis.k: expected int"),
+                           ("data.languages=[eng,xx]", "unknown language code 'xx'")]:
+        with pytest.raises(RecipeError) as e:
+            load_recipe("demo", ["analysis.k=40", override])
+        assert str(e.value).startswith(f"from override {override} (on recipe demo.yaml): "), e
+        assert says in str(e.value) and "/" not in str(e.value).split(":")[0], e
+    with pytest.raises(RecipeError) as e:
+        load_recipe("demo", ["analysis.k=" + "x" * 500])
+    assert len(str(e.value)) < 400 and str(e.value).startswith("from override analysis.k=xxx")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("record:\n  pol: mean\n")
+    with pytest.raises(RecipeError) as e:
+        load_recipe(bad, ["analysis.k=40"])
+    assert str(e.value).startswith(f"{bad}: "), e

@@ -32,6 +32,11 @@ def test_demo_runs_every_stage(demo_run):
     out, done = demo_run
     assert (out / "recipe.yaml").exists() and (out / "run.log").exists()
     log = (out / "run.log").read_text()  # each stage's time, each analysis pass's, the figures'
+    first = log.splitlines()[0]  # what ran, with what, on which recipe
+    assert re.search(r"INFO start: python -m probekit.run \S*demo.yaml --out \S+ --quiet \| "
+                     r"probekit \d+\.\d+\.\d+, python 3\.\d+\.\d+, torch \d\S*, "
+                     r"transformers \d\S*, numpy \d\S*.* \| recipe \S*demo.yaml hash [0-9a-f]{8,}",
+                     first), first
     for stage in ("extract", "extract (control)", "analyze", "report"):
         assert f"time: {stage} took " in log
     assert re.search(r"analyze \[1/\d+\]: \d+ rows in \d+ s", log)
@@ -62,6 +67,16 @@ def test_demo_runs_every_stage(demo_run):
     assert {"cross_modal", "cross_modal_raw", "cross_modal_control", "gap"} <= set(gap)
     agreement = pd.read_csv(out / "results" / "measure_agreement.csv")
     assert set(agreement["kind"]) == {"layer curves", "language matrices"}
+    # curves of 3 blocks (a Spearman of fewer than 5 points cannot differ from chance)
+    layer_curves = agreement[agreement["kind"] == "layer curves"]
+    assert (layer_curves["points"] < 5).all() and not layer_curves["meaningful"].any()
+    # random weights are said to be random, never named by the checkpoint they did not load
+    for name in ("group_means.tex", "group_means.md", "claims.tex", "claims.md"):
+        text = (out / "results" / name).read_text()
+        assert "seamless_m4t_v2-tiny (random weights):" in text, name
+        assert "facebook/" not in text, name
+    md = (out / "results" / "group_means.md").read_text()
+    assert md.count("n counts the languages") == md.count("\n## ") + md.startswith("## ")
     assert (out / "results" / "length_adaptation.csv").exists()
     pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert {"modality_gap.png", "length_adaptation.png", "modality_gap_linear_cka.png",
@@ -321,3 +336,48 @@ def test_zscore_follows_the_spec_per_stack_unless_the_recipe_forces_it(demo_run,
                "analysis.control=null", *ANALYSIS_ONLY)
     assert done.returncode == 0, done.stderr
     assert pd.read_csv(copy / "results" / "similarities.csv")["zscore"].all()
+
+
+def test_run_log_keeps_other_libraries_out_and_records_an_interruption(tmp_path, monkeypatch,
+                                                                        capsys, caplog):
+    """run.log holds probekit's lines only (matplotlib's "generated new fontManager" ended it),
+    and a Ctrl-C is written there as well as on the screen."""
+    import logging
+
+    from probekit.pipeline import preflight
+    from probekit.run import main
+
+    def interrupted(*args, **kwargs):
+        logging.getLogger("matplotlib.font_manager").info("generated new fontManager")
+        logging.getLogger("probekit.analysis").info("a line of probekit's")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(preflight, "preflight", interrupted)
+    caplog.set_level(logging.INFO)
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    try:
+        assert main(["demo", "--out", str(tmp_path / "out"), "--quiet"]) == 130
+    finally:
+        for h in set(root.handlers) - set(handlers):
+            root.removeHandler(h)
+            h.close()
+    assert "interrupted: run the same command again to resume" in capsys.readouterr().err
+    log = (tmp_path / "out" / "run.log").read_text()
+    assert log.splitlines()[0].split(" INFO ")[1].startswith("start: python -m probekit.run demo")
+    assert "a line of probekit's" in log and "fontManager" not in log
+    assert log.splitlines()[-1].endswith("interrupted: run the same command again to resume")
+
+
+def test_the_closing_summary_names_a_control_only_when_there_is_one(tmp_path):
+    from probekit.pipeline.figures import summary
+
+    (tmp_path / "results").mkdir()
+    rows = pd.DataFrame({"measure": "svcca", "analysis": "cross_modal", "stack": "enc",
+                         "modality_a": "speech", "modality_b": "text", "depth": [0.0, 1.0],
+                         "score": [0.5, 0.6], "chance": 0.1, "adjusted": [0.44, 0.55]})
+    rows.to_csv(tmp_path / "results" / "similarities.csv", index=False)
+    assert "control" not in summary(tmp_path)
+    rows.assign(control_adjusted=0.01).to_csv(tmp_path / "results" / "similarities.csv",
+                                              index=False)
+    assert "control: the same recipe on random weights" in summary(tmp_path)

@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {"ProbekitError": "errors", "Recorder": "recorder", "Store": "store",
             "StoreWriter": "store", "block_lists": "blocks", "capture": "batch",
+            "demo_manifest": "resources",
             "load_model": "wrappers", "open_store": "store", "resolve_layers": "blocks"}
 __all__ = sorted(_EXPORTS)
 

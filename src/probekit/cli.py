@@ -74,7 +74,8 @@ def _options(names: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__.strip())
+        from .helptext import plain
+        print(plain(__doc__))
         return 0 if argv else 2
     if argv[0] in ("-V", "--version"):
         from . import __version__

@@ -173,10 +173,15 @@ def unpack_fleurs(tsv: str | Path, archive: str | Path, root: str | Path, config
     shutil.copyfile(tsv, folder / f"{split}.tsv")
 
 
+def probekit_cache() -> Path:
+    """probekit's cache: ``$PROBEKIT_CACHE`` (default ``~/.cache/probekit``)."""
+    return Path(os.environ.get("PROBEKIT_CACHE", Path.home() / ".cache" / "probekit"))
+
+
 def fleurs_cache_root() -> Path:
     """Where downloaded FLEURS configurations are unpacked: ``$PROBEKIT_CACHE/fleurs`` (default
     ``~/.cache/probekit/fleurs``)."""
-    return Path(os.environ.get("PROBEKIT_CACHE", Path.home() / ".cache" / "probekit")) / "fleurs"
+    return probekit_cache() / "fleurs"
 
 
 def read_fleurs_hub(configs: dict[str, str], split: str,

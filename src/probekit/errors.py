@@ -11,6 +11,13 @@ import errno
 import os
 from collections.abc import Iterable
 
+DISTRIBUTION = "probekit-speech"  # the name on PyPI ("probekit" there is an unrelated project)
+
+
+def install_hint(extra: str = "") -> str:
+    """The command that installs probekit (with ``extra``): ``pip install 'probekit-speech[x]'``."""
+    return f"pip install '{DISTRIBUTION}[{extra}]'" if extra else f"pip install {DISTRIBUTION}"
+
 
 class ProbekitError(Exception):
     """A problem the user can fix; the message says what, where and how."""

@@ -17,6 +17,7 @@ from typing import Any
 import torch.nn as nn
 
 from .errors import ProbekitError
+from .helptext import plain
 
 NO_RULE = "NONE: no length rule"
 
@@ -88,7 +89,7 @@ def describe_tiny(spec: Any) -> list[tuple[str, int, str, str, str]]:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m probekit.layers") -> int:
-    ap = argparse.ArgumentParser(prog=prog, description=__doc__,
+    ap = argparse.ArgumentParser(prog=prog, description=plain(__doc__),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("spec", help="a spec name (probekit specs lists them) or a YAML path")
     ap.add_argument("--variant", choices=["tiny"], default=None,

@@ -28,6 +28,7 @@ from .recipe_schema import (
     CodeSwitchSection,
     ContrastSpec,
     DataSection,
+    HFSection,
     LengthBinsSection,
     ModelSection,
     Recipe,
@@ -38,7 +39,8 @@ from .recipe_schema import (
 
 def _set_dotted(data: dict[str, Any], dotted: str, where: str) -> None:
     if "=" not in dotted:
-        raise RecipeError(f"override {dotted!r}: expected key.path=value, e.g. record.batch_size=8")
+        raise RecipeError(f"override {dotted[:80]!r}: expected key.path=value, e.g. "
+                          "record.batch_size=8")
     key, raw = dotted.split("=", 1)
     value = load_yaml(raw, f"override {dotted[:80]!r}", RecipeError) if raw else ""
     node = data
@@ -46,7 +48,8 @@ def _set_dotted(data: dict[str, Any], dotted: str, where: str) -> None:
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise RecipeError(f"override {dotted!r}: {part!r} is not a section ({where})")
+            raise RecipeError(f"override {dotted[:80]!r}: {part[:40]!r} is not a section "
+                              f"({where})")
     node[parts[-1]] = value
 
 
@@ -71,10 +74,27 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     section = data.get("data")
     if isinstance(section, dict) and isinstance(section.get("languages"), str):
         section["languages"] = [section["languages"]]  # languages: all
-    recipe = from_mapping(Recipe, data, "recipe", str(path), RecipeError, skip=("path",))
-    recipe.path = str(path)
-    check_recipe(recipe)
+    try:
+        recipe = from_mapping(Recipe, data, "recipe", str(path), RecipeError, skip=("path",))
+        recipe.path = str(path)
+        check_recipe(recipe)
+    except RecipeError as e:
+        raise _blame_override(e, str(path), overrides or []) from None
     return recipe
+
+
+def _blame_override(error: RecipeError, where: str, overrides: list[str]) -> RecipeError:
+    """``error`` naming the command-line override that set the key it is about (the last one:
+    it wins), not the recipe file the key was not written in."""
+    message = str(error)
+    about = message.removeprefix(f"{where}: ").removeprefix("recipe.")
+    for dotted in reversed(overrides):
+        key = dotted.partition("=")[0].strip()
+        if key and re.match(rf"(recipe\.)?{re.escape(key)}(?![\w])", about):
+            shown = dotted if len(dotted) <= 80 else dotted[:77] + "..."
+            return RecipeError(f"from override {shown} (on recipe {Path(where).name}): "
+                               + about)
+    return error
 
 def check_claims(a: AnalysisSection, languages: list[str], where: str) -> None:
     """``analysis.claims`` and ``analysis.contrasts``: values the claims stage can use."""
@@ -152,9 +172,17 @@ def check_recipe(recipe: Recipe) -> None:
             f"{where}: data.modalities: use text and/or speech, got {data.modalities}")
     if data.source != "fleurs":
         if not data.path:
-            raise RecipeError(f"{where}: data.path: the {data.source} source needs a path")
-        full = resolve_path(recipe, data.path)
-        if not full.exists():
+            raise RecipeError(f"{where}: data.path: the {data.source} source needs a path"
+                              + (" (a hub id, or a save_to_disk folder)" if data.source == "hf"
+                                 else ""))
+        full = data_path(recipe)
+        if data.source == "hf":
+            from .hf_source import column_map
+            try:
+                column_map(data.hf.columns)
+            except ProbekitError as e:
+                raise RecipeError(f"{where}: {e}") from None
+        elif not full.exists():
             raise RecipeError(f"{where}: data.path: {full} does not exist")
         if data.source == "fleurs_local" and not full.is_dir():
             raise RecipeError(f"{where}: data.path: {full} is not a folder; fleurs_local reads a "
@@ -179,7 +207,7 @@ def check_recipe(recipe: Recipe) -> None:
             raise RecipeError(f"{where}: record.stacks: {spec.name} has no stack {unknown[0]!r}; "
                               f"it has {', '.join(spec.stacks)}")
     try:
-        where_data = resolve_path(recipe, data.path) if data.path else None
+        where_data = data_path(recipe) if data.path else None
         data.languages = languages_of_run(recipe, spec, data_languages(data, where_data))
     except ProbekitError as e:
         raise RecipeError(f"{where}: data.languages: {e}") from None
@@ -363,7 +391,22 @@ def resolve_path(recipe: Recipe, value: str) -> Path:
     return p if p.is_absolute() or not recipe.path else Path(recipe.path).parent / p
 
 
+def data_path(recipe: Recipe) -> Path:
+    """``data.path`` resolved: ``demo`` (with ``source: manifest``) is the shipped demo set
+    (:func:`~probekit.resources.demo_manifest`), any other path relative to the recipe."""
+    from .resources import demo_manifest
+
+    d = recipe.data
+    if d.source == "manifest" and d.path == "demo":
+        return demo_manifest()
+    full = resolve_path(recipe, str(d.path))
+    if d.source == "hf" and not full.exists():
+        return Path(str(d.path))  # a hub id
+    return full
+
+
 __all__ = ["ALLOWED", "CHOICES", "INTERVAL_ANALYSES", "KEYS", "LATER_DEFAULTS", "PLACEMENT",
            "AnalysisSection", "ClaimsSection", "CodeSwitchSection", "ContrastSpec", "DataSection",
+           "HFSection",
            "LengthBinsSection", "ModelSection", "Recipe", "RecipeError", "RecordSection",
-           "ReportSection", "check_recipe", "load_recipe", "resolve_path", "spec_of"]
+           "ReportSection", "check_recipe", "data_path", "load_recipe", "resolve_path", "spec_of"]

@@ -26,7 +26,7 @@ def languages_of_run(recipe: Recipe, spec: Any, present: set[str] | None) -> lis
     why = unusable_codes(listed, present)  # then codes the data lacks
     if why:
         raise LanguageError(why)
-    if data.source in ("fleurs", "fleurs_local"):
+    if data.source in ("fleurs", "fleurs_local") or "{fleurs}" in str(data.hf.config or ""):
         for lang in languages:
             fleurs_config(lang)
     return languages
@@ -76,8 +76,8 @@ def data_languages(d: DataSection, full: Path | None) -> set[str] | None:
     (``None``: not known before download)."""
     from .languages import FLEURS
 
-    if d.source == "fleurs" or full is None or not full.exists():
-        return None
+    if d.source in ("fleurs", "hf") or full is None or not full.exists():
+        return None  # known once read (a hub dataset once downloaded)
     if d.source == "manifest":
         from .data import read_manifest
         return {str(r["lang"]) for r in read_manifest(full)}

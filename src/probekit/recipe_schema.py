@@ -42,19 +42,38 @@ class CodeSwitchSection:
 
 
 @dataclass
+class HFSection:
+    """``data.hf``: a Hugging Face dataset (``data.source: hf``; ``data.path`` is its hub id or a
+    folder written by ``save_to_disk``)."""
+
+    config: str | None = field(default=None, metadata=_doc(
+        "The dataset's configuration; one per language with {lang} (ISO 639-3) or {fleurs} "
+        "(FLEURS' name, e.g. en_us) in it."))
+    columns: dict[str, str] = field(default_factory=dict, metadata=_doc(
+        "probekit's names (sentence, lang, text, audio) -> the dataset's columns; default "
+        "id, lang, text, audio."))
+    revision: str | None = field(default=None, metadata=_doc(
+        "The dataset's revision on the hub (a branch, tag or commit)."))
+
+
+@dataclass
 class DataSection:
     """``data``: the sentences, their languages and modalities."""
 
     source: str = field(default="manifest", metadata=_doc(
-        "Where the data comes from: a manifest (TSV or JSONL), a local copy of FLEURS, or "
-        "FLEURS from the Hugging Face hub.", ("manifest", "fleurs_local", "fleurs")))
+        "Where the data comes from: a manifest (TSV or JSONL), a local copy of FLEURS, "
+        "FLEURS from the Hugging Face hub, or any Hugging Face dataset (data.hf).",
+        ("manifest", "fleurs_local", "fleurs", "hf")))
     path: str | None = field(default=None, metadata=_doc(
-        "The manifest file or FLEURS folder, relative to the recipe."))
+        "The manifest file or FLEURS folder, relative to the recipe; demo: the shipped demo "
+        "set (source manifest); hf: a hub id or a save_to_disk folder."))
     languages: list[str] = field(default_factory=list, metadata=_doc(
         "ISO 639-3 codes, or named groups: all, paper30, family:X, genus:X, script:X, ..."))
     modalities: list[str] = field(default_factory=lambda: ["text", "speech"], metadata=_doc(
         "The inputs to record.", ("text", "speech")))
-    split: str = field(default="test", metadata=_doc("The FLEURS split to read."))
+    split: str = field(default="test", metadata=_doc(
+        "The split to read (FLEURS, or a Hugging Face dataset)."))
+    hf: HFSection = field(default_factory=HFSection)
     max_sentences: int | None = field(default=None, metadata=_doc(
         "At most this many sentences (null: every sentence)."))
     target_language: str | None = field(default=None, metadata=_doc(
@@ -304,7 +323,8 @@ class Recipe:
 # and results made before them stay current.
 LATER_DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {"group_sentences": 1, "group_silence": 0.3, "documents": None,
-             "code_switch": dataclasses.asdict(CodeSwitchSection())},
+             "code_switch": dataclasses.asdict(CodeSwitchSection()),
+             "hf": dataclasses.asdict(HFSection())},
     "analysis": {"code_switched": [], "length_bins": dataclasses.asdict(LengthBinsSection()),
                  "extra": {}, "dtype": "float64"},
     "model": {"quantize": None, "checkpoint": None, "check": None},

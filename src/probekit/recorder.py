@@ -25,7 +25,13 @@ import torch.nn as nn
 
 from .blocks import INPUT, Pattern, matcher, module_path, resolve_layers
 from .dtypes import as_dtype
-from .errors import LayerSelectionError, MissingLengthsError, RecordingError, closest
+from .errors import (
+    LayerSelectionError,
+    MissingLengthsError,
+    RecordingError,
+    closest,
+    install_hint,
+)
 from .pooling import POOLS, pool as pool_output, valid_mask
 
 
@@ -297,8 +303,8 @@ class Recorder:
             import nnsight
             from nnsight import NNsight
         except ImportError as e:  # nnsight is an extra
-            raise RecordingError(f"backend='nnsight' needs nnsight ({e}): pip install "
-                                 "'probekit[nnsight]'") from None
+            raise RecordingError(f"backend='nnsight' needs nnsight ({e}): "
+                                 f"{install_hint('nnsight')}") from None
         self.reset()
         traced = NNsight(self.module)
         with traced.trace(*args, **kwargs) as tracer:

@@ -42,6 +42,12 @@ def available_recipes() -> list[str]:
     return sorted(p.stem for p in resource_dir("recipes").glob("*.yaml"))
 
 
+def demo_manifest() -> Path:
+    """The shipped demo set's manifest (100 sentences in 10 languages, text and speech), in a
+    checkout or an installed wheel; recipes name it ``data.path: demo``."""
+    return resource_dir("data") / "demo" / "manifest.tsv"
+
+
 def find_recipe(name: str) -> Path:
     """A recipe path: ``name`` itself when it exists, else a shipped recipe of that name."""
     path = Path(name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from typing import Any
 
 from .distributed import Group, ranks_from_env
 from .errors import ProbekitError, write_failure
+from .helptext import plain
 from .pipeline.output import log_failure
 from .recipe import load_recipe
 
@@ -45,7 +47,8 @@ def stores_progress(run: Any) -> str:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") -> int:
-    ap = argparse.ArgumentParser(prog=prog, description=__doc__)
+    ap = argparse.ArgumentParser(prog=prog, description=plain(__doc__),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("recipe")
     ap.add_argument("overrides", nargs="*", help="dotted overrides, e.g. record.batch_size=8")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default runs/NAME)")
@@ -73,6 +76,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") ->
     if args.checkpoint:
         args.overrides.append(f"model.checkpoint={args.checkpoint}")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    from .allocator import keep_freed_memory
+    keep_freed_memory()  # this command owns its process (the library never sets it)
     group = runlog = None
     try:
         ranks = ranks_from_env()
@@ -92,7 +97,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") ->
             prepare_output(run, args.overwrite and args.stage in ("extract", "all"),
                            check=args.stage in ("extract", "all"))
         group.barrier()
-        runlog = open_run_log(run)
+        runlog = open_run_log(run, " ".join(
+            [prog, *(shlex.quote(str(a)) for a in (argv if argv is not None else sys.argv[1:]))]))
         t0 = time.time()
         if args.stage in ("extract", "all"):
             from .pipeline.extract import extract
@@ -138,20 +144,24 @@ def main(argv: list[str] | None = None, prog: str = "python -m probekit.run") ->
         return 2
     except OSError as e:  # a full disk, a lost mount: the committed work is kept
         where = f"cannot write {e.filename}: " if e.filename else ""
-        print(f"error: {where}{write_failure(e)}. What was committed is kept; fix this and run "
-              "the same command again to resume", file=sys.stderr)
-        return 2
+        return _fail(runlog, f"error: {where}{write_failure(e)}. What was committed is kept; fix "
+                     "this and run the same command again to resume", 2)
     except MemoryError:
-        print("error: out of memory. What was committed is kept; lower record.batch_size (or "
-              "use a machine with more memory) and run the same command again to resume",
-              file=sys.stderr)
-        return 2
+        return _fail(runlog, "error: out of memory. What was committed is kept; lower "
+                     "record.batch_size (or use a machine with more memory) and run the same "
+                     "command again to resume", 2)
     except KeyboardInterrupt:
-        print("interrupted: run the same command again to resume", file=sys.stderr)
-        return 130
+        return _fail(runlog, "interrupted: run the same command again to resume", 130)
     finally:
         if group is not None:
             group.close()
+
+
+def _fail(runlog: Any, message: str, status: int) -> int:
+    """``message`` on stderr and in run.log (when open); the exit status."""
+    print(message, file=sys.stderr)
+    log_failure(runlog, message)
+    return status
 
 
 if __name__ == "__main__":

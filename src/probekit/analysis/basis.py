@@ -13,9 +13,6 @@ or whose Gram matrix turns out indefinite, is decomposed by a thin SVD instead.
 from __future__ import annotations
 
 import contextlib
-import functools
-import os
-import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -156,26 +153,6 @@ def _rank(s: torch.Tensor, size: int, gram: bool = False) -> int:
     return max(1, int((s > float(s.max()) * rel).sum()))
 
 
-@functools.cache
-def _keep_freed_memory() -> None:
-    """Ask glibc to keep freed blocks of up to 256 MB instead of returning them to the OS.
-
-    A decomposition allocates a few 8-16 MB buffers (Gram matrix, LAPACK workspace, vectors);
-    by default glibc maps each one fresh and the kernel zero-fills it again, which cost about a
-    third of the decomposition time here (152 vs 110 ms per 1000 x 1024 view). Process-wide and
-    harmless: freed memory is reused instead of handed back. Off with PROBEKIT_NO_MALLOPT=1."""
-    if sys.platform != "linux" or os.environ.get("PROBEKIT_NO_MALLOPT") == "1":
-        return
-    try:
-        import ctypes
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        libc.mallopt(m_mmap_threshold, 256 << 20)
-        libc.mallopt(m_trim_threshold, 512 << 20)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
 def _eigh_gram(a: torch.Tensor, left: bool
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Eigendecomposition of ``g = a a^T`` (``left``) or ``a^T a``: eigenvalues and vectors,
@@ -183,7 +160,6 @@ def _eigh_gram(a: torch.Tensor, left: bool
     product is a symmetric rank-k update, 12 vs 21 ms for torch's matmul at 1000 x 1024, and its
     eigh 1.3x faster than torch's)."""
     if a.device.type == "cpu":
-        _keep_freed_memory()
         m = a.numpy()
         g_np = m @ m.T if left else m.T @ m
         w, v = np.linalg.eigh(g_np)
@@ -200,7 +176,6 @@ def gram_basis(g: torch.Tensor, width: int) -> Basis:
     from the features (equal to rounding; no product with the features). ``x`` is left empty:
     PWCCA's weights need the features."""
     if g.device.type == "cpu":
-        _keep_freed_memory()
         w_np, v_np = np.linalg.eigh(g.numpy())
         w = torch.from_numpy(np.ascontiguousarray(w_np[::-1]))
         v = torch.from_numpy(np.ascontiguousarray(v_np[:, ::-1]))

@@ -238,11 +238,17 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
+FEWEST_RANKED = 5  # points a Spearman correlation needs before it can differ from chance
+
+
 def measure_agreement(rows: Sequence[Mapping[str, Any]], column: str = "adjusted"
                       ) -> list[dict[str, Any]]:
     """How the measures agree: per pair of measures, Spearman's correlation of each layer-wise
     curve (cross-modal: a language's scores over depth) and of each language-by-language
-    matrix (cross-lingual: the pairs' scores at one layer), averaged over curves or matrices."""
+    matrix (cross-lingual: the pairs' scores at one layer), averaged over curves or matrices.
+    ``points``: the median number of points per curve or matrix; ``meaningful``: at least
+    :data:`FEWEST_RANKED` (with 4 points even perfect agreement has a two-sided p of 0.083, so
+    no Spearman of so few tells agreement from chance)."""
     measures = list(dict.fromkeys(r["measure"] for r in rows))
     groups: dict[str, tuple[tuple[str, ...], str | tuple[str, ...]]] = {
         "layer curves": (("analysis", "stack", "lang_a", "lang_b", "modality_a"), "depth"),
@@ -257,16 +263,20 @@ def measure_agreement(rows: Sequence[Mapping[str, Any]], column: str = "adjusted
             curves.setdefault(tuple(r[k] for k in by), {}).setdefault(r["measure"], {})[item] = \
                 float(r[column])
         for ma, mb in combinations(measures, 2):
-            rhos = []
+            rhos, points = [], []
             for per in curves.values():
                 if ma in per and mb in per:
                     common = sorted(set(per[ma]) & set(per[mb]), key=str)
                     if len(common) >= 3:
-                        rhos.append(_spearman(np.array([per[ma][i] for i in common]),
-                                              np.array([per[mb][i] for i in common])))
-            rhos = [x for x in rhos if np.isfinite(x)]
+                        rho = _spearman(np.array([per[ma][i] for i in common]),
+                                        np.array([per[mb][i] for i in common]))
+                        if np.isfinite(rho):
+                            rhos.append(rho)
+                            points.append(len(common))
+            middle = float(np.median(points)) if points else np.nan
             out.append({"analysis": "measure_agreement", "kind": kind, "measure_a": ma,
                         "measure_b": mb, "column": column, "n_items": len(rhos),
+                        "points": middle, "meaningful": bool(middle >= FEWEST_RANKED),
                         "spearman_mean": float(np.mean(rhos)) if rhos else np.nan,
                         "spearman_min": float(np.min(rhos)) if rhos else np.nan})
     return out

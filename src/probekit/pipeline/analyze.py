@@ -214,8 +214,10 @@ def _claim_passes(run: Run, rows: Rows) -> list[tuple[str, dict[str, Any], bool]
 def _share_in_process(recipe: Any, out: Path, worker: int, workers: int, quiet: bool) -> None:
     """One worker's share; with ``PROBEKIT_PROFILE_WORKERS=PATH`` (benchmarks/paper_scale.py
     --profile) profiled by cProfile into ``PATH.wN``."""
+    from ..allocator import keep_freed_memory
     from .context import resolve_run
 
+    keep_freed_memory()  # a process of the command, as its main process
     profile = os.environ.get("PROBEKIT_PROFILE_WORKERS")
     if not profile:
         analyze_share(resolve_run(recipe, out), worker, workers, quiet)
@@ -304,6 +306,7 @@ def write_tables(run: Run, tables: Tables, results: Path) -> None:
     import pandas as pd
 
     from ..report import claims_paper_table, paper_table, to_latex, to_markdown, write_table
+    from ..report.tables import GROUP_COLUMNS
 
     spec, a = run.spec, run.recipe.analysis
     stamp_columns = {  # what made every table: model, weights, recipe
@@ -324,22 +327,24 @@ def write_tables(run: Run, tables: Tables, results: Path) -> None:
             for (grouping, kind), part in df.groupby(["grouping", "analysis"], sort=False):
                 wide = paper_table(part)
                 what = kind.replace("_", "-")
-                md.append(f"## {what} by {grouping}\n\n{to_markdown(wide)}")
-                tex.append(to_latex(wide, (
-                    f"{run.model_label} ({spec.checkpoint}): mean chance-adjusted {what} "
-                    f"similarity by {grouping}, {a.ci:.0%} delete-one-language jackknife "
-                    f"intervals over languages, at these sentences, n and k (none for fewer "
-                    f"than 3); control: {a.control or 'none'}")))
+                caption = (
+                    f"{run.weights_label}: mean chance-adjusted {what} similarity by "
+                    f"{grouping}, {a.ci:.0%} delete-one-language jackknife intervals over "
+                    "languages, at these sentences, n and k (none for fewer than 3); "
+                    f"control: {a.control or 'none'}. {GROUP_COLUMNS}")
+                md.append(f"## {what} by {grouping}\n\n{caption}\n\n{to_markdown(wide)}")
+                tex.append(to_latex(wide, caption))
             (results / "group_means.md").write_text("\n".join(md))
             (results / "group_means.tex").write_text("\n".join(tex))
         if name == "claims":  # the paper's findings, as a paper table
             wide = claims_paper_table(df)
             method = str(df["ci_method"].iloc[0])
-            (results / "claims.md").write_text(to_markdown(wide))
-            (results / "claims.tex").write_text(to_latex(wide, (
-                f"{run.model_label} ({spec.checkpoint}): the paper's findings as contrasts of "
-                f"{df['score'].iloc[0]}s (> 0 supports the finding), {a.ci:.0%} intervals "
-                f"({method}), Holm-adjusted p-values; control: {a.control or 'none'}")))
+            caption = (f"{run.weights_label}: the paper's findings as contrasts of "
+                       f"{df['score'].iloc[0]}s (> 0 supports the finding), {a.ci:.0%} "
+                       f"intervals ({method}), Holm-adjusted p-values; control: "
+                       f"{a.control or 'none'}")
+            (results / "claims.md").write_text(f"{caption}\n\n{to_markdown(wide)}")
+            (results / "claims.tex").write_text(to_latex(wide, caption))
 
 
 def _with_control(run: Run, store: Store, control: Store | None, intervals: bool, quiet: bool,

@@ -63,6 +63,15 @@ class Run:
     def random_weights(self) -> bool:
         return bool(self.recipe.model.variant)
 
+    @property
+    def weights_label(self) -> str:
+        """The model as captions name it: its checkpoint for real weights
+        (``seamless_m4t_v2 (facebook/seamless-m4t-v2-large)``), else said to be random
+        (``seamless_m4t_v2-tiny (random weights)``): never a checkpoint it did not load."""
+        if self.random_weights:
+            return f"{self.model_label} (random weights)"
+        return f"{self.model_label} ({self.spec.checkpoint})"
+
 
 def resolve_run(recipe: Recipe, out: Path | None = None, group: Group | None = None) -> Run:
     """The :class:`Run` of ``recipe`` writing to ``out`` (default ``runs/NAME``)."""

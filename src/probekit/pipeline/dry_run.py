@@ -38,8 +38,15 @@ def dry_run(run: Run, probe: bool = True) -> list[str]:
         if missing:
             downloads.append(f"dataset {FLEURS_REPO} (split {d.split}): {len(missing)} files "
                              f"not cached, e.g. {', '.join(missing[:2])}")
+    rep: dict[str, Any] | None = None
     if not downloads:
-        examples, rep = examples_for(d)
+        try:
+            examples, rep = examples_for(d)
+        except ProbekitError as e:  # a hub dataset not cached here (offline)
+            if d.source != "hf":
+                raise
+            downloads.append(f"dataset {d.path} (data.source: hf): {e}")
+    if rep is not None:
         sentences = rep["sentences"]
         unit = "paragraphs" if d.group_sentences > 1 else "sentences"
         mixed = sum(rep.get("code_switched", {}).values())

@@ -195,9 +195,11 @@ def analysis_seconds(analysis: Any, comparisons: Sequence[Comparison], languages
     if workers > 1:
         import multiprocessing
 
+        from ..allocator import keep_freed_memory
         from .analyze import one_blas_thread
 
-        with one_blas_thread(), multiprocessing.get_context("spawn").Pool(1) as pool:
+        with one_blas_thread(), multiprocessing.get_context("spawn").Pool(
+                1, initializer=keep_freed_memory) as pool:  # timed as a worker runs
             return pool.apply(analysis_seconds, args) / workers
     a = analysis
     widest = max(widths.values(), default=1)

@@ -60,6 +60,7 @@ def summary(out: Path) -> str:
     df["modality"] = df["modality_a"].where(df["modality_a"] == df["modality_b"],
                                             df["modality_a"] + "~" + df["modality_b"])
     table = df.groupby(["measure", "analysis", "stack", "modality", "depth"])[columns].mean()
+    control = ("; control: the same recipe on random weights" if "control_adjusted" in columns
+               else "")
     return ("mean over languages, each modality apart (adjusted = (score - chance) / "
-            "(1 - chance); control: the same recipe on random weights)\n"
-            + table.round(3).to_string())
+            f"(1 - chance){control})\n" + table.round(3).to_string())

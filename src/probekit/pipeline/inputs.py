@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from .. import data as D
 from ..data import Example
-from ..recipe import resolve_path
+from ..recipe import data_path, resolve_path
 from ..recipe_schema import DataSection, Recipe
 from ..wrappers import ModelSpec, Wrapper
 from ..wrappers.spec import limit
@@ -33,15 +33,18 @@ def resolved_data(recipe: Recipe) -> DataSection:
 
     cs = dataclasses.replace(d.code_switch, audio=absolute(d.code_switch.audio),
                              alignments=absolute(d.code_switch.alignments))
-    return dataclasses.replace(d, path=absolute(d.path), documents=absolute(d.documents),
+    path = str(data_path(recipe)) if d.path else d.path
+    return dataclasses.replace(d, path=path, documents=absolute(d.documents),
                                code_switch=cs)
 
 
 def data_root(data: DataSection) -> Path:
     """The folder audio paths are stored relative to (recorded once, in the store's
     provenance)."""
-    from ..data import fleurs_cache_root
+    from ..data import fleurs_cache_root, probekit_cache
 
+    if data.source == "hf":
+        return probekit_cache() / "hf"  # each dataset's clips in a folder of its own there
     if data.source == "fleurs" or not data.path:
         return fleurs_cache_root()
     path = Path(data.path)
@@ -54,6 +57,11 @@ def examples_for(d: DataSection) -> tuple[list[Example], dict[str, Any]]:
     ``code_switched``)."""
     if d.source == "manifest":
         rows = D.read_manifest(Path(str(d.path)))
+    elif d.source == "hf":
+        from ..hf_source import load_hf
+
+        rows = load_hf(str(d.path), d.languages, d.split, d.hf.config, d.hf.columns,
+                       d.hf.revision)
     else:
         configs = fleurs_configs(d.languages)
         rows = (D.read_fleurs_local(Path(str(d.path)), configs, d.split)

@@ -92,13 +92,35 @@ class RunLog(logging.FileHandler):
                   "goes on on the screen only", file=sys.stderr)
 
 
-def open_run_log(run: Run) -> RunLog:
-    """``run.log`` added to the ``probekit`` logging, each line tagged with the process."""
+def open_run_log(run: Run, command: str = "") -> RunLog:
+    """``run.log`` added to the logging, each line tagged with the process: probekit's own
+    lines (other libraries' log lines stay out), opened by a line with the versions, the
+    ``command`` and the recipe's hash."""
     handler = RunLog(run.out / "run.log")
     handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {run.ranks.tag}"
                                            "%(message)s"))
+    handler.addFilter(lambda record: record.name.partition(".")[0] == "probekit")
     logging.getLogger().addHandler(handler)
+    handler.handle(logging.makeLogRecord({
+        "msg": f"start: {command or 'probekit'} | {versions()} | recipe {run.recipe.path} hash "
+               f"{run.recipe.section_hash('data', 'model', 'record', 'analysis')}",
+        "levelname": "INFO", "levelno": logging.INFO, "name": "probekit"}))
     return handler
+
+
+def versions() -> str:
+    """probekit's version and those of Python and the packages that decide the numbers."""
+    import contextlib
+    import platform
+    from importlib import metadata
+
+    from .. import __version__
+
+    found = [f"probekit {__version__}", f"python {platform.python_version()}"]
+    for name in ("torch", "transformers", "numpy", "h5py", "fairseq2"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found.append(f"{name} {metadata.version(name)}")
+    return ", ".join(found)
 
 
 def log_failure(handler: logging.Handler | None, message: str) -> None:

@@ -26,13 +26,25 @@ def axes(title: str, xlabel: str, ylabel: str, figsize=(7.5, 4)):
     return fig, ax
 
 
+RANDOM = "random weights"  # the tables' revision stamp of a random or tiny variant
+
+
+def model_name(df) -> str:
+    """The model as titles name it, from a table's stamp columns: its label, with "(random
+    weights)" for a random or tiny variant ("" for a table without stamps)."""
+    if "model" not in df or not len(df):
+        return ""
+    r = df.iloc[0]
+    return f"{r['model']} ({RANDOM})" if str(r.get("revision", "")) == RANDOM else str(r["model"])
+
+
 def describe(df) -> str:
     """How the rows of ``df`` were computed, for a figure title: model, measure, n, k or variance
     rule, chance permutations and the interval's method and level."""
     if not len(df):
         return ""
     r = df.iloc[0]
-    parts = [str(r["model"])] if "model" in df else []
+    parts = [model_name(df)] if "model" in df else []
     parts.append(str(r.get("measure", "score")))
     if "n" in df and np.isfinite(r.get("n", np.nan)):
         parts.append(f"n={int(r['n'])} sentences")

@@ -14,6 +14,7 @@ from .common import (
     describe,
     langs_label,
     language_colours,
+    model_name,
     score_column,
     stack_label,
 )
@@ -79,7 +80,7 @@ def plot_group_means(df, title: str = ""):
     if len(groups) > 6 and summary <= set(df["group"]):  # many pairs of groups: within/between
         groups = [WITHIN, BETWEEN]
     r = df.iloc[0]
-    model = f"{r['model']}: " if "model" in df else ""
+    model = f"{model_name(df)}: " if "model" in df else ""
     what = {"cross_modal": "speech vs text, same language",
             "cross_lingual": "across languages, same modality"}.get(r["analysis"], r["analysis"])
     fig.suptitle(f"{model}{title or what}, by {str(r['grouping']).replace('_', ' ')}, "

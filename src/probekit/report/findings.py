@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..analysis.means import FEWEST_FOR_AN_INTERVAL, MEAN_CI
-from .common import axes, langs_label, stack_label
+from .common import axes, langs_label, model_name, stack_label
 
 
 def plot_code_switching(df, title: str = "code-switched inputs vs their two languages"):
@@ -20,7 +20,7 @@ def plot_code_switching(df, title: str = "code-switched inputs vs their two lang
     panels = list(dict.fromkeys(zip(df["stack"], df["modality"], strict=True)))
     fig = Figure(figsize=(4.2 * len(panels) + 0.6, 4.2))
     r = df.iloc[0]
-    model = f"{r['model']}: " if "model" in df else ""
+    model = f"{model_name(df)}: " if "model" in df else ""
     fig.suptitle(f"{model}{title}, {r['measure']}\nchance-adjusted score; solid: to the first "
                  "language, dash-dot: to the second; dotted: random-weights control", fontsize=9)
     mixes = list(dict.fromkeys(df["mixed"]))
@@ -63,7 +63,7 @@ def plot_length_bins(df, title: str = "cross-modal similarity by length"):
     bins = df.drop_duplicates("bin_index").sort_values("bin_index")
     fig = Figure(figsize=(3.8 * len(panels) + 0.6, 4.2))
     r = df.iloc[0]
-    model = f"{r['model']}: " if "model" in df else ""
+    model = f"{model_name(df)}: " if "model" in df else ""
     fig.suptitle(f"{model}{title}, {r['measure']}, {int(r['n_sentences'])} sentences per bin\n"
                  f"mean chance-adjusted score, {float(r['ci_level']):.0%} {MEAN_CI}; dashed: "
                  "random-weights control; dotted: chance", fontsize=9)
@@ -95,7 +95,7 @@ def plot_adaptation_bars(df, title: str = "cross-modal similarity by resource le
     points = list(dict.fromkeys(df["point"]))
     levels = sorted(df["resource"].unique())
     measure = df["measure"].iloc[0] if "measure" in df else "score"
-    model = f"{df['model'].iloc[0]}: " if "model" in df else ""
+    model = f"{model_name(df)}: " if "model" in df else ""
     fig, ax = axes(f"{model}{title} ({measure})\nmean over languages, 95% {MEAN_CI}; "
                     "diamond: random-weights control; dotted: chance", "",
                     f"chance-adjusted {measure}")
@@ -133,7 +133,7 @@ def plot_modality_gap(df, title: str = "modality gap vs language gap"):
     stacks = list(dict.fromkeys(df["stack"]))
     fig = Figure(figsize=(4.6 * len(stacks) + 0.6, 4.4))
     r = df.iloc[0]
-    model = f"{r['model']}: " if "model" in df else ""
+    model = f"{model_name(df)}: " if "model" in df else ""
     level = f"{float(r['ci_level']):.0%} {r['ci_method']}" if "ci_method" in df else "intervals"
     fig.suptitle(f"{model}{title}, {r['measure']}\nmean chance-adjusted score, {level}; "
                  "dashed: random-weights control; dotted: chance", fontsize=9)
@@ -190,7 +190,12 @@ def plot_measure_agreement(df, title: str = "agreement between measures"):
         ax.set_title(f"{kind}: Spearman", fontsize=9)
     fig.subplots_adjust(left=0.12, wspace=0.45, bottom=0.2)
     fig.colorbar(im, ax=fig.axes, fraction=0.03)
-    fig.suptitle(title, fontsize=10)
+    model = f"{model_name(df)}: " if "model" in df else ""
+    few = df[~df["meaningful"].astype(bool)] if "meaningful" in df else df.iloc[:0]
+    note = "" if few.empty else (
+        f"\nnot meaningful: {', '.join(dict.fromkeys(few['kind']))} of "
+        f"{int(few['points'].min())} points (a rank correlation needs at least 5)")
+    fig.suptitle(f"{model}{title}{note}", fontsize=10 if not note else 9)
     return fig
 
 
@@ -218,7 +223,7 @@ def plot_claims(df, title: str = "the paper's findings as contrasts"):
     ax.set_yticks(y, labels, fontsize=6)
     ax.axvline(0, color="k", ls=":", lw=1)
     r0 = df.iloc[0]
-    model = f"{r0['model']}: " if "model" in df else ""
+    model = f"{model_name(df)}: " if "model" in df else ""
     ax.set_title(f"{model}{title}: {float(r0['ci_level']):.0%} {r0['ci_method']}\n"
                  "x: random-weights control; +: spectrum-matched views; "
                  "*: supported (effect > 0, Holm-adjusted p < 0.05)", fontsize=7)
@@ -248,8 +253,7 @@ def plot_spectra(df, title: str = "spectra of the compared views"):
     for ax in (left, right):
         ax.set_xlabel("depth (block index)")
     left.legend(fontsize=6)
-    r0 = df.iloc[0]
-    model = f"{r0['model']}: " if "model" in df else ""
+    model = f"{model_name(df)}: " if "model" in df else ""
     fig.suptitle(f"{model}{title} (mean over languages; dashed: outlier_feature threshold)",
                  fontsize=8)
     fig.tight_layout()

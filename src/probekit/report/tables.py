@@ -32,6 +32,14 @@ def write_table(df, path: Path) -> list[Path]:
     return out
 
 
+GROUP_COLUMNS = (
+    "Each group's column holds its mean [interval]; n counts the languages whose rows are "
+    "averaged. A cross-lingual column averages language pairs: A~B the pairs of a language of "
+    "group A with one of group B, (within) the pairs inside one group, (between) the pairs "
+    "across two; n counts the languages on both sides. control: the random-weights control's "
+    "mean.")
+
+
 def paper_table(df):
     """A ``group_means`` table laid out for a paper: one row per analysis, stack, modality,
     measure and depth, one column per group holding "mean [low, high]" (chance-adjusted, with

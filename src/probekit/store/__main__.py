@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ProbekitError
+from ..helptext import plain
 from . import layout
 from .integrity import REPAIR
 from .reader import Store
@@ -56,7 +57,8 @@ def verify(folders: list[Path]) -> int:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m probekit.store") -> int:
-    ap = argparse.ArgumentParser(prog=prog, description=__doc__)
+    ap = argparse.ArgumentParser(prog=prog, description=plain(__doc__),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
     check = sub.add_parser("verify", help="check every shard's checksum")
     check.add_argument("folders", nargs="+", type=Path)

@@ -20,7 +20,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from ..errors import LayerSelectionError, StoreError, closest
+from ..errors import LayerSelectionError, StoreError, closest, install_hint
 from . import layout
 from .integrity import REPAIR, Damage, damaged_shards
 from .shards import ShardReader
@@ -365,7 +365,7 @@ class Store:
         try:
             import xarray as xr
         except ImportError:
-            raise StoreError("to_xarray needs xarray: pip install 'probekit[notebook]'") from None
+            raise StoreError(f"to_xarray needs xarray: {install_hint('notebook')}") from None
         rows = self.select(**selection)
         stacks = self.stacks
         if stack is not None:

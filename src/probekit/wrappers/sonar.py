@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 
 from ..data import input_language
-from ..errors import ModelLoadError, RecordingError, SpecError, closest
+from ..errors import ModelLoadError, RecordingError, SpecError, closest, install_hint
 from ..languages import NLLB, SONAR_NLLB, LanguageError, nllb_code
 from .base import ModelInputs, Wrapper
 from .loading import hub_reachable, pick_device
@@ -218,7 +218,7 @@ class Sonar(Wrapper):
             import sonar  # noqa: F401  (sets fairseq2 up with SONAR's asset cards)
             from fairseq2.assets import get_asset_store
         except ImportError:
-            return [(n, "fairseq2 assets: install probekit[sonar]", False) for n in names]
+            return [(n, f"fairseq2 assets: {install_hint('sonar')}", False) for n in names]
         store, cache = get_asset_store(), fairseq2_cache()
         needs: list[tuple[str, str, bool | None]] = []
         for name in names:
