@@ -92,8 +92,7 @@ def _blame_override(error: RecipeError, where: str, overrides: list[str]) -> Rec
         key = dotted.partition("=")[0].strip()
         if key and re.match(rf"(recipe\.)?{re.escape(key)}(?![\w])", about):
             shown = dotted if len(dotted) <= 80 else dotted[:77] + "..."
-            return RecipeError(f"from override {shown} (on recipe {Path(where).name}): "
-                               + about)
+            return RecipeError(f"from override {shown} (on recipe {where}): " + about)
     return error
 
 def check_claims(a: AnalysisSection, languages: list[str], where: str) -> None:

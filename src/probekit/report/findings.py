@@ -192,9 +192,11 @@ def plot_measure_agreement(df, title: str = "agreement between measures"):
     fig.colorbar(im, ax=fig.axes, fraction=0.03)
     model = f"{model_name(df)}: " if "model" in df else ""
     few = df[~df["meaningful"].astype(bool)] if "meaningful" in df else df.iloc[:0]
+    points = few["points"].dropna() if "points" in few else few.iloc[:0]
     note = "" if few.empty else (
         f"\nnot meaningful: {', '.join(dict.fromkeys(few['kind']))} of "
-        f"{int(few['points'].min())} points (a rank correlation needs at least 5)")
+        + (f"{int(points.min())} points" if len(points) else "too few points")
+        + " (a rank correlation needs at least 5)")
     fig.suptitle(f"{model}{title}{note}", fontsize=10 if not note else 9)
     return fig
 
