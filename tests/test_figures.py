@@ -1,10 +1,14 @@
 """Paper-grade figures and tables at the paper's scale (30 languages): group means with
 intervals checked against a float64 t-interval computed here, colours that stay distinct, a
-heatmap on a fixed chance-anchored scale with the cells above chance marked, text tables."""
+heatmap on a fixed chance-anchored scale with the cells above chance marked, text tables, and
+every figure of the demo laid out for a paper (print size, fonts, nothing clipped or
+overprinted, at most two panels per row)."""
 
 import itertools
 import os
+from collections import Counter
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -26,6 +30,7 @@ from probekit.report import (
 )
 
 DEPTHS = 4
+ROOT = Path(__file__).resolve().parent.parent
 GROUPS = {lang: resource_level(lang) for lang in PAPER_LANGUAGES}
 
 
@@ -130,8 +135,9 @@ def test_the_thirty_language_heatmap_is_anchored_at_chance_and_marks_cells_above
     assert (image.norm.vmin, image.norm.vcenter, image.norm.vmax) == (-0.25, 0.0, 1.0)
     dots = sum(len(line.get_xdata()) for line in ax.get_lines() if line.get_marker() == ".")
     assert dots == 2 * (30 * 29 // 2 - 2)  # every cell above chance, both triangles
-    assert "toy-30" in ax.get_title() and "n=1000" in ax.get_title()
+    assert "toy-30" in figure_texts(fig) and "n=1000" in figure_texts(fig)
     assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["arb", "ces"]  # high first
+    assert_paper_ready(fig, "heatmap_30")
     save_figure(fig, figure_folder(tmp_path) / "heatmap_30")
 
 
@@ -143,11 +149,13 @@ def test_layer_curves_of_thirty_languages_draw_group_means_chance_and_control(ro
     assert "high mean (15 langs)" in labels and "low mean (15 langs)" in labels
     assert any(label.startswith("chance") for label in labels)
     assert any(label.startswith("control") for label in labels)
+    assert_paper_ready(fig, "curves_30")
     save_figure(fig, figure_folder(tmp_path) / "curves_30")
     means = table(group_means(rows, GROUPS))
     means["model"] = "toy-30"
     fig = plot_group_means(means[means["analysis"] == "cross_modal"])
     assert len(fig.axes[0].collections) == 2  # an interval band per group
+    assert_paper_ready(fig, "group_means_30")
     save_figure(fig, figure_folder(tmp_path) / "group_means_30")
 
 
@@ -170,10 +178,12 @@ def test_modality_gap_figure_labels_each_curve_with_its_side(tmp_path):
     gap = table(modality_gap(cm, cl))
     fig = plot_modality_gap(gap)
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
-    assert "across languages, speech (speech encoder)" in labels
-    assert "across languages, text (text encoder)" in labels
+    assert {"speech vs text, same language", "across languages, speech",
+            "across languages, text"} <= set(labels)
+    assert fig.axes[0].get_title().split() == ["speech", "encoder", "vs", "text", "encoder"]
     assert len(fig.axes[0].collections) == 3  # three interval bands
     assert gap["cross_lingual_speech_control"].notna().all()
+    assert_paper_ready(fig, "modality_gap")
 
 
 def test_paper_table_as_markdown_and_latex(rows):
@@ -223,3 +233,86 @@ def test_titles_say_random_weights_and_agreement_of_few_points_is_not_meaningful
     agreement["model"], agreement["revision"] = "toy-30", "random weights"
     text = figure_texts(plot_measure_agreement(agreement))
     assert "toy-30 (random weights): " in text and "not meaningful: layer curves of 3" in text
+
+
+def drawn_texts(fig):
+    """Every text matplotlib draws for ``fig`` (the tick labels of the ticks in view, legend
+    entries, titles), with its extent in pixels."""
+    import matplotlib.text
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    drawn, draw = [], matplotlib.text.Text.draw
+
+    def record(self, renderer):
+        draw(self, renderer)
+        if self.get_visible() and self.get_text().strip():
+            drawn.append((self, self.get_window_extent(renderer)))
+
+    with mock.patch.object(matplotlib.text.Text, "draw", record):
+        FigureCanvasAgg(fig).draw()
+    return drawn
+
+
+def assert_paper_ready(fig, name):
+    """Drawn at a column's (3.3 in) or the page's (6.9 in) width; every text at least 7 pt at
+    that size, inside the canvas and clear of every other text; at most two panels per row."""
+    width = fig.get_figwidth()
+    assert np.isclose(width, 3.3) or np.isclose(width, 6.9), (name, width)
+    texts = drawn_texts(fig)
+    assert texts, name
+    canvas = fig.bbox
+    for text, box in texts:
+        what = (name, text.get_text()[:60])
+        assert text.get_fontsize() >= 7, what
+        assert (box.x0 >= -0.5 and box.y0 >= -0.5 and box.x1 <= canvas.x1 + 0.5
+                and box.y1 <= canvas.y1 + 0.5), (*what, "clipped", box.bounds, canvas.bounds)
+    for (a, box_a), (b, box_b) in itertools.combinations(texts, 2):
+        dx = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
+        dy = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
+        assert dx <= 1 or dy <= 1, (name, "overprinted", a.get_text()[:60], b.get_text()[:60])
+    panels = [ax for ax in fig.axes if getattr(ax, "_colorbar", None) is None]
+    rows = Counter(round(ax.get_position().y0, 3) for ax in panels)
+    assert max(rows.values()) <= 2, (name, rows)
+
+
+def test_every_figure_of_the_demo_is_laid_out_for_a_paper(demo_run):
+    """Each of the demo's figures, drawn again from its tables: paper-ready, integer block ticks,
+    and a caption line on the decoder's panels, whose examples all read one English target."""
+    from probekit.pipeline.context import resolve_run
+    from probekit.pipeline.figures import figure_makers
+    from probekit.recipe import load_recipe
+
+    out, _ = demo_run
+    makers = figure_makers(resolve_run(load_recipe(ROOT / "recipes" / "demo.yaml"), out))
+    assert len(makers) >= 20
+    note = "note: the decoder reads the eng sentence for every example"
+    noted = 0
+    for stem, make in makers:
+        fig = make()
+        assert_paper_ready(fig, stem)
+        for ax in fig.axes:
+            if "depth" in ax.get_xlabel():
+                ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+                assert np.allclose(ticks, np.round(ticks)), (stem, ticks)
+        title = " ".join(" ".join(t.get_text() for t in [fig._suptitle] if t)
+                         .split() + " ".join(ax.get_title() for ax in fig.axes).split())
+        if "decoder" in stem:
+            assert note in title, (stem, title)
+            noted += 1
+        elif "encoder" in stem:
+            assert "note: the decoder" not in title, stem
+    assert noted >= 3
+
+
+@pytest.mark.reference_leg  # beyond.yaml runs in the reference leg only
+def test_every_figure_of_the_beyond_recipe_is_laid_out_for_a_paper(beyond_run):
+    from probekit.pipeline.context import resolve_run
+    from probekit.pipeline.figures import figure_makers
+    from probekit.recipe import load_recipe
+
+    out, _ = beyond_run
+    makers = figure_makers(resolve_run(load_recipe(ROOT / "recipes" / "beyond.yaml"), out))
+    assert any("code_switching" in stem for stem, _ in makers)
+    assert any("length" in stem for stem, _ in makers)
+    for stem, make in makers:
+        assert_paper_ready(make(), stem)

@@ -86,6 +86,8 @@ def test_demo_runs_every_stage(demo_run):
         stamped = pd.read_csv(csv)
         assert {"model", "checkpoint", "revision", "recipe_hash", "ci_level"} <= set(stamped), csv
         assert (stamped["revision"] == "random weights").all()
+        assert (stamped["checkpoint"] == "none (random weights)").all(), csv
+        assert (stamped["decoder_target"] == "eng").all(), csv  # data.target_language
     means = pd.read_csv(out / "results" / "group_means.csv")
     assert set(means["group"]) >= {"high", "low", "high~low", "Romance", "Germanic~Romance"}
     assert set(means["grouping"]) == {"resource", "family", "genus", "family_distance"}

@@ -306,12 +306,15 @@ def write_tables(run: Run, tables: Tables, results: Path) -> None:
     import pandas as pd
 
     from ..report import claims_paper_table, paper_table, to_latex, to_markdown, write_table
+    from ..report.common import OWN_TARGET, RANDOM, decoder_note
     from ..report.tables import GROUP_COLUMNS
 
     spec, a = run.spec, run.recipe.analysis
-    stamp_columns = {  # what made every table: model, weights, recipe
-        "model": run.model_label, "checkpoint": spec.checkpoint,
-        "revision": "random weights" if run.random_weights else spec.revision,
+    stamp_columns = {  # what made every table: model, weights, the decoder's target, recipe
+        "model": run.model_label,
+        "checkpoint": f"none ({RANDOM})" if run.random_weights else spec.checkpoint,
+        "revision": RANDOM if run.random_weights else spec.revision,
+        "decoder_target": run.data.target_language or OWN_TARGET,
         "recipe_hash": run.recipe.section_hash("data", "model", "record", "analysis")}
     for name, table_rows in tables.items():
         if not table_rows:
@@ -331,7 +334,9 @@ def write_tables(run: Run, tables: Tables, results: Path) -> None:
                     f"{run.weights_label}: mean chance-adjusted {what} similarity by "
                     f"{grouping}, {a.ci:.0%} delete-one-language jackknife intervals over "
                     "languages, at these sentences, n and k (none for fewer than 3); "
-                    f"control: {a.control or 'none'}. {GROUP_COLUMNS}")
+                    f"control: {a.control or 'none'}. {GROUP_COLUMNS}"
+                    + (f" {note.capitalize()}." if (note := decoder_note(part, part["stack"]))
+                       else ""))
                 md.append(f"## {what} by {grouping}\n\n{caption}\n\n{to_markdown(wide)}")
                 tex.append(to_latex(wide, caption))
             (results / "group_means.md").write_text("\n".join(md))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..errors import ProbekitError
 from .context import Run
@@ -13,15 +15,9 @@ from .publish import published
 log = logging.getLogger("probekit")
 
 
-def write_figures(run: Run, quiet: bool = False) -> list[Path]:
-    """The figures of every analysis (:mod:`.analyses`) from ``run.out/results`` into
-    ``run.out/figures``, published whole (:mod:`.publish`), with a progress bar (unless
-    ``quiet``) and their count and time in the log."""
-    import time
-
-    from tqdm import tqdm
-
-    from .. import report as R
+def figure_makers(run: Run) -> list[tuple[str, Callable[[], Any]]]:
+    """``(stem, make)`` for every figure of every analysis (:mod:`.analyses`) of the tables in
+    ``run.out/results``; ``make()`` draws one (a matplotlib Figure)."""
     from ..languages import family, genus
     from .analyses import Results, registered
 
@@ -36,9 +32,22 @@ def write_figures(run: Run, quiet: bool = False) -> list[Path]:
         (families[lang], genus(lang)) if by_family else (), resource[lang], lang))
     # the first measure's figures have no suffix
     results = Results(folder, resource, order, families if by_family else None)
+    return [figure for analysis in registered() for figure in analysis.figures(results)]
+
+
+def write_figures(run: Run, quiet: bool = False) -> list[Path]:
+    """The figures of :func:`figure_makers` into ``run.out/figures``, published whole
+    (:mod:`.publish`), with a progress bar (unless ``quiet``) and their count and time in the
+    log."""
+    import time
+
+    from tqdm import tqdm
+
+    from .. import report as R
+
     written: list[Path] = []
     t0 = time.time()
-    todo = [figure for analysis in registered() for figure in analysis.figures(results)]
+    todo = figure_makers(run)
     with published(run.out / "figures") as staged:  # the whole set, or the previous one
         for stem, make in tqdm(todo, desc="report", unit="figure", disable=quiet):
             written += [run.out / "figures" / p.relative_to(staged)
