@@ -7,7 +7,7 @@ CUR    := .venv-current
 PYTEST_ARGS ?=
 COMMA  := ,
 
-.PHONY: demo test lint test-reference test-current check-real setup setup-current system-deps clean
+.PHONY: demo test lint docs test-reference test-current check-real setup setup-current system-deps clean
 
 demo: setup
 	$(REF)/bin/probekit run demo --out runs/demo
@@ -16,10 +16,16 @@ test: lint test-reference test-current
 
 # ruff and mypy (pinned in both locks; settings in pyproject.toml): ruff's pyflakes, pycodestyle,
 # bugbear, pyupgrade, simplify and import-order rules (lines of at most 100 characters) over the
-# whole tree, then mypy over src/.
+# whole tree, then mypy over src/, then the docs site built with --strict (no warnings).
 lint: setup
 	$(REF)/bin/python -m ruff check src tests examples benchmarks setup.py
 	$(REF)/bin/python -m mypy
+	$(REF)/bin/python -m mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
+
+# The docs site (mkdocs.yml, docs/) into site/; --strict: a warning (a broken link, a page left
+# out of the navigation) fails the build, here and in `make lint`.
+docs: setup
+	$(REF)/bin/python -m mkdocs build --strict
 
 test-reference: setup
 	$(REF)/bin/python -m pytest -q $(PYTEST_ARGS)
@@ -67,7 +73,7 @@ endef
 
 # Reference leg: torch 2.9.1 + transformers 4.57 + fairseq2/SONAR (about 7.4 GB, ~5 minutes).
 $(REF)/.installed: requirements/reference.lock pyproject.toml setup.py | system-deps
-	$(call venv,$(REF),requirements/reference.lock,sonar$(COMMA)salmonn$(COMMA)nnsight$(COMMA)notebook$(COMMA)hf$(COMMA)audio$(COMMA)test,10,--no-cache-dir)
+	$(call venv,$(REF),requirements/reference.lock,sonar$(COMMA)salmonn$(COMMA)nnsight$(COMMA)notebook$(COMMA)hf$(COMMA)audio$(COMMA)docs$(COMMA)test,10,--no-cache-dir)
 
 # Current leg: CPU torch 2.13 + transformers 5.x, without SONAR and torchaudio (none for torch
 # 2.13) (~1 minute).

@@ -154,7 +154,7 @@ def test_interval_draws_from_gram_matrices_equal_the_measure_on_each_subset(meas
     assert abs(row["ci_low"] - (row["score"] - 1.6448536269514722 * sd)) < 1e-10
 
 
-FLOAT32_BOUND = 1e-5  # stated in the README and the recipe key's doc
+FLOAT32_BOUND = 1e-5  # stated in docs/scale.md and the recipe key's doc
 
 
 def test_float32_stays_within_its_stated_bound_of_float64():

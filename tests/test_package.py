@@ -21,6 +21,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+from test_docs import python_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "probekit"
@@ -35,8 +36,8 @@ INDIRECT = {"sentencepiece": "transformers reads the sentencepiece tokenizers of
                              "specs (SeamlessM4T, LLaMA/Vicuna) with it and does not require it"}
 # Imported by src/probekit, declared nowhere, each with its reason.
 UNDECLARED = {"pyarrow": "report.tables writes parquet besides CSV only when pyarrow imports"}
-# Extras that are tools for the tests, not features of probekit.
-TOOLING = {"test"}
+# Extras that are tools (the tests, the docs site), not features of probekit.
+TOOLING = {"test", "docs"}
 # What the wheel must carry besides the Python modules (checked against the checkout's folders).
 SHIPPED = ("models", "recipes", "data/demo")
 
@@ -157,10 +158,11 @@ def test_lock_satisfies_pyproject(lock_name):
 
 def test_legs_install_every_feature_extra():
     """The reference leg installs every extra; the current one all but those without a release
-    for its torch (SONAR's fairseq2, torchaudio)."""
+    for its torch (SONAR's fairseq2, torchaudio) and the docs site's (built once, in `make
+    lint`)."""
     installed = legs()
     assert set(installed["reference.lock"]) == set(EXTRAS)
-    assert set(EXTRAS) - set(installed["current.lock"]) == {"sonar", "audio"}
+    assert set(EXTRAS) - set(installed["current.lock"]) == {"sonar", "audio", "docs"}
 
 
 # (b2) what importing probekit does to the process
@@ -350,10 +352,19 @@ def test_installed_wheel_runs_outside_the_checkout(wheel, tmp_path):
     out, _ = _run([str(probekit), "specs"], work, env)
     assert "seamless_m4t_v2" in out.stdout and "demo" in out.stdout, out.stdout
 
-    # the shipped demo recipe on the shipped demo data, cut short: 2 languages, 8 sentences
-    _, took = _run([str(probekit), "run", "demo", "--out", "OUT", "data.languages=[eng,fra]",
-                    "data.max_sentences=8", "analysis.k=2", "analysis.n_perm=2",
-                    "analysis.n_boot=0", "analysis.control=null", "--quiet"], work, env)
-    print(f"probekit run demo (2 languages, 8 sentences): {took:.1f} s")
-    assert (work / "OUT" / "store" / "store.json").is_file()
-    assert (work / "OUT" / "results" / "similarities.csv").is_file()
+    # the README's quick start, as written: its `probekit` commands, then its Python, from a
+    # folder that is not the checkout
+    text = (ROOT / "README.md").read_text()
+    start = text.index("## Quick start")
+    commands = [line.split("#")[0].split() for line in text[start:].splitlines()
+                if line.startswith("probekit ")]
+    assert commands and commands[0][:2] == ["probekit", "run"], commands
+    for command in commands:
+        _, took = _run([str(venv / "bin" / command[0]), *command[1:], "--quiet"], work, env)
+        print(f"{' '.join(command)}: {took:.1f} s")
+    assert (work / "runs" / "demo" / "results" / "similarities.csv").is_file()
+    code = "\n".join(c for line, c in python_blocks(ROOT / "README.md")
+                     if line > text.count("\n", 0, start))
+    out, _ = _run([str(python), "-c", code + "\nprint(repr(analysis.svcca(fra, eng, k=10)))"],
+                  work, env)
+    assert out.stdout.startswith("Similarity(measure='svcca', score="), out.stdout

@@ -85,3 +85,35 @@ def test_stacks_give_the_xarray_stack_and_depth_coordinates(tmp_path):
         np.arange(3)[:, None] + [0, 10, 20])
     with pytest.raises(StoreError, match="no stack 'decoders'.*closest: decoder"):
         store.to_xarray(stack="decoders")
+
+
+def test_a_lazy_xarray_reads_nothing_until_computed_then_equals_the_eager_one(store,
+                                                                               monkeypatch):
+    """to_xarray(lazy=True): a dask-backed DataArray of chunk-sized blocks; building it reads
+    only one row (for the dtype), computing a selection reads only its blocks, and the values
+    equal the in-memory DataArray's."""
+    pytest.importorskip("xarray")
+    pytest.importorskip("dask")
+    eager = store.to_xarray(lang=["eng", "fra"], modality="text")
+    reads = []
+    read = type(store).read
+
+    def counted(self, layer, *args, ids=None, **kwargs):
+        reads.append((layer, len(ids) if ids is not None else None))
+        return read(self, layer, *args, ids=ids, **kwargs)
+
+    monkeypatch.setattr(type(store), "read", counted)
+    lazy = store.to_xarray(lang=["eng", "fra"], modality="text", lazy=True, chunk=4)
+    assert reads == [(str(eager.layer.values[0]), 1)] and lazy.chunks is not None
+    assert lazy.data.chunks[0] == (4, 4, 4) and lazy.data.chunks[1] == (1, 1)
+    assert list(lazy.layer.values) == list(eager.layer.values)
+    reads.clear()
+    first = lazy.isel(example=slice(0, 4)).sel(layer="dec").values  # one block
+    assert reads == [("dec", 4)]
+    np.testing.assert_array_equal(first, eager.isel(example=slice(0, 4)).sel(layer="dec").values)
+    np.testing.assert_array_equal(lazy.values, eager.values)
+    assert lazy.dtype == eager.dtype == np.float32
+    np.testing.assert_array_equal(lazy.groupby("lang").mean("example").values,
+                                  eager.groupby("lang").mean("example").values)
+    with pytest.raises(StoreError, match="chunk must be at least 1"):
+        store.to_xarray(lazy=True, chunk=0, modality="text")

@@ -1,6 +1,6 @@
-"""Recipe keys are documented once, in their fields: ``probekit options recipe`` lists them and
-recipes/README.md holds its generated table. ``python tests/test_recipe_keys.py`` rewrites that
-table after a field changes."""
+"""Recipe keys are documented once, in their fields: ``probekit options recipe`` lists them, and
+recipes/README.md and the docs site's docs/recipe-keys.md hold its generated table.
+``python tests/test_recipe_keys.py`` rewrites both tables after a field changes."""
 
 import contextlib
 import dataclasses
@@ -13,7 +13,7 @@ from probekit.cli import main
 from probekit.recipe import ALLOWED, CHOICES, INTERVAL_ANALYSES, KEYS, Recipe
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "recipes" / "README.md"
+DOCS = (ROOT / "recipes" / "README.md", ROOT / "docs" / "recipe-keys.md")
 START, END = "<!-- recipe-keys:start -->\n", "<!-- recipe-keys:end -->"
 SECTIONS = re.compile(re.escape(START) + r"(.*?)" + re.escape(END), flags=re.S)
 
@@ -60,28 +60,30 @@ def test_every_recipe_key_has_a_doc_and_every_choice_list_is_in_the_fields():
     assert dataclasses.asdict(Recipe())["record"]["pool"] == "mean"
 
 
-def test_recipes_readme_holds_the_generated_keys_table():
+def test_recipes_readme_and_the_docs_hold_the_generated_keys_table():
     code, table = cli("options", "recipe", "--markdown")
     assert code == 0 and table.startswith("| key | type | default | allowed | meaning |\n")
-    docs = DOCS.read_text(encoding="utf-8")
-    found = SECTIONS.findall(docs)
-    assert len(found) == 1, f"{DOCS}: one {START.strip()} ... {END} section expected"
-    assert found[0] == table, (
-        f"{DOCS}'s recipe keys table differs from the recipe's fields; regenerate it with "
-        "`python tests/test_recipe_keys.py` (writes `python -m probekit.cli options recipe "
-        "--markdown` between the markers)")
-    for key in ("`data.code_switch.boundary`", "`record.max_batch_seconds`", "`report.figures`"):
-        assert key in found[0]
+    for path in DOCS:
+        found = SECTIONS.findall(path.read_text(encoding="utf-8"))
+        assert len(found) == 1, f"{path}: one {START.strip()} ... {END} section expected"
+        assert found[0] == table, (
+            f"{path}'s recipe keys table differs from the recipe's fields; regenerate it with "
+            "`python tests/test_recipe_keys.py` (writes `python -m probekit.cli options recipe "
+            "--markdown` between the markers)")
+        for key in ("`data.code_switch.boundary`", "`record.max_batch_seconds`",
+                    "`report.figures`"):
+            assert key in found[0]
 
 
 if __name__ == "__main__":
     code, table = cli("options", "recipe", "--markdown")
-    text = DOCS.read_text(encoding="utf-8")
-    new, count = SECTIONS.subn(lambda _: START + table + END, text)
-    if code or count != 1:
-        sys.exit(f"{DOCS}: expected one {START.strip()} ... {END} section")
-    DOCS.write_text(new, encoding="utf-8")
-    print(f"{DOCS}: {len(table.splitlines()) - 2} recipe keys written")
+    for path in DOCS:
+        text = path.read_text(encoding="utf-8")
+        new, count = SECTIONS.subn(lambda _: START + table + END, text)
+        if code or count != 1:
+            sys.exit(f"{path}: expected one {START.strip()} ... {END} section")
+        path.write_text(new, encoding="utf-8")
+        print(f"{path}: {len(table.splitlines()) - 2} recipe keys written")
 
 
 def test_an_error_from_an_override_names_the_override_not_the_recipe_file(tmp_path):

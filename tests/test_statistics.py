@@ -253,8 +253,8 @@ def test_depth_alignment_refuses_or_maps_by_fraction():
 
 # -- defect 6: float32 error, RBF bandwidth --------------------------------------------------
 def test_float32_error_is_within_the_documented_bound():
-    """README: float32 scores agree with float64 within 5e-4 (canonical correlations 2e-2), also
-    with a few features 1000x larger than the rest."""
+    """docs/statistics.md: float32 scores agree with float64 within 5e-4 (canonical
+    correlations 2e-2), also with a few features 1000x larger than the rest."""
     rng = np.random.default_rng(13)
     worst, worst_rho = 0.0, 0.0
     for n, d in ((500, 128), (300, 512)):

@@ -226,7 +226,7 @@ class AnalysisSection:
     device: str = field(default="auto", metadata=_doc(
         "Where the analysis computes: auto (the GPU when there is one), cpu, cuda or cuda:N."))
     dtype: str = field(default="float64", metadata=_doc(
-        "float64, or float32 (faster; scores within 1e-5 of float64, see the README).",
+        "float64, or float32 (faster; scores within 1e-5 of float64, see docs/scale.md).",
         ("float64", "float32")))
     workers: int = field(default=1, metadata=_doc(
         "Processes that compute the rows (one per CPU core; under torchrun every process "

@@ -20,7 +20,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from ..errors import LayerSelectionError, StoreError, closest, install_hint
+from ..errors import LayerSelectionError, StoreError, closest
 from . import layout
 from .integrity import REPAIR, Damage, damaged_shards
 from .shards import ShardReader
@@ -356,51 +356,16 @@ class Store:
         return xa, xb, keys
 
     def to_xarray(self, layers: Sequence[str] | None = None, stack: str | None = None,
-                  **selection: Any):
+                  lazy: bool = False, chunk: int = 1024, **selection: Any):
         """A DataArray ``(example, layer, dim)``: coordinates ``lang``, ``modality`` and
         ``sentence`` per example, ``stack`` and ``depth`` per layer. ``stack`` takes that
         stack's layers; with neither it nor ``layers``: every layer that all the selected
         examples hold (with several modalities selected, their shared stacks, such as a decoder
-        run on both)."""
-        try:
-            import xarray as xr
-        except ImportError:
-            raise StoreError(f"to_xarray needs xarray: {install_hint('notebook')}") from None
-        rows = self.select(**selection)
-        stacks = self.stacks
-        if stack is not None:
-            if stack not in stacks:
-                hint = closest(stack, stacks)
-                raise StoreError(f"no stack {stack!r} in store {self.root}; "
-                                 + (f"closest: {', '.join(hint)}" if hint
-                                    else f"it has {', '.join(stacks)}"))
-            layers = stacks[stack]
-        if layers is None:
-            shards = set(rows["shard"])
-            layers = [n for n in self.layers if all(n in self._shard_layers[s] for s in shards)]
-            if not layers:
-                raise StoreError("the selected examples share no layer (speech and text run "
-                                 "through different stacks); select one modality, e.g. "
-                                 "modality='text', or pass layers=[...]")
-        layers = list(layers)
-        rows = self._holding(layers, rows, selection.get("ids") is None
-                             and selection.get("modality") is None)
-        widths = {self._layer(n)["dim"] for n in layers}
-        if len(widths) != 1:
-            raise StoreError(f"layers of different widths ({sorted(widths)}) cannot share a 'dim' "
-                             "axis; pass layers=[...] of one width")
-        data = np.stack([self.read(n, ids=list(rows["id"])) for n in layers], axis=1)
-        where = {n: (s, d) for s, names in stacks.items() for d, n in enumerate(names)}
-        return xr.DataArray(
-            data, dims=("example", "layer", "dim"),
-            coords={"example": rows["id"].to_numpy(), "layer": layers,
-                    "dim": np.arange(data.shape[2]),
-                    "lang": ("example", rows["lang"].to_numpy()),
-                    "modality": ("example", rows["modality"].to_numpy()),
-                    "sentence": ("example", rows["sentence"].to_numpy()),
-                    "stack": ("layer", [where[n][0] for n in layers]),
-                    "depth": ("layer", [where[n][1] for n in layers])},
-            attrs={"store": str(self.root), "recipe_hash": str(self.recipe_hash)})
+        run on both). ``lazy``: backed by dask (the ``[notebook]`` extra), read ``chunk``
+        examples of one layer at a time when computed, for stores larger than memory."""
+        from .xarray_view import data_array
+
+        return data_array(self, layers, stack, lazy, chunk, selection)
 
     def close(self) -> None:
         for shard in self._shards:
