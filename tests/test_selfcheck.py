@@ -285,6 +285,10 @@ def test_half_precision_has_its_own_tolerance_and_still_catches_the_defect(dtype
     good = load_model(write_spec(tmp_path, fixed(WAV2VEC2), "fixed"), variant="tiny",
                       dtype=dtype)
     assert good.measured.tolerance == TOLERANCE[good.model.dtype] > 1e-4
-    assert good.measured.passed and good.measured.worst["speech"][0] > 0  # rounding, not 0
+    assert good.measured.passed
+    # float16 rounds a padded batch differently from one example; bfloat16 may not: torch 2.13's
+    # bfloat16 kernels on an AVX2-only CPU (AMD EPYC) give both the same bits, a difference of 0
+    worst = good.measured.worst["speech"][0]
+    assert worst > 0 if dtype == "float16" else 0 <= worst <= good.measured.tolerance
     with pytest.raises(BatchDependenceError):
         load_model(write_spec(tmp_path, WAV2VEC2), variant="tiny", dtype=dtype)
