@@ -120,15 +120,15 @@ def ref_svcca(x, y, k):
 @pytest.mark.parametrize("zscore", [False, True, "x only"])
 def test_interval_draws_from_gram_matrices_equal_the_measure_on_each_subset(measure, reference,
                                                                             zscore, monkeypatch):
-    """The interval's draws (the same subsets as half-sampling: the row's seed + 1) computed
+    """The interval's draws (the same subsets as half-sampling: the pair's ``draw_seed``) computed
     from Gram matrices equal the measure recomputed on the subset's rows, z-scored on those
     rows where asked (a z-scored view's scale changes with the rows)."""
-    from probekit.analysis import grid, stats
+    from probekit.analysis import draws, stats
 
     def direct(*args, **kwargs):
         raise AssertionError("the draws were recomputed from the features")
 
-    monkeypatch.setattr(grid, "half_sampling", direct)
+    monkeypatch.setattr(draws, "half_sampling", direct)
     x, y = power_law_views(n=80, d=30, seed=4)
     x[:, 3] = 2.5  # a constant column: 0 once z-scored, as the full rows have it
     x, y = x * np.linspace(0.1, 40, 30) + 7, y + 3  # scales and offsets z-scoring changes
@@ -144,14 +144,48 @@ def test_interval_draws_from_gram_matrices_equal_the_measure_on_each_subset(meas
     def on_rows(i):
         return reference(z(x[i], zx), z(y[i], zy))
     fraction = stats.subsample_fraction(5 if row["measure"] == "svcca" else None, 5, 80)
-    rng = np.random.default_rng(row["row_seed"] + 1)
+    assert row["draw_seed"] == stats.row_seed(7, "draws", "x", "y")
+    rng = np.random.default_rng(row["draw_seed"])
     m = int(round(fraction * 80))
-    draws = [np.sort(rng.choice(80, m, replace=False)) for _ in range(30)]
-    values = np.array([on_rows(i) for i in draws])
+    subsets = [np.sort(rng.choice(80, m, replace=False)) for _ in range(30)]
+    values = np.array([on_rows(i) for i in subsets])
     sd = values.std(ddof=1) * np.sqrt(m / (80 - m))
     assert abs(row["score"] - on_rows(slice(None))) < 1e-10
     assert abs(row["ci_sd"] - sd) < 1e-10
     assert abs(row["ci_low"] - (row["score"] - 1.6448536269514722 * sd)) < 1e-10
+
+
+def test_the_measures_of_a_pair_draw_the_same_subsets_and_form_their_grams_once(monkeypatch):
+    """SVCCA and linear CKA of one pair of z-scored views: both intervals come from the pair's
+    subsets (each equal to the measure recomputed on the subset's rows, z-scored on them), and
+    each subset's Gram matrix of each view is formed once for both measures."""
+    from probekit.analysis import measures, stats
+
+    calls = []
+    real = measures.zscored_subset_gram
+
+    def counted(x, idx):
+        calls.append(len(idx))
+        return real(x, idx)
+
+    monkeypatch.setattr(measures, "zscored_subset_gram", counted)
+    monkeypatch.setattr("probekit.analysis.products.zscored_subset_gram", counted)
+    x, y = power_law_views(n=90, d=40, seed=5)
+    x, y = x * np.linspace(0.2, 30, 40) - 4, y + 2
+    rows = Comparer({"x": x, "y": y}.__getitem__, ["svcca", "linear_cka"], k=5, n_perm=3,
+                    n_boot=25, seed=3, zscore=True).compare("x", "y")
+    assert len(calls) == 2 * 25  # two views x 25 draws, not once more per measure
+
+    def z(a):
+        a = a - a.mean(0)
+        return a / a.std(0, ddof=1)
+    rng = np.random.default_rng(stats.row_seed(3, "draws", "x", "y"))
+    draws = [np.sort(rng.choice(90, 45, replace=False)) for _ in range(25)]
+    for row, reference in zip(rows, (lambda a, b: ref_svcca(a, b, 5), ref_linear_cka),
+                              strict=True):
+        assert row["draw_seed"] == stats.row_seed(3, "draws", "x", "y")
+        values = np.array([reference(z(x[i]), z(y[i])) for i in draws])
+        assert abs(row["ci_sd"] - values.std(ddof=1)) < 1e-10, row["measure"]
 
 
 FLOAT32_BOUND = 1e-5  # stated in docs/scale.md and the recipe key's doc

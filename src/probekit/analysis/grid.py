@@ -9,20 +9,19 @@ Every row carries the score, its permutation chance level, the chance-adjusted s
 level recorded), the permutation p-value, the kept directions, warning flags (``large_k``,
 ``constant_view``, ``outlier_feature``: one feature of a view that is not z-scored holds more than
 :data:`OUTLIER_SHARE` of its variance, so that feature alone drives SVCCA's top direction and
-linear CKA), and the seed its chance and interval were drawn with (derived from the comparer's
-seed and the row's key, so rows are independent).
+linear CKA), and the seeds its chance (``row_seed``) and interval (``draw_seed``) were drawn with,
+derived from the comparer's seed and the row's key (the interval's from the pair of views: its
+measures share the subsets), so rows are independent.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import warnings
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from .basis import (
     AnalysisError,
@@ -32,23 +31,19 @@ from .basis import (
     check_pair,
     torch_single_thread,
 )
+from .draws import SubsetDraws, method
 from .products import ViewProducts
 from .registry import Measure, describe_options, measure, split_measure
 from .rows import ComparerRow
 from .stats import (
-    ESTIMAND,
-    Interval,
     Null,
     adjust,
-    half_sampling,
-    interval,
+    draw_seed,
     null_of,
     p_perm,
     permutation_null,
     permutations,
     row_seed,
-    subsample_fraction,
-    subsets,
 )
 
 Key = Hashable
@@ -58,16 +53,11 @@ log = logging.getLogger("probekit.analysis")
 OUTLIER_SHARE = 0.25  # one feature holding more of a view's variance flags its rows
 
 
-def _method(draws: int, fraction: float) -> str:
-    what = "half-sampling" if fraction == 0.5 else f"subsampling {fraction:.2f} n"
-    return f"{what} x{draws} around the score: {ESTIMAND}"
-
-
 class LargeKError(AnalysisError):
     """SVCCA/PWCCA would keep more directions than the examples can support."""
 
 
-class Comparer:
+class Comparer(SubsetDraws):
     """Caches decompositions of views loaded by ``load(key)`` and compares pairs of them.
 
     Args:
@@ -128,10 +118,6 @@ class Comparer:
         """Everything of view ``key`` that its rows share (decomposition, kernel matrices)."""
         self.views.prepare(key)
 
-    def array(self, key: Key) -> np.ndarray:
-        """The view as loaded (float64), before centring or z-scoring."""
-        return self.views.array(key)
-
     def examples(self, key: Key) -> int:
         """How many examples (rows) view ``key`` has (remembered after :meth:`forget`)."""
         return self.views.examples(key)
@@ -184,7 +170,7 @@ class Comparer:
                 self._digests[key] = (named(key) if named else None) or digest(self.array(key))
         settings = (self.variance, self.k, self.zscored(a), self.zscored(b), self.dtype,
                     str(self.device), self.n_perm, self.n_boot, self.ci, self.seed,
-                    self.allow_large_k)
+                    self.allow_large_k, "draws shared by a pair's measures")
         measures = [(m, describe_options(o)) for m, (_, o) in self.choices.items()]
         return digest(measures, settings, a, b, self._digests[a], self._digests[b])
 
@@ -201,6 +187,10 @@ class Comparer:
                 else:
                     found = [self._with_arrays(measure, a, b) for b in bs]
                 rows.update({(b, measure): row for b, row in zip(bs, found, strict=True)})
+            if self.n_boot:
+                for b in bs:
+                    self._intervals(a, b, [rows[(b, m)] for m in self.measures
+                                           if "constant_view" not in rows[(b, m)]["flags"]])
         return [rows[(b, m)] for b in bs for m in self.measures]
 
     # -- rows --------------------------------------------------------------------------------
@@ -219,9 +209,10 @@ class Comparer:
             "p_perm": np.nan, "ci_low": np.nan, "ci_high": np.nan, "ci_sd": np.nan,
             "adjusted_ci_low": np.nan, "adjusted_ci_high": np.nan,
             "ci_level": self.ci if self.n_boot else np.nan,
-            "ci_method": _method(self.n_boot, 0.5) if self.n_boot else "",
+            "ci_method": method(self.n_boot, 0.5) if self.n_boot else "",
             "n_perm": self.n_perm, "n_boot": self.n_boot, "seed": self.seed,
-            "row_seed": row_seed(self.seed, measure, a, b), "flags": ";".join(flags)}
+            "row_seed": row_seed(self.seed, measure, a, b),
+            "draw_seed": draw_seed(self.seed, a, b), "flags": ";".join(flags)}
         if m.uses_bases:
             row.update({"variance": np.nan if self.k else self.variance,
                         "k": self.k if self.k else np.nan})
@@ -232,68 +223,14 @@ class Comparer:
                     error)
         return self._row(measure, a, b, np.nan, len(self.array(a)), flags=["constant_view"])
 
-    def _finish(self, row: ComparerRow, null: Null | None,
-                fn: Callable[[np.ndarray, np.ndarray], float], a: Key, b: Key) -> ComparerRow:
-        """Add the chance level, the adjusted scores and the interval to a row."""
+    def _finish(self, row: ComparerRow, null: Null | None) -> ComparerRow:
+        """Add the chance level and the adjusted scores to a row (its interval comes after
+        every measure of the pair: :meth:`_intervals`)."""
         if null is not None:
             row.update({"chance": null.mean, "chance_std": null.std})
             row["adjusted"], row["z"] = adjust(row["score"], null)
             row["p_perm"] = p_perm(row["score"], null)
-        if self.n_boot:
-            m, options = self.choices[row["measure"]]
-            fraction = subsample_fraction(row["kx"] if m.uses_bases else None, row["ky"],
-                                          row["n"])
-            if m.on_subset is not None:
-                iv = self._on_subsets(row, a, b, fraction)  # from Gram matrices
-            else:
-                iv = half_sampling(fn, self.array(a), self.array(b), self.n_boot, self.ci,
-                                   row["row_seed"] + 1, score=row["score"], fraction=fraction)
-            row.update({"ci_low": iv.low, "ci_high": iv.high,
-                        "ci_sd": iv.sd, "ci_method": _method(self.n_boot, fraction)})
-            if null is not None and null.mean < 1:
-                half = (iv.high - iv.low) / 2 / (1 - null.mean)
-                row.update({"adjusted_ci_low": row["adjusted"] - half,
-                            "adjusted_ci_high": row["adjusted"] + half})
         return row
-
-    def _on_subsets(self, row: ComparerRow, a: Key, b: Key, fraction: float) -> Interval:
-        """The interval of :func:`~.stats.half_sampling` (the same draws), each draw computed
-        from the Gram matrices of the subset's rows (:meth:`subset_function`)."""
-        on = self.subset_function(row["measure"], a, b)
-        draws = subsets(row["n"], self.n_boot, row["row_seed"] + 1, fraction)
-        values = np.array([on(idx) for idx in draws])
-        return interval(values, row["n"], len(draws[0]), row["score"], self.ci)
-
-    def on_subsets(self, measure: str, a: Key, b: Key, subsets: Sequence[np.ndarray],
-                   tag: Hashable) -> np.ndarray:
-        """The measure of views ``a`` and ``b`` on each subset of their rows, kept under
-        ``tag`` (naming the subsets: a seed and sizes) for every later call with it."""
-        key = (measure, a, b, tag)
-        if key not in self._on_subsets_kept:
-            on = self.subset_function(measure, a, b)
-            self._on_subsets_kept[key] = np.array([on(idx) for idx in subsets])
-        return self._on_subsets_kept[key]
-
-    def subset_function(self, measure: str, a: Key, b: Key) -> Callable[[np.ndarray], float]:
-        """The measure of views ``a`` and ``b`` on a subset of their rows (sorted indices), each
-        centred (and z-scored, where asked) on those rows, as :meth:`resample_function` computes
-        it: from the subset's Gram matrices where the measure can (:meth:`subset_gram`)."""
-        m, options = self.choices[measure]
-        if m.on_subset is None:
-            fn, x, y = self.resample_function(measure, a, b), self.array(a), self.array(b)
-            return lambda idx: fn(x[idx], y[idx])
-        on_subset = m.on_subset
-        grams = self.views.subset_gram(a), self.views.subset_gram(b)
-        widths = (self.array(a).shape[1], self.array(b).shape[1])
-        device = self.device or "cpu"
-
-        def on(idx: np.ndarray) -> float:
-            rows = torch.from_numpy(idx).to(device)
-            with warnings.catch_warnings():  # k is checked (and flagged) on the full rows
-                warnings.simplefilter("ignore")
-                return float(on_subset(grams[0](rows), grams[1](rows), widths, self.variance,
-                                       self.k, options))
-        return on
 
     def _check_k(self, measure: str, a: Key, b: Key, kx: int, ky: int, n: int) -> list[str]:
         if kx + ky <= n // 2:
@@ -349,7 +286,7 @@ class Comparer:
                                 row["row_seed"], **m.keywords(options))
         elif self.n_perm:
             null = self._permuted(measure, a, b, row["row_seed"])
-        return self._finish(row, null, self.resample_function(measure, a, b), a, b)
+        return self._finish(row, null)
 
     # -- kernel measures (CKA): each view's kernel matrix formed once ---------------------------
     def _with_kernels(self, measure: str, a: Key, b: Key) -> ComparerRow:
@@ -365,7 +302,7 @@ class Comparer:
         row = self._row(measure, a, b, float(m.kernel.score(gx, gy, options)), len(gx))
         null = null_of(np.array(m.kernel.permuted(gx, gy, options, permutations(
             len(gy), self.n_perm, row["row_seed"])))) if self.n_perm else None
-        return self._finish(row, null, self.resample_function(measure, a, b), a, b)
+        return self._finish(row, null)
 
     # -- other measures: recomputed from the arrays ------------------------------------------
     def _with_arrays(self, measure: str, a: Key, b: Key) -> ComparerRow:
@@ -378,33 +315,13 @@ class Comparer:
             return self._dead(measure, a, b, e)
         row = self._row(measure, a, b, score, len(x))
         null = self._permuted(measure, a, b, row["row_seed"]) if self.n_perm else None
-        return self._finish(row, null, fn, a, b)
+        return self._finish(row, null)
 
     def _permuted(self, measure: str, a: Key, b: Key, seed: int) -> Null:
         """The generic permutation null: the measure recomputed on row-shuffled views."""
         views = self.views  # permuting each view's rows, z-scored on the whole view
         xs, ys = views.prepared(self.array(a), a), views.prepared(self.array(b), b)
         return permutation_null(self._measure(measure), xs, ys, self.n_perm, seed)
-
-    def _measure(self, measure: str) -> Callable[[np.ndarray, np.ndarray], float]:
-        m, options = self.choices[measure]
-        kw = dict(m.keywords(options), dtype=self.dtype, device=self.device)
-        if m.uses_bases:
-            kw.update(variance=self.variance, k=self.k)
-
-            def quiet(x: np.ndarray, y: np.ndarray) -> float:
-                with warnings.catch_warnings():  # k is checked (and flagged) on the full rows
-                    warnings.simplefilter("ignore")
-                    return float(m.compute(x, y, **kw))
-            return quiet
-        return lambda x, y: float(m.compute(x, y, **kw))
-
-    def resample_function(self, measure: str, a: Key,
-                          b: Key) -> Callable[[np.ndarray, np.ndarray], float]:
-        """The measure of views ``a`` and ``b`` as a function of their raw rows, z-scoring each
-        (where asked) on those rows: what intervals and paired contrasts redo in each draw."""
-        plain = self._measure(measure)
-        return lambda x, y: plain(self.views.prepared(x, a), self.views.prepared(y, b))
 
 
 

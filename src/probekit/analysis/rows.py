@@ -37,7 +37,8 @@ class Scores(TypedDict):
     n_perm: int
     n_boot: int
     seed: int
-    row_seed: int
+    row_seed: int                 # its chance level's permutations
+    draw_seed: int                # its interval's subsets: the pair's, shared by its measures
     flags: str                    # ";"-joined: large_k, constant_view, outlier_feature
 
 

@@ -71,6 +71,13 @@ def row_seed(seed: int, *key: Any) -> int:
     return int.from_bytes(digest, "little") >> 1
 
 
+def draw_seed(seed: int, a: Any, b: Any) -> int:
+    """The seed of the subsets an interval of views ``a`` and ``b`` is drawn from: one per pair
+    (every measure of the pair draws the same subsets, so each subset's products are formed
+    once), independent across pairs."""
+    return row_seed(seed, "draws", a, b)
+
+
 def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 
