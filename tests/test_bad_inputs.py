@@ -169,6 +169,7 @@ def test_an_example_that_breaks_the_model_costs_only_itself(tmp_path):
     assert len(reasons) == 8  # and nothing else was lost with its batch
 
 
+@pytest.mark.reference_leg  # probekit's own logic, the same on either stack
 def test_a_model_failing_on_every_example_stops_the_run_and_records_no_skips(tmp_path):
     rows = ["sentence\tlang\ttext\taudio"]
     clip = tmp_path / "5ms.wav"

@@ -275,6 +275,7 @@ def assert_paper_ready(fig, name):
     assert max(rows.values()) <= 2, (name, rows)
 
 
+@pytest.mark.reference_leg  # matplotlib is pinned alike in both locks
 def test_every_figure_of_the_demo_is_laid_out_for_a_paper(demo_run):
     """Each of the demo's figures, drawn again from its tables: paper-ready, integer block ticks,
     and a caption line on the decoder's panels, whose examples all read one English target."""

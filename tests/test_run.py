@@ -297,6 +297,7 @@ def test_clips_longer_than_the_model_accepts_are_skipped_with_the_reason(tmp_pat
     assert all("/speech/" in i for i in skipped) and len(store) + len(skipped) == 6 * 2 * 2
 
 
+@pytest.mark.reference_leg  # probekit's own logic, the same on either stack
 def test_too_many_directions_for_the_sentences_are_refused_unless_allowed(demo_run, tmp_path):
     out, _ = demo_run
     copy = tmp_path / "run"

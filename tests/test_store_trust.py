@@ -324,6 +324,7 @@ def test_tables_an_analysis_no_longer_makes_are_gone_and_the_users_files_stay(sm
     assert (out / "results" / "similarities.csv").exists()
 
 
+@pytest.mark.reference_leg  # probekit's own logic, the same on either stack
 def test_a_killed_report_leaves_no_empty_figure(small_run, tmp_path, monkeypatch):
     import probekit.report as report
     from probekit.run import main

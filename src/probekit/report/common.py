@@ -248,11 +248,14 @@ def chance_and_control(ax, df, col: str, kind: str) -> None:
 
 
 def save_figure(fig, path: Path) -> list[Path]:
-    """Write ``path`` as PNG and PDF (the suffix of ``path`` is replaced)."""
+    """Write ``path`` as PNG and PDF (the suffix of ``path`` is replaced), laid out once: the
+    PDF has the PNG's layout."""
     path.parent.mkdir(parents=True, exist_ok=True)
     out = []
     for suffix in (".png", ".pdf"):
         target = path.with_suffix(suffix)
         fig.savefig(target, dpi=300)
+        if fig.get_layout_engine() is not None:  # laid out for the PNG: the PDF keeps it
+            fig.set_layout_engine("none")
         out.append(target)
     return out
