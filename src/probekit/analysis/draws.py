@@ -58,14 +58,15 @@ class SubsetDraws:
         for fraction, group in by_fraction.items():
             n = group[0]["n"]
             draws = subsets(n, self.n_boot, seed, fraction)
-            grams = [i for i, r in enumerate(group) if self.choices[r["measure"]][0].on_subset]
-            values = self.subset_values([group[i]["measure"] for i in grams], a, b)
-            drawn = np.array([values(idx) for idx in draws]) if grams else None
-            for i, row in enumerate(group):
-                if i in grams:
-                    assert drawn is not None
-                    iv = interval(drawn[:, grams.index(i)], n, len(draws[0]), row["score"],
-                                  self.ci)
+            shared = [r["measure"] for r in group if self.choices[r["measure"]][0].on_subset]
+            drawn: dict[str, np.ndarray] = {}
+            if shared:  # one row per measure: the measures name the rows
+                values = self.subset_values(shared, a, b)
+                drawn = dict(zip(shared, np.array([values(idx) for idx in draws]).T,
+                                 strict=True))
+            for row in group:
+                if row["measure"] in drawn:
+                    iv = interval(drawn[row["measure"]], n, len(draws[0]), row["score"], self.ci)
                 else:
                     iv = half_sampling(self.resample_function(row["measure"], a, b),
                                        self.array(a), self.array(b), self.n_boot, self.ci, seed,
