@@ -3,8 +3,8 @@ analysed by the real pipeline with the recipe's settings (control included), tim
 dry run's estimate.
 
     python benchmarks/paper_scale.py [--recipe seamless] [--languages 30] [--sentences 350]
-                                     [--workers 1] [--no-control] [--keep DIR] [--set K=V ...]
-                                     [--profile FILE]
+                                     [--workers 1] [--no-control] [--keep DIR [--reuse]]
+                                     [--set K=V ...] [--profile FILE]
 
 The store holds, for every language, sentence and modality the spec runs, every layer of the
 spec's stacks at the spec's widths (``sizes``), float16, drawn from a seeded generator: each view
@@ -12,6 +12,9 @@ is a shared sentence latent (more of it with depth, less across modalities early
 view's own noise, both with power-law column scales (no gap at k, partial sharing: like trained
 layers). The control store is drawn the same way with little sharing. Prints the rows, rows/s,
 the peak memory of the analysis process, the dry run's estimate and measured / estimated.
+A run longer than a session is measured in parts: ``--keep DIR``, killed, then ``--keep DIR
+--reuse`` analyses the same stores, resuming from the rows computed so far (the time printed is
+this part's; the log in DIR has each part's start).
 """
 
 from __future__ import annotations
@@ -97,6 +100,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="analysis.workers")
     ap.add_argument("--no-control", action="store_true")
     ap.add_argument("--keep", type=Path, default=None, help="keep the run folder here")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --keep: analyse the stores already there (not written again); "
+                         "an analysis killed there resumes from its rows file")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="more recipe overrides (e.g. analysis.n_boot=10)")
     ap.add_argument("--profile", type=Path, default=None,
@@ -117,19 +123,25 @@ def main() -> None:
     out = args.keep or Path(tempfile.mkdtemp(prefix="probekit-paper-"))
     run = resolve_run(recipe, out)
     t0 = time.time()
-    size = write_store(run.store, run, langs, args.sentences, 0.8, 0)
-    if run.control is not None:
-        size += write_store(run.control.store, run.control, langs, args.sentences, 0.1, 1)
-    print(f"synthetic store{'s' if run.control else ''}: {size / 1e9:.2f} GB in "
-          f"{time.time() - t0:.0f} s ({len(langs)} languages x {args.sentences} sentences x "
-          f"{', '.join(run.data.modalities)}; {run.spec.name}'s stacks and widths, float16)")
+    if args.reuse and args.keep and run.store.exists():
+        print(f"reusing the stores in {out} (partial rows of a killed analysis: "
+              f"{len(list(out.glob('analysis.partial*.jsonl')))} files)")
+    else:
+        size = write_store(run.store, run, langs, args.sentences, 0.8, 0)
+        if run.control is not None:
+            size += write_store(run.control.store, run.control, langs, args.sentences, 0.1, 1)
+        print(f"synthetic store{'s' if run.control else ''}: {size / 1e9:.2f} GB in "
+              f"{time.time() - t0:.0f} s ({len(langs)} languages x {args.sentences} sentences "
+              f"x {', '.join(run.data.modalities)}; {run.spec.name}'s stacks and widths, float16)",
+              flush=True)
     cmd = [sys.executable, "-m", "probekit.run", args.recipe, *overrides, "--out", str(out),
            "--quiet"]
     dry = subprocess.run([*cmd, "--dry-run", "--no-probe"], capture_output=True, text=True,
                          cwd=ROOT)
     found = re.search(r"time: analysis of .*?: about ([\d.]+ (?:s|min|h))", dry.stdout)
     estimate = seconds(found.group(1)) if found else float("nan")
-    print(dry.stdout[found.start():].splitlines()[0] if found else dry.stdout[-2000:])
+    print(dry.stdout[found.start():].splitlines()[0] if found else dry.stdout[-2000:],
+          flush=True)
     t0 = time.time()
     profiled = ["-m", "cProfile", "-o", str(args.profile.resolve())] if args.profile else []
     env = dict(os.environ, **({"PROBEKIT_PROFILE_WORKERS": str(args.profile.resolve())}
