@@ -30,8 +30,9 @@ docs: setup
 test-reference: setup
 	$(REF)/bin/python -m pytest -q --durations=25 $(PYTEST_ARGS)
 
-# PROBEKIT_WHEEL_TEST=1: tests/test_package.py also installs the built wheel into a fresh
-# virtual environment (resolved against the current lock) and runs the `probekit` command there.
+# PROBEKIT_WHEEL_TEST=1: the built wheel is installed into a fresh virtual environment (resolved
+# against the current lock), and the demo that this leg's tests read is run there, outside the
+# checkout, by the README's quick start (tests/conftest.py): one demo run per leg.
 # Tests marked reference_leg run in the reference leg only: the two extra demo recipes (beyond
 # and paragraphs: about 100 s), a run with a batch budget, the run-level kill -9 and full-disk
 # runs (the store-level ones run on both legs), the statistics' coverage checks, the figures'

@@ -8,16 +8,14 @@ from __future__ import annotations
 import ast
 import os
 import re
-import shutil
 import subprocess
 import sys
-import time
 import tomllib
 import zipfile
-from importlib import metadata
 from pathlib import Path
 
 import pytest
+from conftest import QUICK_START, SHIPPED, run_checked
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -38,8 +36,6 @@ INDIRECT = {"sentencepiece": "transformers reads the sentencepiece tokenizers of
 UNDECLARED = {"pyarrow": "report.tables writes parquet besides CSV only when pyarrow imports"}
 # Extras that are tools (the tests, the docs site), not features of probekit.
 TOOLING = {"test", "docs"}
-# What the wheel must carry besides the Python modules (checked against the checkout's folders).
-SHIPPED = ("models", "recipes", "data/demo")
 
 
 def requirements(extras: list[str] = ()) -> list[Requirement]:
@@ -245,34 +241,6 @@ def test_the_distribution_name_is_ours_and_every_install_line_uses_it():
 # (c) the wheel
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    """A wheel built (offline, with this environment's setuptools) from a copy of the checkout,
-    so that no build/ or egg-info is left there and no stale file from it gets in."""
-    need = next(Requirement(r) for r in PYPROJECT["build-system"]["requires"]
-                if r.startswith("setuptools"))
-    have = Version(metadata.version("setuptools"))
-    if not need.specifier.contains(have):
-        pytest.skip(f"setuptools {have} here, the build needs {need} (the locks pin it: rebuild "
-                    "this environment with make setup / make setup-current)")
-    tmp = tmp_path_factory.mktemp("wheel")
-    copy = tmp / "probekit"
-    copy.mkdir()
-    ignore = shutil.ignore_patterns("__pycache__", "*.py[cod]", "*.egg-info", "_resources")
-    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "LICENSE", "README.md"):
-        shutil.copy2(ROOT / name, copy / name)
-    for folder in ("src", *SHIPPED):
-        shutil.copytree(ROOT / folder, copy / folder, ignore=ignore)
-    start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                          "--no-build-isolation", "-w", str(tmp / "dist"), str(copy)],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
-    print(f"\nwheel built in {time.perf_counter() - start:.1f} s")
-    (built,) = (tmp / "dist").glob(f"{PROJECT['name'].replace('-', '_')}-*.whl")
-    return built
-
-
 def test_wheel_carries_resources_entry_point_and_license(wheel):
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
@@ -298,75 +266,54 @@ def test_wheel_carries_resources_entry_point_and_license(wheel):
 
 # (d) the wheel installed and run outside the checkout
 
-WHEEL_TEST = os.environ.get("PROBEKIT_WHEEL_TEST") == "1"
-
-
-def _run(cmd: list[str], cwd: Path, env: dict, timeout: int = 600
-         ) -> tuple[subprocess.CompletedProcess, float]:
-    start = time.perf_counter()
-    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    took = time.perf_counter() - start
-    assert out.returncode == 0, (f"{' '.join(map(str, cmd))} exited {out.returncode}:\n"
-                                 f"{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
-    return out, took
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not WHEEL_TEST, reason="installs the wheel into a fresh virtual environment "
-                    "(about a minute with pip's cache): set PROBEKIT_WHEEL_TEST=1 (make "
-                    "test-current does)")
-def test_installed_wheel_runs_outside_the_checkout(wheel, tmp_path):
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+def test_installed_wheel_runs_outside_the_checkout(installed_wheel, demo_run):
+    venv, work, env = installed_wheel
     python, probekit = venv / "bin" / "python", venv / "bin" / "probekit"
-    # this environment's pip installs into the fresh one, resolving pyproject's dependencies
-    # within the current lock (a bound that the lock does not satisfy fails here)
-    _, took = _run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
-                    "-c", str(ROOT / "requirements" / "current.lock"), str(wheel)],
-                   cwd=tmp_path, env=os.environ.copy(), timeout=1800)
-    print(f"\nwheel installed with its dependencies in {took:.1f} s")
-
-    work = tmp_path / "work"
-    work.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PROBEKIT_MODELS", "VIRTUAL_ENV")}
-    out, _ = _run([str(python), "-c", "import probekit; print(probekit.__file__)"], work, env)
+    out, _ = run_checked([str(python), "-c", "import probekit; print(probekit.__file__)"], work,
+                         env)
     location = Path(out.stdout.strip()).resolve()
     assert location.is_relative_to(venv.resolve()), location
     assert not location.is_relative_to(ROOT), location
 
-    out, took = _run([str(probekit), "--help"], work, env)
+    out, took = run_checked([str(probekit), "--help"], work, env)
     assert "probekit run" in out.stdout
     print(f"probekit --help: {took:.2f} s")
 
-    out, took = _run([str(probekit), "layers", "seamless_m4t_v2", "--variant", "tiny"], work, env)
+    out, took = run_checked([str(probekit), "layers", "seamless_m4t_v2", "--variant", "tiny"],
+                            work, env)
     assert "speech_encoder.encoder.layers.0" in out.stdout, out.stdout
     print(f"probekit layers seamless_m4t_v2 --variant tiny: {took:.2f} s")
 
     # the released architecture from its config alone (written here: no network), no weights
-    _run([str(python), "-c", "import transformers; "
-          "transformers.SeamlessM4Tv2Config().save_pretrained('large-config')"], work, env)
-    out, took = _run([str(probekit), "layers", "seamless_m4t_v2", "--checkpoint", "large-config"],
-                     work, env)
+    run_checked([str(python), "-c", "import transformers; "
+                 "transformers.SeamlessM4Tv2Config().save_pretrained('large-config')"], work, env)
+    out, took = run_checked([str(probekit), "layers", "seamless_m4t_v2", "--checkpoint",
+                             "large-config"], work, env)
     assert "75 hook points" in out.stdout and "no weights loaded" in out.stdout, out.stdout
     print(f"probekit layers seamless_m4t_v2 (config alone, meta device): {took:.2f} s")
 
-    out, _ = _run([str(probekit), "specs"], work, env)
+    out, _ = run_checked([str(probekit), "specs"], work, env)
     assert "seamless_m4t_v2" in out.stdout and "demo" in out.stdout, out.stdout
 
-    # the README's quick start, as written: its `probekit` commands, then its Python, from a
-    # folder that is not the checkout
+    # the README's quick start, as written: its `probekit` commands (the first one ran the demo
+    # that the other tests of this leg read: demo_run), then its Python, from a folder that is
+    # not the checkout
     text = (ROOT / "README.md").read_text()
     start = text.index("## Quick start")
     commands = [line.split("#")[0].split() for line in text[start:].splitlines()
                 if line.startswith("probekit ")]
-    assert commands and commands[0][:2] == ["probekit", "run"], commands
-    for command in commands:
-        _, took = _run([str(venv / "bin" / command[0]), *command[1:], "--quiet"], work, env)
+    assert commands and commands[0] == QUICK_START, commands
+    out_folder, first = demo_run
+    assert out_folder == work / "runs" / "demo" and first.returncode == 0
+    assert (out_folder / "results" / "similarities.csv").is_file()
+    assert len(list((out_folder / "figures").glob("*.png"))) > 10
+    for command in commands[1:]:
+        _, took = run_checked([str(venv / "bin" / command[0]), *command[1:], "--quiet"], work,
+                              env)
         print(f"{' '.join(command)}: {took:.1f} s")
-    assert (work / "runs" / "demo" / "results" / "similarities.csv").is_file()
     code = "\n".join(c for line, c in python_blocks(ROOT / "README.md")
                      if line > text.count("\n", 0, start))
-    out, _ = _run([str(python), "-c", code + "\nprint(repr(analysis.svcca(fra, eng, k=10)))"],
-                  work, env)
+    out, _ = run_checked([str(python), "-c",
+                          code + "\nprint(repr(analysis.svcca(fra, eng, k=10)))"], work, env)
     assert out.stdout.startswith("Similarity(measure='svcca', score="), out.stdout

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import rerun_demo
 
 import probekit
 
@@ -33,7 +34,9 @@ def test_demo_runs_every_stage(demo_run):
     assert (out / "recipe.yaml").exists() and (out / "run.log").exists()
     log = (out / "run.log").read_text()  # each stage's time, each analysis pass's, the figures'
     first = log.splitlines()[0]  # what ran, with what, on which recipe
-    assert re.search(r"INFO start: python -m probekit.run \S*demo.yaml --out \S+ --quiet \| "
+    # run by the checkout, or by the installed wheel as the quick start says (conftest.demo_run)
+    assert re.search(r"INFO start: (python -m probekit.run \S*demo.yaml|probekit run demo) "
+                     r"--out \S+ --quiet \| "
                      r"probekit \d+\.\d+\.\d+, python 3\.\d+\.\d+, torch \d\S*, "
                      r"transformers \d\S*, numpy \d\S*.* \| recipe \S*demo.yaml hash [0-9a-f]{8,}",
                      first), first
@@ -126,8 +129,7 @@ def test_demo_runs_every_stage(demo_run):
 
 
 def test_rerun_reuses_the_store_and_the_results(demo_run):
-    out, _ = demo_run
-    again = run(DEMO, "--out", out, "--quiet", "report.figures=false")  # not in any hash
+    again = rerun_demo(demo_run, "report.figures=false")  # not in any hash
     assert again.returncode == 0
     assert "already in the store" in again.stderr and "up to date" in again.stderr
 
