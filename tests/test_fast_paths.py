@@ -6,6 +6,7 @@ stated bound of float64; ``analysis.device`` and ``analysis.dtype`` reach the ro
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from probekit.analysis import Comparer
@@ -394,3 +395,36 @@ def test_the_dry_run_times_workers_in_a_process_of_their_own(tmp_path):
     args = (run.recipe.analysis, comparisons, ["eng", "fra", "deu"], 40,
             dict.fromkeys(run.spec.stacks, 16), set(), 0, 0, [], CLAIM_ANALYSES, False)
     assert 0 < analysis_seconds(*args, workers=2) < 60
+
+
+def test_the_robustness_check_at_the_recipes_k_is_the_runs_own_rows(tmp_path, caplog):
+    """A robust k equal to the recipe's k (SVCCA as the recipe lists it) is not a pass of its
+    own: the claims read the run's own SVCCA rows, which equal, score for score, what that
+    pass computes on the store (the pass run here, on its own)."""
+    import logging
+
+    from probekit import open_store
+    from probekit.pipeline import resolve_run
+    from probekit.pipeline.analyses.claims import Claims
+    from probekit.pipeline.analyze import CLAIM_ANALYSES, similarities
+    from probekit.recipe import load_recipe
+    from probekit.run import main
+
+    overrides = [o for o in RESUME if o != "--quiet"] + ["analysis.claims.robust_k=[2,4]"]
+    caplog.set_level(logging.INFO)
+    assert main(["demo", *overrides, "--quiet", "--out", str(tmp_path)]) == 0
+    assert "(claims: svcca k=4)" in caplog.text and "(claims: svcca k=2)" not in caplog.text
+    claims = pd.read_csv(tmp_path / "results" / "claims.csv")
+    assert claims["robustness"].str.contains(r"svcca k=2: [+-]\d").all()
+    run = resolve_run(load_recipe("demo", overrides), tmp_path)
+    assert [label for label, *_ in Claims.passes(run.recipe.analysis, 24)][:1] == ["svcca k=4"]
+    store = open_store(run.store)
+    own = similarities(run, store, False, True, "", only=set(CLAIM_ANALYSES))
+    again = similarities(run, store, False, True, " (claims: svcca k=2)", only=set(
+        CLAIM_ANALYSES), settings={"k": 2, "measures": ["svcca"], "n_perm": 0})
+
+    def scores(rows):
+        return {(kind, r["layer_a"], r["layer_b"], r["lang_a"], r["lang_b"], r["modality_a"],
+                 r["modality_b"]): r["score"] for kind, v in rows.items() for r in v
+                if r["measure"] == "svcca"}
+    assert len(scores(again)) > 50 and scores(own) == scores(again)

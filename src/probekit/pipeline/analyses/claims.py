@@ -38,46 +38,63 @@ class Claims(Analysis):
         spectrum = self.spectrum_rows(ctx, n)
         if a.claims.enabled:
             out["claims"] = claims_table(rows, stacks, points, ctx.resource, a.ci,
-                                         a.claims.score, self.variants(n, ctx),
+                                         a.claims.score, self.variants(n, ctx, rows),
                                          spectrum, self.draws(ctx))
         if a.contrasts:
             out["contrasts"] = contrasts(rows, a, stacks, ctx, spectrum)
         return out
 
     @staticmethod
-    def passes(a: Any, n: int) -> list[tuple[str, dict[str, Any], bool]]:
-        """The claims' analyses again, as ``(label, Comparer settings, synthetic)``: at each
-        robust k that fits ``n``, as z-scored linear CKA, and on spectrum-matched views
-        (``synthetic``); chance levels only where the claims use adjusted scores."""
+    def robustness(a: Any, n: int) -> list[tuple[str, dict[str, Any], bool, bool]]:
+        """The claims' analyses again, as ``(label, Comparer settings, synthetic, own)``: at
+        each robust k that fits ``n``, as z-scored linear CKA, and on spectrum-matched views
+        (``synthetic``); chance levels only where the claims use adjusted scores. ``own``: the
+        run's own rows are these (SVCCA, as the recipe lists it, at the recipe's k): they are
+        not computed again."""
         c = a.claims
         if not (c.enabled or a.contrasts):
             return []
         n_perm = a.n_perm if c.score == "adjusted" else 0
-        todo: list[tuple[str, dict[str, Any], bool]] = []
+        todo: list[tuple[str, dict[str, Any], bool, bool]] = []
         if c.enabled:
             for k in c.robust_k:
                 if 4 * k > n:
                     log.info("analyze: claims: no robustness check at k=%d: 2k > n/2 = %d", k,
                              n // 2)
                     continue
-                todo.append((f"svcca k={k}", {"k": k, "measures": ["svcca"]}, False))
+                own = k == a.k and "svcca" in a.measures  # no options: as the pass computes it
+                todo.append((f"svcca k={k}", {"k": k, "measures": ["svcca"]}, False, own))
             if c.robust_zscored_cka:
                 todo.append(("z-scored linear_cka", {"measures": ["linear_cka"], "zscore": True},
-                             False))
+                             False, False))
         if c.spectrum_null:
-            todo.append(("spectrum-matched views", {}, True))
-        return [(label, {**settings, "n_perm": n_perm}, synthetic)
-                for label, settings, synthetic in todo]
+            todo.append(("spectrum-matched views", {}, True, False))
+        return [(label, {**settings, "n_perm": n_perm}, synthetic, own)
+                for label, settings, synthetic, own in todo]
 
     @classmethod
-    def variants(cls, n: int, ctx: TableContext) -> dict[str, tuple[Rows, dict[str, Any]]] | None:
+    def passes(cls, a: Any, n: int) -> list[tuple[str, dict[str, Any], bool]]:
+        """The passes over the store that :meth:`robustness` needs: ``(label, settings,
+        synthetic)`` of each variant that is not the run's own rows."""
+        return [(label, settings, synthetic)
+                for label, settings, synthetic, own in cls.robustness(a, n) if not own]
+
+    @classmethod
+    def variants(cls, n: int, ctx: TableContext, rows: Rows
+                 ) -> dict[str, tuple[Rows, dict[str, Any]]] | None:
         """The claims' rows again at each robust k and as z-scored linear CKA, with the
-        Comparer settings that made them."""
+        Comparer settings that made them; at the recipe's k, the run's own SVCCA ``rows``."""
         if ctx.recompute is None:
             return None
-        return {label: (ctx.recompute(settings, False, f" (claims: {label})"),
-                        {k: v for k, v in settings.items() if k != "n_perm"})
-                for label, settings, synthetic in cls.passes(ctx.analysis, n) if not synthetic}
+        out = {}
+        for label, settings, synthetic, own in cls.robustness(ctx.analysis, n):
+            if synthetic:
+                continue
+            out[label] = ({kind: [r for r in v if r.get("measure") == "svcca"]
+                           for kind, v in rows.items()} if own else
+                          ctx.recompute(settings, False, f" (claims: {label})"),
+                          {k: v for k, v in settings.items() if k != "n_perm"})
+        return out
 
     @staticmethod
     def draws(ctx: TableContext) -> Any:
