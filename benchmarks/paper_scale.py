@@ -3,8 +3,9 @@ analysed by the real pipeline with the recipe's settings (control included), tim
 dry run's estimate.
 
     python benchmarks/paper_scale.py [--recipe seamless] [--languages 30] [--sentences 350]
-                                     [--workers 1] [--no-control] [--keep DIR [--reuse]]
-                                     [--set K=V ...] [--profile FILE]
+                                     [--workers 1] [--no-control]
+                                     [--keep DIR [--write-only | --reuse]] [--set K=V ...]
+                                     [--profile FILE]
 
 The store holds, for every language, sentence and modality the spec runs, every layer of the
 spec's stacks at the spec's widths (``sizes``), float16, drawn from a seeded generator: each view
@@ -14,7 +15,8 @@ layers). The control store is drawn the same way with little sharing. Prints the
 the peak memory of the analysis process, the dry run's estimate and measured / estimated.
 A run longer than a session is measured in parts: ``--keep DIR``, killed, then ``--keep DIR
 --reuse`` analyses the same stores, resuming from the rows computed so far (the time printed is
-this part's; the log in DIR has each part's start).
+this part's; the log in DIR has each part's start). ``--keep DIR --write-only`` writes the stores
+and stops (the run's store and its control's are written side by side, in two processes).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +103,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="analysis.workers")
     ap.add_argument("--no-control", action="store_true")
     ap.add_argument("--keep", type=Path, default=None, help="keep the run folder here")
+    ap.add_argument("--write-only", action="store_true",
+                    help="with --keep: write the stores and stop (analyse later with --reuse)")
     ap.add_argument("--reuse", action="store_true",
                     help="with --keep: analyse the stores already there (not written again); "
                          "an analysis killed there resumes from its rows file")
@@ -109,6 +114,8 @@ def main() -> None:
                     help="profile the analysis with cProfile into this file (each worker "
                          "into FILE.wN)")
     args = ap.parse_args()
+    if (args.write_only or args.reuse) and args.keep is None:
+        ap.error("--write-only and --reuse need --keep DIR (the run folder to keep or reuse)")
 
     from probekit.pipeline import resolve_run
     from probekit.recipe import load_recipe
@@ -127,13 +134,19 @@ def main() -> None:
         print(f"reusing the stores in {out} (partial rows of a killed analysis: "
               f"{len(list(out.glob('analysis.partial*.jsonl')))} files)")
     else:
-        size = write_store(run.store, run, langs, args.sentences, 0.8, 0)
+        jobs = [(run.store, run, 0.8, 0)]  # the control: the same shape, little sharing
         if run.control is not None:
-            size += write_store(run.control.store, run.control, langs, args.sentences, 0.1, 1)
+            jobs.append((run.control.store, run.control, 0.1, 1))
+        with ProcessPoolExecutor(len(jobs)) as pool:
+            size = sum(f.result() for f in [
+                pool.submit(write_store, store, r, langs, args.sentences, shared, seed)
+                for store, r, shared, seed in jobs])
         print(f"synthetic store{'s' if run.control else ''}: {size / 1e9:.2f} GB in "
               f"{time.time() - t0:.0f} s ({len(langs)} languages x {args.sentences} sentences "
               f"x {', '.join(run.data.modalities)}; {run.spec.name}'s stacks and widths, float16)",
               flush=True)
+    if args.write_only:
+        return
     cmd = [sys.executable, "-m", "probekit.run", args.recipe, *overrides, "--out", str(out),
            "--quiet"]
     dry = subprocess.run([*cmd, "--dry-run", "--no-probe"], capture_output=True, text=True,
