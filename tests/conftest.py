@@ -114,11 +114,9 @@ def rerun_demo(demo_run, *extra: str) -> subprocess.CompletedProcess:
     """The command that made ``demo_run`` again, as it ran (the same data files: a copy with
     other modification times is other data), with ``extra`` arguments."""
     out, done = demo_run
-    if not WHEEL_TEST:
-        return subprocess.run([*done.args, *extra], capture_output=True, text=True, timeout=900,
-                              cwd=ROOT)
+    cwd, env = (out.parent.parent, outside_env()) if WHEEL_TEST else (ROOT, None)
     return subprocess.run([*done.args, *extra], capture_output=True, text=True, timeout=900,
-                          cwd=out.parent.parent, env=outside_env())
+                          cwd=cwd, env=env)
 
 
 @pytest.fixture(scope="session")
